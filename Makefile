@@ -1,0 +1,33 @@
+# The two commands: `make run` and `make test`. Everything else is a helper for them.
+BUILD   ?= build          # debug build with ASan+UBSan: what the tests use
+RELEASE ?= build-release  # -O2 build: what `make run` starts
+CONFIG  ?= examples/vigil.yml
+
+.PHONY: all deps build release run test check-layers clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+$(strip $(BUILD))/build.ninja:
+	meson setup $(strip $(BUILD)) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+$(strip $(RELEASE))/build.ninja:
+	meson setup $(strip $(RELEASE)) --buildtype=release -Doptimization=2 -Dtests=false
+
+build: deps $(strip $(BUILD))/build.ninja
+	ninja -C $(strip $(BUILD))
+
+release: deps $(strip $(RELEASE))/build.ninja
+	ninja -C $(strip $(RELEASE))
+
+run: release
+	mkdir -p data
+	exec ./$(strip $(RELEASE))/vigil serve --config $(CONFIG)
+
+test: build
+	./scripts/run-tests.sh $(strip $(BUILD))
+
+clean:
+	rm -rf $(strip $(BUILD)) $(strip $(RELEASE))

@@ -1,0 +1,110 @@
+/* The JSON writer and float formatting must match Go's output byte for byte. */
+#include "util/json.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static void check_float(double v, const char *want) {
+    char out[VG_FLOAT_MAX];
+    vg_fmt_float(v, out);
+    if (strcmp(out, want)) fail_msg("vg_fmt_float(%.17g) = \"%s\", want \"%s\"", v, out, want);
+}
+
+static void float_f(void **state) {
+    (void)state;
+    check_float(0, "0");
+    check_float(-0.0, "-0");
+    check_float(1, "1");
+    check_float(-2.5, "-2.5");
+    check_float(0.1, "0.1");
+    check_float(1e21, "1000000000000000000000");
+    check_float(1e-7, "0.0000001");
+    check_float(123456.789, "123456.789");
+    check_float(0.30000000000000004, "0.30000000000000004");
+    char max[400] = "17976931348623157";
+    memset(max + 17, '0', 292); /* DBL_MAX has 309 integer digits */
+    max[309] = '\0';
+    check_float(1.7976931348623157e308, max);
+    check_float(NAN, "NaN");
+    check_float(INFINITY, "+Inf");
+    check_float(-INFINITY, "-Inf");
+    check_float(1435781451.781, "1435781451.781");
+}
+
+static void float_g(void **state) {
+    (void)state;
+    char out[VG_FLOAT_MAX];
+    struct {
+        double v;
+        const char *want;
+    } c[] = {{1e21, "1e+21"}, {1e20, "100000000000000000000"}, {1e-5, "1e-05"}, {0.0001, "0.0001"},
+             {2.5e-10, "2.5e-10"}, {-1.5e300, "-1.5e+300"}, {0.005, "0.005"}, {42, "42"}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        vg_fmt_float_g(c[i].v, out);
+        assert_string_equal(out, c[i].want);
+    }
+}
+
+static void escape(void **state) {
+    (void)state;
+    vg_buf_t b = VG_BUF_INIT;
+    const char in[] = "a\"b\\c\n\t\x01<>&\xe2\x80\xa8\xff\xc3\xa9";
+    vg_json_escape(&b, in, sizeof in - 1);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\t\\u0001\\u003c\\u003e\\u0026\\u2028\xef\xbf\xbd\xc3\xa9\"");
+    vg_buf_deinit(&b);
+}
+
+static void writer(void **state) {
+    (void)state;
+    vg_buf_t b = VG_BUF_INIT;
+    vg_json_t j;
+    vg_json_init(&j, &b);
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "status"), vg_json_str(&j, "success");
+    vg_json_key(&j, "data");
+    vg_json_arr_open(&j);
+    vg_json_ts_ms(&j, 1435781451781);
+    vg_json_f64_str(&j, 1.5);
+    vg_json_ts_ms(&j, 2000);
+    vg_json_obj_open(&j);
+    vg_json_obj_close(&j);
+    vg_json_arr_close(&j);
+    vg_json_key(&j, "n"), vg_json_i64(&j, -3);
+    vg_json_key(&j, "ok"), vg_json_bool(&j, true);
+    vg_json_key(&j, "x"), vg_json_f64(&j, INFINITY);
+    vg_json_obj_close(&j);
+    assert_false(b.failed);
+    assert_string_equal(b.data, "{\"status\":\"success\",\"data\":[1435781451.781,\"1.5\",2,{}],\"n\":-3,\"ok\":true,\"x\":null}");
+    vg_buf_deinit(&b);
+}
+
+/* Every finite double printed must read back bit-exactly. */
+static void float_roundtrip(void **state) {
+    (void)state;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    char out[VG_FLOAT_MAX];
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof v);
+        if (!isfinite(v)) continue;
+        vg_fmt_float(v, out);
+        double back = strtod(out, NULL);
+        if (memcmp(&back, &v, sizeof v)) fail_msg("%.17g printed as %s", v, out);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(float_f), cmocka_unit_test(float_g), cmocka_unit_test(escape),
+        cmocka_unit_test(writer),  cmocka_unit_test(float_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
