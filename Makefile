@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Everything else is a helper for them.
-BUILD   ?= build          # debug build with ASan+UBSan: what the tests use
+BUILD   ?= build          # debug build (clang) with ASan+UBSan and fuzz instrumentation: what the tests use
 RELEASE ?= build-release  # -O2 build: what `make run` starts
 CONFIG  ?= examples/vigil.yml
 
@@ -11,7 +11,7 @@ deps:
 	@./scripts/deps.sh
 
 $(strip $(BUILD))/build.ninja:
-	meson setup $(strip $(BUILD)) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	CC=clang meson setup $(strip $(BUILD)) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 
 $(strip $(RELEASE))/build.ninja:
 	meson setup $(strip $(RELEASE)) --buildtype=release -Doptimization=2 -Dtests=false

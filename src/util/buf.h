@@ -29,7 +29,7 @@ int vg_buf_append(vg_buf_t *b, const void *p, size_t n);
 int vg_buf_puts(vg_buf_t *b, const char *s);
 int vg_buf_putc(vg_buf_t *b, char c);
 int vg_buf_printf(vg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int vg_buf_vprintf(vg_buf_t *b, const char *fmt, va_list ap);
+int vg_buf_vprintf(vg_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 int vg_buf_put_i64(vg_buf_t *b, int64_t v);
 int vg_buf_put_u64(vg_buf_t *b, uint64_t v);
 /* Hands the content to the caller (caller frees with free()); the buffer is left empty. Returns NULL

@@ -37,7 +37,7 @@ void vg_error_clear(vg_error_t *err) {
     err->msg[0] = '\0';
 }
 
-static void vset(vg_error_t *err, int code, const char *fmt, va_list ap) {
+__attribute__((format(printf, 3, 0))) static void vset(vg_error_t *err, int code, const char *fmt, va_list ap) {
     err->code = code;
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     if (n >= (int)sizeof err->msg) memcpy(err->msg + sizeof err->msg - 4, "...", 4);
