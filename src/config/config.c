@@ -189,6 +189,36 @@ static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, const 
     return 0;
 }
 
+/* Levenshtein distance of two short keys, capped: enough for "did you mean" on typos. */
+static size_t edit_distance(const char *a, size_t al, const char *b, size_t bl) {
+    size_t row[64];
+    if (al >= 64 || bl >= 64) return 99;
+    for (size_t j = 0; j <= bl; j++) row[j] = j;
+    for (size_t i = 1; i <= al; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= bl; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[bl];
+}
+
+static const char *closest(const field_t *fields, const char *key, size_t klen) {
+    const char *best = NULL;
+    size_t best_d = 3; /* suggest only within two edits */
+    for (const field_t *f = fields; f->key; f++) {
+        size_t dist = edit_distance(key, klen, f->key, strlen(f->key));
+        if (dist < best_d) best_d = dist, best = f->key;
+    }
+    return best;
+}
+
 static int decode_map(dec_t *d, const yaml_node_t *map, const field_t *fields, const char *path) {
     if (++d->depth > CONFIG_MAX_DEPTH) return fail_at(d, map, "%s: nested too deeply", path);
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
@@ -209,11 +239,12 @@ static int decode_map(dec_t *d, const yaml_node_t *map, const field_t *fields, c
         char sub[256];
         snprintf(sub, sizeof sub, "%s%s%.*s", path, *path ? "." : "", (int)klen, key);
         if (!f->key) {
+            const char *near = closest(fields, key, klen);
+            if (near) return fail_at(d, k, "unknown field \"%s\" (did you mean \"%s\"?)", sub, near);
             char known[256] = "";
             for (const field_t *g = fields; g->key; g++)
                 snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", g == fields ? "" : ", ", g->key);
-            return fail_at(d, k, "unknown field \"%s\" (%s%svalid fields: %s)", sub, *path ? "in " : "",
-                           *path ? path : "", known);
+            return fail_at(d, k, "unknown field \"%s\" (valid here: %s)", sub, known);
         }
         int rc = decode_value(d, v, f, sub);
         if (rc) return rc;

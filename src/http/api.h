@@ -1,0 +1,18 @@
+/* Handlers of the route table, one family per api_*.c file (http-internal header). */
+#ifndef VG_HTTP_API_H
+#define VG_HTTP_API_H
+
+#include "http.h"
+
+/* api_status.c: probes, health, status, /metrics */
+int api_healthy(http_req_t *req, http_resp_t *resp);
+int api_ready(http_req_t *req, http_resp_t *resp);
+int api_reload(http_req_t *req, http_resp_t *resp);
+int api_health(http_req_t *req, http_resp_t *resp);
+int api_alive(http_req_t *req, http_resp_t *resp);
+int api_ready_json(http_req_t *req, http_resp_t *resp);
+int api_status(http_req_t *req, http_resp_t *resp);
+int api_health_component(http_req_t *req, http_resp_t *resp);
+int api_metrics(http_req_t *req, http_resp_t *resp);
+
+#endif

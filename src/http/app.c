@@ -1,0 +1,130 @@
+/* The server state of a running vigil: the current config behind a reference-counted pointer swap
+ * (readers never block on a reload), reload itself, and readiness. */
+#include "http.h"
+
+#include "selfmon/selfmon.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    pthread_mutex_t cfg_mu;    /* guards the pointer load + ref in http_app_config */
+    pthread_mutex_t reload_mu; /* one reload at a time */
+    selfmon_metric_t *reload_ok, *reload_ts;
+} priv_t;
+
+/* --listen/--data win over the file on every load, so a reload cannot move them. */
+static int apply_overrides(http_app_t *app, config_t *c) {
+    if (app->listen_override) {
+        char *s = strdup(app->listen_override);
+        if (!s) return VG_ENOMEM;
+        free(c->server.listen);
+        c->server.listen = s;
+    }
+    if (app->data_override) {
+        char *s = strdup(app->data_override);
+        if (!s) return VG_ENOMEM;
+        free(c->storage.path);
+        c->storage.path = s;
+    }
+    return 0;
+}
+
+static void apply_runtime(const config_t *c) {
+    vg_log_set_level(c->log.level);
+    vg_log_set_format(c->log.format);
+}
+
+int http_app_init(http_app_t *app, config_t *cfg, const char *config_path) {
+    priv_t *p = calloc(1, sizeof *p);
+    if (!p) return VG_ENOMEM;
+    pthread_mutex_init(&p->cfg_mu, NULL);
+    pthread_mutex_init(&p->reload_mu, NULL);
+    selfmon_registry_t *r = selfmon_default();
+    p->reload_ok = selfmon_metric(selfmon_gauge(r, "vigil_config_last_reload_successful",
+                                                "Whether the last configuration reload attempt was successful.", 0, NULL));
+    p->reload_ts = selfmon_metric(selfmon_gauge(r, "vigil_config_last_reload_success_timestamp_seconds",
+                                                "Timestamp of the last successful configuration reload.", 0, NULL));
+    app->priv = p;
+    app->config_path = config_path;
+    app->start_time = vg_now_s();
+    atomic_init(&app->ready, false);
+    int rc = apply_overrides(app, cfg);
+    atomic_init(&app->cfg, cfg);
+    apply_runtime(cfg);
+    atomic_init(&app->last_reload_ok, true);
+    atomic_init(&app->last_reload_ms, (int64_t)(app->start_time * 1000));
+    selfmon_gauge_set(p->reload_ok, 1);
+    selfmon_gauge_set(p->reload_ts, app->start_time);
+    return rc;
+}
+
+void http_app_deinit(http_app_t *app) {
+    priv_t *p = app->priv;
+    config_unref(atomic_exchange(&app->cfg, NULL));
+    if (p) {
+        pthread_mutex_destroy(&p->cfg_mu);
+        pthread_mutex_destroy(&p->reload_mu);
+        free(p);
+    }
+    app->priv = NULL;
+}
+
+config_t *http_app_config(http_app_t *app) {
+    priv_t *p = app->priv;
+    pthread_mutex_lock(&p->cfg_mu);
+    config_t *c = config_ref(atomic_load(&app->cfg));
+    pthread_mutex_unlock(&p->cfg_mu);
+    return c;
+}
+
+static void warn_restart(const char *key, const char *old, const char *nw) {
+    if (strcmp(old, nw))
+        vg_log_warn("config", "change takes effect after a restart", VG_LS("key", key), VG_LS("running", old),
+                    VG_LS("configured", nw));
+}
+
+int http_app_reload(http_app_t *app, vg_error_t *err) {
+    priv_t *p = app->priv;
+    vg_error_clear(err);
+    pthread_mutex_lock(&p->reload_mu);
+    config_t *nc = NULL;
+    int rc = VG_EINVAL;
+    if (!app->config_path) {
+        vg_error_set(err, VG_EINVAL, "vigil was started without --config: nothing to reload");
+    } else if ((rc = config_load_file(app->config_path, &nc, err)) == 0 && (rc = apply_overrides(app, nc)) != 0) {
+        vg_error_set(err, rc, "out of memory");
+        config_unref(nc);
+    }
+    if (rc) {
+        char msg[VG_ERROR_MSG_MAX + 256];
+        config_error_format(err, app->config_path ? app->config_path : "", msg, sizeof msg);
+        vg_log_error("config", "reload failed, keeping the running configuration", VG_LS("err", msg));
+        atomic_store(&app->last_reload_ok, false);
+        selfmon_gauge_set(p->reload_ok, 0);
+        pthread_mutex_unlock(&p->reload_mu);
+        return rc;
+    }
+    config_t *old = atomic_load(&app->cfg);
+    warn_restart("server.listen", old->server.listen, nc->server.listen);
+    warn_restart("storage.path", old->storage.path, nc->storage.path);
+    if (old->server.threads != nc->server.threads || old->server.max_connections != nc->server.max_connections ||
+        old->server.max_header != nc->server.max_header || old->server.read_timeout_ms != nc->server.read_timeout_ms)
+        vg_log_warn("config", "change takes effect after a restart",
+                    VG_LS("key", "server.threads/max_connections/max_header/read_timeout"));
+    pthread_mutex_lock(&p->cfg_mu);
+    atomic_store(&app->cfg, nc);
+    pthread_mutex_unlock(&p->cfg_mu);
+    config_unref(old);
+    apply_runtime(nc);
+    atomic_store(&app->last_reload_ok, true);
+    atomic_store(&app->last_reload_ms, vg_now_ms());
+    selfmon_gauge_set(p->reload_ok, 1);
+    selfmon_gauge_set(p->reload_ts, vg_now_s());
+    vg_log_info("config", "configuration reloaded", VG_LS("file", app->config_path), VG_LS("hash", nc->hash));
+    pthread_mutex_unlock(&p->reload_mu);
+    return 0;
+}

@@ -1,0 +1,22 @@
+/* The static route table: every endpoint of vigil, its methods, its flags (checked once in server.c)
+ * and its handler label. A path that matches no pattern is a 404; one that matches with another
+ * method is a 405 with Allow. First match wins, so fixed paths go before patterns that overlap them. */
+#include "api.h"
+
+#define G HTTP_GET
+#define P HTTP_POST
+#define Q HTTP_F_QUIET
+
+const http_route_t http_routes[] = {
+    {"/-/healthy", G, Q, "/-/healthy", api_healthy},
+    {"/-/ready", G, Q, "/-/ready", api_ready},
+    {"/-/reload", P | HTTP_PUT, HTTP_F_ADMIN, "/-/reload", api_reload},
+    {"/metrics", G, Q, "/metrics", api_metrics},
+    {"/api/v1/health", G, Q, "/api/v1/health", api_health},
+    {"/api/v1/health/{component}", G, Q, "/api/v1/health/{component}", api_health_component},
+    {"/api/v1/alive", G, Q, "/api/v1/alive", api_alive},
+    {"/api/v1/ready", G, Q, "/api/v1/ready", api_ready_json},
+    {"/api/v1/status", G, 0, "/api/v1/status", api_status},
+};
+
+const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];
