@@ -1,0 +1,46 @@
+/* Label matchers `= != =~ !~` with Prometheus semantics: regexes are fully anchored, use RE2 syntax
+ * (PCRE2 with JIT underneath; constructs RE2 rejects — backreferences, lookaround, possessive and atomic
+ * groups, recursion, conditionals — are rejected at compile time), `.` matches newlines, and a missing
+ * label matches as the empty string (`{a=""}` selects series without `a`).
+ *
+ * Fast paths avoid the regex engine for patterns that are a literal, a literal prefix/suffix/infix
+ * around `.*`, `.*`, `.+`, or an alternation of literals `a|b|c`. A compiled matcher is immutable and
+ * may be used from many threads at once. */
+#ifndef VG_MODEL_MATCHER_H
+#define VG_MODEL_MATCHER_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { MODEL_MATCH_EQ, MODEL_MATCH_NEQ, MODEL_MATCH_RE, MODEL_MATCH_NRE } model_match_type_t;
+
+typedef struct model_matcher model_matcher_t;
+
+/* Compiles a matcher (name and value are copied). Returns 0, or VG_EINVAL with the regex error and its
+ * byte offset in err (err->pos). *out is owned: free with model_matcher_free(). */
+int model_matcher_new(model_match_type_t type, const char *name, const char *value, model_matcher_t **out,
+                      vg_error_t *err);
+void model_matcher_free(model_matcher_t *m);
+
+model_match_type_t model_matcher_type(const model_matcher_t *m);
+const char *model_matcher_name(const model_matcher_t *m);  /* borrowed, lives as long as m */
+const char *model_matcher_value(const model_matcher_t *m); /* borrowed, lives as long as m */
+const char *model_match_type_str(model_match_type_t t);    /* "=", "!=", "=~", "!~" */
+
+/* Does a label value match? value NULL means the label is absent and matches as "". */
+bool model_matcher_matches(const model_matcher_t *m, const char *value);
+
+/* Whether the matcher selects series that lack the label (i.e. matches ""). */
+bool model_matcher_matches_empty(const model_matcher_t *m);
+
+/* For set-based index lookups: if the matcher (=, or =~ of a literal alternation) accepts exactly a
+ * finite set of non-empty values, returns their count and the array (borrowed) in *values; else 0. */
+size_t model_matcher_set_values(const model_matcher_t *m, const char *const **values);
+
+/* Which fast path a matcher uses ("literal", "prefix", "suffix", "contains", "any", "nonempty", "set",
+ * "regex"); for tests and benchmarks. */
+const char *model_matcher_kind(const model_matcher_t *m);
+
+#endif
