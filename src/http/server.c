@@ -464,13 +464,13 @@ int http_server_start(http_app_t *app, http_server_t **out, vg_error_t *err) {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->server.threads,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->server.max_connections,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->server.max_header,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->server.read_timeout_ms + 999) / 1000),
                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
