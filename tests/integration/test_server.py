@@ -266,7 +266,8 @@ def run(port, proc, cfg_path, write_cfg, log_path, data):
     check("access log lines carry the request id", any(p.get("request_id") == gen and p.get("status") == 200 for p in access),
           access[-3:])
     check("reload error logged", any(p.get("logger") == "config" and p.get("level") == "error" for p in parsed))
-    startup = [p for p in parsed if p.get("logger") in ("main", "http") and p.get("msg") != "request"][:4]
+    ready_at = next((i for i, p in enumerate(parsed) if p.get("msg") == "server is ready to receive requests"), len(parsed))
+    startup = parsed[:ready_at + 1]
     check("startup logs no warnings or errors", startup and all(p["level"] == "info" for p in startup), startup)
 
     # CLI
