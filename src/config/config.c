@@ -5,6 +5,7 @@
  * the first error wins and nothing partial escapes (the caller gets NULL). */
 #include "config.h"
 
+#include "model/matcher.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
 
@@ -15,55 +16,189 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <xxhash.h>
 #include <yaml.h>
 
-typedef enum { F_STR, F_ADDR, F_DURATION, F_SIZE, F_INT, F_LOGLEVEL, F_LOGFORMAT, F_MAP } ftype_t;
+typedef enum {
+    F_STR, F_ADDR, F_REGEX, F_DURATION, F_SIZE, F_INT, F_BOOL, F_ENUM,
+    F_STRLIST, F_KV, F_LABELS, F_PARAMS, F_STRUCT, F_LIST,
+} ftype_t;
 
 typedef struct field {
     const char *key;
     ftype_t type;
-    size_t off;
-    const struct field *sub; /* F_MAP: the nested table, NULL-key terminated */
-    int64_t min, max;        /* bounds for F_DURATION (ms), F_SIZE (bytes), F_INT */
+    size_t off;                /* from the start of the struct the table describes */
+    const struct field *sub;   /* F_STRUCT / F_LIST: the nested table, NULL-key terminated */
+    int64_t min, max;          /* F_DURATION (ms), F_SIZE (bytes), F_INT */
+    const char *const *names;  /* F_ENUM: value i is names[i]; NULL-terminated */
+    size_t elem_size;          /* F_LIST */
+    void (*init)(void *elem);  /* F_LIST: element defaults (heap strings only: free walks the table) */
+    size_t pos_off;            /* F_LIST: offset of `int line, col` in the element, or 0 for none */
+    bool empty_ok;             /* F_STR: "" is a valid value */
 } field_t;
 
-#define OFF(member) offsetof(config_t, member)
+/* A list of structs as stored: the element array and its count. */
+typedef struct {
+    void *v;
+    size_t n;
+} anylist_t;
+
+#define END {.key = NULL}
+#define DAY (24LL * 3600 * 1000)
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"json", "logfmt", NULL};
+static const char *const relabel_actions[] = {"replace",  "keep",     "drop",      "keepequal",
+                                              "dropequal", "hashmod",  "labelmap",  "labeldrop",
+                                              "labelkeep", "lowercase", "uppercase", NULL};
+
+const char *config_relabel_action_name(config_relabel_action_t a) {
+    return (unsigned)a < sizeof relabel_actions / sizeof relabel_actions[0] - 1 ? relabel_actions[a] : "?";
+}
+
+#define S(T, m) offsetof(T, m)
 
 static const field_t server_fields[] = {
-    {"listen", F_ADDR, OFF(server.listen), NULL, 0, 0},
-    {"read_timeout", F_DURATION, OFF(server.read_timeout_ms), NULL, 1000, 24LL * 3600 * 1000},
-    {"max_body", F_SIZE, OFF(server.max_body), NULL, 1024, 4LL << 30},
-    {"max_header", F_SIZE, OFF(server.max_header), NULL, 4096, 1 << 20},
-    {"threads", F_INT, OFF(server.threads), NULL, 1, 256},
-    {"max_connections", F_INT, OFF(server.max_connections), NULL, 1, 1000000},
-    {"shutdown_timeout", F_DURATION, OFF(server.shutdown_timeout_ms), NULL, 0, 3600 * 1000},
-    {NULL, 0, 0, NULL, 0, 0},
+    {.key = "listen", .type = F_ADDR, .off = S(config_server_t, listen)},
+    {.key = "read_timeout", .type = F_DURATION, .off = S(config_server_t, read_timeout_ms), .min = 1000, .max = DAY},
+    {.key = "max_body", .type = F_SIZE, .off = S(config_server_t, max_body), .min = 1024, .max = 4LL << 30},
+    {.key = "max_header", .type = F_SIZE, .off = S(config_server_t, max_header), .min = 4096, .max = 1 << 20},
+    {.key = "threads", .type = F_INT, .off = S(config_server_t, threads), .min = 1, .max = 256},
+    {.key = "max_connections", .type = F_INT, .off = S(config_server_t, max_connections), .min = 1, .max = 1000000},
+    {.key = "shutdown_timeout", .type = F_DURATION, .off = S(config_server_t, shutdown_timeout_ms), .min = 0, .max = 3600 * 1000},
+    END,
 };
 
 static const field_t storage_fields[] = {
-    {"path", F_STR, OFF(storage.path), NULL, 0, 0},
-    {"retention", F_DURATION, OFF(storage.retention_ms), NULL, 60 * 1000, 100LL * 365 * 24 * 3600 * 1000},
-    {NULL, 0, 0, NULL, 0, 0},
+    {.key = "path", .type = F_STR, .off = S(config_storage_t, path)},
+    {.key = "retention", .type = F_DURATION, .off = S(config_storage_t, retention_ms), .min = 60 * 1000, .max = 100 * 365 * DAY},
+    END,
 };
 
 static const field_t log_fields[] = {
-    {"level", F_LOGLEVEL, OFF(log.level), NULL, 0, 0},
-    {"format", F_LOGFORMAT, OFF(log.format), NULL, 0, 0},
-    {NULL, 0, 0, NULL, 0, 0},
+    {.key = "level", .type = F_ENUM, .off = S(config_log_t, level), .names = log_levels},
+    {.key = "format", .type = F_ENUM, .off = S(config_log_t, format), .names = log_formats},
+    END,
+};
+
+static const field_t global_fields[] = {
+    {.key = "scrape_interval", .type = F_DURATION, .off = S(config_global_t, scrape_interval_ms), .min = 1, .max = DAY},
+    {.key = "scrape_timeout", .type = F_DURATION, .off = S(config_global_t, scrape_timeout_ms), .min = 1, .max = DAY},
+    {.key = "evaluation_interval", .type = F_DURATION, .off = S(config_global_t, evaluation_interval_ms), .min = 1, .max = DAY},
+    {.key = "external_labels", .type = F_LABELS, .off = S(config_global_t, external_labels)},
+    END,
+};
+
+static const field_t relabel_fields[] = {
+    {.key = "source_labels", .type = F_STRLIST, .off = S(config_relabel_t, source_labels)},
+    {.key = "separator", .type = F_STR, .off = S(config_relabel_t, separator), .empty_ok = true},
+    {.key = "target_label", .type = F_STR, .off = S(config_relabel_t, target_label)},
+    {.key = "regex", .type = F_REGEX, .off = S(config_relabel_t, regex)},
+    {.key = "modulus", .type = F_INT, .off = S(config_relabel_t, modulus), .min = 0, .max = INT64_MAX},
+    {.key = "replacement", .type = F_STR, .off = S(config_relabel_t, replacement), .empty_ok = true},
+    {.key = "action", .type = F_ENUM, .off = S(config_relabel_t, action), .names = relabel_actions},
+    END,
+};
+
+static const field_t static_fields[] = {
+    {.key = "targets", .type = F_STRLIST, .off = S(config_static_t, targets)},
+    {.key = "labels", .type = F_LABELS, .off = S(config_static_t, labels)},
+    END,
+};
+
+static const field_t file_sd_fields[] = {
+    {.key = "files", .type = F_STRLIST, .off = S(config_file_sd_t, files)},
+    {.key = "refresh_interval", .type = F_DURATION, .off = S(config_file_sd_t, refresh_interval_ms), .min = 1000, .max = DAY},
+    END,
+};
+
+static const field_t basic_auth_fields[] = {
+    {.key = "username", .type = F_STR, .off = S(config_basic_auth_t, username), .empty_ok = true},
+    {.key = "password", .type = F_STR, .off = S(config_basic_auth_t, password), .empty_ok = true},
+    {.key = "password_file", .type = F_STR, .off = S(config_basic_auth_t, password_file)},
+    END,
+};
+
+static const field_t authorization_fields[] = {
+    {.key = "type", .type = F_STR, .off = S(config_authorization_t, type)},
+    {.key = "credentials", .type = F_STR, .off = S(config_authorization_t, credentials)},
+    {.key = "credentials_file", .type = F_STR, .off = S(config_authorization_t, credentials_file)},
+    END,
+};
+
+static const field_t tls_fields[] = {
+    {.key = "ca_file", .type = F_STR, .off = S(config_tls_t, ca_file)},
+    {.key = "cert_file", .type = F_STR, .off = S(config_tls_t, cert_file)},
+    {.key = "key_file", .type = F_STR, .off = S(config_tls_t, key_file)},
+    {.key = "server_name", .type = F_STR, .off = S(config_tls_t, server_name)},
+    {.key = "insecure_skip_verify", .type = F_BOOL, .off = S(config_tls_t, insecure_skip_verify)},
+    END,
+};
+
+static void relabel_init(void *p) {
+    config_relabel_t *r = p;
+    r->separator = strdup(";");
+    r->regex = strdup("(.*)");
+    r->replacement = strdup("$1");
+    r->action = CONFIG_RELABEL_REPLACE;
+}
+
+static void file_sd_init(void *p) { ((config_file_sd_t *)p)->refresh_interval_ms = 5 * 60 * 1000; }
+
+static void scrape_init(void *p) {
+    config_scrape_t *s = p;
+    s->metrics_path = strdup("/metrics");
+    s->scheme = strdup("http");
+    s->honor_timestamps = true;
+    s->follow_redirects = true;
+}
+
+#define LIST(key_, T, member, sub_, elem, init_)                                                            \
+    {.key = key_, .type = F_LIST, .off = S(T, member), .sub = sub_, .elem_size = sizeof(elem), .init = init_, \
+     .pos_off = offsetof(elem, line)}
+
+static const field_t scrape_fields[] = {
+    {.key = "job_name", .type = F_STR, .off = S(config_scrape_t, job_name)},
+    {.key = "scrape_interval", .type = F_DURATION, .off = S(config_scrape_t, scrape_interval_ms), .min = 1, .max = DAY},
+    {.key = "scrape_timeout", .type = F_DURATION, .off = S(config_scrape_t, scrape_timeout_ms), .min = 1, .max = DAY},
+    {.key = "metrics_path", .type = F_STR, .off = S(config_scrape_t, metrics_path)},
+    {.key = "scheme", .type = F_STR, .off = S(config_scrape_t, scheme)},
+    {.key = "params", .type = F_PARAMS, .off = S(config_scrape_t, params)},
+    {.key = "honor_labels", .type = F_BOOL, .off = S(config_scrape_t, honor_labels)},
+    {.key = "honor_timestamps", .type = F_BOOL, .off = S(config_scrape_t, honor_timestamps)},
+    {.key = "basic_auth", .type = F_STRUCT, .off = S(config_scrape_t, basic_auth), .sub = basic_auth_fields},
+    {.key = "authorization", .type = F_STRUCT, .off = S(config_scrape_t, authorization), .sub = authorization_fields},
+    {.key = "bearer_token", .type = F_STR, .off = S(config_scrape_t, bearer_token)},
+    {.key = "bearer_token_file", .type = F_STR, .off = S(config_scrape_t, bearer_token_file)},
+    {.key = "tls_config", .type = F_STRUCT, .off = S(config_scrape_t, tls_config), .sub = tls_fields},
+    LIST("static_configs", config_scrape_t, static_configs, static_fields, config_static_t, NULL),
+    {.key = "file_sd_configs", .type = F_LIST, .off = S(config_scrape_t, file_sd_configs), .sub = file_sd_fields,
+     .elem_size = sizeof(config_file_sd_t), .init = file_sd_init},
+    LIST("relabel_configs", config_scrape_t, relabel_configs, relabel_fields, config_relabel_t, relabel_init),
+    LIST("metric_relabel_configs", config_scrape_t, metric_relabel_configs, relabel_fields, config_relabel_t, relabel_init),
+    {.key = "sample_limit", .type = F_INT, .off = S(config_scrape_t, sample_limit), .min = 0, .max = INT64_MAX},
+    {.key = "label_limit", .type = F_INT, .off = S(config_scrape_t, label_limit), .min = 0, .max = INT64_MAX},
+    {.key = "label_name_length_limit", .type = F_INT, .off = S(config_scrape_t, label_name_length_limit), .min = 0, .max = INT64_MAX},
+    {.key = "label_value_length_limit", .type = F_INT, .off = S(config_scrape_t, label_value_length_limit), .min = 0, .max = INT64_MAX},
+    {.key = "target_limit", .type = F_INT, .off = S(config_scrape_t, target_limit), .min = 0, .max = INT64_MAX},
+    {.key = "body_size_limit", .type = F_SIZE, .off = S(config_scrape_t, body_size_limit), .min = 0, .max = INT64_MAX},
+    {.key = "follow_redirects", .type = F_BOOL, .off = S(config_scrape_t, follow_redirects)},
+    END,
 };
 
 static const field_t root_fields[] = {
-    {"server", F_MAP, 0, server_fields, 0, 0},
-    {"storage", F_MAP, 0, storage_fields, 0, 0},
-    {"log", F_MAP, 0, log_fields, 0, 0},
-    {NULL, 0, 0, NULL, 0, 0},
+    {.key = "server", .type = F_STRUCT, .off = S(config_t, server), .sub = server_fields},
+    {.key = "storage", .type = F_STRUCT, .off = S(config_t, storage), .sub = storage_fields},
+    {.key = "log", .type = F_STRUCT, .off = S(config_t, log), .sub = log_fields},
+    {.key = "global", .type = F_STRUCT, .off = S(config_t, global), .sub = global_fields},
+    LIST("scrape_configs", config_t, scrape_configs, scrape_fields, config_scrape_t, scrape_init),
+    END,
 };
 
 typedef struct {
     yaml_document_t *doc;
     vg_error_t *err;
-    config_t *cfg;
     int depth;
 } dec_t;
 
@@ -81,6 +216,21 @@ static int fail_at(dec_t *d, const yaml_node_t *n, const char *fmt, ...) {
         d->err->col = (int)n->start_mark.column + 1;
         d->err->pos = (long)n->start_mark.index;
     }
+    return VG_ECONFIG;
+}
+
+/* The same for semantic checks after decoding, at a position remembered in the struct. */
+static int fail_pos(vg_error_t *err, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail_pos(vg_error_t *err, int line, int col, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[VG_ERROR_MSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    vg_error_set(err, VG_ECONFIG, "%s", msg);
+    err->line = line;
+    err->col = col;
     return VG_ECONFIG;
 }
 
@@ -104,14 +254,149 @@ static const char *kind_name(const yaml_node_t *n) {
     }
 }
 
-static int decode_map(dec_t *d, const yaml_node_t *map, const field_t *fields, const char *path);
+static bool valid_label_name(const char *s, size_t n) {
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i && c >= '0' && c <= '9')))
+            return false;
+    }
+    return true;
+}
 
-static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, const char *path) {
-    char *base = (char *)d->cfg;
-    if (f->type == F_MAP) {
+/* A heap copy of a scalar that must be a string without NUL bytes. */
+static int dup_scalar(dec_t *d, const yaml_node_t *v, const char *path, char **out) {
+    if (v->type != YAML_SCALAR_NODE) return fail_at(d, v, "%s: expected a string, got %s", path, kind_name(v));
+    size_t len;
+    const char *s = scalar(v, &len);
+    if (memchr(s, '\0', len)) return fail_at(d, v, "%s: value contains a NUL byte", path);
+    *out = strndup(s, len);
+    return *out ? 0 : vg_error_set(d->err, VG_ENOMEM, "out of memory");
+}
+
+static int push_str(dec_t *d, char ***arr, size_t *n, char *s) {
+    char **na = realloc(*arr, (*n + 1) * sizeof *na);
+    if (!na) {
+        free(s);
+        return vg_error_set(d->err, VG_ENOMEM, "out of memory");
+    }
+    na[(*n)++] = s;
+    *arr = na;
+    return 0;
+}
+
+static int decode_strlist(dec_t *d, const yaml_node_t *v, config_strlist_t *out, const char *path) {
+    if (is_null(v)) return 0;
+    if (v->type != YAML_SEQUENCE_NODE) return fail_at(d, v, "%s: expected a list of strings, got %s", path, kind_name(v));
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *e = yaml_document_get_node(d->doc, *it);
+        char *str;
+        int rc = e ? dup_scalar(d, e, path, &str) : fail_at(d, v, "%s: malformed list", path);
+        if (rc || (rc = push_str(d, &out->v, &out->n, str))) return rc;
+    }
+    return 0;
+}
+
+/* label-name → string (F_KV, F_LABELS) or name → list of strings flattened into repeated keys (F_PARAMS). */
+static int decode_kv(dec_t *d, const yaml_node_t *v, const field_t *f, config_kv_t *out, const char *path) {
+    if (is_null(v)) return 0;
+    if (v->type != YAML_MAPPING_NODE) return fail_at(d, v, "%s: expected a mapping, got %s", path, kind_name(v));
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(d->doc, p->key), *val = yaml_document_get_node(d->doc, p->value);
+        if (!k || !val) return fail_at(d, v, "%s: malformed mapping", path);
+        char *key;
+        int rc = dup_scalar(d, k, path, &key);
+        if (rc) return rc;
+        if (f->type == F_LABELS && !valid_label_name(key, strlen(key))) {
+            rc = fail_at(d, k, "%s: \"%s\" is not a valid label name", path, key);
+            free(key);
+            return rc;
+        }
+        for (size_t i = 0; i < out->n && f->type != F_PARAMS; i++)
+            if (!strcmp(out->keys[i], key)) {
+                free(key);
+                return fail_at(d, k, "%s: duplicate key \"%s\"", path, out->keys[i]);
+            }
+        if (f->type == F_PARAMS) {
+            config_strlist_t vals = {0};
+            if ((rc = decode_strlist(d, val, &vals, path))) {
+                free(key);
+                for (size_t i = 0; i < vals.n; i++) free(vals.v[i]);
+                free(vals.v);
+                return rc;
+            }
+            for (size_t i = 0; i < vals.n && !rc; i++) {
+                char *kc = strdup(key);
+                size_t n0 = out->n;
+                rc = kc ? push_str(d, &out->keys, &n0, kc) : vg_error_set(d->err, VG_ENOMEM, "out of memory");
+                if (!rc) {
+                    rc = push_str(d, &out->values, &out->n, vals.v[i]);
+                    vals.v[i] = NULL;
+                }
+            }
+            for (size_t i = 0; i < vals.n; i++) free(vals.v[i]);
+            free(vals.v);
+            free(key);
+            if (rc) return rc;
+            continue;
+        }
+        char *value;
+        if ((rc = dup_scalar(d, val, path, &value))) {
+            free(key);
+            return rc;
+        }
+        size_t n0 = out->n;
+        if ((rc = push_str(d, &out->keys, &n0, key))) {
+            free(value);
+            return rc;
+        }
+        if ((rc = push_str(d, &out->values, &out->n, value))) return rc;
+    }
+    return 0;
+}
+
+static int decode_map(dec_t *d, const yaml_node_t *map, const field_t *fields, char *base, const char *path);
+
+static int decode_list(dec_t *d, const yaml_node_t *v, const field_t *f, anylist_t *out, const char *path) {
+    if (is_null(v)) return 0;
+    if (v->type != YAML_SEQUENCE_NODE) return fail_at(d, v, "%s: expected a list, got %s", path, kind_name(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0) return 0;
+    if (n > 100000) return fail_at(d, v, "%s: more than 100000 entries", path);
+    out->v = calloc(n, f->elem_size);
+    if (!out->v) return vg_error_set(d->err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *e = yaml_document_get_node(d->doc, v->data.sequence.items.start[i]);
+        char *elem = (char *)out->v + i * f->elem_size;
+        out->n = i + 1; /* counted before decoding so a failure frees what this element holds */
+        if (f->init) f->init(elem);
+        if (!e) return fail_at(d, v, "%s: malformed list", path);
+        if (f->pos_off) {
+            ((int *)(elem + f->pos_off))[0] = (int)e->start_mark.line + 1;
+            ((int *)(elem + f->pos_off))[1] = (int)e->start_mark.column + 1;
+        }
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        if (e->type != YAML_MAPPING_NODE) return fail_at(d, e, "%s: expected a mapping, got %s", sub, kind_name(e));
+        int rc = decode_map(d, e, f->sub, elem, sub);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, char *base, const char *path) {
+    char *slot = base + f->off;
+    switch (f->type) {
+    case F_STRUCT:
         if (is_null(v)) return 0; /* `server:` with nothing under it keeps the defaults */
         if (v->type != YAML_MAPPING_NODE) return fail_at(d, v, "%s: expected a mapping, got %s", path, kind_name(v));
-        return decode_map(d, v, f->sub, path);
+        return decode_map(d, v, f->sub, slot, path);
+    case F_LIST: return decode_list(d, v, f, (anylist_t *)slot, path);
+    case F_STRLIST: return decode_strlist(d, v, (config_strlist_t *)slot, path);
+    case F_KV:
+    case F_LABELS:
+    case F_PARAMS: return decode_kv(d, v, f, (config_kv_t *)slot, path);
+    default: break;
     }
     if (v->type != YAML_SCALAR_NODE) return fail_at(d, v, "%s: expected a scalar value, got %s", path, kind_name(v));
     size_t len;
@@ -119,30 +404,43 @@ static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, const 
     if (memchr(s, '\0', len)) return fail_at(d, v, "%s: value contains a NUL byte", path);
     switch (f->type) {
     case F_STR:
-    case F_ADDR: {
-        if (is_null(v) || len == 0) return fail_at(d, v, "%s: must not be empty", path);
-        char host[256];
-        int port;
-        if (f->type == F_ADDR && (len >= sizeof host || config_split_listen(strndupa(s, len), host, sizeof host, &port)))
-            return fail_at(d, v, "%s: \"%.*s\" is not host:port with a port in 1..65535", path, (int)len, s);
+    case F_ADDR:
+    case F_REGEX: {
+        if (!f->empty_ok && (is_null(v) || len == 0)) return fail_at(d, v, "%s: must not be empty", path);
         char *copy = strndup(s, len);
         if (!copy) return vg_error_set(d->err, VG_ENOMEM, "out of memory");
-        char **slot = (char **)(base + f->off);
-        free(*slot);
-        *slot = copy;
+        if (f->type == F_ADDR) {
+            char host[256];
+            int port;
+            if (len >= sizeof host || config_split_listen(copy, host, sizeof host, &port)) {
+                free(copy);
+                return fail_at(d, v, "%s: \"%.*s\" is not host:port with a port in 1..65535", path, (int)len, s);
+            }
+        }
+        if (f->type == F_REGEX) {
+            model_matcher_t *m;
+            vg_error_t rerr;
+            if (model_matcher_new(MODEL_MATCH_RE, "x", copy, &m, &rerr)) {
+                free(copy);
+                return fail_at(d, v, "%s: %s", path, rerr.msg);
+            }
+            model_matcher_free(m);
+        }
+        char **sp = (char **)slot;
+        free(*sp);
+        *sp = copy;
         return 0;
     }
     case F_DURATION: {
         int64_t ms;
         if (vg_duration_parse(s, len, &ms))
-            return fail_at(d, v, "%s: invalid duration \"%.*s\" (expected e.g. 90s, 2m, 1h30m, 15d)", path,
-                           (int)len, s);
+            return fail_at(d, v, "%s: invalid duration \"%.*s\" (expected e.g. 90s, 2m, 1h30m, 15d)", path, (int)len, s);
         if (ms < f->min || ms > f->max) {
             char lo[VG_DURATION_MAX], hi[VG_DURATION_MAX];
             vg_duration_format(f->min, lo), vg_duration_format(f->max, hi);
             return fail_at(d, v, "%s: %.*s is out of range [%s, %s]", path, (int)len, s, lo, hi);
         }
-        *(int64_t *)(base + f->off) = ms;
+        *(int64_t *)slot = ms;
         return 0;
     }
     case F_SIZE: {
@@ -150,9 +448,9 @@ static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, const 
         if (vg_size_parse(s, len, &bytes))
             return fail_at(d, v, "%s: invalid size \"%.*s\" (expected e.g. 512KiB, 64MiB, 1GiB)", path, (int)len, s);
         if (bytes < (uint64_t)f->min || bytes > (uint64_t)f->max)
-            return fail_at(d, v, "%s: %.*s is out of range [%" PRId64 ", %" PRId64 "] bytes", path, (int)len, s,
-                           f->min, f->max);
-        *(uint64_t *)(base + f->off) = bytes;
+            return fail_at(d, v, "%s: %.*s is out of range [%" PRId64 ", %" PRId64 "] bytes", path, (int)len, s, f->min,
+                           f->max);
+        *(uint64_t *)slot = bytes;
         return 0;
     }
     case F_INT: {
@@ -166,25 +464,26 @@ static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, const 
         if (*end || errno) return fail_at(d, v, "%s: expected an integer, got \"%s\"", path, tmp);
         if (x < f->min || x > f->max)
             return fail_at(d, v, "%s: %lld is out of range [%" PRId64 ", %" PRId64 "]", path, x, f->min, f->max);
-        *(int64_t *)(base + f->off) = x;
+        *(int64_t *)slot = x;
         return 0;
     }
-    case F_LOGLEVEL:
-    case F_LOGFORMAT: {
-        char tmp[16];
-        int rc = VG_EINVAL;
-        if (len < sizeof tmp) {
-            memcpy(tmp, s, len);
-            tmp[len] = '\0';
-            rc = f->type == F_LOGLEVEL ? vg_log_level_parse(tmp, (vg_log_level_t *)(base + f->off))
-                                       : vg_log_format_parse(tmp, (vg_log_format_t *)(base + f->off));
+    case F_BOOL:
+        if (len == 4 && !memcmp(s, "true", 4)) *(bool *)slot = true;
+        else if (len == 5 && !memcmp(s, "false", 5)) *(bool *)slot = false;
+        else return fail_at(d, v, "%s: expected true or false, got \"%.*s\"", path, (int)len, s);
+        return 0;
+    case F_ENUM: {
+        char list[256] = "";
+        for (int i = 0; f->names[i]; i++) {
+            if (strlen(f->names[i]) == len && !memcmp(f->names[i], s, len)) {
+                *(int *)slot = i;
+                return 0;
+            }
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", f->names[i]);
         }
-        if (rc)
-            return fail_at(d, v, "%s: invalid value \"%.*s\" (expected one of %s)", path, (int)len, s,
-                           f->type == F_LOGLEVEL ? "debug, info, warn, error" : "json, logfmt");
-        return 0;
+        return fail_at(d, v, "%s: invalid value \"%.*s\" (expected one of %s)", path, (int)len, s, list);
     }
-    case F_MAP: break;
+    default: break;
     }
     return 0;
 }
@@ -219,20 +518,20 @@ static const char *closest(const field_t *fields, const char *key, size_t klen) 
     return best;
 }
 
-static int decode_map(dec_t *d, const yaml_node_t *map, const field_t *fields, const char *path) {
+static int decode_map(dec_t *d, const yaml_node_t *map, const field_t *fields, char *base, const char *path) {
     if (++d->depth > CONFIG_MAX_DEPTH) return fail_at(d, map, "%s: nested too deeply", path);
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(d->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(d->doc, p->value);
         if (!k || !v) return fail_at(d, map, "%s: malformed mapping", path);
-        if (k->type != YAML_SCALAR_NODE) return fail_at(d, k, "%s: keys must be scalars", path);
+        if (k->type != YAML_SCALAR_NODE) return fail_at(d, k, "%s: keys must be scalars", *path ? path : "config");
         size_t klen;
         const char *key = scalar(k, &klen);
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
             yaml_node_t *k2 = yaml_document_get_node(d->doc, q->key);
             if (k2 && k2->type == YAML_SCALAR_NODE && k2->data.scalar.length == klen &&
                 !memcmp(k2->data.scalar.value, key, klen))
-                return fail_at(d, k, "%s: duplicate key \"%.*s\"", path, (int)klen, key);
+                return fail_at(d, k, "%s%sduplicate key \"%.*s\"", path, *path ? ": " : "", (int)klen, key);
         }
         const field_t *f = fields;
         while (f->key && (strlen(f->key) != klen || memcmp(f->key, key, klen))) f++;
@@ -241,24 +540,154 @@ static int decode_map(dec_t *d, const yaml_node_t *map, const field_t *fields, c
         if (!f->key) {
             const char *near = closest(fields, key, klen);
             if (near) return fail_at(d, k, "unknown field \"%s\" (did you mean \"%s\"?)", sub, near);
-            char known[256] = "";
+            char known[512] = "";
             for (const field_t *g = fields; g->key; g++)
                 snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", g == fields ? "" : ", ", g->key);
             return fail_at(d, k, "unknown field \"%s\" (valid here: %s)", sub, known);
         }
-        int rc = decode_value(d, v, f, sub);
+        int rc = decode_value(d, v, f, base, sub);
         if (rc) return rc;
     }
     d->depth--;
     return 0;
 }
 
+/* Frees everything a table describes inside base (not base itself). */
+static void free_fields(const field_t *fields, char *base) {
+    for (const field_t *f = fields; f->key; f++) {
+        char *slot = base + f->off;
+        switch (f->type) {
+        case F_STR:
+        case F_ADDR:
+        case F_REGEX: free(*(char **)slot); break;
+        case F_STRLIST: {
+            config_strlist_t *l = (config_strlist_t *)slot;
+            for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+            free(l->v);
+            break;
+        }
+        case F_KV:
+        case F_LABELS:
+        case F_PARAMS: {
+            config_kv_t *kv = (config_kv_t *)slot;
+            for (size_t i = 0; i < kv->n; i++) free(kv->keys[i]), free(kv->values[i]);
+            free(kv->keys);
+            free(kv->values);
+            break;
+        }
+        case F_STRUCT: free_fields(f->sub, slot); break;
+        case F_LIST: {
+            anylist_t *l = (anylist_t *)slot;
+            for (size_t i = 0; i < l->n; i++) free_fields(f->sub, (char *)l->v + i * f->elem_size);
+            free(l->v);
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
 static void config_free(config_t *c) {
     if (!c) return;
     free(c->file);
-    free(c->server.listen);
-    free(c->storage.path);
+    free_fields(root_fields, (char *)c);
     free(c);
+}
+
+/* ---- semantic checks that span fields (Prometheus' rules, with its wording where it has one) ---- */
+
+static int check_relabel(const config_relabel_t *r, const char *where, vg_error_t *err) {
+    const char *act = config_relabel_action_name(r->action);
+    bool needs_target = r->action == CONFIG_RELABEL_REPLACE || r->action == CONFIG_RELABEL_HASHMOD ||
+                        r->action == CONFIG_RELABEL_LOWERCASE || r->action == CONFIG_RELABEL_UPPERCASE ||
+                        r->action == CONFIG_RELABEL_KEEPEQUAL || r->action == CONFIG_RELABEL_DROPEQUAL;
+    if (needs_target && (!r->target_label || !*r->target_label))
+        return fail_pos(err, r->line, r->col, "%s: relabel configuration for %s action requires 'target_label' value", where, act);
+    if (r->target_label && r->action != CONFIG_RELABEL_REPLACE && !valid_label_name(r->target_label, strlen(r->target_label)))
+        return fail_pos(err, r->line, r->col, "%s: \"%s\" is invalid 'target_label' for %s action", where, r->target_label, act);
+    if (r->action == CONFIG_RELABEL_HASHMOD && r->modulus == 0)
+        return fail_pos(err, r->line, r->col, "%s: relabel configuration for hashmod requires non-zero modulus", where);
+    bool default_rest = !strcmp(r->separator, ";") && !strcmp(r->replacement, "$1") && r->modulus == 0;
+    if ((r->action == CONFIG_RELABEL_LABELDROP || r->action == CONFIG_RELABEL_LABELKEEP) &&
+        (r->source_labels.n || r->target_label || !default_rest))
+        return fail_pos(err, r->line, r->col, "%s: %s action requires only 'regex', and no other fields", where, act);
+    if ((r->action == CONFIG_RELABEL_KEEPEQUAL || r->action == CONFIG_RELABEL_DROPEQUAL) &&
+        (strcmp(r->regex, "(.*)") || !default_rest))
+        return fail_pos(err, r->line, r->col, "%s: %s action requires only 'source_labels' and `target_label`, and no other fields",
+                        where, act);
+    if ((r->action == CONFIG_RELABEL_KEEP || r->action == CONFIG_RELABEL_DROP || r->action == CONFIG_RELABEL_HASHMOD ||
+         r->action == CONFIG_RELABEL_KEEPEQUAL || r->action == CONFIG_RELABEL_DROPEQUAL) &&
+        r->source_labels.n == 0)
+        return fail_pos(err, r->line, r->col, "%s: %s action requires 'source_labels'", where, act);
+    for (size_t i = 0; i < r->source_labels.n; i++)
+        if (!valid_label_name(r->source_labels.v[i], strlen(r->source_labels.v[i])))
+            return fail_pos(err, r->line, r->col, "%s: \"%s\" is not a valid label name in source_labels", where, r->source_labels.v[i]);
+    return 0;
+}
+
+static int check_relabels(const config_relabel_list_t *l, const char *job, const char *what, vg_error_t *err) {
+    char where[256];
+    for (size_t i = 0; i < l->n; i++) {
+        snprintf(where, sizeof where, "scrape_configs[job_name=%s].%s[%zu]", job, what, i);
+        int rc = check_relabel(&l->v[i], where, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int check_scrape(config_t *c, config_scrape_t *s, size_t idx, vg_error_t *err) {
+    if (!s->job_name) return fail_pos(err, s->line, s->col, "scrape_configs[%zu]: job_name is empty", idx);
+    const char *job = s->job_name;
+    for (size_t j = 0; j < idx; j++)
+        if (!strcmp(c->scrape_configs.v[j].job_name, job))
+            return fail_pos(err, s->line, s->col, "found multiple scrape configs with job name \"%s\"", job);
+    if (!s->scrape_interval_ms) s->scrape_interval_ms = c->global.scrape_interval_ms;
+    if (!s->scrape_timeout_ms)
+        s->scrape_timeout_ms = c->global.scrape_timeout_ms > s->scrape_interval_ms ? s->scrape_interval_ms
+                                                                                   : c->global.scrape_timeout_ms;
+    if (s->scrape_timeout_ms > s->scrape_interval_ms)
+        return fail_pos(err, s->line, s->col, "scrape timeout greater than scrape interval for scrape config with job name \"%s\"", job);
+    if (strcmp(s->scheme, "http") && strcmp(s->scheme, "https"))
+        return fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: unsupported scheme \"%s\" (http or https)", job, s->scheme);
+    if (s->metrics_path[0] != '/')
+        return fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: metrics_path must start with '/'", job);
+    if (s->basic_auth.password && s->basic_auth.password_file)
+        return fail_pos(err, s->line, s->col, "at most one of basic_auth password & password_file must be configured");
+    bool has_authz = s->authorization.credentials || s->authorization.credentials_file;
+    if (s->authorization.credentials && s->authorization.credentials_file)
+        return fail_pos(err, s->line, s->col, "at most one of authorization credentials & credentials_file must be configured");
+    if (s->bearer_token && s->bearer_token_file)
+        return fail_pos(err, s->line, s->col, "at most one of bearer_token & bearer_token_file must be configured");
+    if ((has_authz || s->bearer_token || s->bearer_token_file) + (s->basic_auth.username || s->basic_auth.password || s->basic_auth.password_file) > 1)
+        return fail_pos(err, s->line, s->col, "at most one of basic_auth, authorization & bearer_token must be configured");
+    if (has_authz && (s->bearer_token || s->bearer_token_file))
+        return fail_pos(err, s->line, s->col, "authorization is not compatible with bearer_token & bearer_token_file");
+    if (s->authorization.type && !strcasecmp(s->authorization.type, "basic"))
+        return fail_pos(err, s->line, s->col, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+    for (size_t i = 0; i < s->static_configs.n; i++) {
+        config_static_t *st = &s->static_configs.v[i];
+        for (size_t t = 0; t < st->targets.n; t++) {
+            const char *tg = st->targets.v[t];
+            if (!*tg || strchr(tg, '/') || strchr(tg, ' '))
+                return fail_pos(err, st->line, st->col, "\"%s\" is not a valid hostname", tg);
+        }
+    }
+    for (size_t i = 0; i < s->file_sd_configs.n; i++)
+        if (s->file_sd_configs.v[i].files.n == 0)
+            return fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: file_sd_configs[%zu] has no files", job, i);
+    int rc = check_relabels(&s->relabel_configs, job, "relabel_configs", err);
+    if (!rc) rc = check_relabels(&s->metric_relabel_configs, job, "metric_relabel_configs", err);
+    return rc;
+}
+
+static int check_config(config_t *c, vg_error_t *err) {
+    if (c->global.scrape_timeout_ms > c->global.scrape_interval_ms)
+        return vg_error_set(err, VG_ECONFIG, "global scrape timeout greater than scrape interval");
+    for (size_t i = 0; i < c->scrape_configs.n; i++) {
+        int rc = check_scrape(c, &c->scrape_configs.v[i], i, err);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 config_t *config_default(void) {
@@ -277,6 +706,9 @@ config_t *config_default(void) {
     c->storage.retention_ms = 15LL * 24 * 3600 * 1000;
     c->log.level = VG_LOG_INFO;
     c->log.format = VG_LOG_JSON;
+    c->global.scrape_interval_ms = 15 * 1000;
+    c->global.scrape_timeout_ms = 10 * 1000;
+    c->global.evaluation_interval_ms = 60 * 1000;
     if (!c->file || !c->server.listen || !c->storage.path) {
         config_free(c);
         return NULL;
@@ -336,11 +768,12 @@ int config_parse(const char *name, const char *text, size_t len, config_t **out,
         yaml_document_delete(&extra);
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    dec_t d = {&doc, err, c, 0};
+    dec_t d = {&doc, err, 0};
     if (!rc && root && !is_null(root)) {
         if (root->type != YAML_MAPPING_NODE) rc = fail_at(&d, root, "the top level must be a mapping");
-        else rc = decode_map(&d, root, root_fields, "");
+        else rc = decode_map(&d, root, root_fields, (char *)c, "");
     }
+    if (!rc) rc = check_config(c, err);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     if (rc) {

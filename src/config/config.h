@@ -38,6 +38,93 @@ typedef struct config_log {
     vg_log_format_t format;
 } config_log_t;
 
+/* ---- Prometheus-compatible sections (a prometheus.yml is accepted as is, for what vigil supports) ---- */
+
+typedef struct config_strlist {
+    char **v;
+    size_t n;
+} config_strlist_t;
+
+/* Ordered string pairs (labels, external_labels; params, where a key may repeat). */
+typedef struct config_kv {
+    char **keys, **values;
+    size_t n;
+} config_kv_t;
+
+typedef enum {
+    CONFIG_RELABEL_REPLACE, CONFIG_RELABEL_KEEP, CONFIG_RELABEL_DROP, CONFIG_RELABEL_KEEPEQUAL,
+    CONFIG_RELABEL_DROPEQUAL, CONFIG_RELABEL_HASHMOD, CONFIG_RELABEL_LABELMAP, CONFIG_RELABEL_LABELDROP,
+    CONFIG_RELABEL_LABELKEEP, CONFIG_RELABEL_LOWERCASE, CONFIG_RELABEL_UPPERCASE,
+} config_relabel_action_t;
+
+typedef struct config_relabel {
+    config_strlist_t source_labels;
+    char *separator;   /* default ";" */
+    char *target_label;
+    char *regex;       /* default "(.*)"; validated as RE2, applied fully anchored */
+    int64_t modulus;
+    char *replacement; /* default "$1" */
+    int action;        /* config_relabel_action_t */
+    int line, col;     /* where it was defined, for messages */
+} config_relabel_t;
+
+typedef struct config_relabel_list {
+    config_relabel_t *v;
+    size_t n;
+} config_relabel_list_t;
+
+typedef struct config_static {
+    config_strlist_t targets;
+    config_kv_t labels;
+    int line, col;
+} config_static_t;
+
+typedef struct config_file_sd {
+    config_strlist_t files;
+    int64_t refresh_interval_ms; /* default 5m */
+} config_file_sd_t;
+
+typedef struct config_basic_auth {
+    char *username, *password, *password_file;
+} config_basic_auth_t;
+
+typedef struct config_authorization {
+    char *type; /* default "Bearer" when credentials are given */
+    char *credentials, *credentials_file;
+} config_authorization_t;
+
+typedef struct config_tls {
+    char *ca_file, *cert_file, *key_file, *server_name;
+    bool insecure_skip_verify;
+} config_tls_t;
+
+typedef struct config_scrape {
+    char *job_name;
+    int64_t scrape_interval_ms, scrape_timeout_ms; /* 0 in the file = inherit from global */
+    char *metrics_path; /* default /metrics */
+    char *scheme;       /* http | https */
+    config_kv_t params;
+    bool honor_labels, honor_timestamps;
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    char *bearer_token, *bearer_token_file;
+    config_tls_t tls_config;
+    struct { config_static_t *v; size_t n; } static_configs;
+    struct { config_file_sd_t *v; size_t n; } file_sd_configs;
+    config_relabel_list_t relabel_configs, metric_relabel_configs;
+    int64_t sample_limit, label_limit, label_name_length_limit, label_value_length_limit, target_limit;
+    uint64_t body_size_limit;
+    bool follow_redirects;
+    int line, col;
+} config_scrape_t;
+
+typedef struct config_global {
+    int64_t scrape_interval_ms;    /* default 15s */
+    int64_t scrape_timeout_ms;     /* default 10s */
+    int64_t evaluation_interval_ms;/* default 1m */
+    config_kv_t external_labels;
+} config_global_t;
+
 typedef struct config {
     _Atomic int refs;
     char *file;         /* the file it was read from ("" for a string) */
@@ -45,7 +132,12 @@ typedef struct config {
     config_server_t server;
     config_storage_t storage;
     config_log_t log;
+    config_global_t global;
+    struct { config_scrape_t *v; size_t n; } scrape_configs;
 } config_t;
+
+/* Names of relabel actions as written in YAML ("replace", "keep", …). */
+const char *config_relabel_action_name(config_relabel_action_t a);
 
 /* Reads and validates a config file. On success *out holds a config with one reference (drop it with
  * config_unref); on failure *out is NULL and err says where and why (code VG_ECONFIG or VG_EIO). */

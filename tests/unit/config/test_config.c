@@ -140,10 +140,117 @@ static void split_listen(void **state) {
     assert_int_equal(config_split_listen("h:8x", host, sizeof host, &port), VG_EINVAL);
 }
 
+static const char prom_yml[] =
+    "global:\n"
+    "  scrape_interval: 30s\n"
+    "  external_labels: {monitor: codelab, region: eu}\n"
+    "scrape_configs:\n"
+    "  - job_name: fast\n"
+    "    scrape_interval: 5s\n"
+    "    static_configs:\n"
+    "      - targets: ['localhost:9090', 'h:1']\n"
+    "        labels: {__metrics_path__: /t/1/metrics, instance: 'a:1'}\n"
+    "  - job_name: node\n"
+    "    scheme: https\n"
+    "    params:\n"
+    "      collect[]: [cpu, meminfo]\n"
+    "      format: [x]\n"
+    "    honor_labels: true\n"
+    "    honor_timestamps: false\n"
+    "    sample_limit: 1000\n"
+    "    body_size_limit: 10MiB\n"
+    "    authorization: {credentials_file: /run/token}\n"
+    "    tls_config: {ca_file: /ca.pem, insecure_skip_verify: true}\n"
+    "    file_sd_configs: [{files: [/sd/*.json], refresh_interval: 1m}]\n"
+    "    relabel_configs:\n"
+    "      - source_labels: [__address__]\n"
+    "        regex: '([^:]+):\\d+'\n"
+    "        target_label: host\n"
+    "      - {action: labeldrop, regex: 'tmp_.*'}\n"
+    "    metric_relabel_configs:\n"
+    "      - {source_labels: [__name__], regex: 'go_.*', action: drop}\n";
+
+static void prometheus_sections(void **state) {
+    (void)state;
+    config_t *c = parse_ok(prom_yml);
+    assert_int_equal(c->global.scrape_interval_ms, 30000);
+    assert_int_equal(c->global.scrape_timeout_ms, 10000);
+    assert_int_equal(c->global.external_labels.n, 2);
+    assert_string_equal(c->global.external_labels.keys[1], "region");
+    assert_int_equal(c->scrape_configs.n, 2);
+    config_scrape_t *f = &c->scrape_configs.v[0], *n = &c->scrape_configs.v[1];
+    assert_string_equal(f->job_name, "fast");
+    assert_int_equal(f->scrape_interval_ms, 5000);
+    assert_int_equal(f->scrape_timeout_ms, 5000); /* global 10s timeout capped at the job's 5s interval */
+    assert_string_equal(f->metrics_path, "/metrics");
+    assert_string_equal(f->scheme, "http");
+    assert_true(f->honor_timestamps);
+    assert_int_equal(f->static_configs.n, 1);
+    assert_int_equal(f->static_configs.v[0].targets.n, 2);
+    assert_string_equal(f->static_configs.v[0].targets.v[1], "h:1");
+    assert_string_equal(f->static_configs.v[0].labels.keys[0], "__metrics_path__");
+    assert_string_equal(f->static_configs.v[0].labels.values[0], "/t/1/metrics");
+    assert_int_equal(f->static_configs.v[0].line, 8);
+    assert_int_equal(n->scrape_interval_ms, 30000);
+    assert_int_equal(n->scrape_timeout_ms, 10000);
+    assert_string_equal(n->scheme, "https");
+    assert_int_equal(n->params.n, 3); /* collect[]=cpu, collect[]=meminfo, format=x */
+    assert_string_equal(n->params.keys[1], "collect[]");
+    assert_string_equal(n->params.values[1], "meminfo");
+    assert_true(n->honor_labels);
+    assert_false(n->honor_timestamps);
+    assert_int_equal(n->sample_limit, 1000);
+    assert_int_equal(n->body_size_limit, 10u << 20);
+    assert_string_equal(n->authorization.credentials_file, "/run/token");
+    assert_true(n->tls_config.insecure_skip_verify);
+    assert_int_equal(n->file_sd_configs.v[0].refresh_interval_ms, 60000);
+    assert_int_equal(n->relabel_configs.n, 2);
+    config_relabel_t *r = &n->relabel_configs.v[0];
+    assert_int_equal(r->action, CONFIG_RELABEL_REPLACE);
+    assert_string_equal(r->separator, ";");
+    assert_string_equal(r->replacement, "$1");
+    assert_string_equal(r->regex, "([^:]+):\\d+");
+    assert_int_equal(n->relabel_configs.v[1].action, CONFIG_RELABEL_LABELDROP);
+    assert_int_equal(n->metric_relabel_configs.v[0].action, CONFIG_RELABEL_DROP);
+    assert_string_equal(config_relabel_action_name(CONFIG_RELABEL_KEEPEQUAL), "keepequal");
+    config_unref(c);
+}
+
+static void prometheus_errors(void **state) {
+    (void)state;
+    parse_err("scrape_configs:\n  - job_name: a\n    proxy_url: http://x\n", 3, 5, "unknown field \"scrape_configs[0].proxy_url\"");
+    parse_err("scrape_configs:\n  - job_name: a\n  - job_name: a\n", 3, 5, "multiple scrape configs with job name \"a\"");
+    parse_err("scrape_configs:\n  - scrape_interval: 5s\n", 2, 5, "job_name is empty");
+    parse_err("scrape_configs:\n  - {job_name: a, scrape_interval: 5s, scrape_timeout: 6s}\n", 2, 5,
+              "scrape timeout greater than scrape interval");
+    parse_err("global: {scrape_interval: 5s, scrape_timeout: 6s}\n", 0, 0, "global scrape timeout greater");
+    parse_err("scrape_configs:\n  - {job_name: a, scheme: ftp}\n", 2, 5, "unsupported scheme");
+    parse_err("scrape_configs:\n  - {job_name: a, honor_labels: yes}\n", 2, 33, "expected true or false");
+    parse_err("scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['http://x:1']}]\n", 3, 22, "not a valid hostname");
+    parse_err("scrape_configs:\n  - job_name: a\n    static_configs: [{labels: {'a-b': x}}]\n", 3, 32, "not a valid label name");
+    parse_err("scrape_configs:\n  - {job_name: a, basic_auth: {password: x, password_file: y}}\n", 2, 5, "password & password_file");
+    parse_err("scrape_configs:\n  - {job_name: a, bearer_token: x, basic_auth: {username: u}}\n", 2, 5, "at most one of basic_auth");
+    parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: replace}]}\n", 2, 37, "requires 'target_label'");
+    parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: hashmod, source_labels: [a], target_label: b}]}\n", 2, 37,
+              "non-zero modulus");
+    parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: keep}]}\n", 2, 37, "requires 'source_labels'");
+    parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: labeldrop, regex: x, target_label: y}]}\n", 2, 37,
+              "requires only 'regex'");
+    parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: keep, source_labels: [a], regex: '(a'}]}\n", 2, 79,
+              "invalid regular expression");
+    parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: keep, source_labels: [a], regex: '(?=a)'}]}\n", 2, 79,
+              "invalid regular expression");
+    parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: lowercase, source_labels: [a], target_label: 'b-c'}]}\n",
+              2, 37, "invalid 'target_label'");
+    parse_err("scrape_configs: {job_name: a}\n", 1, 17, "expected a list");
+    parse_err("scrape_configs:\n  - job_name: a\n    params: {x: y}\n", 3, 17, "expected a list of strings");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults), cmocka_unit_test(every_key),   cmocka_unit_test(hash_changes_with_content),
         cmocka_unit_test(errors),   cmocka_unit_test(file_errors), cmocka_unit_test(split_listen),
+        cmocka_unit_test(prometheus_sections), cmocka_unit_test(prometheus_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
