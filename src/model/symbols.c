@@ -125,6 +125,21 @@ out:
     return res;
 }
 
+const char *model_symtab_find(model_symtab_t *t, const char *s, size_t len) {
+    uint64_t h = XXH3_64bits(s, len);
+    const char *res = NULL;
+    pthread_mutex_lock(&t->mu);
+    for (size_t j = (size_t)h & (t->cap - 1); t->tab[j].s; j = (j + 1) & (t->cap - 1)) {
+        entry_t *e = &t->tab[j];
+        if (e->hash == (uint32_t)h && e->len == len && memcmp(e->s, s, len) == 0) {
+            res = e->s;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return res;
+}
+
 size_t model_symtab_count(model_symtab_t *t) {
     pthread_mutex_lock(&t->mu);
     size_t n = t->n;

@@ -15,6 +15,9 @@ void model_symtab_free(model_symtab_t *t);
 /* The interned copy of s[0..len) (NUL-terminated, valid until model_symtab_free), or NULL on ENOMEM. */
 const char *model_symtab_intern(model_symtab_t *t, const char *s, size_t len);
 
+/* The interned copy of s[0..len) if it was interned before, else NULL (never inserts). */
+const char *model_symtab_find(model_symtab_t *t, const char *s, size_t len);
+
 /* Number of distinct strings and bytes held (strings + table). */
 size_t model_symtab_count(model_symtab_t *t);
 size_t model_symtab_bytes(model_symtab_t *t);

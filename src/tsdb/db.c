@@ -1,0 +1,594 @@
+/* The database: opens the directory (lock file, chunk files, WAL replay into the head), hands out
+ * appenders and queriers, and runs one housekeeping thread (interval fsync, checkpoints, retention).
+ *
+ * Commit protocol (why replay reproduces the head exactly): under the WAL commit lock a batch writes
+ * its series records (for series not logged yet) and its samples record, then applies the samples to
+ * the head. WAL order therefore equals apply order for every series, and replay re-applies the same
+ * accept/reject decisions. Checkpoint N is taken after cutting segment N under the same lock, so every
+ * record in segments <= N is already in the head it snapshots; samples both in the snapshot and in
+ * segment N+1 are skipped on replay as already present (t <= series max time). */
+#include "tsdb/tsdb_int.h"
+
+#include "selfmon/selfmon.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct metrics {
+    selfmon_metric_t *head_series, *head_chunks, *appended, *ooo, *dup, *oob, *wal_bytes, *fsync, *replay,
+        *corrupt, *checkpoints;
+} metrics_t;
+
+struct tsdb_db {
+    tsdb_options_t o;
+    char *path;
+    int lock_fd;
+    tsdb__cstore_t *cstore;
+    tsdb__head_t *head;
+    tsdb__wal_t *wal; /* NULL in memory-only mode */
+    pthread_mutex_t mem_commit; /* commit lock without a WAL */
+    pthread_mutex_t ckpt_mu;
+    pthread_t hk;
+    bool hk_running, stop;
+    pthread_mutex_t hk_mu;
+    pthread_cond_t hk_cond;
+    metrics_t m;
+    tsdb__replay_stats_t rs;
+    double replay_seconds;
+    atomic_ullong checkpoints;
+};
+
+void tsdb_options_default(tsdb_options_t *o) {
+    memset(o, 0, sizeof *o);
+    o->retention_ms = INT64_C(15) * 24 * 3600 * 1000;
+    o->fsync = TSDB_FSYNC_INTERVAL;
+    o->fsync_interval_ms = 1000;
+    o->wal_segment_bytes = 64u << 20;
+    o->checkpoint_segments = 8;
+    o->out_of_bounds_ms = 3600 * 1000;
+    o->wal_repair = true;
+    o->mmap_chunks = true;
+    o->chunk_file_bytes = 128u << 20;
+    o->limits = MODEL_LIMITS_DEFAULT;
+    o->register_metrics = true;
+}
+
+static void m_add(selfmon_metric_t *m, double v) {
+    if (m && v > 0) selfmon_counter_add(m, v);
+}
+static void m_set(selfmon_metric_t *m, double v) {
+    if (m) selfmon_gauge_set(m, v);
+}
+
+static void register_metrics(metrics_t *m) {
+    selfmon_registry_t *r = selfmon_default();
+    static const double fsync_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
+#define MET(f) ((f) ? selfmon_metric(f) : NULL)
+    m->head_series = MET(selfmon_gauge(r, "vigil_head_series", "Series in the storage head.", 0, NULL));
+    m->head_chunks = MET(selfmon_gauge(r, "vigil_head_chunks", "Full chunks held by the storage head.", 0, NULL));
+    m->appended = MET(selfmon_counter(r, "vigil_samples_appended_total", "Samples appended to storage.", 0, NULL));
+    m->ooo = MET(selfmon_counter(r, "vigil_samples_out_of_order_total",
+                                 "Samples rejected because they were older than the series' newest sample.", 0, NULL));
+    m->dup = MET(selfmon_counter(r, "vigil_samples_duplicate_total",
+                                 "Samples rejected for a timestamp already stored with another value.", 0, NULL));
+    m->oob = MET(selfmon_counter(r, "vigil_samples_out_of_bounds_total",
+                                 "Samples rejected as older than the head accepts.", 0, NULL));
+    m->wal_bytes = MET(selfmon_counter(r, "vigil_wal_bytes_total", "Bytes written to the write-ahead log.", 0, NULL));
+    m->fsync = MET(selfmon_histogram(r, "vigil_wal_fsync_duration_seconds", "Duration of WAL fsyncs.", 0, NULL,
+                                     sizeof fsync_buckets / sizeof fsync_buckets[0], fsync_buckets));
+    m->replay = MET(selfmon_gauge(r, "vigil_wal_replay_duration_seconds", "Time the last WAL replay took.", 0, NULL));
+    m->corrupt = MET(selfmon_counter(r, "vigil_wal_corruptions_total",
+                                     "Corrupt WAL records skipped or torn tails dropped during replay.", 0, NULL));
+    m->checkpoints = MET(selfmon_counter(r, "vigil_wal_checkpoints_total", "WAL checkpoints written.", 0, NULL));
+#undef MET
+}
+
+static void on_fsync(void *ctx, double s) {
+    tsdb_db_t *db = ctx;
+    if (db->m.fsync) selfmon_histogram_observe(db->m.fsync, s);
+}
+
+/* ---- replay ---- */
+
+static int rp_series(void *ctx, uint64_t ref, const model_label_t *l, size_t n) {
+    tsdb_db_t *db = ctx;
+    model_label_t tmp[1024];
+    if (n > 1024) return VG_ECORRUPT;
+    memcpy(tmp, l, n * sizeof *l);
+    size_t k = n;
+    vg_error_t err;
+    if (model_labels_normalize(tmp, &k, NULL, &err) != 0) return VG_ECORRUPT;
+    tsdb__series_t *s;
+    bool created;
+    int rc = tsdb__head_get_or_create(db->head, tmp, k, model_labels_hash(tmp, k), ref, &s, &created);
+    if (rc == VG_EEXIST || rc == VG_ECORRUPT) return VG_ECORRUPT;
+    if (rc) return rc;
+    atomic_store(&s->logged, 1);
+    return 0;
+}
+
+static int rp_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
+    tsdb_db_t *db = ctx;
+    tsdb__series_t *s = tsdb__head_by_ref(db->head, ref);
+    if (!s) {
+        db->rs.unknown_refs++;
+        return 0;
+    }
+    pthread_mutex_t *mu = tsdb__series_lock(db->head, s);
+    pthread_mutex_lock(mu);
+    int rc = tsdb__series_append_locked(db->head, s, t, v);
+    pthread_mutex_unlock(mu);
+    db->rs.samples++;
+    return rc < 0 ? rc : 0;
+}
+
+static int rp_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, bool open, const uint8_t *data, uint32_t len) {
+    tsdb_db_t *db = ctx;
+    tsdb__series_t *s = tsdb__head_by_ref(db->head, ref);
+    if (!s) {
+        db->rs.unknown_refs++;
+        return 0;
+    }
+    pthread_mutex_t *mu = tsdb__series_lock(db->head, s);
+    pthread_mutex_lock(mu);
+    int rc = tsdb__series_add_chunk_locked(db->head, s, mint, maxt, data, len, open);
+    pthread_mutex_unlock(mu);
+    db->rs.samples += tsdb_xor_num_samples(data, len);
+    return rc;
+}
+
+/* ---- checkpoint ---- */
+
+typedef struct ckpt {
+    tsdb_db_t *db;
+    tsdb__series_t **v;
+    size_t n, cap, next;
+} ckpt_t;
+
+static int ck_collect(void *ctx, tsdb__series_t *s) {
+    ckpt_t *c = ctx;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 1024;
+        tsdb__series_t **nv = realloc(c->v, nc * sizeof *nv);
+        if (!nv) return VG_ENOMEM;
+        c->v = nv;
+        c->cap = nc;
+    }
+    c->v[c->n++] = s;
+    return 0;
+}
+
+static void put_chunk(tsdb__recbuf_t *b, uint64_t ref, int64_t mint, int64_t maxt, bool open, const uint8_t *d,
+                      uint32_t len) {
+    tsdb__rec_begin(b, TSDB__REC_CHUNK);
+    tsdb__rec_put_uvarint(b, ref);
+    tsdb__rec_put_varint(b, mint);
+    tsdb__rec_put_varint(b, maxt);
+    uint8_t ef[2] = {TSDB_ENC_XOR, open ? 1 : 0};
+    tsdb__rec_put_bytes(b, ef, 2);
+    tsdb__rec_put_uvarint(b, len);
+    tsdb__rec_put_bytes(b, d, len);
+    tsdb__rec_end(b);
+}
+
+/* Emits up to 512 series per call: one series record, then their chunk records. The newest chunk of a
+ * series goes out flagged "open" so replay resumes appending to it. */
+static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
+    ckpt_t *c = ctx;
+    tsdb__head_t *h = c->db->head;
+    size_t end = c->next + 512 < c->n ? c->next + 512 : c->n;
+    tsdb__rec_begin(b, TSDB__REC_SERIES);
+    for (size_t i = c->next; i < end; i++) {
+        tsdb__series_t *s = c->v[i];
+        if (atomic_load(&s->logged)) tsdb__rec_series(b, s->ref, s->labels, s->n_labels);
+    }
+    tsdb__rec_end(b);
+    for (size_t i = c->next; i < end; i++) {
+        tsdb__series_t *s = c->v[i];
+        if (!atomic_load(&s->logged)) continue;
+        pthread_mutex_t *mu = tsdb__series_lock(h, s);
+        pthread_mutex_lock(mu);
+        uint32_t last_closed = s->open.n ? s->n_chunks : (s->n_chunks ? s->n_chunks - 1 : 0);
+        for (uint32_t k = 0; k < s->n_chunks; k++) {
+            const tsdb__chunk_t *ch = &s->chunks[k];
+            put_chunk(b, s->ref, ch->mint, ch->maxt, k == last_closed, ch->data, ch->len);
+        }
+        if (s->open.n) put_chunk(b, s->ref, s->open_mint, s->open.t, true, s->open.buf, (uint32_t)tsdb_xor_enc_len(&s->open));
+        pthread_mutex_unlock(mu);
+    }
+    c->next = end;
+    return c->next >= c->n ? 1 : 0;
+}
+
+static void apply_retention(tsdb_db_t *db) {
+    if (db->o.retention_ms <= 0) return;
+    int64_t maxt = atomic_load(&db->head->maxt), mint = atomic_load(&db->head->mint);
+    if (maxt == INT64_MIN || maxt - mint <= db->o.retention_ms) return;
+    tsdb__head_truncate(db->head, maxt - db->o.retention_ms);
+}
+
+int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err) {
+    if (!db->wal) {
+        apply_retention(db);
+        return 0;
+    }
+    pthread_mutex_lock(&db->ckpt_mu);
+    apply_retention(db);
+    uint64_t t0 = vg_mono_ns();
+    tsdb__wal_lock(db->wal);
+    uint64_t closed;
+    int rc = tsdb__wal_cut(db->wal, &closed, err);
+    tsdb__wal_unlock(db->wal);
+    if (rc == 0) {
+        ckpt_t c = {.db = db};
+        pthread_rwlock_rdlock(&db->head->trunc_lock);
+        rc = tsdb__head_each(db->head, ck_collect, &c);
+        if (rc) vg_error_set(err, rc, "checkpoint: %s", vg_error_str(rc));
+        else rc = tsdb__wal_checkpoint(db->wal, closed, ck_emit, &c, err);
+        pthread_rwlock_unlock(&db->head->trunc_lock);
+        free(c.v);
+        if (rc == 0) {
+            atomic_fetch_add(&db->checkpoints, 1);
+            m_add(db->m.checkpoints, 1);
+            vg_log_info("tsdb", "WAL checkpoint written", VG_LI("segment", closed), VG_LI("series", c.n),
+                        VG_LF("seconds", (double)(vg_mono_ns() - t0) / 1e9));
+        }
+    }
+    pthread_mutex_unlock(&db->ckpt_mu);
+    if (rc) vg_log_error("tsdb", "WAL checkpoint failed", VG_LS("error", err ? err->msg : vg_error_str(rc)));
+    return rc;
+}
+
+int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err) { return db->wal ? tsdb__wal_sync(db->wal, err) : 0; }
+
+static void *housekeeping(void *arg) {
+    tsdb_db_t *db = arg;
+    int64_t tick = db->o.fsync == TSDB_FSYNC_INTERVAL && db->o.fsync_interval_ms > 0 ? db->o.fsync_interval_ms : 1000;
+    if (tick > 1000) tick = 1000;
+    uint64_t last_ret = vg_mono_ns();
+    pthread_mutex_lock(&db->hk_mu);
+    while (!db->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)(tick % 1000) * 1000000L;
+        ts.tv_sec += (time_t)(tick / 1000) + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&db->hk_cond, &db->hk_mu, &ts);
+        if (db->stop) break;
+        pthread_mutex_unlock(&db->hk_mu);
+        vg_error_t err;
+        if (db->wal && db->o.fsync == TSDB_FSYNC_INTERVAL) tsdb__wal_sync(db->wal, &err);
+        if (db->wal && db->o.checkpoint_segments &&
+            tsdb__wal_closed_since_checkpoint(db->wal) >= db->o.checkpoint_segments)
+            tsdb_db_checkpoint(db, &err);
+        else if (vg_mono_ns() - last_ret > UINT64_C(60) * 1000000000u) {
+            apply_retention(db);
+            last_ret = vg_mono_ns();
+        }
+        m_set(db->m.head_series, (double)atomic_load(&db->head->n_series));
+        m_set(db->m.head_chunks, (double)atomic_load(&db->head->n_chunks));
+        pthread_mutex_lock(&db->hk_mu);
+    }
+    pthread_mutex_unlock(&db->hk_mu);
+    return NULL;
+}
+
+int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
+    *out = NULL;
+    tsdb_db_t *db = calloc(1, sizeof *db);
+    if (!db) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    db->o = *opts;
+    db->lock_fd = -1;
+    pthread_mutex_init(&db->mem_commit, NULL);
+    pthread_mutex_init(&db->ckpt_mu, NULL);
+    pthread_mutex_init(&db->hk_mu, NULL);
+    pthread_cond_init(&db->hk_cond, NULL);
+    if (db->o.register_metrics) register_metrics(&db->m);
+    selfmon_health_set("storage", SELFMON_STARTING, "replaying WAL");
+    int rc;
+    char p[4096];
+    if (opts->path) {
+        if (!(db->path = strdup(opts->path))) {
+            rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+            goto fail;
+        }
+        db->o.path = db->path;
+        if ((rc = vg_fs_mkdir_p(db->path, err)) != 0) goto fail;
+        if ((rc = vg_fs_lock_dir(db->path, &db->lock_fd, err)) != 0) goto fail;
+        snprintf(p, sizeof p, "%s/chunks_head", db->path);
+    }
+    if ((rc = tsdb__cstore_open(opts->path && opts->mmap_chunks ? p : NULL, opts->chunk_file_bytes, &db->cstore, err)) != 0)
+        goto fail;
+    if ((rc = tsdb__head_new(db->cstore, opts->out_of_bounds_ms, &db->head)) != 0) {
+        vg_error_set(err, rc, "out of memory");
+        goto fail;
+    }
+    if (opts->path) {
+        snprintf(p, sizeof p, "%s/wal", db->path);
+        tsdb__rec_handler_t h = {.ctx = db, .series = rp_series, .sample = rp_sample, .chunk = rp_chunk};
+        tsdb__replay_stats_t rs;
+        uint64_t t0 = vg_mono_ns();
+        db->rs = (tsdb__replay_stats_t){0};
+        /* No time bound while replaying: a checkpoint can hold newer samples of other series than the
+         * segments after it, and the bound must not reject what was accepted the first time. */
+        db->head->oob_ms = 0;
+        rc = tsdb__wal_open(p, &db->o, &h, &rs, &db->wal, err);
+        db->head->oob_ms = opts->out_of_bounds_ms;
+        db->replay_seconds = (double)(vg_mono_ns() - t0) / 1e9;
+        if (rc) goto fail;
+        db->rs.records = rs.records;
+        db->rs.corrupt = rs.corrupt;
+        db->rs.torn = rs.torn;
+        tsdb__wal_set_fsync_observer(db->wal, on_fsync, db);
+        /* replay re-applied old decisions; the rejection counters describe this run only */
+        atomic_store(&db->head->appended, 0);
+        atomic_store(&db->head->ooo, 0);
+        atomic_store(&db->head->dup, 0);
+        atomic_store(&db->head->oob, 0);
+        m_set(db->m.replay, db->replay_seconds);
+        m_add(db->m.corrupt, (double)(rs.corrupt + rs.torn));
+        vg_log_info("tsdb", "WAL replayed", VG_LI("series", atomic_load(&db->head->n_series)),
+                    VG_LI("samples", db->rs.samples), VG_LI("records", rs.records), VG_LI("corrupt", rs.corrupt),
+                    VG_LI("torn", rs.torn), VG_LI("unknown_refs", db->rs.unknown_refs),
+                    VG_LF("seconds", db->replay_seconds));
+    }
+    m_set(db->m.head_series, (double)atomic_load(&db->head->n_series));
+    if (pthread_create(&db->hk, NULL, housekeeping, db) != 0) {
+        rc = vg_error_set(err, VG_ENOMEM, "cannot start the storage housekeeping thread");
+        goto fail;
+    }
+    db->hk_running = true;
+    if (db->rs.corrupt)
+        selfmon_health_set("storage", SELFMON_DEGRADED, "corrupt WAL records were skipped at startup (see log)");
+    else
+        selfmon_health_set("storage", SELFMON_UP, "");
+    *out = db;
+    return 0;
+fail:
+    selfmon_health_set("storage", SELFMON_DOWN, err ? err->msg : "open failed");
+    tsdb_db_close(db);
+    return rc;
+}
+
+void tsdb_db_close(tsdb_db_t *db) {
+    if (!db) return;
+    if (db->hk_running) {
+        pthread_mutex_lock(&db->hk_mu);
+        db->stop = true;
+        pthread_cond_broadcast(&db->hk_cond);
+        pthread_mutex_unlock(&db->hk_mu);
+        pthread_join(db->hk, NULL);
+    }
+    tsdb__wal_close(db->wal);
+    tsdb__head_free(db->head);
+    tsdb__cstore_close(db->cstore);
+    if (db->lock_fd >= 0) close(db->lock_fd);
+    pthread_mutex_destroy(&db->mem_commit);
+    pthread_mutex_destroy(&db->ckpt_mu);
+    pthread_mutex_destroy(&db->hk_mu);
+    pthread_cond_destroy(&db->hk_cond);
+    free(db->path);
+    free(db);
+}
+
+void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
+    memset(o, 0, sizeof *o);
+    tsdb__head_t *h = db->head;
+    o->head_series = atomic_load(&h->n_series);
+    o->head_chunks = atomic_load(&h->n_chunks);
+    o->head_chunk_bytes = atomic_load(&h->chunk_bytes);
+    o->samples_appended = atomic_load(&h->appended);
+    o->samples_out_of_order = atomic_load(&h->ooo);
+    o->samples_duplicate = atomic_load(&h->dup);
+    o->samples_out_of_bounds = atomic_load(&h->oob);
+    o->head_mint = atomic_load(&h->mint);
+    o->head_maxt = atomic_load(&h->maxt);
+    if (db->wal) {
+        o->wal_bytes = tsdb__wal_bytes(db->wal);
+        o->wal_segments = tsdb__wal_segments(db->wal);
+    }
+    o->replay_samples = db->rs.samples;
+    o->replay_seconds = db->replay_seconds;
+    o->replay_corrupt_records = db->rs.corrupt + db->rs.torn;
+    o->checkpoints = atomic_load(&db->checkpoints);
+}
+
+/* ---- appender ---- */
+
+typedef struct pending {
+    tsdb__series_t *s;
+    int64_t t;
+    uint64_t v;
+} pending_t;
+
+typedef struct app {
+    storage_appender_t base;
+    tsdb_db_t *db;
+    bool in_batch; /* holds the head's trunc_lock shared */
+    pending_t *p;
+    size_t n, cap;
+    model_label_t *scratch;
+    size_t scratch_cap;
+    tsdb__recbuf_t rb, rs;
+} app_t;
+
+static void batch_begin(app_t *a) {
+    if (!a->in_batch) {
+        pthread_rwlock_rdlock(&a->db->head->trunc_lock);
+        a->in_batch = true;
+    }
+}
+
+static void batch_end(app_t *a) {
+    a->n = 0;
+    if (a->in_batch) {
+        pthread_rwlock_unlock(&a->db->head->trunc_lock);
+        a->in_batch = false;
+    }
+}
+
+static int add_pending(app_t *a, tsdb__series_t *s, int64_t t, double v, vg_error_t *err) {
+    uint64_t vb;
+    memcpy(&vb, &v, 8);
+    int rc = tsdb__head_check(a->db->head, s, t, vb);
+    if (rc) {
+        if (rc == STORAGE_REJECT_OUT_OF_ORDER) m_add(a->db->m.ooo, 1);
+        else if (rc == STORAGE_REJECT_DUPLICATE) m_add(a->db->m.dup, 1);
+        else m_add(a->db->m.oob, 1);
+        return rc;
+    }
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 256;
+        pending_t *np = realloc(a->p, nc * sizeof *np);
+        if (!np) return vg_error_set(err, VG_ENOMEM, "out of memory");
+        a->p = np;
+        a->cap = nc;
+    }
+    a->p[a->n++] = (pending_t){s, t, vb};
+    return 0;
+}
+
+static int app_append(storage_appender_t *base, const model_label_t *l, size_t n, int64_t t, double v, uint64_t *ref_out,
+                      vg_error_t *err) {
+    app_t *a = (app_t *)base;
+    if (ref_out) *ref_out = 0;
+    if (n > a->scratch_cap) {
+        model_label_t *ns = realloc(a->scratch, n * sizeof *ns);
+        if (!ns) return vg_error_set(err, VG_ENOMEM, "out of memory");
+        a->scratch = ns;
+        a->scratch_cap = n;
+    }
+    if (n) memcpy(a->scratch, l, n * sizeof *l);
+    size_t k = n;
+    int rc = model_labels_normalize(a->scratch, &k, &a->db->o.limits, err);
+    if (rc) return rc;
+    batch_begin(a);
+    tsdb__series_t *s;
+    bool created;
+    rc = tsdb__head_get_or_create(a->db->head, a->scratch, k, model_labels_hash(a->scratch, k), 0, &s, &created);
+    if (rc) return vg_error_set(err, rc, "creating series: %s", vg_error_str(rc));
+    if (created) m_set(a->db->m.head_series, (double)atomic_load(&a->db->head->n_series));
+    if (ref_out) *ref_out = s->ref;
+    return add_pending(a, s, t, v, err);
+}
+
+static int app_append_ref(storage_appender_t *base, uint64_t ref, int64_t t, double v, vg_error_t *err) {
+    app_t *a = (app_t *)base;
+    batch_begin(a);
+    tsdb__series_t *s = tsdb__head_by_ref(a->db->head, ref);
+    if (!s) return vg_error_set(err, VG_ENOTFOUND, "unknown series reference %llu", (unsigned long long)ref);
+    return add_pending(a, s, t, v, err);
+}
+
+static int app_commit(storage_appender_t *base, vg_error_t *err) {
+    app_t *a = (app_t *)base;
+    tsdb_db_t *db = a->db;
+    if (a->n == 0) {
+        batch_end(a);
+        return 0;
+    }
+    int rc = 0, rejected = 0;
+    uint64_t end_pos = 0, accepted = 0, ooo = 0, dup = 0, oob = 0;
+    if (db->wal) {
+        tsdb__recbuf_reset(&a->rb);
+        tsdb__rec_begin(&a->rb, TSDB__REC_SAMPLES);
+        int64_t pr = 0, pt = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            tsdb__rec_put_varint(&a->rb, (int64_t)a->p[i].s->ref - pr);
+            tsdb__rec_put_varint(&a->rb, (int64_t)((uint64_t)a->p[i].t - (uint64_t)pt));
+            tsdb__rec_put_u64le(&a->rb, a->p[i].v);
+            pr = (int64_t)a->p[i].s->ref;
+            pt = a->p[i].t;
+        }
+        tsdb__rec_end(&a->rb);
+        if (a->rb.failed) {
+            rc = vg_error_set(err, VG_ENOMEM, "out of memory encoding the batch");
+            goto out;
+        }
+        tsdb__wal_lock(db->wal);
+        tsdb__recbuf_reset(&a->rs);
+        tsdb__rec_begin(&a->rs, TSDB__REC_SERIES);
+        for (size_t i = 0; i < a->n; i++) {
+            tsdb__series_t *s = a->p[i].s;
+            if (!atomic_load_explicit(&s->logged, memory_order_relaxed)) {
+                tsdb__rec_series(&a->rs, s->ref, s->labels, s->n_labels);
+                atomic_store(&s->logged, 2); /* 2: in this batch's record, not yet written */
+            }
+        }
+        tsdb__rec_end(&a->rs);
+        if (a->rs.failed) rc = vg_error_set(err, VG_ENOMEM, "out of memory encoding series");
+        if (rc == 0 && a->rs.len) rc = tsdb__wal_write(db->wal, a->rs.p, a->rs.len, &end_pos, err);
+        if (rc == 0) rc = tsdb__wal_write(db->wal, a->rb.p, a->rb.len, &end_pos, err);
+        for (size_t i = 0; i < a->n; i++) {
+            tsdb__series_t *s = a->p[i].s;
+            if (atomic_load(&s->logged) == 2) atomic_store(&s->logged, rc == 0 ? 1 : 0);
+        }
+        if (rc) {
+            tsdb__wal_unlock(db->wal);
+            goto out;
+        }
+        m_add(db->m.wal_bytes, (double)(a->rs.len + a->rb.len));
+    } else {
+        pthread_mutex_lock(&db->mem_commit);
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        tsdb__series_t *s = a->p[i].s;
+        pthread_mutex_t *mu = tsdb__series_lock(db->head, s);
+        pthread_mutex_lock(mu);
+        int r = tsdb__series_append_locked(db->head, s, a->p[i].t, a->p[i].v);
+        pthread_mutex_unlock(mu);
+        if (r == 0) accepted++;
+        else if (r == STORAGE_REJECT_OUT_OF_ORDER) ooo++;
+        else if (r == STORAGE_REJECT_DUPLICATE) dup++;
+        else if (r == STORAGE_REJECT_OUT_OF_BOUNDS) oob++;
+        else if (rc == 0) rc = vg_error_set(err, r, "appending to the head: %s", vg_error_str(r));
+    }
+    if (db->wal) tsdb__wal_unlock(db->wal);
+    else pthread_mutex_unlock(&db->mem_commit);
+    rejected = (int)(ooo + dup + oob);
+    m_add(db->m.appended, (double)accepted);
+    m_add(db->m.ooo, (double)ooo);
+    m_add(db->m.dup, (double)dup);
+    m_add(db->m.oob, (double)oob);
+    if (rc == 0 && db->wal && db->o.fsync == TSDB_FSYNC_ALWAYS) rc = tsdb__wal_wait_synced(db->wal, end_pos, err);
+out:
+    batch_end(a);
+    return rc ? rc : rejected;
+}
+
+static void app_rollback(storage_appender_t *base) { batch_end((app_t *)base); }
+
+static void app_free(storage_appender_t *base) {
+    app_t *a = (app_t *)base;
+    if (!a) return;
+    batch_end(a);
+    free(a->p);
+    free(a->scratch);
+    tsdb__recbuf_free(&a->rb);
+    tsdb__recbuf_free(&a->rs);
+    free(a);
+}
+
+static const storage_appender_vt app_vt = {
+    .append = app_append, .append_ref = app_append_ref, .commit = app_commit, .rollback = app_rollback, .free = app_free};
+
+int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err) {
+    *out = NULL;
+    app_t *a = calloc(1, sizeof *a);
+    if (!a) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    a->base.vt = &app_vt;
+    a->db = db;
+    *out = &a->base;
+    return 0;
+}
+
+int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
+    return tsdb__querier_new(db->head, mint, maxt, out, err);
+}

@@ -1,0 +1,390 @@
+/* The head: every series in memory with its open chunk, references to its full chunks, and the
+ * postings index.
+ *
+ * Locking (always in this order): trunc_lock (shared by appender batches and queriers, exclusive for
+ * retention/GC) -> map stripe mutex -> index rwlock; series state is guarded by the series lock
+ * (series_locks[ref % STRIPES]), never held while taking another lock except the chunk store's.
+ * Invariants: a series is in exactly one stripe chain and one id page slot; its id is in the postings
+ * of each of its label pairs and of the all-series key ("" = ""); ids are unique and never reused while
+ * the head lives. */
+#include "tsdb/tsdb_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int tsdb__head_new(tsdb__cstore_t *cs, int64_t oob_ms, tsdb__head_t **out) {
+    *out = NULL;
+    tsdb__head_t *h = calloc(1, sizeof *h);
+    if (!h) return VG_ENOMEM;
+    h->syms = model_symtab_new();
+    h->postings = tsdb__postings_new();
+    if (!h->syms || !h->postings) {
+        model_symtab_free(h->syms);
+        tsdb__postings_free(h->postings);
+        free(h);
+        return VG_ENOMEM;
+    }
+    for (size_t i = 0; i < TSDB__STRIPES; i++) {
+        pthread_mutex_init(&h->stripes[i].mu, NULL);
+        pthread_mutex_init(&h->series_locks[i], NULL);
+    }
+    pthread_rwlock_init(&h->index_lock, NULL);
+    pthread_rwlock_init(&h->trunc_lock, NULL);
+    h->cstore = cs;
+    h->next_id = 1;
+    h->oob_ms = oob_ms;
+    atomic_store(&h->mint, INT64_MAX);
+    atomic_store(&h->maxt, INT64_MIN);
+    *out = h;
+    return 0;
+}
+
+static void series_free(tsdb__head_t *h, tsdb__series_t *s) {
+    for (uint32_t i = 0; i < s->n_chunks; i++) tsdb__cstore_release(h->cstore, &s->chunks[i]);
+    free(s->chunks);
+    tsdb_xor_enc_deinit(&s->open);
+    free(s->labels);
+    free(s);
+}
+
+void tsdb__head_free(tsdb__head_t *h) {
+    if (!h) return;
+    for (size_t i = 0; i < TSDB__STRIPES; i++) {
+        tsdb__stripe_t *st = &h->stripes[i];
+        for (size_t b = 0; b < st->n_buckets; b++)
+            for (tsdb__series_t *s = st->buckets[b], *nx; s; s = nx) {
+                nx = s->next;
+                series_free(h, s);
+            }
+        free(st->buckets);
+        pthread_mutex_destroy(&st->mu);
+        pthread_mutex_destroy(&h->series_locks[i]);
+    }
+    for (size_t i = 0; i < TSDB__ID_PAGES; i++) free(atomic_load(&h->id_pages[i]));
+    tsdb__postings_free(h->postings);
+    model_symtab_free(h->syms);
+    pthread_rwlock_destroy(&h->index_lock);
+    pthread_rwlock_destroy(&h->trunc_lock);
+    free(h);
+}
+
+tsdb__series_t *tsdb__head_by_ref(tsdb__head_t *h, uint64_t ref) {
+    if (ref == 0 || ref >= ((uint64_t)TSDB__ID_PAGES << TSDB__ID_PAGE_BITS)) return NULL;
+    tsdb__series_t **page = atomic_load_explicit(&h->id_pages[ref >> TSDB__ID_PAGE_BITS], memory_order_acquire);
+    if (!page) return NULL;
+    return __atomic_load_n(&page[ref & ((1u << TSDB__ID_PAGE_BITS) - 1)], __ATOMIC_ACQUIRE);
+}
+
+static int set_by_ref(tsdb__head_t *h, uint64_t ref, tsdb__series_t *s) {
+    size_t pi = (size_t)(ref >> TSDB__ID_PAGE_BITS);
+    tsdb__series_t **page = atomic_load(&h->id_pages[pi]);
+    if (!page) {
+        page = calloc((size_t)1 << TSDB__ID_PAGE_BITS, sizeof *page);
+        if (!page) return VG_ENOMEM;
+        atomic_store_explicit(&h->id_pages[pi], page, memory_order_release);
+    }
+    __atomic_store_n(&page[ref & ((1u << TSDB__ID_PAGE_BITS) - 1)], s, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static int stripe_insert(tsdb__stripe_t *st, tsdb__series_t *s) {
+    if (st->n + 1 > st->n_buckets) {
+        size_t nb = st->n_buckets ? st->n_buckets * 2 : 16;
+        tsdb__series_t **nbk = calloc(nb, sizeof *nbk);
+        if (!nbk) return VG_ENOMEM;
+        for (size_t b = 0; b < st->n_buckets; b++)
+            for (tsdb__series_t *x = st->buckets[b], *nx; x; x = nx) {
+                nx = x->next;
+                size_t j = (size_t)(x->hash >> 10) & (nb - 1);
+                x->next = nbk[j];
+                nbk[j] = x;
+            }
+        free(st->buckets);
+        st->buckets = nbk;
+        st->n_buckets = nb;
+    }
+    size_t j = (size_t)(s->hash >> 10) & (st->n_buckets - 1);
+    s->next = st->buckets[j];
+    st->buckets[j] = s;
+    st->n++;
+    return 0;
+}
+
+int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
+                             tsdb__series_t **out, bool *created) {
+    *out = NULL;
+    *created = false;
+    if (ref >= ((uint64_t)TSDB__ID_PAGES << TSDB__ID_PAGE_BITS)) return VG_ECORRUPT;
+    tsdb__stripe_t *st = &h->stripes[hash & (TSDB__STRIPES - 1)];
+    pthread_mutex_lock(&st->mu);
+    if (st->n_buckets) {
+        for (tsdb__series_t *s = st->buckets[(size_t)(hash >> 10) & (st->n_buckets - 1)]; s; s = s->next) {
+            if (s->hash == hash && model_labels_equal(s->labels, s->n_labels, l, n)) {
+                pthread_mutex_unlock(&st->mu);
+                *out = s;
+                return 0;
+            }
+        }
+    }
+    int rc = VG_ENOMEM;
+    tsdb__series_t *s = calloc(1, sizeof *s);
+    if (!s) goto fail;
+    s->labels = malloc((n ? n : 1) * sizeof *s->labels);
+    if (!s->labels) goto fail;
+    for (size_t i = 0; i < n; i++) {
+        s->labels[i].name = model_symtab_intern(h->syms, l[i].name, strlen(l[i].name));
+        s->labels[i].value = model_symtab_intern(h->syms, l[i].value, strlen(l[i].value));
+        if (!s->labels[i].name || !s->labels[i].value) goto fail;
+    }
+    s->n_labels = (uint32_t)n;
+    s->hash = hash;
+    s->maxt = INT64_MIN;
+    tsdb_xor_enc_init(&s->open);
+    const char *all = model_symtab_intern(h->syms, "", 0);
+    if (!all) goto fail;
+
+    pthread_rwlock_wrlock(&h->index_lock);
+    if (ref && tsdb__head_by_ref(h, ref)) {
+        pthread_rwlock_unlock(&h->index_lock);
+        rc = VG_EEXIST; /* a different label set already has this ref: corrupt WAL */
+        goto fail;
+    }
+    s->ref = ref ? ref : h->next_id;
+    if (s->ref >= h->next_id) h->next_id = s->ref + 1;
+    rc = set_by_ref(h, s->ref, s);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = tsdb__postings_add(h->postings, s->labels[i].name, s->labels[i].value, (uint32_t)s->ref);
+    if (rc == 0) rc = tsdb__postings_add(h->postings, all, all, (uint32_t)s->ref);
+    if (rc == 0) rc = stripe_insert(st, s);
+    pthread_rwlock_unlock(&h->index_lock);
+    if (rc != 0) goto fail; /* leaves postings entries of a ref that resolves to nothing: harmless */
+    pthread_mutex_unlock(&st->mu);
+    atomic_fetch_add(&h->n_series, 1);
+    *out = s;
+    *created = true;
+    return 0;
+fail:
+    pthread_mutex_unlock(&st->mu);
+    if (s) {
+        if (s->ref) {
+            pthread_rwlock_wrlock(&h->index_lock);
+            if (tsdb__head_by_ref(h, s->ref) == s) set_by_ref(h, s->ref, NULL);
+            pthread_rwlock_unlock(&h->index_lock);
+        }
+        free(s->labels);
+        free(s);
+    }
+    return rc;
+}
+
+static void bump_range(tsdb__head_t *h, int64_t t) {
+    long long cur = atomic_load_explicit(&h->maxt, memory_order_relaxed);
+    while (t > cur && !atomic_compare_exchange_weak(&h->maxt, &cur, t)) {
+    }
+    cur = atomic_load_explicit(&h->mint, memory_order_relaxed);
+    while (t < cur && !atomic_compare_exchange_weak(&h->mint, &cur, t)) {
+    }
+}
+
+static int check_locked(tsdb__head_t *h, const tsdb__series_t *s, int64_t t, uint64_t vbits, bool count) {
+    if (t <= s->maxt) {
+        if (t == s->maxt) {
+            if (vbits == s->lastv) return -1; /* identical resend: ignored, not an error */
+            if (count) atomic_fetch_add(&h->dup, 1);
+            return STORAGE_REJECT_DUPLICATE;
+        }
+        if (count) atomic_fetch_add(&h->ooo, 1);
+        return STORAGE_REJECT_OUT_OF_ORDER;
+    }
+    if (h->oob_ms > 0) {
+        int64_t hmax = atomic_load_explicit(&h->maxt, memory_order_relaxed);
+        if (hmax != INT64_MIN && t < hmax - h->oob_ms) {
+            if (count) atomic_fetch_add(&h->oob, 1);
+            return STORAGE_REJECT_OUT_OF_BOUNDS;
+        }
+    }
+    return 0;
+}
+
+int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits) {
+    pthread_mutex_t *mu = tsdb__series_lock(h, s);
+    pthread_mutex_lock(mu);
+    int rc = check_locked(h, s, t, vbits, true);
+    pthread_mutex_unlock(mu);
+    return rc < 0 ? 0 : rc;
+}
+
+static int push_chunk(tsdb__series_t *s, const tsdb__chunk_t *c) {
+    if (s->n_chunks == s->cap_chunks) {
+        uint32_t nc = s->cap_chunks < 4 ? s->cap_chunks + 2 : s->cap_chunks + s->cap_chunks / 4;
+        tsdb__chunk_t *nv = realloc(s->chunks, nc * sizeof *nv);
+        if (!nv) return VG_ENOMEM;
+        s->chunks = nv;
+        s->cap_chunks = nc;
+    }
+    s->chunks[s->n_chunks++] = *c;
+    return 0;
+}
+
+/* Moves the full open chunk to the chunk store and resets the encoder, keeping its buffer. */
+static int cut_open(tsdb__head_t *h, tsdb__series_t *s) {
+    tsdb__chunk_t c;
+    uint32_t len = (uint32_t)tsdb_xor_enc_len(&s->open);
+    int rc = tsdb__cstore_put(h->cstore, s->ref, s->open_mint, s->open.t, s->open.buf, len, &c);
+    if (rc) return rc;
+    if ((rc = push_chunk(s, &c)) != 0) {
+        tsdb__cstore_release(h->cstore, &c);
+        return rc;
+    }
+    atomic_fetch_add(&h->n_chunks, 1);
+    atomic_fetch_add(&h->chunk_bytes, len);
+    uint8_t *buf = s->open.buf;
+    uint16_t cap = s->open.cap;
+    memset(buf, 0, cap);
+    tsdb_xor_enc_init(&s->open);
+    s->open.buf = buf;
+    s->open.cap = cap;
+    return 0;
+}
+
+int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits) {
+    int rc = check_locked(h, s, t, vbits, true);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (s->open.n >= TSDB_CHUNK_MAX_SAMPLES && (rc = cut_open(h, s)) != 0) return rc;
+    double v;
+    memcpy(&v, &vbits, 8);
+    if ((rc = tsdb_xor_enc_append(&s->open, t, v)) != 0) return rc;
+    if (s->open.n == 1) s->open_mint = t;
+    s->maxt = t;
+    s->lastv = vbits;
+    bump_range(h, t);
+    atomic_fetch_add_explicit(&h->appended, 1, memory_order_relaxed);
+    return 0;
+}
+
+int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mint, int64_t maxt,
+                                  const uint8_t *data, uint32_t len, bool open) {
+    if (maxt <= s->maxt || mint > maxt) return 0; /* already have it (or nonsense): skip */
+    if (s->maxt != INT64_MIN && mint <= s->maxt) return 0;
+    int rc;
+    if (s->open.n > 0 && (rc = cut_open(h, s)) != 0) return rc;
+    if (open) {
+        tsdb_xor_enc_t e;
+        if ((rc = tsdb_xor_enc_resume(&e, data, len)) != 0) return rc;
+        if (e.n == 0 || e.t != maxt) {
+            tsdb_xor_enc_deinit(&e);
+            return VG_ECORRUPT;
+        }
+        tsdb_xor_enc_deinit(&s->open);
+        s->open = e;
+        s->open_mint = mint;
+        s->lastv = e.v;
+    } else {
+        tsdb__chunk_t c;
+        if ((rc = tsdb__cstore_put(h->cstore, s->ref, mint, maxt, data, len, &c)) != 0) return rc;
+        if ((rc = push_chunk(s, &c)) != 0) {
+            tsdb__cstore_release(h->cstore, &c);
+            return rc;
+        }
+        atomic_fetch_add(&h->n_chunks, 1);
+        atomic_fetch_add(&h->chunk_bytes, len);
+    }
+    s->maxt = maxt;
+    bump_range(h, mint);
+    bump_range(h, maxt);
+    return 0;
+}
+
+typedef struct svec {
+    tsdb__series_t **v;
+    size_t n, cap;
+} svec_t;
+
+static int svec_push(svec_t *sv, tsdb__series_t *s) {
+    if (sv->n == sv->cap) {
+        size_t nc = sv->cap ? sv->cap * 2 : 256;
+        tsdb__series_t **nv = realloc(sv->v, nc * sizeof *nv);
+        if (!nv) return VG_ENOMEM;
+        sv->v = nv;
+        sv->cap = nc;
+    }
+    sv->v[sv->n++] = s;
+    return 0;
+}
+
+int tsdb__head_each(tsdb__head_t *h, int (*fn)(void *ctx, tsdb__series_t *s), void *ctx) {
+    svec_t sv = {0};
+    int rc = 0;
+    for (size_t i = 0; i < TSDB__STRIPES && rc == 0; i++) {
+        tsdb__stripe_t *st = &h->stripes[i];
+        pthread_mutex_lock(&st->mu);
+        for (size_t b = 0; b < st->n_buckets && rc == 0; b++)
+            for (tsdb__series_t *s = st->buckets[b]; s && rc == 0; s = s->next) rc = svec_push(&sv, s);
+        pthread_mutex_unlock(&st->mu);
+    }
+    for (size_t i = 0; i < sv.n && rc == 0; i++) rc = fn(ctx, sv.v[i]);
+    free(sv.v);
+    return rc;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void tsdb__head_truncate(tsdb__head_t *h, int64_t cutoff) {
+    pthread_rwlock_wrlock(&h->trunc_lock);
+    tsdb__idvec_t dead = {0};
+    svec_t gone = {0};
+    int64_t newmin = INT64_MAX;
+    for (size_t i = 0; i < TSDB__STRIPES; i++) {
+        tsdb__stripe_t *st = &h->stripes[i];
+        pthread_mutex_lock(&st->mu);
+        for (size_t b = 0; b < st->n_buckets; b++) {
+            for (tsdb__series_t **pp = &st->buckets[b]; *pp;) {
+                tsdb__series_t *s = *pp;
+                pthread_mutex_t *mu = tsdb__series_lock(h, s);
+                pthread_mutex_lock(mu);
+                uint32_t k = 0;
+                for (uint32_t c = 0; c < s->n_chunks; c++) {
+                    if (s->chunks[c].maxt < cutoff) {
+                        atomic_fetch_sub(&h->n_chunks, 1);
+                        atomic_fetch_sub(&h->chunk_bytes, s->chunks[c].len);
+                        tsdb__cstore_release(h->cstore, &s->chunks[c]);
+                    } else {
+                        s->chunks[k++] = s->chunks[c];
+                    }
+                }
+                s->n_chunks = k;
+                bool empty = k == 0 && (s->open.n == 0 || s->open.t < cutoff) && s->maxt < cutoff;
+                if (!empty) {
+                    int64_t m = k ? s->chunks[0].mint : s->open_mint;
+                    if (s->open.n || k) newmin = m < newmin ? m : newmin;
+                }
+                pthread_mutex_unlock(mu);
+                if (empty && s->maxt != INT64_MIN && tsdb__idvec_push(&dead, (uint32_t)s->ref) == 0 &&
+                    svec_push(&gone, s) == 0) {
+                    *pp = s->next;
+                    st->n--;
+                    continue;
+                }
+                pp = &s->next;
+            }
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    if (dead.n) {
+        qsort(dead.v, dead.n, sizeof *dead.v, cmp_u32);
+        pthread_rwlock_wrlock(&h->index_lock);
+        tsdb__postings_remove(h->postings, dead.v, dead.n);
+        for (size_t i = 0; i < gone.n; i++) set_by_ref(h, gone.v[i]->ref, NULL);
+        pthread_rwlock_unlock(&h->index_lock);
+        for (size_t i = 0; i < gone.n; i++) series_free(h, gone.v[i]);
+        atomic_fetch_sub(&h->n_series, gone.n);
+    }
+    if (newmin != INT64_MAX) atomic_store(&h->mint, newmin);
+    tsdb__cstore_gc(h->cstore, cutoff);
+    tsdb__idvec_free(&dead);
+    free(gone.v);
+    pthread_rwlock_unlock(&h->trunc_lock);
+}

@@ -1,0 +1,491 @@
+/* The head querier: resolves matchers to series through the postings, then iterates each series'
+ * chunks within [mint, maxt].
+ *
+ * Invariants: a querier holds the head's trunc_lock shared from creation to close, so the series and
+ * full chunks it references cannot be freed; an iterator copies the chunk references and the bytes of
+ * the open chunk under the series lock, so later appends never change what it reads. Everything a
+ * querier returns lives in its arena until close. */
+#include "tsdb/tsdb_int.h"
+
+#include "util/arena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct hq {
+    storage_querier_t base;
+    tsdb__head_t *h;
+    int64_t mint, maxt;
+    vg_arena_t arena;
+} hq_t;
+
+typedef struct cref {
+    const uint8_t *data;
+    uint32_t len;
+    int64_t mint, maxt;
+} cref_t;
+
+typedef struct hit {
+    storage_iterator_t base;
+    int64_t mint, maxt;
+    cref_t *c;
+    size_t n, cap, ci;
+    uint8_t *open; /* copy of the open chunk */
+    size_t open_cap;
+    tsdb_xor_iter_t x;
+    bool in_chunk, done, valid;
+    int err;
+    int64_t t;
+    double v;
+} hit_t;
+
+typedef struct hss {
+    storage_series_set_t base;
+    hq_t *q;
+    tsdb__series_t **s;
+    size_t n, i;
+    bool started;
+} hss_t;
+
+/* ---- id set algebra on sorted vectors ---- */
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int append_all(tsdb__idvec_t *dst, const tsdb__idvec_t *src) {
+    for (size_t i = 0; i < src->n; i++)
+        if (tsdb__idvec_push(dst, src->v[i])) return VG_ENOMEM;
+    return 0;
+}
+
+static void sort_unique(tsdb__idvec_t *v) {
+    if (v->n < 2) return;
+    qsort(v->v, v->n, sizeof *v->v, cmp_u32);
+    size_t k = 1;
+    for (size_t i = 1; i < v->n; i++)
+        if (v->v[i] != v->v[k - 1]) v->v[k++] = v->v[i];
+    v->n = k;
+}
+
+static void intersect(tsdb__idvec_t *a, const tsdb__idvec_t *b) {
+    size_t i = 0, j = 0, k = 0;
+    while (i < a->n && j < b->n) {
+        if (a->v[i] < b->v[j]) i++;
+        else if (a->v[i] > b->v[j]) j++;
+        else a->v[k++] = a->v[i++], j++;
+    }
+    a->n = k;
+}
+
+static void subtract(tsdb__idvec_t *a, const tsdb__idvec_t *b) {
+    size_t i = 0, j = 0, k = 0;
+    while (i < a->n) {
+        while (j < b->n && b->v[j] < a->v[i]) j++;
+        if (j < b->n && b->v[j] == a->v[i]) i++;
+        else a->v[k++] = a->v[i++];
+    }
+    a->n = k;
+}
+
+typedef struct collect {
+    const model_matcher_t *m;
+    bool want; /* collect values for which matches() == want */
+    tsdb__idvec_t *out;
+    int rc;
+} collect_t;
+
+static int collect_fn(void *ctx, const char *value, const tsdb__idvec_t *ids) {
+    collect_t *c = ctx;
+    if (model_matcher_matches(c->m, value) == c->want && append_all(c->out, ids)) return c->rc = VG_ENOMEM;
+    return 0;
+}
+
+/* Ids of series whose label `name` is present with a value v where matches(v) == want. */
+static int ids_for(tsdb__head_t *h, const model_matcher_t *m, bool want, tsdb__idvec_t *out) {
+    /* Lookups never intern: query strings must not grow the head's symbol table. */
+    const char *name = model_symtab_find(h->syms, model_matcher_name(m), strlen(model_matcher_name(m)));
+    if (!name) return 0;
+    const char *const *vals;
+    size_t nv = want ? model_matcher_set_values(m, &vals) : 0;
+    if (nv && (model_matcher_type(m) == MODEL_MATCH_EQ || model_matcher_type(m) == MODEL_MATCH_RE)) {
+        for (size_t i = 0; i < nv; i++) {
+            const char *v = model_symtab_find(h->syms, vals[i], strlen(vals[i]));
+            if (!v) continue;
+            const tsdb__idvec_t *l = tsdb__postings_get(h->postings, name, v);
+            if (l && append_all(out, l)) return VG_ENOMEM;
+        }
+    } else {
+        collect_t c = {m, want, out, 0};
+        tsdb__postings_each_value(h->postings, name, collect_fn, &c);
+        if (c.rc) return c.rc;
+    }
+    sort_unique(out);
+    return 0;
+}
+
+static int select_ids(tsdb__head_t *h, model_matcher_t *const *ms, size_t n, tsdb__idvec_t *res) {
+    bool have = false;
+    int rc = 0;
+    tsdb__idvec_t tmp = {0};
+    pthread_rwlock_rdlock(&h->index_lock);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (model_matcher_matches_empty(ms[i])) continue;
+        tmp.n = 0;
+        if ((rc = ids_for(h, ms[i], true, have ? &tmp : res)) != 0) break;
+        if (have) intersect(res, &tmp);
+        have = true;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!model_matcher_matches_empty(ms[i])) continue;
+        if (!have) {
+            const char *all = model_symtab_find(h->syms, "", 0);
+            const tsdb__idvec_t *l = all ? tsdb__postings_get(h->postings, all, all) : NULL;
+            if (l && append_all(res, l)) rc = VG_ENOMEM;
+            have = true;
+        }
+        if (rc) break;
+        tmp.n = 0;
+        if ((rc = ids_for(h, ms[i], false, &tmp)) != 0) break;
+        subtract(res, &tmp);
+    }
+    pthread_rwlock_unlock(&h->index_lock);
+    tsdb__idvec_free(&tmp);
+    return rc;
+}
+
+static bool in_range(hq_t *q, tsdb__series_t *s) {
+    pthread_mutex_t *mu = tsdb__series_lock(q->h, s);
+    pthread_mutex_lock(mu);
+    bool any = s->maxt != INT64_MIN && s->maxt >= q->mint;
+    if (any) {
+        int64_t first = s->n_chunks ? s->chunks[0].mint : s->open_mint;
+        any = first <= q->maxt;
+    }
+    pthread_mutex_unlock(mu);
+    return any;
+}
+
+static int cmp_series(const void *a, const void *b) {
+    const tsdb__series_t *x = *(tsdb__series_t *const *)a, *y = *(tsdb__series_t *const *)b;
+    return model_labels_cmp(x->labels, x->n_labels, y->labels, y->n_labels);
+}
+
+/* Resolves matchers to the series with samples in range (arena array). */
+static int select_series(hq_t *q, bool sorted, model_matcher_t *const *ms, size_t n, tsdb__series_t ***out,
+                         size_t *n_out) {
+    tsdb__idvec_t ids = {0};
+    int rc = select_ids(q->h, ms, n, &ids);
+    if (rc) {
+        tsdb__idvec_free(&ids);
+        return rc;
+    }
+    tsdb__series_t **v = vg_arena_alloc(&q->arena, (ids.n ? ids.n : 1) * sizeof *v);
+    if (!v) {
+        tsdb__idvec_free(&ids);
+        return VG_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < ids.n; i++) {
+        tsdb__series_t *s = tsdb__head_by_ref(q->h, ids.v[i]);
+        if (s && in_range(q, s)) v[k++] = s;
+    }
+    tsdb__idvec_free(&ids);
+    if (sorted && k > 1) qsort(v, k, sizeof *v, cmp_series);
+    *out = v;
+    *n_out = k;
+    return 0;
+}
+
+/* ---- iterator ---- */
+
+static storage_val_t it_next(storage_iterator_t *base) {
+    hit_t *it = (hit_t *)base;
+    while (!it->done) {
+        if (!it->in_chunk) {
+            if (it->ci >= it->n) break;
+            tsdb_xor_iter_init(&it->x, it->c[it->ci].data, it->c[it->ci].len);
+            it->ci++;
+            it->in_chunk = true;
+        }
+        if (tsdb_xor_iter_next(&it->x)) {
+            int64_t t = it->x.t;
+            if (t < it->mint) continue;
+            if (t > it->maxt) break;
+            it->t = t;
+            it->v = tsdb_xor_iter_v_at(&it->x);
+            it->valid = true;
+            return STORAGE_VAL_FLOAT;
+        }
+        if (it->x.err) {
+            it->err = it->x.err;
+            break;
+        }
+        it->in_chunk = false;
+    }
+    it->done = true;
+    it->valid = false;
+    return STORAGE_VAL_NONE;
+}
+
+static storage_val_t it_seek(storage_iterator_t *base, int64_t t) {
+    hit_t *it = (hit_t *)base;
+    if (it->done) return STORAGE_VAL_NONE;
+    if (it->valid && it->t >= t) return STORAGE_VAL_FLOAT;
+    /* skip whole chunks ending before t */
+    if (!it->in_chunk || (it->ci > 0 && it->c[it->ci - 1].maxt < t)) {
+        while (it->ci < it->n && it->c[it->ci].maxt < t) it->ci++;
+        it->in_chunk = false;
+    }
+    storage_val_t r;
+    while ((r = it_next(base)) == STORAGE_VAL_FLOAT && it->t < t) {
+    }
+    return r;
+}
+
+static void it_at(const storage_iterator_t *base, int64_t *t, double *v) {
+    const hit_t *it = (const hit_t *)base;
+    *t = it->t;
+    *v = it->v;
+}
+
+static int it_err(const storage_iterator_t *base) { return ((const hit_t *)base)->err; }
+
+static const storage_iterator_vt it_vt = {.next = it_next, .seek = it_seek, .at = it_at, .err = it_err};
+
+/* ---- series set ---- */
+
+static bool ss_next(storage_series_set_t *base) {
+    hss_t *ss = (hss_t *)base;
+    if (ss->started) ss->i++;
+    ss->started = true;
+    return ss->i < ss->n;
+}
+
+static void ss_labels(storage_series_set_t *base, const model_label_t **l, size_t *n) {
+    hss_t *ss = (hss_t *)base;
+    tsdb__series_t *s = ss->s[ss->i];
+    *l = s->labels;
+    *n = s->n_labels;
+}
+
+static storage_iterator_t *ss_iterator(storage_series_set_t *base, storage_iterator_t *reuse) {
+    hss_t *ss = (hss_t *)base;
+    hq_t *q = ss->q;
+    if (!ss->started || ss->i >= ss->n) return NULL;
+    tsdb__series_t *s = ss->s[ss->i];
+    hit_t *it = (hit_t *)reuse;
+    if (!it) {
+        it = vg_arena_calloc(&q->arena, 1, sizeof *it);
+        if (!it) return NULL;
+    }
+    pthread_mutex_t *mu = tsdb__series_lock(q->h, s);
+    pthread_mutex_lock(mu);
+    size_t need = s->n_chunks + 1;
+    size_t olen = tsdb_xor_enc_len(&s->open);
+    bool ok = true;
+    if (need > it->cap) {
+        pthread_mutex_unlock(mu); /* allocate outside the lock, then retry the copy */
+        size_t cap = need + 8;
+        cref_t *c = vg_arena_alloc(&q->arena, cap * sizeof *c);
+        if (!c) return NULL;
+        it->c = c;
+        it->cap = cap;
+        pthread_mutex_lock(mu);
+        need = s->n_chunks + 1;
+        ok = need <= it->cap;
+    }
+    olen = tsdb_xor_enc_len(&s->open);
+    if (ok && olen > it->open_cap) {
+        uint8_t *ob = vg_arena_alloc(&q->arena, TSDB_CHUNK_MAX_BYTES + 16);
+        if (!ob) ok = false;
+        else it->open = ob, it->open_cap = TSDB_CHUNK_MAX_BYTES + 16;
+    }
+    if (!ok) {
+        pthread_mutex_unlock(mu);
+        return NULL;
+    }
+    it->n = 0;
+    for (uint32_t k = 0; k < s->n_chunks; k++) {
+        const tsdb__chunk_t *c = &s->chunks[k];
+        if (c->maxt < q->mint || c->mint > q->maxt) continue;
+        it->c[it->n++] = (cref_t){c->data, c->len, c->mint, c->maxt};
+    }
+    if (s->open.n && s->open.t >= q->mint && s->open_mint <= q->maxt) {
+        memcpy(it->open, s->open.buf, olen);
+        it->c[it->n++] = (cref_t){it->open, (uint32_t)olen, s->open_mint, s->open.t};
+    }
+    pthread_mutex_unlock(mu);
+    it->base.vt = &it_vt;
+    it->mint = q->mint;
+    it->maxt = q->maxt;
+    it->ci = 0;
+    it->in_chunk = it->done = it->valid = false;
+    it->err = 0;
+    return &it->base;
+}
+
+static int ss_err(const storage_series_set_t *base) {
+    (void)base;
+    return 0;
+}
+
+static const storage_series_set_vt ss_vt = {.next = ss_next, .labels = ss_labels, .iterator = ss_iterator, .err = ss_err};
+
+/* ---- querier ---- */
+
+static int q_select(storage_querier_t *base, bool sorted, model_matcher_t *const *ms, size_t n,
+                    storage_series_set_t **out, vg_error_t *err) {
+    hq_t *q = (hq_t *)base;
+    *out = NULL;
+    hss_t *ss = vg_arena_calloc(&q->arena, 1, sizeof *ss);
+    if (!ss) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    int rc = select_series(q, sorted, ms, n, &ss->s, &ss->n);
+    if (rc) return vg_error_set(err, rc, "select: %s", vg_error_str(rc));
+    ss->base.vt = &ss_vt;
+    ss->q = q;
+    *out = &ss->base;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Sorts and dedups interned strings (equal strings are the same pointer). */
+static size_t sort_strs(const char **v, size_t n) {
+    if (n < 2) return n;
+    qsort(v, n, sizeof *v, cmp_str);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(v[i], v[k - 1]) != 0) v[k++] = v[i];
+    return k;
+}
+
+static int q_label_names(storage_querier_t *base, model_matcher_t *const *ms, size_t n, const char *const **out,
+                         size_t *n_out, vg_error_t *err) {
+    hq_t *q = (hq_t *)base;
+    *out = NULL;
+    *n_out = 0;
+    tsdb__series_t **s;
+    size_t ns;
+    if (n == 0) {
+        const char **names;
+        size_t nn;
+        pthread_rwlock_rdlock(&q->h->index_lock);
+        int rc = tsdb__postings_names(q->h->postings, &names, &nn);
+        pthread_rwlock_unlock(&q->h->index_lock);
+        if (rc) return vg_error_set(err, rc, "out of memory");
+        const char **v = vg_arena_alloc(&q->arena, (nn ? nn : 1) * sizeof *v);
+        if (!v) {
+            free(names);
+            return vg_error_set(err, VG_ENOMEM, "out of memory");
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < nn; i++)
+            if (names[i][0]) v[k++] = names[i];
+        free(names);
+        *n_out = sort_strs(v, k);
+        *out = v;
+        return 0;
+    }
+    int rc = select_series(q, false, ms, n, &s, &ns);
+    if (rc) return vg_error_set(err, rc, "label names: %s", vg_error_str(rc));
+    size_t total = 0;
+    for (size_t i = 0; i < ns; i++) total += s[i]->n_labels;
+    const char **v = vg_arena_alloc(&q->arena, (total ? total : 1) * sizeof *v);
+    if (!v) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < ns; i++)
+        for (uint32_t j = 0; j < s[i]->n_labels; j++) v[k++] = s[i]->labels[j].name;
+    *n_out = sort_strs(v, k);
+    *out = v;
+    return 0;
+}
+
+typedef struct vals {
+    hq_t *q;
+    const char **v;
+    size_t n, cap;
+    int rc;
+} vals_t;
+
+static int vals_fn(void *ctx, const char *value, const tsdb__idvec_t *ids) {
+    vals_t *c = ctx;
+    (void)ids;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 64;
+        const char **nv = realloc(c->v, nc * sizeof *nv);
+        if (!nv) return c->rc = VG_ENOMEM;
+        c->v = nv;
+        c->cap = nc;
+    }
+    c->v[c->n++] = value;
+    return 0;
+}
+
+static int q_label_values(storage_querier_t *base, const char *name, model_matcher_t *const *ms, size_t n,
+                          const char *const **out, size_t *n_out, vg_error_t *err) {
+    hq_t *q = (hq_t *)base;
+    *out = NULL;
+    *n_out = 0;
+    const char **v;
+    size_t k = 0;
+    if (n == 0) {
+        const char *iname = model_symtab_find(q->h->syms, name, strlen(name));
+        if (!iname) return 0;
+        vals_t c = {.q = q};
+        pthread_rwlock_rdlock(&q->h->index_lock);
+        tsdb__postings_each_value(q->h->postings, iname, vals_fn, &c);
+        pthread_rwlock_unlock(&q->h->index_lock);
+        if (c.rc) {
+            free(c.v);
+            return vg_error_set(err, VG_ENOMEM, "out of memory");
+        }
+        v = vg_arena_alloc(&q->arena, (c.n ? c.n : 1) * sizeof *v);
+        if (!v) {
+            free(c.v);
+            return vg_error_set(err, VG_ENOMEM, "out of memory");
+        }
+        if (c.n) memcpy(v, c.v, c.n * sizeof *v);
+        k = c.n;
+        free(c.v);
+    } else {
+        tsdb__series_t **s;
+        size_t ns;
+        int rc = select_series(q, false, ms, n, &s, &ns);
+        if (rc) return vg_error_set(err, rc, "label values: %s", vg_error_str(rc));
+        v = vg_arena_alloc(&q->arena, (ns ? ns : 1) * sizeof *v);
+        if (!v) return vg_error_set(err, VG_ENOMEM, "out of memory");
+        for (size_t i = 0; i < ns; i++) {
+            const char *x = model_labels_get(s[i]->labels, s[i]->n_labels, name);
+            if (x) v[k++] = x;
+        }
+    }
+    *n_out = sort_strs(v, k);
+    *out = v;
+    return 0;
+}
+
+static void q_close(storage_querier_t *base) {
+    hq_t *q = (hq_t *)base;
+    pthread_rwlock_unlock(&q->h->trunc_lock);
+    vg_arena_deinit(&q->arena);
+    free(q);
+}
+
+static const storage_querier_vt q_vt = {
+    .select = q_select, .label_names = q_label_names, .label_values = q_label_values, .close = q_close};
+
+int tsdb__querier_new(tsdb__head_t *h, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
+    *out = NULL;
+    hq_t *q = calloc(1, sizeof *q);
+    if (!q) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    q->base.vt = &q_vt;
+    q->h = h;
+    q->mint = mint;
+    q->maxt = maxt;
+    vg_arena_init(&q->arena, 64 * 1024);
+    pthread_rwlock_rdlock(&h->trunc_lock);
+    *out = &q->base;
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* The embedded time-series database: an in-memory head (series, postings, open Gorilla chunks, full
+ * chunks in mmapped files) made durable by a write-ahead log with checkpoints. Opens a data directory,
+ * replays it, and hands out appenders and queriers implementing storage.h.
+ *
+ *   tsdb_options_t o;
+ *   tsdb_options_default(&o);
+ *   o.path = "./data";
+ *   tsdb_db_t *db;
+ *   if (tsdb_db_open(&o, &db, &err) < 0) ...;
+ *   storage_appender_t *app; tsdb_db_appender(db, &app, &err);
+ *   storage_append(app, labels, n, t_ms, v, &ref, &err); ...; storage_commit(app, &err);
+ *   storage_querier_t *q; tsdb_db_querier(db, mint, maxt, &q, &err); ...; storage_querier_close(q);
+ *   storage_appender_free(app); tsdb_db_close(db);
+ *
+ * Durability (fsync policy): with any policy a committed batch survives a crash of the process
+ * (kill -9) — commit returns after write(2). ALWAYS also survives an OS crash or power loss (commit
+ * returns after fdatasync, shared by concurrent committers: group commit); INTERVAL can lose the last
+ * fsync_interval_ms of commits on an OS crash; NEVER leaves it to the kernel (about 30 s). Layout of the
+ * directory: docs/storage.md; byte formats: docs/format/wal.md and docs/format/chunks.md. */
+#ifndef VG_TSDB_TSDB_H
+#define VG_TSDB_TSDB_H
+
+#include "model/labels.h"
+#include "tsdb/storage.h"
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { TSDB_FSYNC_NEVER, TSDB_FSYNC_INTERVAL, TSDB_FSYNC_ALWAYS } tsdb_fsync_t;
+
+typedef struct tsdb_options {
+    const char *path;              /* data directory (created); NULL: in memory only, no WAL */
+    int64_t retention_ms;          /* drop data older than newest - retention (default 15d); 0 = keep */
+    tsdb_fsync_t fsync;            /* default TSDB_FSYNC_INTERVAL */
+    int64_t fsync_interval_ms;     /* for INTERVAL (default 1000) */
+    uint64_t wal_segment_bytes;    /* segment size before a new one is cut (default 64 MiB) */
+    unsigned checkpoint_segments;  /* checkpoint once this many segments are closed since the last one
+                                      (default 8; 0 = only by tsdb_db_checkpoint()) */
+    int64_t out_of_bounds_ms;      /* reject samples older than head max time - this (default 1h, as
+                                      Prometheus' half chunk range); 0 = no bound */
+    bool wal_repair;               /* on a corrupt record mid-WAL: skip it and go on (default true);
+                                      false: tsdb_db_open fails with VG_ECORRUPT */
+    bool mmap_chunks;              /* full chunks to mmapped files under path (default true) */
+    uint64_t chunk_file_bytes;     /* size of one head chunk file (default 128 MiB) */
+    model_label_limits_t limits;   /* label validation limits (default MODEL_LIMITS_DEFAULT) */
+    bool register_metrics;         /* register vigil_* metrics in selfmon_default() (default true) */
+} tsdb_options_t;
+
+typedef struct tsdb_db tsdb_db_t;
+
+void tsdb_options_default(tsdb_options_t *o);
+
+/* Opens (creating if needed) and replays the database. *out is owned: close with tsdb_db_close().
+ * Returns 0, VG_EUNAVAIL (directory locked by another process), VG_EIO, VG_ECORRUPT (only with
+ * wal_repair off), VG_ENOMEM; err says which file and why. */
+int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err);
+/* Stops background work, syncs the WAL and frees everything. Open appenders/queriers must be freed
+ * first. */
+void tsdb_db_close(tsdb_db_t *db);
+
+/* A new appender (owned: storage_appender_free). */
+int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err);
+/* A querier over [mint, maxt] (inclusive, ms). Owned: storage_querier_close. While it is open,
+ * retention cannot drop data it may read. */
+int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
+
+/* Applies retention and writes a WAL checkpoint now (normally done in the background). */
+int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);
+/* fsyncs the WAL now. */
+int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err);
+
+typedef struct tsdb_stats {
+    uint64_t head_series;
+    uint64_t head_chunks;       /* full chunks */
+    uint64_t head_chunk_bytes;  /* bytes of full chunks (in files or memory) */
+    uint64_t head_open_bytes;   /* bytes of open chunks */
+    uint64_t samples_appended;
+    uint64_t samples_out_of_order;
+    uint64_t samples_duplicate;
+    uint64_t samples_out_of_bounds;
+    int64_t head_mint, head_maxt; /* INT64_MAX/INT64_MIN when empty */
+    uint64_t wal_bytes;           /* written since open */
+    uint64_t wal_segments;        /* on disk now */
+    uint64_t replay_samples;
+    double replay_seconds;
+    uint64_t replay_corrupt_records;
+    uint64_t checkpoints;
+} tsdb_stats_t;
+
+void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *out);
+
+#endif

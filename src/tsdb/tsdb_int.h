@@ -1,0 +1,217 @@
+/* Internals of the tsdb module shared across its files: the head (series map, postings, chunk
+ * references), the head chunk files, the WAL writer/reader and the record codec. Nothing outside
+ * src/tsdb includes this. Invariants are stated next to each structure. */
+#ifndef VG_TSDB_INT_H
+#define VG_TSDB_INT_H
+
+#include "model/labels.h"
+#include "model/symbols.h"
+#include "tsdb/chunkenc.h"
+#include "tsdb/tsdb.h"
+#include "util/error.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- head chunk files (chunks_head.c) ---- */
+
+/* A full chunk: immutable bytes in a chunk file mapping (file != TSDB__HEAP) or a heap copy. */
+#define TSDB__HEAP UINT32_MAX
+typedef struct tsdb__chunk {
+    int64_t mint, maxt;
+    const uint8_t *data;
+    uint32_t len;
+    uint32_t file;
+} tsdb__chunk_t;
+
+typedef struct tsdb__cstore tsdb__cstore_t;
+/* dir NULL: heap only. Removes old files in dir (the head is rebuilt from the WAL). */
+int tsdb__cstore_open(const char *dir, uint64_t file_bytes, tsdb__cstore_t **out, vg_error_t *err);
+void tsdb__cstore_close(tsdb__cstore_t *cs);
+/* Stores a copy of data; fills c. Thread-safe. */
+int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t maxt, const uint8_t *data,
+                     uint32_t len, tsdb__chunk_t *c);
+/* Releases a chunk (frees heap copies; file space is reclaimed by cstore_gc). */
+void tsdb__cstore_release(tsdb__cstore_t *cs, const tsdb__chunk_t *c);
+/* Deletes files whose chunks all end before cutoff. Caller guarantees no reader holds such chunks. */
+void tsdb__cstore_gc(tsdb__cstore_t *cs, int64_t cutoff);
+uint64_t tsdb__cstore_files(tsdb__cstore_t *cs);
+
+/* ---- postings (postings.c): label pair -> sorted series ids. Not thread-safe: the head guards it
+ * with its index lock. Names and values are interned pointers (compared by address). ---- */
+
+typedef struct tsdb__idvec {
+    uint32_t *v;
+    size_t n, cap;
+} tsdb__idvec_t;
+
+typedef struct tsdb__postings tsdb__postings_t;
+tsdb__postings_t *tsdb__postings_new(void);
+void tsdb__postings_free(tsdb__postings_t *p);
+int tsdb__postings_add(tsdb__postings_t *p, const char *name, const char *value, uint32_t id);
+/* The list for name=value (NULL if none). Borrowed while the index lock is held. */
+const tsdb__idvec_t *tsdb__postings_get(const tsdb__postings_t *p, const char *name, const char *value);
+/* Calls fn for every value of name (unordered); stops early when fn returns non-zero. */
+int tsdb__postings_each_value(const tsdb__postings_t *p, const char *name,
+                              int (*fn)(void *ctx, const char *value, const tsdb__idvec_t *ids), void *ctx);
+/* Every label name (unordered) into out (malloc'd array of interned pointers; caller frees). */
+int tsdb__postings_names(const tsdb__postings_t *p, const char ***out, size_t *n);
+/* Removes the ids in dead (sorted) from every list; drops empty lists. */
+void tsdb__postings_remove(tsdb__postings_t *p, const uint32_t *dead, size_t n_dead);
+
+int tsdb__idvec_push(tsdb__idvec_t *v, uint32_t id);
+/* Inserts keeping the vector sorted and unique (ids usually arrive in order: O(1) then). */
+int tsdb__idvec_insert(tsdb__idvec_t *v, uint32_t id);
+void tsdb__idvec_free(tsdb__idvec_t *v);
+
+/* ---- head (head.c) ---- */
+
+/* A series. Immutable after creation: ref, hash, labels. Guarded by the series' stripe lock
+ * (tsdb__series_lock): everything else. Invariants: samples are strictly increasing in time across
+ * chunks[] then the open chunk; maxt is the newest sample (INT64_MIN when empty); chunks[] are sorted
+ * and non-overlapping. */
+typedef struct tsdb__series {
+    uint64_t ref;
+    uint64_t hash;
+    struct tsdb__series *next; /* hash chain (stripe lock of the map) */
+    model_label_t *labels;     /* interned strings; array owned */
+    uint32_t n_labels;
+    atomic_uint logged;        /* its series record is in the WAL */
+    int64_t maxt;
+    uint64_t lastv;            /* value bits of the newest sample */
+    int64_t open_mint;
+    tsdb_xor_enc_t open;
+    tsdb__chunk_t *chunks;
+    uint32_t n_chunks, cap_chunks;
+} tsdb__series_t;
+
+#define TSDB__STRIPES 1024
+typedef struct tsdb__stripe {
+    pthread_mutex_t mu;
+    tsdb__series_t **buckets;
+    size_t n_buckets, n;
+} tsdb__stripe_t;
+
+#define TSDB__ID_PAGE_BITS 16
+#define TSDB__ID_PAGES 65536 /* up to 2^32 series ids */
+
+typedef struct tsdb__head {
+    model_symtab_t *syms;
+    tsdb__cstore_t *cstore;
+    tsdb__stripe_t stripes[TSDB__STRIPES];   /* hash -> series */
+    pthread_mutex_t series_locks[TSDB__STRIPES]; /* ref -> lock of the series' mutable state */
+    pthread_rwlock_t index_lock;             /* postings, next_id, id pages */
+    tsdb__postings_t *postings;
+    _Atomic(tsdb__series_t **) id_pages[TSDB__ID_PAGES];
+    uint64_t next_id;
+    pthread_rwlock_t trunc_lock;             /* readers shared; retention/GC exclusive */
+    atomic_llong mint, maxt;
+    int64_t oob_ms;
+    atomic_ullong n_series, n_chunks, chunk_bytes;
+    atomic_ullong appended, ooo, dup, oob;
+} tsdb__head_t;
+
+int tsdb__head_new(tsdb__cstore_t *cs, int64_t oob_ms, tsdb__head_t **out);
+void tsdb__head_free(tsdb__head_t *h);
+
+static inline pthread_mutex_t *tsdb__series_lock(tsdb__head_t *h, const tsdb__series_t *s) {
+    return &h->series_locks[s->ref & (TSDB__STRIPES - 1)];
+}
+
+/* Finds or creates the series for a normalized label set. ref == 0: allocate the next id; else use
+ * that ref (replay; an existing series with the same labels is returned as is). *created tells. */
+int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
+                             tsdb__series_t **out, bool *created);
+tsdb__series_t *tsdb__head_by_ref(tsdb__head_t *h, uint64_t ref);
+/* Pre-check of a sample against a series (lock taken inside): 0 or STORAGE_REJECT_*. */
+int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits);
+/* Appends with the series lock held by the caller: 0, STORAGE_REJECT_*, or VG_ENOMEM. Counts. */
+int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits);
+/* Adds an already-encoded chunk (checkpoint replay) with the series lock held. open: resume it as
+ * the open chunk. Chunks older than the series' newest sample are ignored. */
+int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mint, int64_t maxt,
+                                  const uint8_t *data, uint32_t len, bool open);
+/* Drops chunks ending before cutoff and series left empty. Takes trunc_lock exclusively. */
+void tsdb__head_truncate(tsdb__head_t *h, int64_t cutoff);
+/* Calls fn on every series (no lock held; fn takes the series lock itself). */
+int tsdb__head_each(tsdb__head_t *h, int (*fn)(void *ctx, tsdb__series_t *s), void *ctx);
+
+/* ---- WAL records (record.c; layout in docs/format/wal.md) ---- */
+
+enum { TSDB__REC_SERIES = 1, TSDB__REC_SAMPLES = 2, TSDB__REC_CHUNK = 3 };
+#define TSDB__REC_HDR 9      /* type u8, len u32le, crc32c u32le */
+#define TSDB__REC_MAX (64u << 20)
+#define TSDB__SEG_HDR 8      /* "VGWL", version u8 = 1, 3 zero bytes */
+
+typedef struct tsdb__recbuf {
+    uint8_t *p;
+    size_t len, cap;
+    size_t start; /* offset of the record being built */
+    bool failed;
+} tsdb__recbuf_t;
+
+void tsdb__recbuf_reset(tsdb__recbuf_t *b);
+void tsdb__recbuf_free(tsdb__recbuf_t *b);
+void tsdb__rec_begin(tsdb__recbuf_t *b, uint8_t type);
+void tsdb__rec_put_uvarint(tsdb__recbuf_t *b, uint64_t v);
+void tsdb__rec_put_varint(tsdb__recbuf_t *b, int64_t v);
+void tsdb__rec_put_u64le(tsdb__recbuf_t *b, uint64_t v);
+void tsdb__rec_put_bytes(tsdb__recbuf_t *b, const void *p, size_t n);
+/* Finishes the record (length and CRC). Empty records of SAMPLES/SERIES are dropped. */
+void tsdb__rec_end(tsdb__recbuf_t *b);
+void tsdb__rec_series(tsdb__recbuf_t *b, uint64_t ref, const model_label_t *l, size_t n);
+
+/* Record decoding callbacks; each returns 0 or an error that stops the replay. */
+typedef struct tsdb__rec_handler {
+    void *ctx;
+    int (*series)(void *ctx, uint64_t ref, const model_label_t *l, size_t n);
+    int (*sample)(void *ctx, uint64_t ref, int64_t t, uint64_t vbits);
+    int (*chunk)(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, bool open, const uint8_t *data,
+                 uint32_t len);
+} tsdb__rec_handler_t;
+
+/* Decodes one record payload. VG_ECORRUPT for malformed content (after the CRC passed). */
+int tsdb__rec_decode(uint8_t type, const uint8_t *p, size_t len, const tsdb__rec_handler_t *h);
+/* Checks a framed record at p (avail bytes): returns its total length, 0 if truncated, -1 if invalid. */
+long tsdb__rec_frame(const uint8_t *p, size_t avail);
+
+/* ---- WAL (wal.c) ---- */
+
+typedef struct tsdb__wal tsdb__wal_t;
+typedef struct tsdb__replay_stats {
+    uint64_t records, samples, corrupt, torn, unknown_refs;
+} tsdb__replay_stats_t;
+
+/* Replays dir (checkpoint + segments) into h, repairs a torn tail, then opens a new segment for
+ * writing. */
+int tsdb__wal_open(const char *dir, const tsdb_options_t *o, const tsdb__rec_handler_t *replay,
+                   tsdb__replay_stats_t *rs, tsdb__wal_t **out, vg_error_t *err);
+void tsdb__wal_close(tsdb__wal_t *w);
+/* Appends framed records (one write(2)); caller holds the commit lock (tsdb__wal_lock). Returns 0 or
+ * VG_EIO, and the end position for tsdb__wal_wait_synced. */
+int tsdb__wal_write(tsdb__wal_t *w, const uint8_t *p, size_t n, uint64_t *end_pos, vg_error_t *err);
+void tsdb__wal_lock(tsdb__wal_t *w);
+void tsdb__wal_unlock(tsdb__wal_t *w);
+/* Group commit: returns once everything up to pos is fsynced (one fsync serves all waiters). */
+int tsdb__wal_wait_synced(tsdb__wal_t *w, uint64_t pos, vg_error_t *err);
+int tsdb__wal_sync(tsdb__wal_t *w, vg_error_t *err);
+/* With the commit lock held: closes the current segment and starts the next; returns the number of
+ * the last closed segment. */
+int tsdb__wal_cut(tsdb__wal_t *w, uint64_t *closed, vg_error_t *err);
+/* Writes checkpoint.<upto> from the records produced by emit (called repeatedly with a buffer to
+ * fill, until it returns 1), then deletes segments <= upto and older checkpoints. */
+int tsdb__wal_checkpoint(tsdb__wal_t *w, uint64_t upto, int (*emit)(void *ctx, tsdb__recbuf_t *b), void *ctx,
+                         vg_error_t *err);
+uint64_t tsdb__wal_closed_since_checkpoint(tsdb__wal_t *w);
+uint64_t tsdb__wal_bytes(tsdb__wal_t *w);
+/* Called after every fsync of a live segment with its duration (for the fsync histogram). */
+void tsdb__wal_set_fsync_observer(tsdb__wal_t *w, void (*fn)(void *ctx, double seconds), void *ctx);
+uint64_t tsdb__wal_segments(tsdb__wal_t *w);
+
+/* ---- querier (querier.c) ---- */
+int tsdb__querier_new(tsdb__head_t *h, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
+
+#endif

@@ -1,0 +1,408 @@
+/* Head, appender and querier: batching, Prometheus' out-of-order/duplicate rules, matcher selection
+ * through the postings (including {a=""}), label names/values, iterator seek, and parallel appenders
+ * with readers. Runs in memory and on disk with mmapped chunk files. */
+#include "tsdb/chunkenc.h"
+#include "tsdb/tsdb.h"
+#include "tsdb_testutil.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static tsdb_db_t *open_db(const char *path) {
+    tsdb_options_t o = tu_opts(path);
+    o.chunk_file_bytes = 1 << 20;
+    tsdb_db_t *db;
+    vg_error_t err;
+    if (tsdb_db_open(&o, &db, &err) != 0) fail_msg("open: %s", err.msg);
+    return db;
+}
+
+static void append_commit_rollback(void **state) {
+    (void)state;
+    tsdb_db_t *db = open_db(NULL);
+    storage_appender_t *a;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_appender(db, &a, &err), 0);
+    model_label_t l[] = {{"job", "api"}, {"__name__", "up"}};
+    uint64_t ref;
+    assert_int_equal(storage_append(a, l, 2, 1000, 1, &ref, &err), 0);
+    assert_true(ref > 0);
+    assert_int_equal(storage_append_ref(a, ref, 2000, 2, &err), 0);
+    /* nothing visible before commit */
+    size_t n;
+    tu_count(db, "job", "api", 0, 10000, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    assert_int_equal(tu_count(db, "job", "api", 0, 10000, &n), 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(storage_append_ref(a, ref, 3000, 3, &err), 0);
+    storage_rollback(a);
+    tu_count(db, "job", "api", 0, 10000, &n);
+    assert_int_equal(n, 2);
+    /* bad labels */
+    model_label_t bad[] = {{"__name__", "up"}, {"a-b", "x"}};
+    assert_int_equal(storage_append(a, bad, 2, 1, 1, NULL, &err), VG_EINVAL);
+    assert_non_null(strstr(err.msg, "a-b"));
+    assert_int_equal(storage_append_ref(a, 999999, 1, 1, &err), VG_ENOTFOUND);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+}
+
+static void out_of_order_and_duplicates(void **state) {
+    (void)state;
+    tsdb_db_t *db = open_db(NULL);
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(db, &a, &err);
+    model_label_t l[] = {{"__name__", "m"}};
+    uint64_t ref;
+    assert_int_equal(storage_append(a, l, 1, 1000, 1.0, &ref, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    assert_int_equal(storage_append_ref(a, ref, 999, 1, &err), STORAGE_REJECT_OUT_OF_ORDER);
+    assert_int_equal(storage_append_ref(a, ref, 1000, 2.0, &err), STORAGE_REJECT_DUPLICATE);
+    assert_int_equal(storage_append_ref(a, ref, 1000, 1.0, &err), 0); /* identical resend: fine */
+    /* within one batch, the older of two samples is rejected at commit */
+    assert_int_equal(storage_append_ref(a, ref, 3000, 3, &err), 0);
+    assert_int_equal(storage_append_ref(a, ref, 2000, 2, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 1);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.samples_appended, 2);
+    assert_int_equal(st.samples_out_of_order, 2);
+    assert_int_equal(st.samples_duplicate, 1);
+    /* staleness marker is stored bit-exactly */
+    uint64_t stale = TSDB_STALE_NAN_BITS;
+    double sv;
+    memcpy(&sv, &stale, 8);
+    assert_int_equal(storage_append_ref(a, ref, 4000, sv, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_querier_t *q;
+    tsdb_db_querier(db, 4000, 4000, &q, &err);
+    model_matcher_t *m = tu_m(MODEL_MATCH_EQ, "__name__", "m");
+    storage_series_set_t *ss;
+    storage_select(q, true, &m, 1, &ss, &err);
+    assert_true(ss->vt->next(ss));
+    storage_iterator_t *it = ss->vt->iterator(ss, NULL);
+    assert_int_equal(it->vt->next(it), STORAGE_VAL_FLOAT);
+    int64_t t;
+    double v;
+    it->vt->at(it, &t, &v);
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    assert_int_equal(bits, stale);
+    model_matcher_free(m);
+    storage_querier_close(q);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+}
+
+static void out_of_bounds(void **state) {
+    (void)state;
+    tsdb_options_t o = tu_opts(NULL);
+    o.out_of_bounds_ms = 3600000;
+    tsdb_db_t *db;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    storage_appender_t *a;
+    tsdb_db_appender(db, &a, &err);
+    model_label_t l1[] = {{"__name__", "a"}}, l2[] = {{"__name__", "b"}};
+    assert_int_equal(storage_append(a, l1, 1, 10000000, 1, NULL, &err), 0);
+    storage_commit(a, &err);
+    assert_int_equal(storage_append(a, l2, 1, 10000000 - 3600001, 1, NULL, &err), STORAGE_REJECT_OUT_OF_BOUNDS);
+    assert_int_equal(storage_append(a, l2, 1, 10000000 - 3599999, 1, NULL, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+}
+
+/* 3 jobs x 4 instances x 3 metrics (one without "env"), 300 samples each so chunks get cut. */
+static void fill(tsdb_db_t *db) {
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(db, &a, &err);
+    const char *jobs[] = {"api", "web", "db"}, *names[] = {"up", "http_requests_total", "mem"};
+    for (int ts = 0; ts < 300; ts++) {
+        for (int j = 0; j < 3; j++)
+            for (int i = 0; i < 4; i++)
+                for (int k = 0; k < 3; k++) {
+                    char inst[16];
+                    snprintf(inst, sizeof inst, "h%d:9100", i);
+                    model_label_t l[] = {{"__name__", names[k]}, {"job", jobs[j]}, {"instance", inst},
+                                         {"env", k == 2 ? "" : "prod"}};
+                    if (storage_append(a, l, 4, (int64_t)ts * 15000, ts * (k + 1), NULL, &err) != 0) fail_msg("%s", err.msg);
+                }
+        assert_true(storage_commit(a, &err) >= 0);
+    }
+    storage_appender_free(a);
+}
+
+static size_t sel(storage_querier_t *q, size_t n, model_matcher_t **ms) {
+    storage_series_set_t *ss;
+    vg_error_t err;
+    assert_int_equal(storage_select(q, true, ms, n, &ss, &err), 0);
+    size_t c = 0;
+    const model_label_t *prev = NULL;
+    size_t prev_n = 0;
+    while (ss->vt->next(ss)) {
+        const model_label_t *l;
+        size_t ln;
+        ss->vt->labels(ss, &l, &ln);
+        if (prev) assert_true(model_labels_cmp(prev, prev_n, l, ln) < 0); /* sorted */
+        prev = l;
+        prev_n = ln;
+        c++;
+    }
+    for (size_t i = 0; i < n; i++) model_matcher_free(ms[i]);
+    return c;
+}
+
+static void select_and_labels(const char *path) {
+    tsdb_db_t *db = open_db(path);
+    fill(db);
+    storage_querier_t *q;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_querier(db, 0, INT64_MAX, &q, &err), 0);
+    model_matcher_t *m[3];
+    m[0] = tu_m(MODEL_MATCH_EQ, "__name__", "up");
+    assert_int_equal(sel(q, 1, m), 12);
+    m[0] = tu_m(MODEL_MATCH_EQ, "__name__", "up");
+    m[1] = tu_m(MODEL_MATCH_RE, "job", "api|web");
+    assert_int_equal(sel(q, 2, m), 8);
+    m[0] = tu_m(MODEL_MATCH_RE, "__name__", ".+");
+    m[1] = tu_m(MODEL_MATCH_NEQ, "job", "db");
+    m[2] = tu_m(MODEL_MATCH_NRE, "instance", "h[01]:.*");
+    assert_int_equal(sel(q, 3, m), 3 * 2 * 2);
+    m[0] = tu_m(MODEL_MATCH_EQ, "env", ""); /* series without env: the 12 "mem" series */
+    assert_int_equal(sel(q, 1, m), 12);
+    m[0] = tu_m(MODEL_MATCH_EQ, "job", "api");
+    m[1] = tu_m(MODEL_MATCH_EQ, "env", "");
+    assert_int_equal(sel(q, 2, m), 4);
+    m[0] = tu_m(MODEL_MATCH_EQ, "job", "nope");
+    assert_int_equal(sel(q, 1, m), 0);
+    m[0] = tu_m(MODEL_MATCH_EQ, "nolabel", "x");
+    assert_int_equal(sel(q, 1, m), 0);
+    m[0] = tu_m(MODEL_MATCH_RE, "job", ".*");
+    assert_int_equal(sel(q, 1, m), 36);
+
+    const char *const *v;
+    size_t n;
+    assert_int_equal(q->vt->label_names(q, NULL, 0, &v, &n, &err), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[0], "__name__");
+    assert_string_equal(v[1], "env");
+    m[0] = tu_m(MODEL_MATCH_EQ, "__name__", "mem");
+    assert_int_equal(q->vt->label_names(q, m, 1, &v, &n, &err), 0);
+    assert_int_equal(n, 3); /* no env */
+    model_matcher_free(m[0]);
+    assert_int_equal(q->vt->label_values(q, "job", NULL, 0, &v, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "api");
+    assert_string_equal(v[2], "web");
+    m[0] = tu_m(MODEL_MATCH_EQ, "job", "db");
+    assert_int_equal(q->vt->label_values(q, "instance", m, 1, &v, &n, &err), 0);
+    assert_int_equal(n, 4);
+    model_matcher_free(m[0]);
+    assert_int_equal(q->vt->label_values(q, "missing", NULL, 0, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    storage_querier_close(q);
+
+    /* time range and seek */
+    size_t ns;
+    assert_int_equal(tu_count(db, "__name__", "up", 15000 * 100, 15000 * 199, &ns), 12);
+    assert_int_equal(ns, 12 * 100);
+    tsdb_db_querier(db, 0, INT64_MAX, &q, &err);
+    m[0] = tu_m(MODEL_MATCH_EQ, "__name__", "up");
+    m[1] = tu_m(MODEL_MATCH_EQ, "instance", "h0:9100");
+    m[2] = tu_m(MODEL_MATCH_EQ, "job", "api");
+    storage_series_set_t *ss;
+    storage_select(q, true, m, 3, &ss, &err);
+    assert_true(ss->vt->next(ss));
+    storage_iterator_t *it = ss->vt->iterator(ss, NULL);
+    int64_t t;
+    double val;
+    assert_int_equal(it->vt->seek(it, 15000 * 250 - 1), STORAGE_VAL_FLOAT);
+    it->vt->at(it, &t, &val);
+    assert_int_equal(t, 15000 * 250);
+    assert_true(val == 250);
+    assert_int_equal(it->vt->seek(it, 0), STORAGE_VAL_FLOAT); /* never moves back */
+    it->vt->at(it, &t, &val);
+    assert_int_equal(t, 15000 * 250);
+    assert_int_equal(it->vt->next(it), STORAGE_VAL_FLOAT);
+    it->vt->at(it, &t, &val);
+    assert_int_equal(t, 15000 * 251);
+    assert_int_equal(it->vt->seek(it, 15000 * 299), STORAGE_VAL_FLOAT);
+    assert_int_equal(it->vt->next(it), STORAGE_VAL_NONE);
+    assert_int_equal(it->vt->seek(it, 15000 * 400), STORAGE_VAL_NONE);
+    assert_false(ss->vt->next(ss));
+    for (int i = 0; i < 3; i++) model_matcher_free(m[i]);
+    storage_querier_close(q);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, 36);
+    assert_int_equal(st.head_chunks, 36 * 2); /* 300 samples = 120 + 120 + 60 open */
+    tsdb_db_close(db);
+}
+
+static void select_in_memory(void **state) {
+    (void)state;
+    select_and_labels(NULL);
+}
+
+static void select_on_disk(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    select_and_labels(d);
+    tu_rmdir(d);
+}
+
+typedef struct par {
+    tsdb_db_t *db;
+    int id;
+    size_t rejected;
+} par_t;
+
+#define PAR_SERIES 200
+#define PAR_ROUNDS 150
+
+static void *writer(void *arg) {
+    par_t *p = arg;
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(p->db, &a, &err);
+    uint64_t refs[PAR_SERIES] = {0};
+    for (int r = 0; r < PAR_ROUNDS; r++) {
+        for (int s = 0; s < PAR_SERIES; s++) {
+            char w[8], sv[8];
+            snprintf(w, sizeof w, "%d", p->id);
+            snprintf(sv, sizeof sv, "%d", s);
+            model_label_t l[] = {{"__name__", "par"}, {"writer", w}, {"s", sv}, {"shared", s % 2 ? "x" : "y"}};
+            int rc = refs[s] ? storage_append_ref(a, refs[s], r * 1000, r, &err)
+                             : storage_append(a, l, 4, r * 1000, r, &refs[s], &err);
+            if (rc != 0) p->rejected++;
+        }
+        if (storage_commit(a, &err) < 0) p->rejected++;
+    }
+    storage_appender_free(a);
+    return NULL;
+}
+
+/* A shared series written by all writers: races on the same series must not corrupt it. */
+static void *contender(void *arg) {
+    par_t *p = arg;
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(p->db, &a, &err);
+    model_label_t l[] = {{"__name__", "contended"}};
+    for (int r = 0; r < 2000; r++) {
+        storage_append(a, l, 1, r, r, NULL, &err);
+        storage_commit(a, &err);
+    }
+    storage_appender_free(a);
+    return NULL;
+}
+
+static void *reader(void *arg) {
+    par_t *p = arg;
+    for (int r = 0; r < 30; r++) {
+        storage_querier_t *q;
+        vg_error_t err;
+        tsdb_db_querier(p->db, 0, INT64_MAX, &q, &err);
+        model_matcher_t *m = tu_m(MODEL_MATCH_EQ, "shared", "x");
+        storage_series_set_t *ss;
+        storage_select(q, true, &m, 1, &ss, &err);
+        storage_iterator_t *it = NULL;
+        while (ss->vt->next(ss)) {
+            it = ss->vt->iterator(ss, it);
+            int64_t prev = INT64_MIN, t;
+            double v;
+            while (it->vt->next(it) == STORAGE_VAL_FLOAT) {
+                it->vt->at(it, &t, &v);
+                if (t <= prev) abort();
+                prev = t;
+            }
+            if (it->vt->err(it)) abort();
+        }
+        model_matcher_free(m);
+        storage_querier_close(q);
+    }
+    return NULL;
+}
+
+static void parallel_appenders_and_readers(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    tsdb_db_t *db = open_db(d);
+    pthread_t th[8];
+    par_t p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = (par_t){db, i, 0};
+        pthread_create(&th[i], NULL, i < 4 ? writer : i < 6 ? contender : reader, &p[i]);
+    }
+    for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) assert_int_equal(p[i].rejected, 0);
+    size_t n;
+    assert_int_equal(tu_count(db, "__name__", "par", 0, INT64_MAX, &n), 4 * PAR_SERIES);
+    assert_int_equal(n, 4 * PAR_SERIES * PAR_ROUNDS);
+    assert_int_equal(tu_count(db, "__name__", "contended", 0, INT64_MAX, &n), 1);
+    assert_int_equal(n, 2000);
+    tsdb_db_close(db);
+    /* and the WAL agrees */
+    db = open_db(d);
+    assert_int_equal(tu_count(db, "__name__", "par", 0, INT64_MAX, &n), 4 * PAR_SERIES);
+    assert_int_equal(n, 4 * PAR_SERIES * PAR_ROUNDS);
+    assert_int_equal(tu_count(db, "__name__", "contended", 0, INT64_MAX, &n), 1);
+    assert_int_equal(n, 2000);
+    tsdb_db_close(db);
+    tu_rmdir(d);
+}
+
+static void retention_drops_old_data(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    tsdb_options_t o = tu_opts(d);
+    o.retention_ms = 15000 * 100;
+    o.chunk_file_bytes = 1 << 20;
+    tsdb_db_t *db;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    storage_appender_t *a;
+    tsdb_db_appender(db, &a, &err);
+    model_label_t old[] = {{"__name__", "old"}}, live[] = {{"__name__", "live"}};
+    for (int i = 0; i < 10; i++) storage_append(a, old, 1, i * 15000, i, NULL, &err);
+    for (int i = 0; i < 600; i++) storage_append(a, live, 1, i * 15000, i, NULL, &err);
+    storage_commit(a, &err);
+    assert_int_equal(tsdb_db_checkpoint(db, &err), 0);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, 1);
+    size_t n;
+    assert_int_equal(tu_count(db, "__name__", "old", 0, INT64_MAX, &n), 0);
+    tu_count(db, "__name__", "live", 0, INT64_MAX, &n);
+    assert_true(n >= 100 && n < 600);
+    /* the series can come back */
+    assert_int_equal(storage_append(a, old, 1, 600 * 15000, 1, NULL, &err), 0);
+    storage_commit(a, &err);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    assert_int_equal(tu_count(db, "__name__", "old", 0, INT64_MAX, &n), 1);
+    assert_int_equal(n, 1);
+    tsdb_db_close(db);
+    tu_rmdir(d);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(append_commit_rollback), cmocka_unit_test(out_of_order_and_duplicates),
+        cmocka_unit_test(out_of_bounds),          cmocka_unit_test(select_in_memory),
+        cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
+        cmocka_unit_test(retention_drops_old_data)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
