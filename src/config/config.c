@@ -94,7 +94,7 @@ static const field_t relabel_fields[] = {
     {.key = "source_labels", .type = F_STRLIST, .off = S(config_relabel_t, source_labels)},
     {.key = "separator", .type = F_STR, .off = S(config_relabel_t, separator), .empty_ok = true},
     {.key = "target_label", .type = F_STR, .off = S(config_relabel_t, target_label)},
-    {.key = "regex", .type = F_REGEX, .off = S(config_relabel_t, regex)},
+    {.key = "regex", .type = F_REGEX, .off = S(config_relabel_t, regex), .empty_ok = true},
     {.key = "modulus", .type = F_INT, .off = S(config_relabel_t, modulus), .min = 0, .max = INT64_MAX},
     {.key = "replacement", .type = F_STR, .off = S(config_relabel_t, replacement), .empty_ok = true},
     {.key = "action", .type = F_ENUM, .off = S(config_relabel_t, action), .names = relabel_actions},

@@ -1,0 +1,369 @@
+/* Relabeling engine; semantics in relabel.h. Rules are compiled once per config load and point at
+ * strings they own; applying them allocates only from the caller's arena (plus one PCRE2 match block
+ * per thread, reused across calls). */
+#include "relabel.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <openssl/evp.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    config_relabel_action_t action;
+    char **source;
+    size_t n_source;
+    char *separator, *target, *replacement; /* owned */
+    uint64_t modulus;
+    pcre2_code *re;
+} rule_t;
+
+struct ingest_relabel {
+    rule_t *rules;
+    size_t n;
+};
+
+#define MAX_GROUPS 64
+
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static void md_free(void *p) { pcre2_match_data_free(p); }
+static void md_init(void) { pthread_key_create(&md_key, md_free); }
+
+static pcre2_match_data *thread_md(void) {
+    pthread_once(&md_once, md_init);
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (!md) {
+        md = pcre2_match_data_create(MAX_GROUPS, NULL);
+        if (md) pthread_setspecific(md_key, md);
+    }
+    return md;
+}
+
+void ingest_relabel_free(ingest_relabel_t *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->n; i++) {
+        rule_t *u = &r->rules[i];
+        for (size_t j = 0; j < u->n_source; j++) free(u->source[j]);
+        free(u->source);
+        free(u->separator);
+        free(u->target);
+        free(u->replacement);
+        pcre2_code_free(u->re);
+    }
+    free(r->rules);
+    free(r);
+}
+
+size_t ingest_relabel_count(const ingest_relabel_t *r) { return r ? r->n : 0; }
+
+static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
+
+int ingest_relabel_compile(const config_relabel_list_t *rules, ingest_relabel_t **out, vg_error_t *err) {
+    *out = NULL;
+    ingest_relabel_t *r = calloc(1, sizeof *r);
+    if (!r) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    size_t n = rules ? rules->n : 0;
+    if (n && !(r->rules = calloc(n, sizeof *r->rules))) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const config_relabel_t *c = &rules->v[i];
+        rule_t *u = &r->rules[i];
+        r->n = i + 1;
+        u->action = (config_relabel_action_t)c->action;
+        u->modulus = (uint64_t)c->modulus;
+        if (!(u->separator = dup_or_empty(c->separator)) || !(u->target = dup_or_empty(c->target_label)) ||
+            !(u->replacement = dup_or_empty(c->replacement)))
+            goto oom;
+        if (c->source_labels.n) {
+            if (!(u->source = calloc(c->source_labels.n, sizeof *u->source))) goto oom;
+            for (size_t j = 0; j < c->source_labels.n; j++) {
+                u->n_source = j + 1;
+                if (!(u->source[j] = strdup(c->source_labels.v[j]))) goto oom;
+            }
+        }
+        int ec;
+        PCRE2_SIZE eo;
+        const char *re = c->regex ? c->regex : "(.*)";
+        u->re = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+                              PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY | PCRE2_UTF |
+                                  PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
+                              &ec, &eo, NULL);
+        if (!u->re) {
+            PCRE2_UCHAR msg[160];
+            pcre2_get_error_message(ec, msg, sizeof msg);
+            vg_error_set_pos(err, VG_ECONFIG, (long)eo, (long)eo + 1, "relabel rule %zu: invalid regex \"%s\": %s", i, re,
+                             (const char *)msg);
+            ingest_relabel_free(r);
+            return VG_ECONFIG;
+        }
+        (void)pcre2_jit_compile(u->re, PCRE2_JIT_COMPLETE);
+    }
+    *out = r;
+    return 0;
+oom:
+    ingest_relabel_free(r);
+    return vg_error_set(err, VG_ENOMEM, "out of memory");
+}
+
+/* ---- builder ---- */
+
+void ingest_lbuilder_init(ingest_lbuilder_t *b, vg_arena_t *arena) {
+    memset(b, 0, sizeof *b);
+    b->arena = arena;
+}
+
+static bool grow(ingest_lbuilder_t *b) {
+    if (b->n < b->cap) return true;
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    model_label_t *v = vg_arena_alloc(b->arena, cap * sizeof *v);
+    if (!v) {
+        b->oom = true;
+        return false;
+    }
+    if (b->n) memcpy(v, b->v, b->n * sizeof *v);
+    b->v = v;
+    b->cap = cap;
+    return true;
+}
+
+void ingest_lbuilder_reset(ingest_lbuilder_t *b, const model_label_t *v, size_t n) {
+    b->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!grow(b)) return;
+        b->v[b->n++] = v[i];
+    }
+}
+
+const char *ingest_lbuilder_get(const ingest_lbuilder_t *b, const char *name) {
+    for (size_t i = 0; i < b->n; i++)
+        if (!strcmp(b->v[i].name, name)) return b->v[i].value;
+    return NULL;
+}
+
+void ingest_lbuilder_del(ingest_lbuilder_t *b, const char *name) {
+    for (size_t i = 0; i < b->n; i++)
+        if (!strcmp(b->v[i].name, name)) {
+            b->v[i] = b->v[--b->n];
+            return;
+        }
+}
+
+void ingest_lbuilder_set(ingest_lbuilder_t *b, const char *name, const char *value) {
+    if (!value || !*value) {
+        ingest_lbuilder_del(b, name);
+        return;
+    }
+    char *vc = vg_arena_strndup(b->arena, value, strlen(value));
+    if (!vc) {
+        b->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (!strcmp(b->v[i].name, name)) {
+            b->v[i].value = vc;
+            return;
+        }
+    char *nc = vg_arena_strndup(b->arena, name, strlen(name));
+    if (!nc || !grow(b)) {
+        b->oom = true;
+        return;
+    }
+    b->v[b->n++] = (model_label_t){nc, vc};
+}
+
+void ingest_lbuilder_sort(ingest_lbuilder_t *b) { model_labels_sort(b->v, b->n); }
+
+/* ---- matching and expansion ---- */
+
+/* Matches s against the rule's anchored regex; on success *ov holds the offsets and *ng the pairs. */
+static bool rmatch(const rule_t *u, const char *s, size_t len, PCRE2_SIZE **ov, int *ng) {
+    pcre2_match_data *md = thread_md();
+    if (!md) return false;
+    int rc = pcre2_match(u->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+    if (rc <= 0) return false;
+    *ov = pcre2_get_ovector_pointer(md);
+    *ng = rc;
+    return true;
+}
+
+static bool name_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+/* Group number of a named group, or -1. */
+static int group_by_name(const pcre2_code *re, const char *name, size_t len) {
+    uint32_t count, esize;
+    PCRE2_SPTR table;
+    pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMEENTRYSIZE, &esize);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMETABLE, &table);
+    for (uint32_t i = 0; i < count; i++) {
+        PCRE2_SPTR e = table + (size_t)i * esize;
+        const char *n = (const char *)(e + 2);
+        if (strlen(n) == len && !memcmp(n, name, len)) return (e[0] << 8) | e[1];
+    }
+    return -1;
+}
+
+/* Go's regexp.Expand of tmpl against the match of src; result in the arena (NULL on exhaustion). */
+static char *expand(const rule_t *u, vg_arena_t *a, const char *tmpl, const char *src, const PCRE2_SIZE *ov, int ng) {
+    size_t cap = strlen(tmpl) + 1, n = 0;
+    for (int g = 0; g < ng; g++)
+        if (ov[2 * g] != PCRE2_UNSET) cap += ov[2 * g + 1] - ov[2 * g];
+    cap += strlen(tmpl) * strlen(src); /* bound: every $ref can expand to at most src */
+    char *out = vg_arena_alloc(a, cap);
+    if (!out) return NULL;
+    for (const char *p = tmpl; *p;) {
+        if (*p != '$') {
+            out[n++] = *p++;
+            continue;
+        }
+        if (p[1] == '$') {
+            out[n++] = '$';
+            p += 2;
+            continue;
+        }
+        bool brace = p[1] == '{';
+        const char *name = p + 1 + brace;
+        size_t len = 0;
+        while (name_char((unsigned char)name[len])) len++;
+        if (len == 0 || (brace && name[len] != '}')) { /* malformed: the '$' is literal text */
+            out[n++] = *p++;
+            continue;
+        }
+        long num = 0;
+        for (size_t i = 0; i < len && num >= 0; i++)
+            num = (name[i] >= '0' && name[i] <= '9' && num < 100000000) ? num * 10 + (name[i] - '0') : -1;
+        if (name[0] == '0' && len > 1) num = -1;
+        int g = num >= 0 ? (int)num : group_by_name(u->re, name, len);
+        if (g >= 0 && g < ng && ov[2 * g] != PCRE2_UNSET) {
+            size_t gl = ov[2 * g + 1] - ov[2 * g];
+            memcpy(out + n, src + ov[2 * g], gl);
+            n += gl;
+        }
+        p = name + len + brace;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static bool valid_name(const char *s) { return model_label_name_valid(s, strlen(s)); }
+
+/* The source labels' values joined by the separator. */
+static char *join_sources(const rule_t *u, ingest_lbuilder_t *b) {
+    size_t len = 0, sl = strlen(u->separator);
+    for (size_t i = 0; i < u->n_source; i++) {
+        const char *v = ingest_lbuilder_get(b, u->source[i]);
+        len += (v ? strlen(v) : 0) + (i ? sl : 0);
+    }
+    char *s = vg_arena_alloc(b->arena, len + 1);
+    if (!s) return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < u->n_source; i++) {
+        if (i) memcpy(s + n, u->separator, sl), n += sl;
+        const char *v = ingest_lbuilder_get(b, u->source[i]);
+        size_t vl = v ? strlen(v) : 0;
+        if (vl) memcpy(s + n, v, vl);
+        n += vl;
+    }
+    s[n] = '\0';
+    return s;
+}
+
+static uint64_t md5_last8(const char *s) {
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int hl = 0;
+    if (!EVP_Digest(s, strlen(s), h, &hl, EVP_md5(), NULL) || hl != 16) return 0;
+    uint64_t v = 0;
+    for (int i = 8; i < 16; i++) v = (v << 8) | h[i];
+    return v;
+}
+
+static char *case_map(vg_arena_t *a, const char *s, bool upper) {
+    size_t n = strlen(s);
+    char *o = vg_arena_alloc(a, n + 1);
+    if (!o) return NULL;
+    for (size_t i = 0; i <= n; i++) {
+        char c = s[i];
+        o[i] = upper ? (c >= 'a' && c <= 'z' ? (char)(c - 32) : c) : (c >= 'A' && c <= 'Z' ? (char)(c + 32) : c);
+    }
+    return o;
+}
+
+static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
+    PCRE2_SIZE *ov;
+    int ng;
+    char *val = join_sources(u, b);
+    if (!val) return b->oom = true, true;
+    size_t vl = strlen(val);
+    switch (u->action) {
+    case CONFIG_RELABEL_DROP:
+        return !rmatch(u, val, vl, &ov, &ng);
+    case CONFIG_RELABEL_KEEP:
+        return rmatch(u, val, vl, &ov, &ng);
+    case CONFIG_RELABEL_DROPEQUAL: {
+        const char *t = ingest_lbuilder_get(b, u->target);
+        return strcmp(val, t ? t : "") != 0;
+    }
+    case CONFIG_RELABEL_KEEPEQUAL: {
+        const char *t = ingest_lbuilder_get(b, u->target);
+        return strcmp(val, t ? t : "") == 0;
+    }
+    case CONFIG_RELABEL_REPLACE: {
+        if (!rmatch(u, val, vl, &ov, &ng)) return true;
+        char *target = expand(u, b->arena, u->target, val, ov, ng);
+        if (!target) return b->oom = true, true;
+        if (!valid_name(target)) return true;
+        char *res = expand(u, b->arena, u->replacement, val, ov, ng);
+        if (!res) return b->oom = true, true;
+        ingest_lbuilder_set(b, target, res); /* "" deletes */
+        return true;
+    }
+    case CONFIG_RELABEL_LOWERCASE:
+    case CONFIG_RELABEL_UPPERCASE: {
+        char *m = case_map(b->arena, val, u->action == CONFIG_RELABEL_UPPERCASE);
+        if (!m) return b->oom = true, true;
+        ingest_lbuilder_set(b, u->target, m);
+        return true;
+    }
+    case CONFIG_RELABEL_HASHMOD: {
+        char num[24];
+        snprintf(num, sizeof num, "%llu", (unsigned long long)(md5_last8(val) % u->modulus));
+        ingest_lbuilder_set(b, u->target, num);
+        return true;
+    }
+    case CONFIG_RELABEL_LABELMAP: {
+        /* iterate over a snapshot: the rule adds labels while it runs */
+        size_t n = b->n;
+        model_label_t *snap = vg_arena_alloc(b->arena, (n ? n : 1) * sizeof *snap);
+        if (!snap) return b->oom = true, true;
+        memcpy(snap, b->v, n * sizeof *snap);
+        for (size_t i = 0; i < n; i++) {
+            if (!rmatch(u, snap[i].name, strlen(snap[i].name), &ov, &ng)) continue;
+            char *res = expand(u, b->arena, u->replacement, snap[i].name, ov, ng);
+            if (!res) return b->oom = true, true;
+            ingest_lbuilder_set(b, res, snap[i].value);
+        }
+        return true;
+    }
+    case CONFIG_RELABEL_LABELDROP:
+    case CONFIG_RELABEL_LABELKEEP: {
+        bool keep = u->action == CONFIG_RELABEL_LABELKEEP;
+        for (size_t i = 0; i < b->n;) {
+            bool m = rmatch(u, b->v[i].name, strlen(b->v[i].name), &ov, &ng);
+            if (m != keep) b->v[i] = b->v[--b->n];
+            else i++;
+        }
+        return true;
+    }
+    }
+    return true;
+}
+
+bool ingest_relabel_apply(const ingest_relabel_t *r, ingest_lbuilder_t *b) {
+    for (size_t i = 0; r && i < r->n && !b->oom; i++)
+        if (!apply_rule(&r->rules[i], b)) return false;
+    return true;
+}
