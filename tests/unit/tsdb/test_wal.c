@@ -1,0 +1,310 @@
+/* WAL: replay reproduces the head, checkpoints bound the log and replay the same data, a torn tail at
+ * every byte offset of the final records loses exactly the torn commit, bit flips are skipped (or
+ * refused with wal_repair off) without crashing, and the record decoder rejects malformed payloads. */
+#include "tsdb/tsdb.h"
+#include "tsdb/tsdb_int.h"
+#include "tsdb_testutil.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static tsdb_db_t *open_db(const char *path, tsdb_options_t *o) {
+    tsdb_options_t def = tu_opts(path);
+    if (!o) o = &def;
+    o->path = path;
+    tsdb_db_t *db;
+    vg_error_t err;
+    if (tsdb_db_open(o, &db, &err) != 0) fail_msg("open %s: %s", path, err.msg);
+    return db;
+}
+
+/* Commit c appends sample (t = c*1000, v = c) to series s_<c%7> and s_all. */
+static void commit_n(tsdb_db_t *db, int from, int to) {
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(db, &a, &err);
+    for (int c = from; c < to; c++) {
+        char sv[16];
+        snprintf(sv, sizeof sv, "s_%d", c % 7);
+        model_label_t l1[] = {{"__name__", "m"}, {"series", sv}}, l2[] = {{"__name__", "m"}, {"series", "all"}};
+        assert_int_equal(storage_append(a, l1, 2, (int64_t)c * 1000, c, NULL, &err), 0);
+        assert_int_equal(storage_append(a, l2, 2, (int64_t)c * 1000, c, NULL, &err), 0);
+        assert_int_equal(storage_commit(a, &err), 0);
+    }
+    storage_appender_free(a);
+}
+
+static size_t total_samples(tsdb_db_t *db) {
+    storage_querier_t *q;
+    vg_error_t err;
+    tsdb_db_querier(db, INT64_MIN, INT64_MAX, &q, &err);
+    model_matcher_t *m = tu_m(MODEL_MATCH_EQ, "__name__", "m");
+    storage_series_set_t *ss;
+    storage_select(q, true, &m, 1, &ss, &err);
+    size_t n = 0;
+    storage_iterator_t *it = NULL;
+    while (ss->vt->next(ss)) {
+        it = ss->vt->iterator(ss, it);
+        int64_t prev = INT64_MIN, t;
+        double v;
+        while (it->vt->next(it) == STORAGE_VAL_FLOAT) {
+            it->vt->at(it, &t, &v);
+            if (t <= prev || (double)(t / 1000) != v) fail_msg("bad sample t=%lld v=%g", (long long)t, v);
+            prev = t;
+            n++;
+        }
+        assert_int_equal(it->vt->err(it), 0);
+    }
+    model_matcher_free(m);
+    storage_querier_close(q);
+    return n;
+}
+
+static void replay_roundtrip(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    tsdb_db_t *db = open_db(d, NULL);
+    commit_n(db, 0, 1000);
+    assert_int_equal(total_samples(db), 2000);
+    tsdb_db_close(db);
+    db = open_db(d, NULL);
+    assert_int_equal(total_samples(db), 2000);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, 8);
+    assert_int_equal(st.replay_samples, 2000);
+    assert_int_equal(st.replay_corrupt_records, 0);
+    commit_n(db, 1000, 1500);
+    tsdb_db_close(db);
+    db = open_db(d, NULL);
+    assert_int_equal(total_samples(db), 3000);
+    /* a second process cannot open the same directory */
+    tsdb_options_t o = tu_opts(d);
+    tsdb_db_t *db2;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db2, &err), VG_EUNAVAIL);
+    assert_null(db2);
+    tsdb_db_close(db);
+    tu_rmdir(d);
+}
+
+static size_t count_entries(const char *dir, const char *prefix) {
+    DIR *dd = opendir(dir);
+    size_t n = 0;
+    struct dirent *e;
+    while (dd && (e = readdir(dd)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) n++;
+    if (dd) closedir(dd);
+    return n;
+}
+
+static void checkpoints(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    tsdb_options_t o = tu_opts(d);
+    o.wal_segment_bytes = 64 * 1024;
+    o.checkpoint_segments = 0; /* explicit only, for determinism */
+    tsdb_db_t *db = open_db(d, &o);
+    vg_error_t err;
+    for (int round = 0; round < 5; round++) {
+        commit_n(db, round * 2000, round * 2000 + 2000);
+        assert_int_equal(tsdb_db_checkpoint(db, &err), 0);
+    }
+    commit_n(db, 10000, 10500); /* after the last checkpoint */
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.checkpoints, 5);
+    tsdb_db_close(db);
+    char w[4096];
+    snprintf(w, sizeof w, "%s/wal", d);
+    assert_int_equal(count_entries(w, "checkpoint."), 1);
+    assert_true(count_entries(w, "0000") <= 3);
+    db = open_db(d, &o);
+    assert_int_equal(total_samples(db), 21000);
+    /* appends continue the resumed open chunks */
+    commit_n(db, 10500, 11000);
+    assert_int_equal(total_samples(db), 22000);
+    assert_int_equal(tsdb_db_checkpoint(db, &err), 0);
+    tsdb_db_close(db);
+    db = open_db(d, &o);
+    assert_int_equal(total_samples(db), 22000);
+    tsdb_db_close(db);
+    tu_rmdir(d);
+}
+
+static void copy_file(const char *from, const char *to, off_t limit) {
+    uint8_t *buf;
+    size_t len;
+    vg_error_t err;
+    if (vg_fs_read_file(from, &buf, &len, &err) != 0) fail_msg("%s", err.msg);
+    if (limit >= 0 && (size_t)limit < len) len = (size_t)limit;
+    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+    free(buf);
+}
+
+/* Copies <src>/wal/00000001 into a fresh data dir as its only segment, cut at `cut` bytes, with byte
+ * `flip` (if >= 0) xor-ed with `mask`. */
+static char *clone_wal(const char *seg, off_t cut, long flip, uint8_t mask) {
+    char *d = tu_tmpdir();
+    char p[4096];
+    snprintf(p, sizeof p, "%s/wal", d);
+    vg_error_t err;
+    vg_fs_mkdir_p(p, &err);
+    snprintf(p, sizeof p, "%s/wal/00000001", d);
+    copy_file(seg, p, cut);
+    if (flip >= 0) {
+        int fd = open(p, O_RDWR);
+        uint8_t b;
+        assert_int_equal(pread(fd, &b, 1, flip), 1);
+        b ^= mask;
+        assert_int_equal(pwrite(fd, &b, 1, flip), 1);
+        close(fd);
+    }
+    return d;
+}
+
+static off_t file_size(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+static void torn_tail_every_offset(void **state) {
+    (void)state;
+    vg_log_set_level(VG_LOG_ERROR); /* one warning per open otherwise */
+    char *d = tu_tmpdir();
+    tsdb_db_t *db = open_db(d, NULL);
+    char seg[4096];
+    snprintf(seg, sizeof seg, "%s/wal/00000001", d);
+    commit_n(db, 0, 50);
+    off_t ends[4];
+    ends[0] = file_size(seg);
+    for (int i = 1; i <= 3; i++) {
+        commit_n(db, 49 + i, 50 + i);
+        ends[i] = file_size(seg);
+    }
+    tsdb_db_close(db);
+    /* every cut from the end of commit 49 to the end: the commits completely before the cut survive */
+    for (off_t cut = ends[0]; cut <= ends[3]; cut++) {
+        size_t want = 100;
+        for (int i = 1; i <= 3; i++)
+            if (ends[i] <= cut) want += 2;
+        char *c = clone_wal(seg, cut, -1, 0);
+        db = open_db(c, NULL);
+        size_t got = total_samples(db);
+        if (got != want) fail_msg("cut at %lld: %zu samples, want %zu", (long long)cut, got, want);
+        commit_n(db, 60, 61); /* the repaired log takes new writes */
+        tsdb_db_close(db);
+        db = open_db(c, NULL);
+        assert_int_equal(total_samples(db), want + 2);
+        tsdb_db_close(db);
+        tu_rmdir(c);
+    }
+    tu_rmdir(d);
+    vg_log_set_level(VG_LOG_INFO);
+}
+
+static void bit_flips(void **state) {
+    (void)state;
+    vg_log_set_level(VG_LOG_OFF);
+    char *d = tu_tmpdir();
+    tsdb_db_t *db = open_db(d, NULL);
+    commit_n(db, 0, 200);
+    tsdb_db_close(db);
+    char seg[4096];
+    snprintf(seg, sizeof seg, "%s/wal/00000001", d);
+    off_t size = file_size(seg);
+    for (int round = 0; round < 300; round++) {
+        long pos = (long)(rnd() % (uint64_t)size);
+        uint8_t mask = (uint8_t)(1u << (rnd() % 8));
+        char *c = clone_wal(seg, -1, pos, mask);
+        tsdb_options_t o = tu_opts(c);
+        db = open_db(c, &o);
+        size_t got = total_samples(db);
+        assert_true(got <= 400);
+        tsdb_stats_t st;
+        tsdb_db_stats(db, &st);
+        if (got < 400) assert_true(st.replay_corrupt_records > 0);
+        tsdb_db_close(db);
+        /* strict mode: refuse or succeed, never crash */
+        o.wal_repair = false;
+        tsdb_db_t *db2 = NULL;
+        vg_error_t err;
+        int rc = tsdb_db_open(&o, &db2, &err);
+        assert_true(rc == 0 || rc == VG_ECORRUPT);
+        tsdb_db_close(db2);
+        tu_rmdir(c);
+    }
+    tu_rmdir(d);
+    vg_log_set_level(VG_LOG_INFO);
+}
+
+static int h_series(void *ctx, uint64_t ref, const model_label_t *l, size_t n) {
+    (void)ref, (void)l, (void)n;
+    ++*(int *)ctx;
+    return 0;
+}
+static int h_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
+    (void)ref, (void)t, (void)v;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void record_decoder_rejects_garbage(void **state) {
+    (void)state;
+    int calls = 0;
+    tsdb__rec_handler_t h = {.ctx = &calls, .series = h_series, .sample = h_sample};
+    tsdb__recbuf_t b = {0};
+    model_label_t l[] = {{"__name__", "up"}, {"job", "x"}};
+    tsdb__rec_begin(&b, TSDB__REC_SERIES);
+    tsdb__rec_series(&b, 7, l, 2);
+    tsdb__rec_end(&b);
+    assert_true(tsdb__rec_frame(b.p, b.len) == (long)b.len);
+    assert_int_equal(tsdb__rec_decode(b.p[0], b.p + TSDB__REC_HDR, b.len - TSDB__REC_HDR, &h), 0);
+    assert_int_equal(calls, 1);
+    /* every truncation of the payload is malformed or a shorter valid prefix, never a crash */
+    for (size_t cut = 0; cut < b.len - TSDB__REC_HDR; cut++) {
+        uint8_t *p = malloc(cut ? cut : 1);
+        memcpy(p, b.p + TSDB__REC_HDR, cut);
+        tsdb__rec_decode(TSDB__REC_SERIES, p, cut, &h);
+        tsdb__rec_decode(TSDB__REC_SAMPLES, p, cut, &h);
+        tsdb__rec_decode(TSDB__REC_CHUNK, p, cut, &h);
+        free(p);
+        assert_true(tsdb__rec_frame(b.p, TSDB__REC_HDR + cut) == 0);
+    }
+    for (int i = 0; i < 20000; i++) {
+        size_t len = rnd() % 48;
+        uint8_t p[48];
+        for (size_t k = 0; k < len; k++) p[k] = (uint8_t)rnd();
+        tsdb__rec_decode((uint8_t)(1 + rnd() % 3), p, len, &h);
+        tsdb__rec_frame(p, len);
+    }
+    tsdb__recbuf_free(&b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(replay_roundtrip), cmocka_unit_test(checkpoints),
+                                       cmocka_unit_test(torn_tail_every_offset), cmocka_unit_test(bit_flips),
+                                       cmocka_unit_test(record_decoder_rejects_garbage)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
