@@ -3,18 +3,17 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "selfmon/selfmon.h"
+#include "tsdb/tsdb.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
 #include "vigil_build.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void usage(FILE *fp) {
     fputs("usage: vigil <command> [options]\n"
@@ -59,20 +58,6 @@ static int cmd_check_config(int argc, char **argv) {
     return rc;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST) return errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) && errno != EEXIST) return errno;
-    return 0;
-}
-
 static void register_build_info(void) {
     static const char *const names[] = {"version", "revision", "build_type"};
     static const char *const values[] = {VIGIL_VERSION, VIGIL_REVISION, VIGIL_BUILD_TYPE};
@@ -80,6 +65,28 @@ static void register_build_info(void) {
                                         "A metric with a constant '1' value labeled by version, revision and build type.",
                                         3, names);
     selfmon_gauge_set(selfmon_with(f, values), 1);
+}
+
+static int open_storage(http_app_t *app, tsdb_db_t **db, vg_error_t *err) {
+    config_t *c = http_app_config(app);
+    tsdb_options_t o;
+    tsdb_options_default(&o);
+    o.path = c->storage.path;
+    o.retention_ms = c->storage.retention_ms;
+    o.fsync = c->storage.wal_fsync == CONFIG_FSYNC_ALWAYS ? TSDB_FSYNC_ALWAYS
+              : c->storage.wal_fsync == CONFIG_FSYNC_NEVER ? TSDB_FSYNC_NEVER
+                                                          : TSDB_FSYNC_INTERVAL;
+    o.fsync_interval_ms = c->storage.wal_fsync_interval_ms;
+    uint64_t t0 = vg_mono_ns();
+    int rc = tsdb_db_open(&o, db, err);
+    if (!rc) {
+        tsdb_stats_t st;
+        tsdb_db_stats(*db, &st);
+        vg_log_info("main", "storage opened", VG_LS("path", c->storage.path), VG_LI("series", st.head_series),
+                    VG_LI("replayed_samples", st.replay_samples), VG_LF("open_s", (double)(vg_mono_ns() - t0) / 1e9));
+    }
+    config_unref(c);
+    return rc;
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -132,17 +139,11 @@ static int cmd_serve(int argc, char **argv) {
     selfmon_health_set("http", SELFMON_STARTING, "");
 
     config_t *c = http_app_config(&app);
-    int rc = make_dirs(c->storage.path);
-    if (rc) {
-        vg_log_error("main", "cannot create the data directory", VG_LS("path", c->storage.path), VG_LS("err", strerror(rc)));
-        config_unref(c);
-        http_app_deinit(&app);
-        return 1;
-    }
     vg_log_info("main", "starting vigil", VG_LS("version", VIGIL_VERSION), VG_LS("revision", VIGIL_REVISION),
                 VG_LS("config", config_path ? config_path : "(defaults)"), VG_LS("data", c->storage.path));
     config_unref(c);
 
+    /* HTTP first, so liveness answers while the WAL replays; readiness waits for storage. */
     http_server_t *srv;
     if (http_server_start(&app, &srv, &err)) {
         vg_log_error("main", "cannot start the HTTP server", VG_LS("err", err.msg));
@@ -150,6 +151,15 @@ static int cmd_serve(int argc, char **argv) {
         return 1;
     }
     selfmon_health_set("http", SELFMON_UP, "");
+
+    tsdb_db_t *db = NULL;
+    if (open_storage(&app, &db, &err)) {
+        vg_log_error("main", "cannot open storage", VG_LS("err", err.msg));
+        http_server_stop(srv, 0);
+        http_app_deinit(&app);
+        return 1;
+    }
+    app.db = db;
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
 
@@ -170,6 +180,9 @@ static int cmd_serve(int argc, char **argv) {
     uint64_t t0 = vg_mono_ns();
     int left = http_server_stop(srv, grace);
     selfmon_health_set("http", SELFMON_DOWN, "stopped");
+    app.db = NULL;
+    tsdb_db_close(db); /* syncs the WAL */
+    selfmon_health_set("storage", SELFMON_DOWN, "closed");
     vg_log_info("main", "stopped", VG_LF("shutdown_s", (double)(vg_mono_ns() - t0) / 1e9), VG_LI("aborted_requests", left));
     http_app_deinit(&app);
     selfmon_registry_free(reg);

@@ -28,9 +28,13 @@ typedef struct config_server {
     int64_t shutdown_timeout_ms;
 } config_server_t;
 
+typedef enum { CONFIG_FSYNC_NEVER, CONFIG_FSYNC_INTERVAL, CONFIG_FSYNC_ALWAYS } config_fsync_t;
+
 typedef struct config_storage {
     char *path;
     int64_t retention_ms;
+    int wal_fsync;                 /* config_fsync_t, default interval */
+    int64_t wal_fsync_interval_ms; /* default 1s */
 } config_storage_t;
 
 typedef struct config_log {

@@ -131,7 +131,8 @@ def run(port, proc, cfg_path, write_cfg, log_path, data):
     d = j.get("data", {})
     check("/api/v1/status document",
           st == 200 and j["status"] == "success" and d["config"]["file"] == cfg_path and len(d["config"]["hash"]) == 16
-          and d["components"]["http"]["status"] == "up" and d["ready"] is True and "version" in d
+          and d["components"]["http"]["status"] == "up" and d["components"]["storage"]["status"] == "up"
+          and d["ready"] is True and "version" in d
           and d["uptime_seconds"] >= 0 and d["start_time"].endswith("Z"), body)
     hash1 = d["config"]["hash"]
 
@@ -180,7 +181,7 @@ def run(port, proc, cfg_path, write_cfg, log_path, data):
     for name in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
                  "process_start_time_seconds", "vigil_build_info{", "vigil_http_requests_total{",
                  "vigil_http_request_duration_seconds_bucket{", "vigil_http_requests_in_flight",
-                 "vigil_config_last_reload_successful 1"]:
+                 "vigil_config_last_reload_successful 1", "vigil_head_series ", "vigil_samples_appended_total "]:
         check(f"/metrics has {name}", ("\n" + name) in text)
     check("/metrics counts requests by handler/method/code",
           'vigil_http_requests_total{handler="/api/v1/health/{component}",method="GET",code="404"} 1' in text
