@@ -1,0 +1,190 @@
+/* tenancy: who is asking (JWT verification on OpenSSL 3 libcrypto), which series they may see (the
+ * enforced tenant matcher) and how often they may ask (token buckets). docs/tenancy.md has the config
+ * shape and the threat model.
+ *
+ * Invariants:
+ * - A token is accepted only if its signature verifies with a configured key, under an algorithm that
+ *   key's allow-list names and that fits the key's type (HMAC ⇒ HS256, RSA ⇒ RS256, EC P-256 ⇒ ES256).
+ *   The token's `alg` never chooses how a key is interpreted; it is only checked against the key.
+ * - A verifier is immutable after tenancy_verifier_new(): tenancy_verify() may run on any number of
+ *   threads at once. Reload builds a new verifier.
+ * - Error messages never contain bytes of the token (not even its kid); they name a reason, a claim
+ *   name from the config, or a byte offset.
+ * - tenancy_identity_t.tenant always satisfies tenancy_tenant_id_valid() (or is "" for an admin token
+ *   without a tenant claim), so it can be put into label values, logs and file names unescaped. */
+#ifndef VG_TENANCY_TENANCY_H
+#define VG_TENANCY_TENANCY_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* JWT verification                                                                                */
+
+#define TENANCY_TENANT_MAX 128          /* bytes of a tenant id */
+#define TENANCY_SUBJECT_MAX 256         /* bytes of a `sub` claim */
+#define TENANCY_KID_MAX 128             /* bytes of a key id */
+#define TENANCY_KEYS_MAX 256            /* keys per verifier (after JWKS expansion) */
+#define TENANCY_TOKEN_MAX_DEFAULT 8192  /* default token size limit, bytes */
+#define TENANCY_TOKEN_MAX_LIMIT 65536   /* the largest max_token_len a config may set */
+#define TENANCY_JSON_DEPTH_MAX 16       /* nesting of header/payload JSON (objects + arrays) */
+#define TENANCY_LEEWAY_DEFAULT_MS 60000
+#define TENANCY_HMAC_SECRET_MIN 32      /* bytes */
+#define TENANCY_RSA_BITS_MIN 2048
+
+/* The algorithms vigil verifies; a key's allow-list is a bit set of these. */
+typedef enum tenancy_alg {
+    TENANCY_ALG_HS256 = 1u << 0,
+    TENANCY_ALG_RS256 = 1u << 1,
+    TENANCY_ALG_ES256 = 1u << 2,
+} tenancy_alg_t;
+
+/* "HS256" / "RS256" / "ES256" (exact case) → its bit; 0 for anything else (including "none"). */
+unsigned tenancy_alg_parse(const char *s, size_t len);
+/* The name of one bit ("HS256"), or "?" . Static string. */
+const char *tenancy_alg_name(unsigned alg);
+
+/* One `auth.jwt.keys` entry. Exactly one source is set. All pointers borrowed for the duration of
+ * tenancy_verifier_new() (the verifier copies what it keeps). */
+typedef struct tenancy_key_config {
+    const char *kid;        /* A token with a kid is checked against the key with that kid only; a
+                             * token without one against every key allowing its alg. NULL: the key
+                             * serves tokens without a kid only. NULL with JWKS (each JWK has its own). */
+    unsigned algorithms;    /* TENANCY_ALG_* bits; required (no default): the explicit allow-list. For
+                             * a JWKS it applies to every key in it, intersected with the JWK's `alg`. */
+    const char *public_key_file; /* PEM file: PUBLIC KEY (RSA ≥ 2048 bits, EC P-256) or CERTIFICATE */
+    const char *public_key_pem;  /* the same, inline (NUL-terminated) */
+    const char *secret_file;     /* HMAC secret: the file's bytes minus one trailing "\n" or "\r\n" */
+    const char *secret;          /* inline HMAC secret, secret_len bytes (≥ 32) */
+    size_t secret_len;
+    const char *jwks_file;       /* JWKS file {"keys":[…]}; kty RSA / EC (P-256) / oct */
+    const char *jwks_json;       /* the same, inline, jwks_len bytes */
+    size_t jwks_len;
+} tenancy_key_config_t;
+
+/* `auth.jwt`. A zeroed struct is valid apart from keys and means: no leeway, default token limit,
+ * tenant claim "org_id", no issuer/audience check, no admin. tenancy_auth_config_init() gives the
+ * documented defaults (leeway 60 s). Pointers borrowed for tenancy_verifier_new(). */
+typedef struct tenancy_auth_config {
+    const tenancy_key_config_t *keys;
+    size_t n_keys;
+    int64_t leeway_ms;          /* clock skew tolerated on exp/nbf/iat, 0 … 1 h */
+    size_t max_token_len;       /* 0 = TENANCY_TOKEN_MAX_DEFAULT; at most TENANCY_TOKEN_MAX_LIMIT */
+    const char *issuer;         /* NULL/"" = not checked; else `iss` must equal it */
+    const char *audience;       /* NULL/"" = not checked; else `aud` (string or array) must contain it */
+    const char *tenant_claim;   /* NULL/"" = "org_id"; a top-level string claim */
+    const char *admin_claim;    /* NULL/"" = no token is admin; a top-level claim name */
+    const char *admin_value;    /* NULL/"": admin iff the claim is JSON true; else iff the claim is
+                                 * this string or an array containing it (e.g. role: admin) */
+} tenancy_auth_config_t;
+
+void tenancy_auth_config_init(tenancy_auth_config_t *cfg);
+
+typedef struct tenancy_verifier tenancy_verifier_t;
+
+/* Loads every key (files read now), checks the config. Returns 0 and *out (caller frees with
+ * tenancy_verifier_free()), or VG_ECONFIG / VG_EIO / VG_ENOMEM with a message naming the key entry
+ * (keys[i], kid) and *out = NULL. Secret material is zeroed when no longer needed. */
+int tenancy_verifier_new(const tenancy_auth_config_t *cfg, tenancy_verifier_t **out, vg_error_t *err);
+/* Zeroes the secrets and frees. NULL is a no-op. */
+void tenancy_verifier_free(tenancy_verifier_t *v);
+/* Number of keys after JWKS expansion (for startup logs). */
+size_t tenancy_verifier_key_count(const tenancy_verifier_t *v);
+
+/* Who a verified token speaks for. Plain data, no pointers. */
+typedef struct tenancy_identity {
+    char tenant[TENANCY_TENANT_MAX + 1];   /* tenancy_tenant_id_valid(); "" only when admin */
+    char subject[TENANCY_SUBJECT_MAX + 1]; /* `sub`, "" when absent; no control characters */
+    char kid[TENANCY_KID_MAX + 1];         /* the configured kid of the key that verified, or "" */
+    bool admin;
+    int64_t expires_ms;                    /* `exp` in Unix ms */
+} tenancy_identity_t;
+
+/* Verifies a compact JWS token (without "Bearer ") at wall time now_ms. Returns 0 and fills *out, or
+ * VG_EAUTH with the reason in err (out zeroed): "token too large", "malformed token at byte N: …",
+ * "algorithm none is not allowed", "algorithm not allowed for key", "unknown kid", "signature
+ * invalid", "token expired", "token not yet valid", "token issued in the future", "missing exp",
+ * "issuer mismatch", "audience mismatch", "tenant claim org_id missing" … ; VG_ENOMEM on allocation
+ * failure; VG_EINVAL for NULL arguments. Thread-safe. */
+int tenancy_verify(const tenancy_verifier_t *v, const char *token, size_t len, int64_t now_ms,
+                   tenancy_identity_t *out, vg_error_t *err);
+
+/* True if s[0..len) is a safe tenant id: 1..TENANCY_TENANT_MAX bytes of [A-Za-z0-9._@:-], starting
+ * with a letter or digit. Safe unescaped in label values, regexes after quoting, logs and paths. */
+bool tenancy_tenant_id_valid(const char *s, size_t len);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Tenant matchers: the (label, values) the PromQL enforcer injects into every selector. One value
+ * becomes label="v"; several become label=~"v1|v2" (the enforcer quotes them).                    */
+
+#define TENANCY_MATCHER_VALUES_MAX 64
+
+typedef struct tenancy_tenant_override {
+    const char *tenant;              /* borrowed */
+    const char *label;               /* NULL = the default label */
+    const char *const *values;       /* borrowed; 1..TENANCY_MATCHER_VALUES_MAX literal values */
+    size_t n_values;
+} tenancy_tenant_override_t;
+
+/* `tenants.enforce` + `tenants.overrides`. A zeroed struct means namespace="client-{org_id}". */
+typedef struct tenancy_enforce_config {
+    const char *label;               /* NULL = "namespace" */
+    const char *value_template;      /* NULL = "client-{org_id}"; {org_id} and {tenant} are the id */
+    const tenancy_tenant_override_t *overrides;
+    size_t n_overrides;
+} tenancy_enforce_config_t;
+
+typedef struct tenancy_matcher {
+    char *label;     /* owned */
+    char **values;   /* owned, n_values NUL-terminated strings, non-empty, valid UTF-8 */
+    size_t n_values;
+} tenancy_matcher_t;
+
+/* Checks a config once (at load): label names valid and not reserved, template placeholders known,
+ * overrides' tenants valid and unique, values non-empty UTF-8. Returns 0 or VG_ECONFIG. */
+int tenancy_enforce_config_check(const tenancy_enforce_config_t *cfg, vg_error_t *err);
+/* The matcher of one tenant: its override if any, else the template with the id substituted.
+ * Returns 0 and *out (free with tenancy_matcher_deinit()), VG_EFORBIDDEN for an invalid tenant id,
+ * VG_ECONFIG for a bad config, VG_ENOMEM. */
+int tenancy_matcher_build(const tenancy_enforce_config_t *cfg, const char *tenant, size_t tenant_len,
+                          tenancy_matcher_t *out, vg_error_t *err);
+void tenancy_matcher_deinit(tenancy_matcher_t *m);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Token buckets. A bucket is one atomic word (GCRA: the "theoretical arrival time"), so takes are
+ * lock-free. Equivalent to a bucket of `burst` tokens refilled at `rate` per second, starting full. */
+
+typedef struct tenancy_bucket {
+    _Atomic uint64_t tat;  /* ns: the time at which the bucket is full again */
+    uint64_t interval_ns;  /* ns per token; 0 = unlimited */
+    uint64_t tolerance_ns; /* burst * interval_ns (saturated) */
+    uint64_t burst;
+} tenancy_bucket_t;
+
+/* rate tokens/s (≤ 0 or not finite: unlimited), burst ≥ 1 (0 is taken as 1). Starts full. */
+void tenancy_bucket_init(tenancy_bucket_t *b, double rate, uint64_t burst);
+/* Takes n tokens at monotonic time now_ns (vg_mono_ns()). Returns 0 when taken; >0 the ms until n
+ * tokens will be there (nothing taken; for Retry-After round up to seconds); VG_ELIMIT when n can never
+ * be taken (n > burst). n = 0 always succeeds. */
+int64_t tenancy_bucket_take(tenancy_bucket_t *b, uint64_t now_ns, uint64_t n);
+
+/* A bounded table of buckets keyed by (tenant, endpoint class), under one small mutex. Buckets are
+ * created on first use with the rate/burst given at that call; a later call with other values (a
+ * reload) re-parameterises the bucket, keeping the number of tokens it is missing. When the table is full, idle (full)
+ * buckets are dropped — losslessly, a full bucket is what a new one is — then the fullest one. */
+typedef struct tenancy_limiter tenancy_limiter_t;
+
+/* capacity ≥ 1 entries. Returns 0 and *out (free with tenancy_limiter_free()) or VG_ENOMEM. */
+int tenancy_limiter_new(size_t capacity, tenancy_limiter_t **out);
+void tenancy_limiter_free(tenancy_limiter_t *l);
+/* tenancy_bucket_take() on the bucket of (tenant, klass); VG_ENOMEM if it could not be created. */
+int64_t tenancy_limiter_take(tenancy_limiter_t *l, const char *tenant, const char *klass, double rate,
+                             uint64_t burst, uint64_t now_ns, uint64_t n);
+/* Drops idle buckets (for the housekeeping timer); returns how many. */
+size_t tenancy_limiter_sweep(tenancy_limiter_t *l, uint64_t now_ns);
+size_t tenancy_limiter_size(tenancy_limiter_t *l);
+
+#endif
