@@ -2,6 +2,7 @@
  * together (config → server state → self-metrics → HTTP server), started, and torn down in reverse. */
 #include "config/config.h"
 #include "http/http.h"
+#include "ingest/scrape/scrape.h"
 #include "selfmon/selfmon.h"
 #include "tsdb/tsdb.h"
 #include "util/log.h"
@@ -89,6 +90,8 @@ static int open_storage(http_app_t *app, tsdb_db_t **db, vg_error_t *err) {
     return rc;
 }
 
+static int new_appender(void *db, storage_appender_t **out, vg_error_t *err) { return tsdb_db_appender(db, out, err); }
+
 static int cmd_serve(int argc, char **argv) {
     const char *config_path = NULL, *listen = NULL, *data = NULL;
     for (int i = 0; i < argc; i++) {
@@ -160,6 +163,20 @@ static int cmd_serve(int argc, char **argv) {
         return 1;
     }
     app.db = db;
+    ingest_scraper_t *scraper = NULL;
+    int rc;
+    c = http_app_config(&app);
+    rc = ingest_scraper_start(c, new_appender, db, &scraper, &err);
+    config_unref(c);
+    if (rc) {
+        vg_log_error("main", "cannot start scraping", VG_LS("err", err.msg));
+        http_server_stop(srv, 0);
+        tsdb_db_close(db);
+        http_app_deinit(&app);
+        return 1;
+    }
+    app.scraper = scraper;
+    selfmon_health_set("scrape", SELFMON_UP, "");
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
 
@@ -180,6 +197,9 @@ static int cmd_serve(int argc, char **argv) {
     uint64_t t0 = vg_mono_ns();
     int left = http_server_stop(srv, grace);
     selfmon_health_set("http", SELFMON_DOWN, "stopped");
+    app.scraper = NULL;
+    ingest_scraper_stop(scraper);
+    selfmon_health_set("scrape", SELFMON_DOWN, "stopped");
     app.db = NULL;
     tsdb_db_close(db); /* syncs the WAL */
     selfmon_health_set("storage", SELFMON_DOWN, "closed");

@@ -639,6 +639,15 @@ static int check_relabels(const config_relabel_list_t *l, const char *job, const
     return 0;
 }
 
+static int check_targets(const config_static_t *st, vg_error_t *err) {
+    for (size_t t = 0; t < st->targets.n; t++) {
+        const char *tg = st->targets.v[t];
+        if (!*tg || strchr(tg, '/') || strchr(tg, ' '))
+            return fail_pos(err, st->line, st->col, "\"%s\" is not a valid hostname", tg);
+    }
+    return 0;
+}
+
 static int check_scrape(config_t *c, config_scrape_t *s, size_t idx, vg_error_t *err) {
     if (!s->job_name) return fail_pos(err, s->line, s->col, "scrape_configs[%zu]: job_name is empty", idx);
     const char *job = s->job_name;
@@ -669,13 +678,11 @@ static int check_scrape(config_t *c, config_scrape_t *s, size_t idx, vg_error_t 
     if (s->authorization.type && !strcasecmp(s->authorization.type, "basic"))
         return fail_pos(err, s->line, s->col, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
     for (size_t i = 0; i < s->static_configs.n; i++) {
-        config_static_t *st = &s->static_configs.v[i];
-        for (size_t t = 0; t < st->targets.n; t++) {
-            const char *tg = st->targets.v[t];
-            if (!*tg || strchr(tg, '/') || strchr(tg, ' '))
-                return fail_pos(err, st->line, st->col, "\"%s\" is not a valid hostname", tg);
-        }
+        int rc = check_targets(&s->static_configs.v[i], err);
+        if (rc) return rc;
     }
+    if (s->tls_config.server_name)
+        return fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: tls_config.server_name is not supported", job);
     for (size_t i = 0; i < s->file_sd_configs.n; i++)
         if (s->file_sd_configs.v[i].files.n == 0)
             return fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: file_sd_configs[%zu] has no files", job, i);
@@ -731,26 +738,12 @@ void config_unref(config_t *c) {
     if (c && atomic_fetch_sub(&c->refs, 1) == 1) config_free(c);
 }
 
-int config_parse(const char *name, const char *text, size_t len, config_t **out, vg_error_t *err) {
-    *out = NULL;
-    vg_error_clear(err);
-    if (len > CONFIG_MAX_FILE_BYTES)
-        return vg_error_set(err, VG_ECONFIG, "file is larger than %u bytes", CONFIG_MAX_FILE_BYTES);
-    config_t *c = config_default();
-    if (!c) return vg_error_set(err, VG_ENOMEM, "out of memory");
-    free(c->file);
-    c->file = strdup(name);
-    snprintf(c->hash, sizeof c->hash, "%016llx", (unsigned long long)XXH64(text, len, 0));
-
+/* Loads exactly one YAML document from text (none is an empty document). */
+static int load_doc(const char *text, size_t len, yaml_document_t *doc, vg_error_t *err) {
     yaml_parser_t parser;
-    yaml_document_t doc;
-    int rc = 0;
-    if (!c->file || !yaml_parser_initialize(&parser)) {
-        config_free(c);
-        return vg_error_set(err, VG_ENOMEM, "out of memory");
-    }
+    if (!yaml_parser_initialize(&parser)) return vg_error_set(err, VG_ENOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
+    if (!yaml_parser_load(&parser, doc)) {
         const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
         vg_error_set(err, VG_ECONFIG, "YAML syntax error: %s%s%s", parser.problem ? parser.problem : "invalid YAML",
                      parser.context ? " " : "", parser.context ? parser.context : "");
@@ -758,10 +751,10 @@ int config_parse(const char *name, const char *text, size_t len, config_t **out,
         err->col = (int)m->column + 1;
         err->pos = (long)m->index;
         yaml_parser_delete(&parser);
-        config_free(c);
         return VG_ECONFIG;
     }
     /* more than one document in the stream is a mistake, not something to silently ignore */
+    int rc = 0;
     yaml_document_t extra;
     if (yaml_parser_load(&parser, &extra)) {
         yaml_node_t *r2 = yaml_document_get_root_node(&extra);
@@ -773,15 +766,40 @@ int config_parse(const char *name, const char *text, size_t len, config_t **out,
         }
         yaml_document_delete(&extra);
     }
+    yaml_parser_delete(&parser);
+    if (rc) yaml_document_delete(doc);
+    return rc;
+}
+
+int config_parse(const char *name, const char *text, size_t len, config_t **out, vg_error_t *err) {
+    *out = NULL;
+    vg_error_clear(err);
+    if (len > CONFIG_MAX_FILE_BYTES)
+        return vg_error_set(err, VG_ECONFIG, "file is larger than %u bytes", CONFIG_MAX_FILE_BYTES);
+    config_t *c = config_default();
+    if (!c) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    free(c->file);
+    c->file = strdup(name);
+    snprintf(c->hash, sizeof c->hash, "%016llx", (unsigned long long)XXH64(text, len, 0));
+
+    if (!c->file) {
+        config_free(c);
+        return vg_error_set(err, VG_ENOMEM, "out of memory");
+    }
+    yaml_document_t doc;
+    int rc = load_doc(text, len, &doc, err);
+    if (rc) {
+        config_free(c);
+        return rc;
+    }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     dec_t d = {&doc, err, 0};
-    if (!rc && root && !is_null(root)) {
+    if (root && !is_null(root)) {
         if (root->type != YAML_MAPPING_NODE) rc = fail_at(&d, root, "the top level must be a mapping");
         else rc = decode_map(&d, root, root_fields, (char *)c, "");
     }
     if (!rc) rc = check_config(c, err);
     yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
     if (rc) {
         config_free(c);
         return rc;
@@ -849,4 +867,35 @@ int config_split_listen(const char *listen, char *host, size_t cap, int *port) {
     host[hlen] = '\0';
     *port = v;
     return 0;
+}
+
+static const field_t groups_field = LIST("groups", struct { config_static_t *v; size_t n; }, v, static_fields, config_static_t, NULL);
+
+int config_parse_target_groups(const char *text, size_t len, config_static_t **out, size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    vg_error_clear(err);
+    if (len > CONFIG_MAX_FILE_BYTES)
+        return vg_error_set(err, VG_ECONFIG, "file is larger than %u bytes", CONFIG_MAX_FILE_BYTES);
+    yaml_document_t doc;
+    int rc = load_doc(text, len, &doc, err);
+    if (rc) return rc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    dec_t d = {&doc, err, 0};
+    anylist_t l = {0};
+    if (root && !is_null(root)) rc = decode_list(&d, root, &groups_field, &l, "");
+    for (size_t i = 0; !rc && i < l.n; i++) rc = check_targets((config_static_t *)l.v + i, err);
+    yaml_document_delete(&doc);
+    if (rc) {
+        config_target_groups_free(l.v, l.n);
+        return rc;
+    }
+    *out = l.v;
+    *n_out = l.n;
+    return 0;
+}
+
+void config_target_groups_free(config_static_t *v, size_t n) {
+    for (size_t i = 0; i < n; i++) free_fields(static_fields, (char *)(v + i));
+    free(v);
 }

@@ -156,6 +156,11 @@ config_t *config_default(void);
 config_t *config_ref(config_t *c);
 void config_unref(config_t *c);
 
+/* Parses a file_sd target file (YAML or JSON: a list of {targets: [...], labels: {...}}). On success
+ * *out holds *n_out groups (free with config_target_groups_free); errors are located like config errors. */
+int config_parse_target_groups(const char *text, size_t len, config_static_t **out, size_t *n_out, vg_error_t *err);
+void config_target_groups_free(config_static_t *v, size_t n);
+
 /* "file:line:col: message" for an error from config_load_file/config_parse, into out (cap bytes). */
 void config_error_format(const vg_error_t *err, const char *file, char *out, size_t cap);
 

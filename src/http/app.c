@@ -2,6 +2,7 @@
  * (readers never block on a reload), reload itself, and readiness. */
 #include "http.h"
 
+#include "ingest/scrape/scrape.h"
 #include "selfmon/selfmon.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -120,6 +121,7 @@ int http_app_reload(http_app_t *app, vg_error_t *err) {
     pthread_mutex_unlock(&p->cfg_mu);
     config_unref(old);
     apply_runtime(nc);
+    if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, vg_now_ms());
     selfmon_gauge_set(p->reload_ok, 1);

@@ -30,6 +30,7 @@ typedef struct http_app {
     _Atomic int64_t last_reload_ms; /* Unix ms of the last successful load */
     _Atomic(config_t *) cfg;     /* current config; take it with http_app_config() */
     struct tsdb_db *db;          /* the embedded storage (borrowed; NULL until opened) */
+    struct ingest_scraper *scraper; /* the scrape manager (borrowed; NULL when not running) */
     /* private */
     void *priv;
 } http_app_t;

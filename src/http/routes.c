@@ -17,6 +17,7 @@ const http_route_t http_routes[] = {
     {"/api/v1/alive", G, Q, "/api/v1/alive", api_alive},
     {"/api/v1/ready", G, Q, "/api/v1/ready", api_ready_json},
     {"/api/v1/status", G, 0, "/api/v1/status", api_status},
+    {"/api/v1/targets", G, HTTP_F_AUTH, "/api/v1/targets", api_targets},
 };
 
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];
