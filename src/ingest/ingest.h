@@ -4,5 +4,6 @@
 #define VG_INGEST_INGEST_H
 
 #include "ingest/expfmt.h"
+#include "ingest/remote_write.h"
 
 #endif
