@@ -1,0 +1,1 @@
+ metric_0"	help text*seconds
