@@ -1,0 +1,329 @@
+/* Per-tenant provisioning: the tenant's Grafana organisation and everything vigil puts in it, each
+ * step "find, create if missing".
+ *
+ * State machine of one run (each step reads before it writes, so a re-run only fills gaps):
+ *   org vigil-<t> ─► admin is a member ─► datasource "vigil" ─► folder "vigil" ─► default dashboards
+ *   ─► service account metrics-<t> (Viewer)
+ * Invariants:
+ *  - Every object has a fixed, findable identity (org and service account by exact name; datasource,
+ *    folder and dashboards by uid), so running twice creates no duplicates and changes nothing.
+ *  - Each step creates one whole object in one request: a failure leaves earlier objects complete
+ *    and later ones absent, never a half-made object; the next run creates what is missing.
+ *  - A create whose answer was lost (the request may have reached Grafana) is recognised on retry by
+ *    Grafana's "already exists" answer and resolved by reading the object back.
+ *  - Existing dashboards are never overwritten (users may have edited them); an existing datasource
+ *    keeps its credential unless rotate_credential asks for a new one. */
+#include "grafana/grafana_int.h"
+
+#include "util/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOGGER "grafana"
+
+/* ---- organisation ------------------------------------------------------------------------------ */
+
+static int org_find(grafana_client_t *c, const char *name, int64_t *out, grafana_err_t *err) {
+    char path[256];
+    snprintf(path, sizeof path, "/api/orgs?name=%s", name); /* names are [A-Za-z0-9._-]: URL-safe */
+    grafana__req_t rq = {.method = "GET", .path = path, .auth = GRAFANA__AUTH_ADMIN};
+    grafana__resp_t rs;
+    int rc = grafana__request(c, &rq, &rs, err);
+    *out = 0;
+    if (!rc) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(rs.json, i, o) {
+            const char *n = grafana__jstr(o, "name");
+            if (n && !strcmp(n, name)) *out = grafana__jint(o, "id");
+        }
+    }
+    grafana__resp_deinit(&rs);
+    return rc;
+}
+
+int grafana_tenant_org(grafana_client_t *c, const char *tenant, int64_t *out, grafana_err_t *err) {
+    *out = 0;
+    int rc = grafana__check_tenant(tenant, err);
+    if (rc) return rc;
+    if (grafana__org_cache_get(c, tenant, out)) return 0;
+    char name[GRAFANA__NAME_MAX];
+    grafana__org_name(tenant, name);
+    if ((rc = org_find(c, name, out, err))) return rc;
+    if (!*out)
+        return grafana__err_set(err, VG_ENOTFOUND, "grafana: tenant %s has no Grafana organisation (not provisioned)",
+                                tenant);
+    grafana__org_cache_put(c, tenant, *out);
+    return 0;
+}
+
+static int org_ensure(grafana_client_t *c, const char *tenant, int64_t *out, int *created, grafana_err_t *err) {
+    char name[GRAFANA__NAME_MAX];
+    grafana__org_name(tenant, name);
+    int rc = org_find(c, name, out, err);
+    if (rc) return rc;
+    if (*out) {
+        /* Found, maybe made by someone else: make sure vigil's admin can act in it. 409 = already is. */
+        json_t *body = json_pack("{s:s, s:s}", "loginOrEmail", c->admin_user, "role", "Admin");
+        char path[96];
+        snprintf(path, sizeof path, "/api/orgs/%lld/users", (long long)*out);
+        grafana__req_t rq = {.method = "POST", .path = path, .body = body, .auth = GRAFANA__AUTH_ADMIN};
+        grafana__resp_t rs;
+        rc = grafana__request(c, &rq, &rs, err);
+        if (!rc) (*created)++;
+        else if (rs.status == 409) rc = 0, grafana__err_clear(err);
+        grafana__resp_deinit(&rs);
+        json_decref(body);
+        return rc;
+    }
+    json_t *body = json_pack("{s:s}", "name", name);
+    grafana__req_t rq = {.method = "POST", .path = "/api/orgs", .body = body, .auth = GRAFANA__AUTH_ADMIN};
+    grafana__resp_t rs;
+    rc = grafana__request(c, &rq, &rs, err);
+    json_decref(body);
+    if (!rc) {
+        *out = grafana__jint(rs.json, "orgId");
+        (*created)++;
+        vg_log_info(LOGGER, "created organisation", VG_LS("tenant", tenant), VG_LI("org_id", *out));
+    } else if (rs.status == 409) {
+        /* Created concurrently, or by our own attempt whose answer was lost. */
+        grafana__err_clear(err);
+        rc = org_find(c, name, out, err);
+    }
+    grafana__resp_deinit(&rs);
+    if (!rc && *out <= 0) rc = grafana__err_set(err, VG_EINTERNAL, "grafana: organisation %s has no id", name);
+    return rc;
+}
+
+/* ---- datasource -------------------------------------------------------------------------------- */
+
+static bool header_ok(const char *s, bool name) {
+    if (!s || !s[0] || strlen(s) > 8192) return false;
+    for (const char *p = s; *p; p++) {
+        if (*p == '\r' || *p == '\n' || (unsigned char)*p < 0x20) return false;
+        if (name && (*p == ':' || *p == ' ')) return false;
+    }
+    return true;
+}
+
+static json_t *ds_body(const grafana_client_t *c, const grafana_provision_opts_t *o) {
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:s}, s:{s:s}}", "name", GRAFANA__DS_NAME, "uid",
+                     GRAFANA__DS_UID, "type", "prometheus", "access", "proxy", "url", c->vigil_url, "isDefault", 1,
+                     "jsonData", "httpMethod", "POST", "timeInterval", "15s", "httpHeaderName1", o->ds_header_name,
+                     "secureJsonData", "httpHeaderValue1", o->ds_header_value);
+}
+
+static int ds_ensure(grafana_client_t *c, int64_t org, const grafana_provision_opts_t *o, int *created,
+                     grafana_err_t *err) {
+    char path[128];
+    snprintf(path, sizeof path, "/api/datasources/uid/%s", GRAFANA__DS_UID);
+    grafana__req_t get = {.method = "GET", .path = path, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
+    grafana__resp_t rs;
+    int rc = grafana__request(c, &get, &rs, err);
+    bool exists = rc == 0;
+    bool current = false;
+    if (exists) {
+        json_t *jd = json_object_get(rs.json, "jsonData");
+        const char *url = grafana__jstr(rs.json, "url"), *type = grafana__jstr(rs.json, "type");
+        const char *hn = grafana__jstr(jd, "httpHeaderName1");
+        bool has_secret = json_is_true(json_object_get(json_object_get(rs.json, "secureJsonFields"), "httpHeaderValue1"));
+        current = url && !strcmp(url, c->vigil_url) && type && !strcmp(type, "prometheus") && hn &&
+                  !strcmp(hn, o->ds_header_name) && has_secret;
+    }
+    grafana__resp_deinit(&rs);
+    if (rc && rc != VG_ENOTFOUND) return rc;
+    grafana__err_clear(err);
+    if (exists && current && !o->rotate_credential) return 0;
+
+    json_t *body = ds_body(c, o);
+    if (!body) return grafana__err_set(err, VG_ENOMEM, "grafana: out of memory");
+    grafana__req_t rq = {.method = exists ? "PUT" : "POST", .path = exists ? path : "/api/datasources",
+                         .body = body, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
+    rc = grafana__request(c, &rq, &rs, err);
+    if (!rc) (*created)++;
+    else if (!exists && rs.status == 409) {
+        /* Either our lost create (then the uid now exists) or another datasource already named "vigil". */
+        grafana__resp_t rs2;
+        grafana_err_t e2;
+        if (!grafana__request(c, &get, &rs2, &e2)) rc = 0, grafana__err_clear(err), (*created)++;
+        else
+            grafana__err_set(err, VG_EEXIST,
+                             "grafana: org %lld has a datasource named \"vigil\" with another uid; rename or delete it",
+                             (long long)org);
+        grafana__resp_deinit(&rs2);
+    }
+    grafana__resp_deinit(&rs);
+    json_decref(body);
+    return rc;
+}
+
+/* ---- folder ------------------------------------------------------------------------------------ */
+
+static int folder_ensure(grafana_client_t *c, int64_t org, int *created, grafana_err_t *err) {
+    grafana__req_t get = {.method = "GET", .path = "/api/folders/" GRAFANA__FOLDER_UID, .auth = GRAFANA__AUTH_ADMIN,
+                          .org_id = org};
+    grafana__resp_t rs;
+    int rc = grafana__request(c, &get, &rs, err);
+    grafana__resp_deinit(&rs);
+    if (rc != VG_ENOTFOUND) return rc;
+    json_t *body = json_pack("{s:s, s:s}", "uid", GRAFANA__FOLDER_UID, "title", GRAFANA__FOLDER_TITLE);
+    grafana__req_t rq = {.method = "POST", .path = "/api/folders", .body = body, .auth = GRAFANA__AUTH_ADMIN,
+                         .org_id = org};
+    rc = grafana__request(c, &rq, &rs, err);
+    if (!rc) (*created)++;
+    else if (rs.status == 409 || rs.status == 412) { /* 412: newer Grafana's "already exists" for folders */
+        grafana__resp_t rs2;
+        if (!(rc = grafana__request(c, &get, &rs2, err))) (*created)++;
+        grafana__resp_deinit(&rs2);
+    }
+    grafana__resp_deinit(&rs);
+    json_decref(body);
+    return rc;
+}
+
+/* ---- dashboards -------------------------------------------------------------------------------- */
+
+static int dashboard_exists(grafana_client_t *c, int64_t org, const char *uid, bool *out, grafana_err_t *err) {
+    char path[128];
+    snprintf(path, sizeof path, "/api/dashboards/uid/%s", uid);
+    grafana__req_t get = {.method = "GET", .path = path, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
+    grafana__resp_t rs;
+    int rc = grafana__request(c, &get, &rs, err);
+    grafana__resp_deinit(&rs);
+    *out = rc == 0;
+    if (rc == VG_ENOTFOUND) rc = 0, grafana__err_clear(err);
+    return rc;
+}
+
+static int dashboards_ensure(grafana_client_t *c, int64_t org, const grafana_provision_opts_t *o, int *created,
+                             int *present, grafana_err_t *err) {
+    grafana_var_t *vars;
+    size_t n_vars;
+    if (grafana__vars_merge(c, o->vars, o->n_vars, &vars, &n_vars)) return grafana__err_set(err, VG_ENOMEM, "grafana: out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < c->n_templates && !rc; i++) {
+        const char *uid = grafana__jstr(c->templates[i].model, "uid");
+        bool exists;
+        if ((rc = dashboard_exists(c, org, uid, &exists, err))) break;
+        if (exists) {
+            (*present)++;
+            continue;
+        }
+        json_t *m = json_deep_copy(c->templates[i].model);
+        if (!m) {
+            rc = grafana__err_set(err, VG_ENOMEM, "grafana: out of memory");
+            break;
+        }
+        if ((rc = grafana__render(m, vars, n_vars, &err->err))) {
+            json_decref(m);
+            break;
+        }
+        json_object_del(m, "version");
+        grafana__resp_t rs;
+        rc = grafana__dashboard_save(c, org, m, GRAFANA__FOLDER_UID, false, &rs, err);
+        if (rc == VG_EEXIST && rs.ambiguous) { /* our lost save: it is there now */
+            grafana__err_clear(err);
+            rc = dashboard_exists(c, org, uid, &exists, err);
+            if (!rc && !exists) rc = grafana__err_set(err, VG_EINTERNAL, "grafana: dashboard %s vanished", uid);
+        }
+        grafana__resp_deinit(&rs);
+        json_decref(m);
+        if (!rc) (*created)++, (*present)++;
+    }
+    free(vars);
+    return rc;
+}
+
+/* ---- service account --------------------------------------------------------------------------- */
+
+static int sa_find(grafana_client_t *c, int64_t org, const char *name, int64_t *out, grafana_err_t *err) {
+    char path[256];
+    snprintf(path, sizeof path, "/api/serviceaccounts/search?perpage=1000&page=1&query=%s", name);
+    grafana__req_t rq = {.method = "GET", .path = path, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
+    grafana__resp_t rs;
+    int rc = grafana__request(c, &rq, &rs, err);
+    *out = 0;
+    if (!rc) {
+        size_t i;
+        json_t *sa;
+        json_array_foreach(json_object_get(rs.json, "serviceAccounts"), i, sa) {
+            const char *n = grafana__jstr(sa, "name");
+            if (n && !strcmp(n, name)) *out = grafana__jint(sa, "id");
+        }
+    }
+    grafana__resp_deinit(&rs);
+    return rc;
+}
+
+int grafana__sa_ensure(grafana_client_t *c, int64_t org, const char *tenant, bool create, int64_t *out_id,
+                       bool *created, grafana_err_t *err) {
+    char name[GRAFANA__NAME_MAX];
+    grafana__sa_name(tenant, name);
+    *created = false;
+    int rc = sa_find(c, org, name, out_id, err);
+    if (rc || *out_id) return rc;
+    if (!create) return grafana__err_set(err, VG_ENOTFOUND, "grafana: service account %s not found", name);
+    json_t *body = json_pack("{s:s, s:s, s:b}", "name", name, "role", "Viewer", "isDisabled", 0);
+    grafana__req_t rq = {.method = "POST", .path = "/api/serviceaccounts", .body = body, .auth = GRAFANA__AUTH_ADMIN,
+                         .org_id = org};
+    grafana__resp_t rs;
+    rc = grafana__request(c, &rq, &rs, err);
+    json_decref(body);
+    if (!rc) {
+        *out_id = grafana__jint(rs.json, "id");
+        *created = true;
+    } else if (rs.status == 409 ||
+               (rs.status == 400 && grafana__jstr(rs.json, "messageId") &&
+                !strcmp(grafana__jstr(rs.json, "messageId"), "serviceaccounts.ErrAlreadyExists"))) {
+        grafana__err_clear(err);
+        rc = sa_find(c, org, name, out_id, err);
+        if (!rc && !*out_id) rc = grafana__err_set(err, VG_EINTERNAL, "grafana: service account %s exists but is not found", name);
+    }
+    grafana__resp_deinit(&rs);
+    if (!rc && *out_id <= 0) rc = grafana__err_set(err, VG_EINTERNAL, "grafana: service account %s has no id", name);
+    return rc;
+}
+
+/* ---- the whole run ----------------------------------------------------------------------------- */
+
+int grafana_tenant_provision(grafana_client_t *c, const char *tenant, const grafana_provision_opts_t *opts,
+                             grafana_provision_result_t *out, grafana_err_t *err) {
+    memset(out, 0, sizeof *out);
+    grafana__err_clear(err);
+    int rc = grafana__check_tenant(tenant, err);
+    if (rc) return rc;
+    if (!c->vigil_url) return grafana__err_set(err, VG_ECONFIG, "grafana: vigil_url is not configured");
+    if (!opts || !header_ok(opts->ds_header_name, true) || !header_ok(opts->ds_header_value, false))
+        return grafana__err_set(err, VG_EINVAL,
+                                "grafana: provisioning needs the tenant's datasource credential (header name and value)");
+    grafana_err_t local;
+    if (!err) err = &local;
+
+    int64_t org = 0;
+    int created = 0;
+    const char *step = "organisation";
+    if (!(rc = org_ensure(c, tenant, &org, &created, err))) {
+        grafana__org_cache_put(c, tenant, org);
+        out->org_id = org;
+        step = "datasource";
+        rc = ds_ensure(c, org, opts, &created, err);
+    }
+    if (!rc) step = "folder", rc = folder_ensure(c, org, &created, err);
+    if (!rc) step = "dashboards", rc = dashboards_ensure(c, org, opts, &created, &out->n_dashboards, err);
+    if (!rc) {
+        step = "service account";
+        bool sa_created;
+        rc = grafana__sa_ensure(c, org, tenant, true, &out->service_account_id, &sa_created, err);
+        created += sa_created;
+    }
+    out->n_created = created;
+    if (rc)
+        vg_log_warn(LOGGER, "provisioning stopped; the next run resumes it", VG_LS("tenant", tenant),
+                    VG_LS("step", step), VG_LI("status", err->http_status), VG_LS("error", err->err.msg));
+    else if (created)
+        vg_log_info(LOGGER, "provisioned tenant", VG_LS("tenant", tenant), VG_LI("org_id", org),
+                    VG_LI("created", created));
+    return rc;
+}
