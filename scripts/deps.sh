@@ -10,7 +10,8 @@ PKGS=(
   libmicrohttpd-dev libyaml-dev libxxhash-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev
   libsnappy-dev libzstd-dev libssl-dev
   # tests: unit framework, the fuzzing runtime, and the real components tests compare against
-  libcmocka-dev libclang-rt-14-dev prometheus
+  libcmocka-dev libclang-rt-14-dev prometheus prometheus-node-exporter prometheus-alertmanager
+  prometheus-pushgateway victoria-metrics
 )
 
 missing=()

@@ -12,35 +12,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from vigiltest import check, finish, free_port, request  # noqa: E402
 
 VIGIL = sys.argv[1]
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append(cond)
-    print(f"{'ok' if cond else 'not ok'} {len(results)} - {name}")
-    if not cond and detail:
-        for line in str(detail).splitlines()[:20]:
-            print(f"#   {line}")
-    sys.stdout.flush()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(port, path, method="GET", body=None, headers=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode()
 
 
 def raw_request(port, data, read=True):
@@ -94,10 +70,7 @@ def main():
             proc.wait()
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    failed = results.count(False)
-    print(f"1..{len(results)}")
-    print(f"# integration: {len(results) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish("integration_server")
 
 
 def run(port, proc, cfg_path, write_cfg, log_path, data):
