@@ -18,4 +18,7 @@ int api_metrics(http_req_t *req, http_resp_t *resp);
 /* api_meta.c: targets, metadata */
 int api_targets(http_req_t *req, http_resp_t *resp);
 
+/* api_write.c: remote_write receiver */
+int api_write(http_req_t *req, http_resp_t *resp);
+
 #endif

@@ -18,6 +18,7 @@ const http_route_t http_routes[] = {
     {"/api/v1/ready", G, Q, "/api/v1/ready", api_ready_json},
     {"/api/v1/status", G, 0, "/api/v1/status", api_status},
     {"/api/v1/targets", G, HTTP_F_AUTH, "/api/v1/targets", api_targets},
+    {"/api/v1/write", P, HTTP_F_AUTH, "/api/v1/write", api_write},
 };
 
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

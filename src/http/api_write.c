@@ -1,0 +1,114 @@
+/* POST /api/v1/write: the remote_write 1.0 receiver. The whole request is decoded and validated
+ * before anything is appended, then appended as one transaction — as Prometheus 2.42 does: a series
+ * with invalid labels is skipped (logged, counted), an out-of-order, duplicate or too-old sample fails
+ * the request with 400 and nothing of it is kept (the client must not retry it), any other storage
+ * error is a 500 (the client retries). Success is 204 with an empty body. */
+#include "api.h"
+
+#include "ingest/remote_write.h"
+#include "selfmon/selfmon.h"
+#include "tsdb/tsdb.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <string.h>
+
+static selfmon_metric_t *m_samples, *m_invalid, *m_requests_rejected;
+
+static void init_metrics(void) {
+    selfmon_registry_t *r = selfmon_default();
+    m_samples = selfmon_metric(selfmon_counter(r, "vigil_remote_write_samples_total", "Samples received by remote_write and appended.", 0, NULL));
+    m_invalid = selfmon_metric(selfmon_counter(r, "vigil_remote_write_invalid_series_total",
+                                               "Series skipped by remote_write for invalid labels.", 0, NULL));
+    m_requests_rejected = selfmon_metric(selfmon_counter(r, "vigil_remote_write_rejected_requests_total",
+                                                         "remote_write requests refused (malformed, out of order, limits).", 0, NULL));
+}
+
+static const char *reject_msg(int rc) {
+    switch (rc) {
+    case STORAGE_REJECT_OUT_OF_ORDER: return "out of order sample";
+    case STORAGE_REJECT_DUPLICATE: return "duplicate sample for timestamp";
+    default: return "out of bounds";
+    }
+}
+
+int api_write(http_req_t *req, http_resp_t *resp) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_metrics);
+    if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
+    ingest_rw_reader_t rd;
+    ingest_rw_reader_init(&rd, NULL);
+    int rc = ingest_rw_reader_load(&rd, req->body, req->body_len, &req->err);
+    if (rc) {
+        ingest_rw_reader_deinit(&rd);
+        selfmon_counter_inc(m_requests_rejected);
+        return rc;
+    }
+    storage_appender_t *app;
+    if ((rc = tsdb_db_appender(req->app->db, &app, &req->err))) {
+        ingest_rw_reader_deinit(&rd);
+        return rc;
+    }
+    ingest_rw_series_t s;
+    size_t appended = 0, invalid = 0;
+    while (!rc && ingest_rw_reader_next_series(&rd, &s)) {
+        model_label_t *ls = vg_arena_alloc(req->arena, (s.n_labels ? s.n_labels : 1) * sizeof *ls);
+        if (!ls) {
+            rc = vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t i = 0; i < s.n_labels && ls; i++) {
+            ls[i].name = vg_arena_strndup(req->arena, s.labels[i].name.ptr, s.labels[i].name.len);
+            ls[i].value = vg_arena_strndup(req->arena, s.labels[i].value.ptr, s.labels[i].value.len);
+            if (!ls[i].name || !ls[i].value) ls = NULL;
+        }
+        if (!ls) {
+            rc = vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+            break;
+        }
+        size_t n = s.n_labels;
+        vg_error_t lerr;
+        if (model_labels_normalize(ls, &n, NULL, &lerr) || !model_labels_get(ls, n, MODEL_METRIC_NAME)) {
+            invalid++;
+            vg_log_warn("remote_write", "invalid metric names or labels", VG_LS("err", lerr.code ? lerr.msg : "no metric name"));
+            continue;
+        }
+        uint64_t ref = 0;
+        ingest_rw_sample_t smp;
+        while (ingest_rw_series_next_sample(&s, &smp)) {
+            int r = ref ? storage_append_ref(app, ref, smp.t_ms, smp.v, &req->err)
+                        : storage_append(app, ls, n, smp.t_ms, smp.v, &ref, &req->err);
+            if (r == VG_ENOTFOUND) r = storage_append(app, ls, n, smp.t_ms, smp.v, &ref, &req->err);
+            if (r > 0) {
+                char lbuf[512];
+                model_labels_format(ls, n, lbuf, sizeof lbuf);
+                vg_log_error("remote_write", "out of order sample from remote write", VG_LS("err", reject_msg(r)),
+                             VG_LS("series", lbuf), VG_LI("timestamp", smp.t_ms));
+                rc = vg_error_set(&req->err, VG_EINVAL, "%s", reject_msg(r));
+                break;
+            }
+            if (r < 0) {
+                rc = r;
+                break;
+            }
+            appended++;
+        }
+    }
+    if (rc) {
+        storage_rollback(app);
+        selfmon_counter_inc(m_requests_rejected);
+        /* storage-side failures other than bad data are the server's: let the client retry */
+        if (rc != VG_EINVAL && rc != VG_ELIMIT && rc != VG_ETOOLARGE && rc != VG_ENOMEM) rc = VG_EINTERNAL;
+    } else if ((rc = storage_commit(app, &req->err)) < 0) {
+        rc = VG_EINTERNAL;
+    } else {
+        rc = 0;
+        selfmon_counter_add(m_samples, (double)appended);
+        selfmon_counter_add(m_invalid, (double)invalid);
+        resp->status = 204;
+        resp->content_type = "text/plain; charset=utf-8";
+    }
+    storage_appender_free(app);
+    ingest_rw_reader_deinit(&rd);
+    return rc;
+}

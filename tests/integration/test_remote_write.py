@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""remote_write receiver: a real vmagent (VictoriaMetrics) scraping a real node_exporter and pushing
+to vigil, plus requests built here with an independent protobuf + snappy encoder: valid writes (204),
+out-of-order / duplicate samples (400, whole request rolled back, as Prometheus 2.42), invalid labels
+(series skipped), malformed bytes (400 with a byte offset), oversized bodies (413). Output is TAP."""
+import os
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from vigiltest import Proc, check, finish, free_port, request, skip, wait_http, wait_until, which  # noqa: E402
+
+VIGIL = sys.argv[1]
+
+
+# ---- an independent encoder: protobuf (prometheus.WriteRequest) and snappy (literal-only blocks) ----
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def field_bytes(num, data):
+    return varint(num << 3 | 2) + varint(len(data)) + data
+
+
+def write_request(series):
+    """series: [(labels dict, [(t_ms, value), ...])]"""
+    out = b""
+    for labels, samples in series:
+        ts = b""
+        for k, v in labels.items():
+            ts += field_bytes(1, field_bytes(1, k.encode()) + field_bytes(2, v.encode()))
+        for t, v in samples:
+            smp = varint(1 << 3 | 1) + struct.pack("<d", v) + varint(2 << 3 | 0) + varint(t & 0xFFFFFFFFFFFFFFFF)
+            ts += field_bytes(2, smp)
+        out += field_bytes(1, ts)
+    return out
+
+
+def snappy(data):
+    out = varint(len(data))
+    for i in range(0, len(data), 60):
+        chunk = data[i:i + 60]
+        out += bytes([(len(chunk) - 1) << 2]) + chunk
+    return out
+
+
+def post(port, body, headers=None):
+    h = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+         "X-Prometheus-Remote-Write-Version": "0.1.0"}
+    h.update(headers or {})
+    return request(port, "/api/v1/write", method="POST", body=body, headers=h)
+
+
+def metric(port, name):
+    for line in request(port, "/metrics")[2].splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+CONFIG = """server:
+  max_body: 1MiB
+storage:
+  path: {data}
+"""
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="vigil-rw-")
+    procs = []
+    try:
+        cfg = os.path.join(tmp, "vigil.yml")
+        with open(cfg, "w") as f:
+            f.write(CONFIG.format(data=os.path.join(tmp, "data")))
+        port = free_port()
+        vig = Proc([VIGIL, "serve", "--config", cfg, "--listen", f"127.0.0.1:{port}"], os.path.join(tmp, "vigil.log"))
+        procs.append(vig)
+        check("vigil starts", wait_http(port, "/-/ready"), vig.output())
+        now = int(time.time() * 1000)
+
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_a", "job": "t"}, [(now - 2000, 1.5), (now - 1000, 2.5)]),
+                                                       ({"__name__": "rw_b", "x": "y"}, [(now - 1000, -1)])])))
+        check("valid write → 204 with empty body", st == 204 and body == "", (st, body))
+        check("3 samples counted", metric(port, "vigil_remote_write_samples_total") == 3)
+        series0 = metric(port, "vigil_head_series")
+        check("2 series in the head", series0 == 2, series0)
+
+        before = metric(port, "vigil_samples_appended_total")
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_new"}, [(now, 7)]),
+                                                       ({"__name__": "rw_a", "job": "t"}, [(now - 5000, 3)])])))
+        check("out-of-order sample → 400 'out of order sample'", st == 400 and "out of order sample" in body, (st, body))
+        check("the whole request was rolled back", metric(port, "vigil_samples_appended_total") == before
+              and metric(port, "vigil_head_series") in (series0, series0 + 1), body)
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_a", "job": "t"}, [(now - 1000, 99)])])))
+        check("duplicate timestamp with another value → 400", st == 400 and "duplicate sample for timestamp" in body, (st, body))
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_a", "job": "t"}, [(now - 1000, 2.5)])])))
+        check("the same sample again is accepted (idempotent retry)", st == 204, (st, body))
+
+        inv = metric(port, "vigil_remote_write_invalid_series_total")
+        st, _, body = post(port, snappy(write_request([({"job": "no-name"}, [(now, 1)]), ({"__name__": "ok_one", "bad-label": "x"}, [(now, 1)]),
+                                                       ({"__name__": "rw_c"}, [(now, 1)])])))
+        check("series with invalid labels are skipped, the rest kept", st == 204
+              and metric(port, "vigil_remote_write_invalid_series_total") == inv + 2, (st, body))
+
+        st, _, body = post(port, b"\x10not snappy at all")
+        check("malformed snappy → 400 bad_data", st == 400 and '"bad_data"' in body, body)
+        st, _, body = post(port, snappy(b"\x0a\x05\x0a\x03\x0a\x01"))
+        check("truncated protobuf → 400 naming a byte offset", st == 400 and "offset" in body, body)
+        st, _, body = post(port, varint(100 << 20) + b"\x00" * 10)
+        check("snappy length header over the decode limit → 413", st == 413, (st, body))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (2 << 20))
+            resp = sock.recv(4096).decode(errors="replace")
+        check("body over server.max_body → 413 before it is sent", resp.startswith("HTTP/1.1 413"), resp[:200])
+        st, _, body = request(port, "/api/v1/write", method="GET")
+        check("GET /api/v1/write → 405", st == 405, st)
+
+        vmagent, node = which("vmagent"), which("prometheus-node-exporter", "node_exporter")
+        if vmagent and node:
+            nport, aport = free_port(), free_port()
+            procs.append(Proc([node, f"--web.listen-address=127.0.0.1:{nport}", "--collector.disable-defaults",
+                               "--collector.cpu", "--collector.meminfo", "--collector.loadavg"], os.path.join(tmp, "node.log")))
+            scfg = os.path.join(tmp, "vmagent.yml")
+            with open(scfg, "w") as f:
+                f.write(f"scrape_configs:\n  - job_name: node\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{nport}']}}]\n")
+            agent = Proc([vmagent, f"-promscrape.config={scfg}", f"-remoteWrite.url=http://127.0.0.1:{port}/api/v1/write",
+                          f"-httpListenAddr=127.0.0.1:{aport}", f"-remoteWrite.tmpDataPath={tmp}/vmagent",
+                          "-remoteWrite.flushInterval=500ms"], os.path.join(tmp, "vmagent.log"))
+            procs.append(agent)
+            base = metric(port, "vigil_remote_write_samples_total")
+            ok = wait_until(lambda: metric(port, "vigil_remote_write_samples_total") > base + 50, timeout=30)
+            check("vmagent's remote_write samples arrive", ok, agent.output()[-2000:])
+            check("node_exporter series are in the head", metric(port, "vigil_head_series") > 20, metric(port, "vigil_head_series"))
+            errs = [l for l in agent.output().splitlines() if "cannot send" in l or "unexpected status code" in l]
+            check("vmagent reports no send errors", not errs, "\n".join(errs[:5]))
+        else:
+            skip("vmagent → vigil", "vmagent or node_exporter not installed")
+        check("vigil survives", vig.alive(), vig.output()[-2000:])
+    finally:
+        for p in procs:
+            p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish("integration_remote_write")
+
+
+if __name__ == "__main__":
+    main()
