@@ -269,8 +269,9 @@ static long rss_bytes(void) {
     return rss * sysconf(_SC_PAGESIZE);
 }
 
-/* N series shaped like the dataset's (its label sets with the instance rewritten per copy), each
- * given n samples at 1 s with the dataset's values; RSS growth / N. */
+/* N series shaped like the dataset's: copy c of the dataset gets instance "10.<c>.<target>:9100", so
+ * 1M series from a 10-target file are 500 targets of 2,000 series, as the shared harness scrapes
+ * them. Each series gets n samples at 1 s with the dataset's values; RSS growth / N. */
 static void bench_rss(size_t n_series, size_t n_samples, const data_t *d) {
     vg_log_set_level(VG_LOG_WARN);
     char dir[] = "/tmp/vigil-bench-rss-XXXXXX";
@@ -303,11 +304,13 @@ static void bench_rss(size_t n_series, size_t n_samples, const data_t *d) {
                 rc = storage_append_ref(a, refs[i], t, v, &err);
             } else {
                 size_t n = 0;
-                snprintf(inst, sizeof inst, "10.%zu.%zu.%zu:9100", i / 65536, i / 256 % 256, i % 256);
                 if (d) {
+                    const char *orig = model_labels_get(d->s[src].l, d->s[src].n, "instance");
+                    snprintf(inst, sizeof inst, "c%zu-%s", i / d->n_series, orig ? orig : "");
                     for (size_t j = 0; j < d->s[src].n && j < 63; j++)
                         lb[n++] = !strcmp(d->s[src].l[j].name, "instance") ? (model_label_t){"instance", inst} : d->s[src].l[j];
                 } else {
+                    snprintf(inst, sizeof inst, "10.%zu.%zu.%zu:9100", i / 65536, i / 256 % 256, i % 256);
                     lb[n++] = (model_label_t){"__name__", "m"};
                     lb[n++] = (model_label_t){"instance", inst};
                 }

@@ -1,5 +1,5 @@
 /* Symbol table: open-addressing hash set of string pointers (XXH3), strings packed into 64 KiB slabs.
- * Invariant: the table is at most half full; slabs are never moved, so returned pointers stay valid. */
+ * Invariant: the table is at most 3/4 full; slabs are never moved, so returned pointers stay valid. */
 #include "model/symbols.h"
 
 #include <pthread.h>
@@ -110,7 +110,7 @@ const char *model_symtab_intern(model_symtab_t *t, const char *s, size_t len) {
         }
         j = (j + 1) & (t->cap - 1);
     }
-    if ((t->n + 1) * 2 > t->cap) {
+    if ((t->n + 1) * 4 > t->cap * 3) {
         if (grow(t) != 0) goto out;
         j = (size_t)h & (t->cap - 1);
         while (t->tab[j].s) j = (j + 1) & (t->cap - 1);

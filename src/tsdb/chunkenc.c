@@ -23,8 +23,10 @@ void tsdb_xor_enc_deinit(tsdb_xor_enc_t *e) {
 
 static int reserve(tsdb_xor_enc_t *e, size_t need_bytes) {
     if (need_bytes <= e->cap) return 0;
-    size_t ncap = e->cap ? (size_t)e->cap * 2 : 32;
-    while (ncap < need_bytes) ncap *= 2;
+    /* Small steps: an open chunk lives in every head series, so slack costs resident memory. */
+    size_t ncap = e->cap ? (size_t)e->cap + e->cap / 4 + 16 : 32;
+    if (ncap < need_bytes) ncap = need_bytes;
+    ncap = (ncap + 7) & ~(size_t)7;
     if (ncap > TSDB_CHUNK_MAX_BYTES + 16) ncap = TSDB_CHUNK_MAX_BYTES + 16;
     if (ncap < need_bytes) return VG_ENOMEM;
     uint8_t *nb = realloc(e->buf, ncap);

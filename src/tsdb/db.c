@@ -121,10 +121,8 @@ static int rp_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
         db->rs.unknown_refs++;
         return 0;
     }
-    pthread_mutex_t *mu = tsdb__series_lock(db->head, s);
-    pthread_mutex_lock(mu);
+    /* Replay is single-threaded and the head is not published yet: no series lock needed. */
     int rc = tsdb__series_append_locked(db->head, s, t, v);
-    pthread_mutex_unlock(mu);
     db->rs.samples++;
     return rc < 0 ? rc : 0;
 }

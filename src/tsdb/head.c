@@ -43,7 +43,6 @@ static void series_free(tsdb__head_t *h, tsdb__series_t *s) {
     for (uint32_t i = 0; i < s->n_chunks; i++) tsdb__cstore_release(h->cstore, &s->chunks[i]);
     free(s->chunks);
     tsdb_xor_enc_deinit(&s->open);
-    free(s->labels);
     free(s);
 }
 
@@ -127,10 +126,8 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
         }
     }
     int rc = VG_ENOMEM;
-    tsdb__series_t *s = calloc(1, sizeof *s);
+    tsdb__series_t *s = calloc(1, sizeof *s + n * sizeof(model_label_t));
     if (!s) goto fail;
-    s->labels = malloc((n ? n : 1) * sizeof *s->labels);
-    if (!s->labels) goto fail;
     for (size_t i = 0; i < n; i++) {
         s->labels[i].name = model_symtab_intern(h->syms, l[i].name, strlen(l[i].name));
         s->labels[i].value = model_symtab_intern(h->syms, l[i].value, strlen(l[i].value));
@@ -171,7 +168,6 @@ fail:
             if (tsdb__head_by_ref(h, s->ref) == s) set_by_ref(h, s->ref, NULL);
             pthread_rwlock_unlock(&h->index_lock);
         }
-        free(s->labels);
         free(s);
     }
     return rc;
@@ -216,7 +212,7 @@ int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbi
 
 static int push_chunk(tsdb__series_t *s, const tsdb__chunk_t *c) {
     if (s->n_chunks == s->cap_chunks) {
-        uint32_t nc = s->cap_chunks < 4 ? s->cap_chunks + 2 : s->cap_chunks + s->cap_chunks / 4;
+        uint32_t nc = s->cap_chunks < 4 ? s->cap_chunks + 1 : s->cap_chunks + s->cap_chunks / 4;
         tsdb__chunk_t *nv = realloc(s->chunks, nc * sizeof *nv);
         if (!nv) return VG_ENOMEM;
         s->chunks = nv;
@@ -238,12 +234,7 @@ static int cut_open(tsdb__head_t *h, tsdb__series_t *s) {
     }
     atomic_fetch_add(&h->n_chunks, 1);
     atomic_fetch_add(&h->chunk_bytes, len);
-    uint8_t *buf = s->open.buf;
-    uint16_t cap = s->open.cap;
-    memset(buf, 0, cap);
-    tsdb_xor_enc_init(&s->open);
-    s->open.buf = buf;
-    s->open.cap = cap;
+    tsdb_xor_enc_deinit(&s->open); /* the next chunk grows from a small buffer again */
     return 0;
 }
 

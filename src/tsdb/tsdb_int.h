@@ -77,7 +77,6 @@ typedef struct tsdb__series {
     uint64_t ref;
     uint64_t hash;
     struct tsdb__series *next; /* hash chain (stripe lock of the map) */
-    model_label_t *labels;     /* interned strings; array owned */
     uint32_t n_labels;
     atomic_uint logged;        /* its series record is in the WAL */
     int64_t maxt;
@@ -86,6 +85,7 @@ typedef struct tsdb__series {
     tsdb_xor_enc_t open;
     tsdb__chunk_t *chunks;
     uint32_t n_chunks, cap_chunks;
+    model_label_t labels[]; /* interned strings, allocated with the series */
 } tsdb__series_t;
 
 #define TSDB__STRIPES 1024
