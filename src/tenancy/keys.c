@@ -385,6 +385,14 @@ static int wrap(vg_error_t *err, const char *what) {
 int tenancy__keys_load(const tenancy_key_config_t *kc, size_t index, tenancy__key_t **keys, size_t *n,
                        vg_error_t *err) {
     char what[TENANCY_KID_MAX + 64];
+    /* NULL and "" both mean "not set" for the names and paths (a config layer may hand either). */
+    tenancy_key_config_t c = *kc;
+    if (c.kid && !*c.kid) c.kid = NULL;
+    if (c.public_key_file && !*c.public_key_file) c.public_key_file = NULL;
+    if (c.public_key_pem && !*c.public_key_pem) c.public_key_pem = NULL;
+    if (c.secret_file && !*c.secret_file) c.secret_file = NULL;
+    if (c.jwks_file && !*c.jwks_file) c.jwks_file = NULL;
+    kc = &c;
     if (kc->kid) snprintf(what, sizeof what, "auth.jwt.keys[%zu] (kid %s)", index, kc->kid);
     else snprintf(what, sizeof what, "auth.jwt.keys[%zu]", index);
     int sources = !!kc->public_key_file + !!kc->public_key_pem + !!kc->secret_file + !!kc->secret +

@@ -47,7 +47,8 @@ unsigned tenancy_alg_parse(const char *s, size_t len);
 /* The name of one bit ("HS256"), or "?" . Static string. */
 const char *tenancy_alg_name(unsigned alg);
 
-/* One `auth.jwt.keys` entry. Exactly one source is set. All pointers borrowed for the duration of
+/* One `auth.jwt.keys` entry. Exactly one source is set (NULL or "" is unset for names and paths;
+ * `secret` and `jwks_json` are set when non-NULL). All pointers borrowed for the duration of
  * tenancy_verifier_new() (the verifier copies what it keeps). */
 typedef struct tenancy_key_config {
     const char *kid;        /* A token with a kid is checked against the key with that kid only; a

@@ -1307,6 +1307,11 @@ static void config_errors(void **state) {
     longkid[199] = '\0';
     assert_int_equal(key_error(hs_key(longkid), &err), VG_ECONFIG);
     assert_int_equal(key_error(hs_key("bad\nkid"), &err), VG_ECONFIG);
+    /* "" is "not set" for names and paths, as NULL. */
+    tenancy_key_config_t empty = hs_key("");
+    empty.public_key_file = "";
+    empty.jwks_file = "";
+    assert_int_equal(key_error(empty, &err), 0);
     /* A zeroed config (but for keys) works: strictest defaults. */
     tenancy_auth_config_t zero;
     memset(&zero, 0, sizeof zero);
