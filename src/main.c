@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "ingest/scrape/scrape.h"
+#include "promql/promql.h"
 #include "selfmon/selfmon.h"
 #include "tsdb/tsdb.h"
 #include "util/log.h"
@@ -23,6 +24,9 @@ static void usage(FILE *fp) {
           "  serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n"
           "                             run the server (default config: built-in defaults)\n"
           "  check config FILE...       validate config files; exit 1 on the first error\n"
+          "  promql fmt EXPR            print EXPR in canonical form\n"
+          "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
+          "                             print EXPR with the tenant matchers enforced\n"
           "  version                    print the version\n"
           "  help                       this text\n",
           fp);
@@ -217,6 +221,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "check") && argc >= 3 && !strcmp(argv[2], "config")) return cmd_check_config(argc - 3, argv + 3);
+    if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "fmt")) return promql_cmd_fmt(argc - 2, argv + 2);
+    if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
