@@ -249,6 +249,17 @@ static int parse_labels(parser_t *p, size_t i, size_t *eol, bool store, size_t *
         uint32_t line0 = p->line;
         size_t line_start0 = p->line_start;
         for (;;) {
+            /* eight bytes at a time while none is '"', '\\', '\n' or non-ASCII (SWAR; a false
+             * positive only sends the block to the byte loop below) */
+            while (i + 8 <= lim) {
+                uint64_t w;
+                memcpy(&w, b + i, 8);
+                const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+                uint64_t q1 = w ^ (ones * '"'), q2 = w ^ (ones * '\\'), q3 = w ^ (ones * '\n');
+                uint64_t hit = ((q1 - ones) & ~q1) | ((q2 - ones) & ~q2) | ((q3 - ones) & ~q3) | w;
+                if (hit & highs) break;
+                i += 8;
+            }
             if (i >= lim) {
                 p->line = line0, p->line_start = line_start0;
                 return fail(p, err, VG_EINVAL, q, "unterminated label value");

@@ -39,7 +39,9 @@ typedef struct {
 
 static size_t off(const cur_t *c, const uint8_t *at) { return (size_t)(at - c->base); }
 
-__attribute__((format(printf, 3, 4))) static int bad(const cur_t *c, const uint8_t *at, const char *fmt, ...);
+#define HOT static inline __attribute__((always_inline))
+__attribute__((format(printf, 3, 4), cold, noinline)) static int bad(const cur_t *c, const uint8_t *at,
+                                                                     const char *fmt, ...);
 static int bad(const cur_t *c, const uint8_t *at, const char *fmt, ...) {
     char msg[VG_ERROR_MSG_MAX];
     va_list ap;
@@ -50,16 +52,23 @@ static int bad(const cur_t *c, const uint8_t *at, const char *fmt, ...) {
     return vg_error_set_pos(c->err, VG_EINVAL, (long)o, (long)o + 1, "protobuf: %s at offset %zu", msg, o);
 }
 
-static int rd_varint(cur_t *c, uint64_t *v) {
+HOT int rd_varint(cur_t *c, uint64_t *v) {
+    if (c->p < c->end && *c->p < 0x80) { /* one-byte varints: tags, small lengths */
+        *v = *c->p++;
+        return 0;
+    }
+    *v = 0;
     size_t n = vg_uvarint_get(c->p, c->end, v);
     if (!n) return bad(c, c->p, c->end - c->p < VG_VARINT_MAX ? "truncated varint" : "varint longer than 10 bytes");
     c->p += n;
     return 0;
 }
 
-static int rd_tag(cur_t *c, uint32_t *field, int *wt) {
+HOT int rd_tag(cur_t *c, uint32_t *field, int *wt) {
     const uint8_t *at = c->p;
-    uint64_t t;
+    uint64_t t = 0;
+    *field = 0;
+    *wt = 0;
     int rc = rd_varint(c, &t);
     if (rc) return rc;
     if (t > UINT32_MAX) return bad(c, at, "tag %llu out of range", (unsigned long long)t);
@@ -70,9 +79,11 @@ static int rd_tag(cur_t *c, uint32_t *field, int *wt) {
 }
 
 /* Reads a length prefix and returns the sub-message's [p, end) (advancing c past it). */
-static int rd_len(cur_t *c, cur_t *sub) {
+HOT int rd_len(cur_t *c, cur_t *sub) {
     const uint8_t *at = c->p;
-    uint64_t n;
+    uint64_t n = 0;
+    *sub = *c;
+    sub->end = sub->p;
     int rc = rd_varint(c, &n);
     if (rc) return rc;
     if (n > (uint64_t)(c->end - c->p))
@@ -119,7 +130,7 @@ static int skip_field(cur_t *c, const uint8_t *tag_at, uint32_t field, int wt, i
     }
 }
 
-static int want_wt(cur_t *c, const uint8_t *at, const char *what, uint32_t field, int wt, int want) {
+HOT int want_wt(cur_t *c, const uint8_t *at, const char *what, uint32_t field, int wt, int want) {
     if (wt == want) return 0;
     if (wt > WT_I32) return bad(c, at, "invalid wire type %d of field %u", wt, field);
     return bad(c, at, "field %u (%s) has wire type %d, want %d", field, what, wt, want);
@@ -138,7 +149,7 @@ static int check_opaque(cur_t m) {
 }
 
 /* Label: name = 1, value = 2 (strings; the last occurrence wins). */
-static int rd_label(cur_t m, ingest_label_t *out) {
+HOT int rd_label(cur_t m, ingest_label_t *out) {
     out->name.ptr = out->value.ptr = "";
     out->name.len = out->value.len = 0;
     while (m.p < m.end) {
@@ -161,7 +172,7 @@ static int rd_label(cur_t m, ingest_label_t *out) {
 }
 
 /* Sample: value = 1 (double), timestamp = 2 (int64 varint, two's complement). */
-static int rd_sample(cur_t m, ingest_rw_sample_t *out) {
+HOT int rd_sample(cur_t m, ingest_rw_sample_t *out) {
     out->t_ms = 0;
     out->v = 0;
     while (m.p < m.end) {
@@ -188,9 +199,11 @@ static int rd_sample(cur_t m, ingest_rw_sample_t *out) {
     return 0;
 }
 
-/* One pass over a TimeSeries: labels into `labels` (when not NULL, up to cap), counts into out. */
+/* One pass over a TimeSeries: labels into `labels` (when not NULL, up to cap), counts into out.
+ * With lim (pass 1) samples, exemplars and histograms are checked too. */
 static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *labels, size_t cap,
                      ingest_rw_series_t *out) {
+    const bool validate = lim != NULL; /* pass 1; pass 2 only counts what pass 1 checked */
     memset(out, 0, sizeof *out);
     out->cur = m.p;
     out->end = m.end;
@@ -229,10 +242,10 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
             out->n_labels++;
         } else if (f == 2) {
             ingest_rw_sample_t smp;
-            if ((rc = rd_sample(s, &smp))) return rc;
+            if (validate && (rc = rd_sample(s, &smp))) return rc;
             out->n_samples++;
         } else {
-            if ((rc = check_opaque(s))) return rc;
+            if (validate && (rc = check_opaque(s))) return rc;
             if (f == 3) out->n_exemplars++;
             else out->n_histograms++;
         }
