@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #define TEXT INGEST_EXPFMT_TEXT
 #define OM INGEST_EXPFMT_OPENMETRICS
@@ -490,6 +491,35 @@ static void family_rules(void **state) {
 #undef S
 }
 
+/* The fuzz seeds are valid inputs of their format (.prom text, .om OpenMetrics). */
+static void fuzz_seeds_parse(void **state) {
+    (void)state;
+    const char *root = getenv("VIGIL_SOURCE_ROOT");
+    char dir[1024], path[2048];
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/expfmt/seeds", root ? root : ".");
+    DIR *d = opendir(dir);
+    if (!d) skip();
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        bool om = l > 3 && !strcmp(de->d_name + l - 3, ".om");
+        if (!om && !(l > 5 && !strcmp(de->d_name + l - 5, ".prom"))) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        static char buf[65536];
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        result_t r;
+        parse_all(om ? OM : TEXT, buf, len, NULL, 64, &r);
+        if (r.rc != 0 || r.n == 0) fail_msg("%s: %s", de->d_name, r.err.msg);
+        n++;
+    }
+    closedir(d);
+    assert_true(n >= 4);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(text_node_exporter), cmocka_unit_test(text_whitespace_and_quirks),
@@ -498,6 +528,7 @@ int main(void) {
         cmocka_unit_test(om_full),            cmocka_unit_test(every_prefix),
         cmocka_unit_test(malformed_table),    cmocka_unit_test(limits),
         cmocka_unit_test(content_type),       cmocka_unit_test(family_rules),
+        cmocka_unit_test(fuzz_seeds_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
