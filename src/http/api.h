@@ -21,4 +21,9 @@ int api_targets(http_req_t *req, http_resp_t *resp);
 /* api_write.c: remote_write receiver */
 int api_write(http_req_t *req, http_resp_t *resp);
 
+/* api_series.c: series, label names and values */
+int api_series(http_req_t *req, http_resp_t *resp);
+int api_labels(http_req_t *req, http_resp_t *resp);
+int api_label_values(http_req_t *req, http_resp_t *resp);
+
 #endif

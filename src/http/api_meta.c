@@ -7,9 +7,7 @@
 #include <string.h>
 
 int api_targets(http_req_t *req, http_resp_t *resp) {
-    const char *state = http_req_param(req, "state");
-    if (state && *state && strcmp(state, "any") && strcmp(state, "active") && strcmp(state, "dropped"))
-        return vg_error_set(&req->err, VG_EINVAL, "invalid parameter \"state\": must be one of any, active, dropped");
+    const char *state = http_req_param(req, "state"); /* an unknown state selects nothing, as in Prometheus */
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     vg_json_obj_open(&j);

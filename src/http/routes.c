@@ -19,6 +19,9 @@ const http_route_t http_routes[] = {
     {"/api/v1/status", G, 0, "/api/v1/status", api_status},
     {"/api/v1/targets", G, HTTP_F_AUTH, "/api/v1/targets", api_targets},
     {"/api/v1/write", P, HTTP_F_AUTH, "/api/v1/write", api_write},
+    {"/api/v1/series", G | P, HTTP_F_AUTH, "/api/v1/series", api_series},
+    {"/api/v1/labels", G | P, HTTP_F_AUTH, "/api/v1/labels", api_labels},
+    {"/api/v1/label/{name}/values", G, HTTP_F_AUTH, "/api/v1/label/{name}/values", api_label_values},
 };
 
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

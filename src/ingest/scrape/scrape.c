@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -1038,8 +1039,9 @@ static void labels_obj(vg_json_t *j, const model_label_t *l, size_t n) {
 }
 
 void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state) {
-    bool active = !state || !*state || !strcmp(state, "any") || !strcmp(state, "active");
-    bool dropped = !state || !*state || !strcmp(state, "any") || !strcmp(state, "dropped");
+    bool any = !state || !*state || !strcasecmp(state, "any");
+    bool active = any || !strcasecmp(state, "active");
+    bool dropped = any || !strcasecmp(state, "dropped");
     pthread_mutex_lock(&s->mu);
     vg_json_obj_open(j);
     vg_json_key(j, "activeTargets");

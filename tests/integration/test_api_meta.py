@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Series metadata API against Prometheus 2.42 as the oracle: vigil and Prometheus scrape the same
+targets; /api/v1/series, /api/v1/labels and /api/v1/label/<name>/values must give identical bodies
+for a set of match[]/start/end combinations, and identical status codes and errors for bad input.
+Output is TAP."""
+import http.server
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from vigiltest import Proc, check, finish, free_port, request, skip, wait_http, wait_until, which  # noqa: E402
+
+VIGIL = sys.argv[1]
+
+BODY = b"""# TYPE http_requests_total counter
+http_requests_total{method="GET",code="200",handler="/api/v1/query"} 10
+http_requests_total{method="GET",code="500",handler="/api/v1/query"} 1
+http_requests_total{method="POST",code="200",handler="/api/v1/write"} 7
+# TYPE queue_length gauge
+queue_length{queue="a"} 3
+queue_length{queue="b",Zone="EU"} 4
+weird_value{v="quote\\" back\\\\slash nl\\n unicode \xc3\xa9"} 1
+"""
+
+
+class Target(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, *a):
+        pass
+
+
+def get(port, path, params):
+    q = urllib.parse.urlencode(params, doseq=True)
+    st, _, body = request(port, f"{path}?{q}" if q else path)
+    return st, body
+
+
+QUERIES = [
+    ("/api/v1/series", [("match[]", "up")]),
+    ("/api/v1/series", [("match[]", "http_requests_total")]),
+    ("/api/v1/series", [("match[]", 'http_requests_total{code=~"2.."}'), ("match[]", "queue_length")]),
+    ("/api/v1/series", [("match[]", '{__name__=~"queue.*", queue!="a"}')]),
+    ("/api/v1/series", [("match[]", '{job="app", code=""}')]),
+    ("/api/v1/series", [("match[]", "weird_value")]),
+    ("/api/v1/series", [("match[]", "up"), ("match[]", "up")]),
+    ("/api/v1/series", [("match[]", "nonexistent_metric")]),
+    ("/api/v1/labels", []),
+    ("/api/v1/labels", [("match[]", "queue_length")]),
+    ("/api/v1/labels", [("match[]", "queue_length"), ("match[]", "up")]),
+    ("/api/v1/label/__name__/values", []),
+    ("/api/v1/label/job/values", []),
+    ("/api/v1/label/code/values", [("match[]", 'http_requests_total{method="GET"}')]),
+    ("/api/v1/label/Zone/values", []),
+    ("/api/v1/label/nolabel/values", []),
+    ("/api/v1/label/v/values", []),
+]
+
+ERRORS = [
+    ("/api/v1/series", []),
+    ("/api/v1/series", [("match[]", '{a=""}')]),
+    ("/api/v1/series", [("match[]", "up{")]),
+    ("/api/v1/series", [("match[]", "up"), ("start", "yesterday")]),
+    ("/api/v1/series", [("match[]", "up"), ("end", "1e999")]),
+    ("/api/v1/labels", [("match[]", "rate(up[5m])")]),
+    ("/api/v1/label/a-b/values", []),
+    ("/api/v1/targets", [("state", "nope")]),
+]
+
+
+def main():
+    prom_bin = which("prometheus")
+    if not prom_bin:
+        skip("series API oracle", "prometheus not installed")
+        finish("integration_api_meta")
+    tmp = tempfile.mkdtemp(prefix="vigil-meta-")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    procs = []
+    try:
+        cfg = os.path.join(tmp, "scrape.yml")
+        with open(cfg, "w") as f:
+            f.write(f"global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n"
+                    f"  - job_name: app\n    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n")
+        vport, pport = free_port(), free_port()
+        vig = Proc([VIGIL, "serve", "--config", cfg, "--listen", f"127.0.0.1:{vport}", "--data", f"{tmp}/v"], f"{tmp}/vigil.log")
+        prom = Proc([prom_bin, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/p", f"--web.listen-address=127.0.0.1:{pport}"],
+                    f"{tmp}/prom.log")
+        procs += [vig, prom]
+        check("vigil and prometheus start", wait_http(vport, "/-/ready") and wait_http(pport, "/-/ready"))
+        have = lambda port: json.loads(get(port, "/api/v1/series", [("match[]", "queue_length")])[1]).get("data")
+        check("both scraped the target", wait_until(lambda: have(pport), 30) and wait_until(lambda: have(vport), 30))
+        time.sleep(1.5)
+        for path, params in QUERIES:
+            ps, pb = get(pport, path, params)
+            vs, vb = get(vport, path, params)
+            check(f"{path} {params}: same answer", (ps, pb) == (vs, vb), f"prometheus {ps} {pb}\nvigil      {vs} {vb}")
+        for path, params in ERRORS:
+            ps, pb = get(pport, path, params)
+            vs, vb = get(vport, path, params)
+            pj, vj = json.loads(pb), json.loads(vb)
+            check(f"{path} {params}: same status, errorType and error ({ps})", ps == vs and pj == vj,
+                  f"prometheus {ps} {pb}\nvigil      {vs} {vb}")
+    finally:
+        srv.shutdown()
+        for p in procs:
+            p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish("integration_api_meta")
+
+
+if __name__ == "__main__":
+    main()
