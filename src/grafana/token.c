@@ -171,18 +171,25 @@ int grafana_token_response(const grafana_client_t *c, const char *tenant, const 
     return rc;
 }
 
-static int tenant_sa(grafana_client_t *c, const char *tenant, int64_t *org, int64_t *sa, grafana_err_t *err) {
+/* The tenant's org and service account; *no_sa tells "provisioned, but no account yet" apart. */
+static int tenant_sa(grafana_client_t *c, const char *tenant, int64_t *org, int64_t *sa, bool *no_sa,
+                     grafana_err_t *err) {
     bool created;
+    *no_sa = false;
     int rc = grafana_tenant_org(c, tenant, org, err);
-    if (!rc) rc = grafana__sa_ensure(c, *org, tenant, false, sa, &created, err);
+    if (!rc) {
+        rc = grafana__sa_ensure(c, *org, tenant, false, sa, &created, err);
+        *no_sa = rc == VG_ENOTFOUND;
+    }
     return rc;
 }
 
 int grafana_token_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err) {
     *out = NULL;
     int64_t org, sa;
-    int rc = tenant_sa(c, tenant, &org, &sa, err);
-    if (rc == VG_ENOTFOUND) { /* no account yet: no tokens */
+    bool no_sa;
+    int rc = tenant_sa(c, tenant, &org, &sa, &no_sa, err);
+    if (no_sa) { /* no account yet: no tokens */
         grafana__err_clear(err);
         *out = strdup("[]");
         return *out ? 0 : grafana__err_set(err, VG_ENOMEM, "grafana: out of memory");
@@ -214,7 +221,8 @@ int grafana_token_list(grafana_client_t *c, const char *tenant, char **out, graf
 int grafana_token_revoke(grafana_client_t *c, const char *tenant, int64_t token_id, grafana_err_t *err) {
     if (token_id <= 0) return grafana__err_set(err, VG_EINVAL, "grafana: invalid token id");
     int64_t org, sa;
-    int rc = tenant_sa(c, tenant, &org, &sa, err);
+    bool no_sa;
+    int rc = tenant_sa(c, tenant, &org, &sa, &no_sa, err);
     if (!rc) rc = delete_token(c, org, sa, token_id, err);
     if (!rc) vg_log_info(LOGGER, "revoked service-account token", VG_LS("tenant", tenant), VG_LI("token_id", token_id));
     return rc;

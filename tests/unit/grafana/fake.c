@@ -83,8 +83,7 @@ bool fake_ok(void) { return fake.port > 0; }
 
 int fake_test_setup(void **state) {
     (void)state;
-    if (!fake_ok()) skip();
-    fake_control("/__fake/reset", "{}");
+    if (fake_ok()) fake_control("/__fake/reset", "{}");
     return 0;
 }
 

@@ -26,8 +26,14 @@ extern fake_t fake;
 /* Group setup/teardown for cmocka: start and stop the fake. Setup never fails (tests skip instead). */
 int fake_group_setup(void **state);
 int fake_group_teardown(void **state);
-/* Per-test setup: skips when there is no fake, else resets its state. */
+/* Per-test setup: resets the fake's state (when there is one). */
 int fake_test_setup(void **state);
+
+/* First statement of a test that needs the fake: skips it when there is none. */
+#define FAKE_REQUIRED()                                                                                                \
+    do {                                                                                                               \
+        if (!fake_ok()) skip();                                                                                        \
+    } while (0)
 
 bool fake_ok(void);
 

@@ -61,6 +61,7 @@ static void assert_provisioned(json_t *st, const char *t) {
 
 static void first_provisioning(void **state) {
     (void)state;
+    FAKE_REQUIRED();
     grafana_client_t *c = fake_client();
     grafana_provision_result_t res;
     fake_provision(c, "acme", &res);
@@ -83,6 +84,7 @@ static void first_provisioning(void **state) {
 
 static void reprovision_is_idempotent(void **state) {
     (void)state;
+    FAKE_REQUIRED();
     grafana_client_t *c = fake_client();
     grafana_provision_result_t res;
     fake_provision(c, "acme", &res);
@@ -107,6 +109,7 @@ static void reprovision_is_idempotent(void **state) {
 
 static void failure_midway_is_repaired(void **state) {
     (void)state;
+    FAKE_REQUIRED();
     grafana_client_t *c = fake_client();
     /* Folder creation keeps failing: provisioning stops after the datasource. */
     fake_control("/__fake/fail", "{\"path_prefix\":\"/api/folders\",\"method\":\"POST\",\"status\":500,\"count\":100}");
@@ -140,6 +143,7 @@ static void failure_midway_is_repaired(void **state) {
  * exists" and resolves it by reading back, leaving exactly one of each object. */
 static void lost_answers_create_no_duplicates(void **state) {
     (void)state;
+    FAKE_REQUIRED();
     grafana_client_t *c = fake_client();
     static const char *const faults[] = {
         "{\"path_prefix\":\"/api/orgs\",\"method\":\"POST\",\"status\":502,\"count\":1,\"after\":true}",
@@ -163,6 +167,7 @@ static void lost_answers_create_no_duplicates(void **state) {
 
 static void tenants_are_isolated(void **state) {
     (void)state;
+    FAKE_REQUIRED();
     grafana_client_t *c = fake_client();
     grafana_provision_result_t a, b;
     fake_provision(c, "acme", &a);
@@ -200,6 +205,7 @@ static void tenants_are_isolated(void **state) {
 
 static void rotate_credential(void **state) {
     (void)state;
+    FAKE_REQUIRED();
     grafana_client_t *c = fake_client();
     grafana_provision_result_t res;
     fake_provision(c, "acme", &res);
@@ -222,6 +228,7 @@ static void rotate_credential(void **state) {
 
 static void bad_inputs_send_nothing(void **state) {
     (void)state;
+    FAKE_REQUIRED();
     grafana_client_t *c = fake_client();
     grafana_provision_result_t res;
     grafana_err_t err;

@@ -1,0 +1,165 @@
+/* Alert rules and datasources: validation of our inputs before anything is sent (no fake needed), then
+ * creation in the tenant's org through the fake, with Grafana's conflicts surfaced. */
+#include "fake.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define QUERY_A                                                                                                        \
+    "{\"refId\":\"A\",\"relativeTimeRange\":{\"from\":600,\"to\":0},\"datasourceUid\":\"vigil\","                  \
+    "\"model\":{\"refId\":\"A\",\"expr\":\"sum(rate(http_requests_total{code=~\\\"5..\\\"}[5m]))\",\"instant\":true}}"
+#define EXPR_B                                                                                                         \
+    "{\"refId\":\"B\",\"datasourceUid\":\"__expr__\",\"model\":{\"type\":\"threshold\",\"expression\":\"A\","        \
+    "\"conditions\":[{\"evaluator\":{\"type\":\"gt\",\"params\":[1]}}]}}"
+
+static const char valid[] = "{\"title\":\"High error rate\",\"ruleGroup\":\"api\",\"condition\":\"B\",\"for\":\"5m\","
+                            "\"labels\":{\"severity\":\"page\"},\"data\":[" QUERY_A "," EXPR_B "]}";
+
+static void expect_invalid(const char *json, const char *needle) {
+    vg_error_t err;
+    int rc = grafana_alert_rule_validate(json, strlen(json), &err);
+    if (rc != VG_EINVAL) fail_msg("accepted: %s", json);
+    if (!strstr(err.msg, needle)) fail_msg("message \"%s\" lacks \"%s\"", err.msg, needle);
+}
+
+static void validation(void **state) {
+    (void)state;
+    vg_error_t err;
+    assert_int_equal(grafana_alert_rule_validate(valid, sizeof valid - 1, &err), 0);
+    /* for: a duration string, never a number (the OpenAPI spec is wrong here) */
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":300,\"data\":[" QUERY_A "]}",
+                   "duration string");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"5 minutes\",\"data\":[" QUERY_A "]}",
+                   "invalid duration");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"data\":[" QUERY_A "]}", "\"for\"");
+    /* relativeTimeRange: numbers of seconds */
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[{\"refId\":\"A\","
+                   "\"relativeTimeRange\":{\"from\":\"10m\",\"to\":\"0s\"},\"model\":{}}]}",
+                   "numbers of seconds");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[{\"refId\":\"A\","
+                   "\"relativeTimeRange\":{\"from\":0,\"to\":600},\"model\":{}}]}",
+                   "from >= to");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"C\",\"for\":\"1m\",\"data\":[" QUERY_A "]}",
+                   "not a refId");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "," QUERY_A "]}",
+                   "used twice");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[]}", "non-empty");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[{\"refId\":\"A\","
+                   "\"model\":\"up\"}]}",
+                   "\"model\"");
+    expect_invalid("{\"title\":\"\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "]}", "title");
+    char longt[1024];
+    snprintf(longt, sizeof longt,
+             "{\"title\":\"%0191d\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "]}", 0);
+    expect_invalid(longt, "1-190");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"uid\":\"a/b\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "]}",
+                   "uid");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"noDataState\":\"Nope\","
+                   "\"data\":[" QUERY_A "]}",
+                   "noDataState");
+    expect_invalid("{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"execErrState\":\"NoData\","
+                   "\"data\":[" QUERY_A "]}",
+                   "execErrState");
+    expect_invalid("[1]", "object");
+    expect_invalid("{\"title\":", "invalid JSON");
+}
+
+static void create_rule(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    grafana_provision_result_t res;
+    fake_provision(c, "acme", &res);
+    grafana_err_t err;
+    char *out = NULL;
+    assert_int_equal(grafana_alert_rule_create(c, "acme", valid, sizeof valid - 1, &out, &err), 0);
+    json_t *r = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(r);
+    assert_int_equal(json_integer_value(json_object_get(r, "orgID")), res.org_id);
+    assert_string_equal(json_string_value(json_object_get(r, "folderUID")), "vigil");
+    assert_string_equal(json_string_value(json_object_get(r, "for")), "5m");
+    assert_string_equal(json_string_value(json_object_get(r, "noDataState")), "NoData");
+    assert_string_equal(json_string_value(json_object_get(r, "execErrState")), "Error");
+    assert_string_equal(json_string_value(json_object_get(r, "provenance")), ""); /* X-Disable-Provenance sent */
+    json_decref(r);
+    json_t *st = fake_state();
+    json_t *rules = json_object_get(fake_org(st, "vigil-acme"), "alert_rules");
+    assert_int_equal(json_array_size(rules), 1);
+    json_decref(st);
+
+    /* orgID from the caller is ignored: the rule lands in the tenant's org. */
+    char other[2048];
+    snprintf(other, sizeof other,
+             "{\"orgID\":1,\"uid\":\"fixed-uid\",\"title\":\"t2\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\","
+             "\"data\":[" QUERY_A "]}");
+    assert_int_equal(grafana_alert_rule_create(c, "acme", other, strlen(other), &out, &err), 0);
+    assert_non_null(strstr(out, "\"orgID\":2"));
+    free(out);
+    /* Same uid again: Grafana's 409 conflict. */
+    assert_int_equal(grafana_alert_rule_create(c, "acme", other, strlen(other), &out, &err), VG_EEXIST);
+    assert_int_equal(err.http_status, 409);
+    assert_string_equal(err.reason, "alerting.alert-rule.conflict");
+    /* A lost answer on a retried create is resolved by reading the rule back: still one rule. */
+    snprintf(other, sizeof other,
+             "{\"uid\":\"lost-one\",\"title\":\"t3\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "]}");
+    fake_control("/__fake/fail", "{\"path_prefix\":\"/api/v1/provisioning\",\"status\":502,\"count\":1,\"after\":true}");
+    assert_int_equal(grafana_alert_rule_create(c, "acme", other, strlen(other), &out, &err), 0);
+    free(out);
+    st = fake_state();
+    assert_int_equal(json_array_size(json_object_get(fake_org(st, "vigil-acme"), "alert_rules")), 3);
+    json_decref(st);
+    /* Invalid input never reaches Grafana. */
+    int before = fake_count("POST", "/api/v1/provisioning");
+    const char bad[] = "{\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":60,\"data\":[" QUERY_A "]}";
+    assert_int_equal(grafana_alert_rule_create(c, "acme", bad, sizeof bad - 1, &out, &err), VG_EINVAL);
+    assert_int_equal(fake_count("POST", "/api/v1/provisioning"), before);
+    grafana_client_free(c);
+}
+
+static void create_datasource(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    grafana_provision_result_t res;
+    fake_provision(c, "acme", &res);
+    grafana_err_t err;
+    char *out = NULL;
+    const char ds[] = "{\"name\":\"mimir\",\"url\":\"http://mimir:9009/prometheus\",\"orgId\":1,"
+                      "\"jsonData\":{\"httpHeaderName1\":\"X-Scope-OrgID\"},"
+                      "\"secureJsonData\":{\"httpHeaderValue1\":\"acme\"}}";
+    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, &out, &err), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "prometheus");
+    assert_string_equal(json_string_value(json_object_get(j, "access")), "proxy");
+    assert_int_equal(json_integer_value(json_object_get(j, "orgId")), res.org_id);
+    assert_true(json_is_true(json_object_get(json_object_get(j, "secureJsonFields"), "httpHeaderValue1")));
+    assert_null(json_object_get(j, "secureJsonData")); /* secrets are not echoed */
+    json_decref(j);
+    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, &out, &err), VG_EEXIST);
+    assert_int_equal(err.http_status, 409);
+    assert_non_null(strstr(err.err.msg, "same name"));
+    const char nourl[] = "{\"name\":\"x\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", nourl, sizeof nourl - 1, &out, &err), VG_EINVAL);
+    const char badtype[] = "{\"name\":\"x\",\"url\":\"http://x\",\"isDefault\":\"yes\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", badtype, sizeof badtype - 1, &out, &err), VG_EINVAL);
+    assert_int_equal(grafana_datasource_create(c, "ghost", ds, sizeof ds - 1, &out, &err), VG_ENOTFOUND);
+    grafana_client_free(c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(validation),
+        cmocka_unit_test_setup(create_rule, fake_test_setup),
+        cmocka_unit_test_setup(create_datasource, fake_test_setup),
+    };
+    return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
+}
