@@ -234,7 +234,29 @@ bool tsdb_xor_iter_next(tsdb_xor_iter_t *it) {
         it->t = (int64_t)((uint64_t)it->t + d);
         if (!get_value(it)) goto corrupt;
     } else {
-        if (it->avail < 4) refill(it);
+        /* Fast path for the common shapes: delta-of-delta 0, and a value that repeats or reuses the
+         * current XOR window, all within the bits already loaded. */
+        if (it->avail < 56) refill(it);
+        uint64_t b = it->bits;
+        if (it->avail >= 2 && !(b >> 63)) {
+            if (!((b << 1) >> 63)) {
+                it->bits <<= 2, it->avail -= 2;
+                it->t = (int64_t)((uint64_t)it->t + (uint64_t)it->tdelta);
+                it->i++;
+                return true;
+            }
+            if (((b << 1) >> 62) == 2 && it->leading != 0xff) {
+                unsigned sig = 64u - it->leading - it->trailing;
+                if (3 + sig <= it->avail) {
+                    it->v ^= ((b << 3) >> (64 - sig)) << it->trailing;
+                    it->bits = b << 3 << sig; /* two shifts: 3 + sig may be 64 */
+                    it->avail -= 3 + sig;
+                    it->t = (int64_t)((uint64_t)it->t + (uint64_t)it->tdelta);
+                    it->i++;
+                    return true;
+                }
+            }
+        }
         uint64_t dod;
         /* Bits past `avail` are zero at the end of the input, so a short tail decodes as a prefix that
          * the length checks below reject. */

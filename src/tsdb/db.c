@@ -499,6 +499,11 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
         tsdb__rec_begin(&a->rb, TSDB__REC_SAMPLES);
         int64_t pr = 0, pt = 0;
         for (size_t i = 0; i < a->n; i++) {
+            if (i > 0 && i % 65536 == 0) { /* keep records far below TSDB__REC_MAX */
+                tsdb__rec_end(&a->rb);
+                tsdb__rec_begin(&a->rb, TSDB__REC_SAMPLES);
+                pr = pt = 0;
+            }
             tsdb__rec_put_varint(&a->rb, (int64_t)a->p[i].s->ref - pr);
             tsdb__rec_put_varint(&a->rb, (int64_t)((uint64_t)a->p[i].t - (uint64_t)pt));
             tsdb__rec_put_u64le(&a->rb, a->p[i].v);

@@ -302,9 +302,37 @@ static void record_decoder_rejects_garbage(void **state) {
     tsdb__recbuf_free(&b);
 }
 
+/* One commit larger than a record may be is split over several samples records. */
+static void huge_batch(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    tsdb_db_t *db = open_db(d, NULL);
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(db, &a, &err);
+    uint64_t refs[1000] = {0};
+    for (int k = 0; k < 150; k++)
+        for (int s = 0; s < 1000; s++) {
+            char sv[16];
+            snprintf(sv, sizeof sv, "%d", s);
+            model_label_t l[] = {{"__name__", "m"}, {"series", sv}};
+            int rc = refs[s] ? storage_append_ref(a, refs[s], (int64_t)k * 1000, k, &err)
+                             : storage_append(a, l, 2, (int64_t)k * 1000, k, &refs[s], &err);
+            assert_int_equal(rc, 0);
+        }
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+    assert_int_equal(total_samples(db), 150000);
+    tsdb_db_close(db);
+    db = open_db(d, NULL);
+    assert_int_equal(total_samples(db), 150000);
+    tsdb_db_close(db);
+    tu_rmdir(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(replay_roundtrip), cmocka_unit_test(checkpoints),
                                        cmocka_unit_test(torn_tail_every_offset), cmocka_unit_test(bit_flips),
-                                       cmocka_unit_test(record_decoder_rejects_garbage)};
+                                       cmocka_unit_test(record_decoder_rejects_garbage), cmocka_unit_test(huge_batch)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
