@@ -3,6 +3,7 @@
  * with their exact messages, limits. Every input is parsed from an exact-size heap copy so ASan sees
  * any read past its end. */
 #include "ingest/ingest.h"
+#include "ingest/ingest_int.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -491,6 +492,45 @@ static void family_rules(void **state) {
 #undef S
 }
 
+/* The exact fast path and the strtod fallback agree bit for bit with strtod on random decimals. */
+static void float_matches_strtod(void **state) {
+    (void)state;
+    unsigned seed = 42;
+    char s[64];
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t n = 0;
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = seed >> 4;
+        if (r & 1) s[n++] = r & 2 ? '-' : '+';
+        size_t nd = 1 + (r >> 2) % 24, dot = (r >> 7) % (nd + 1);
+        for (size_t i = 0; i < nd; i++) {
+            if (i == dot && (r & 4)) s[n++] = '.';
+            seed = seed * 1103515245u + 12345u;
+            s[n++] = (char)('0' + (seed >> 8) % 10);
+        }
+        if (r & 8) n += (size_t)snprintf(s + n, sizeof s - n, "e%d", (int)((r >> 12) % 700) - 350);
+        s[n] = '\0';
+        double got, want = strtod(s, NULL);
+        int rc = ingest__parse_float(s, n, &got);
+        if (isinf(want)) {
+            assert_int_equal(rc, INGEST__FLOAT_RANGE);
+            continue;
+        }
+        if (rc != 0 || memcmp(&got, &want, sizeof got) != 0) fail_msg("%s: rc=%d got %.17g want %.17g", s, rc, got, want);
+    }
+    const char *syntax[] = {"", "+", "-", ".", "e5", "1e", "1e+", "1.2.3", "0x10", "0x1.8", "1f", "--1", "+nan",
+                            "nann", "in", "infinit", "infinityy", "1 ", " 1", "1,5", "\xd9\xa1"};
+    for (size_t i = 0; i < sizeof syntax / sizeof syntax[0]; i++) {
+        double v;
+        if (ingest__parse_float(syntax[i], strlen(syntax[i]), &v) != INGEST__FLOAT_SYNTAX) fail_msg("[%s]", syntax[i]);
+    }
+    const char *unsupported[] = {"0x1p-2", "1_000", "1P5", "_1", "infp"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        double v;
+        assert_int_equal(ingest__parse_float(unsupported[i], strlen(unsupported[i]), &v), INGEST__FLOAT_UNSUPPORTED);
+    }
+}
+
 /* The fuzz seeds are valid inputs of their format (.prom text, .om OpenMetrics). */
 static void fuzz_seeds_parse(void **state) {
     (void)state;
@@ -528,7 +568,7 @@ int main(void) {
         cmocka_unit_test(om_full),            cmocka_unit_test(every_prefix),
         cmocka_unit_test(malformed_table),    cmocka_unit_test(limits),
         cmocka_unit_test(content_type),       cmocka_unit_test(family_rules),
-        cmocka_unit_test(fuzz_seeds_parse),
+        cmocka_unit_test(fuzz_seeds_parse),   cmocka_unit_test(float_matches_strtod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
