@@ -7,6 +7,7 @@
 
 #include "model/matcher.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/timeutil.h"
 
 #include <stdarg.h>
@@ -36,6 +37,7 @@ typedef struct field {
     void (*init)(void *elem);  /* F_LIST: element defaults (heap strings only: free walks the table) */
     size_t pos_off;            /* F_LIST: offset of `int line, col` in the element, or 0 for none */
     bool empty_ok;             /* F_STR: "" is a valid value */
+    bool secret;               /* F_STR: shown as <secret> by config_write_yaml */
 } field_t;
 
 /* A list of structs as stored: the element array and its count. */
@@ -119,14 +121,14 @@ static const field_t file_sd_fields[] = {
 
 static const field_t basic_auth_fields[] = {
     {.key = "username", .type = F_STR, .off = S(config_basic_auth_t, username), .empty_ok = true},
-    {.key = "password", .type = F_STR, .off = S(config_basic_auth_t, password), .empty_ok = true},
+    {.key = "password", .type = F_STR, .off = S(config_basic_auth_t, password), .empty_ok = true, .secret = true},
     {.key = "password_file", .type = F_STR, .off = S(config_basic_auth_t, password_file)},
     END,
 };
 
 static const field_t authorization_fields[] = {
     {.key = "type", .type = F_STR, .off = S(config_authorization_t, type)},
-    {.key = "credentials", .type = F_STR, .off = S(config_authorization_t, credentials)},
+    {.key = "credentials", .type = F_STR, .off = S(config_authorization_t, credentials), .secret = true},
     {.key = "credentials_file", .type = F_STR, .off = S(config_authorization_t, credentials_file)},
     END,
 };
@@ -173,7 +175,7 @@ static const field_t scrape_fields[] = {
     {.key = "honor_timestamps", .type = F_BOOL, .off = S(config_scrape_t, honor_timestamps)},
     {.key = "basic_auth", .type = F_STRUCT, .off = S(config_scrape_t, basic_auth), .sub = basic_auth_fields},
     {.key = "authorization", .type = F_STRUCT, .off = S(config_scrape_t, authorization), .sub = authorization_fields},
-    {.key = "bearer_token", .type = F_STR, .off = S(config_scrape_t, bearer_token)},
+    {.key = "bearer_token", .type = F_STR, .off = S(config_scrape_t, bearer_token), .secret = true},
     {.key = "bearer_token_file", .type = F_STR, .off = S(config_scrape_t, bearer_token_file)},
     {.key = "tls_config", .type = F_STRUCT, .off = S(config_scrape_t, tls_config), .sub = tls_fields},
     LIST("static_configs", config_scrape_t, static_configs, static_fields, config_static_t, NULL),
@@ -899,3 +901,111 @@ void config_target_groups_free(config_static_t *v, size_t n) {
     for (size_t i = 0; i < n; i++) free_fields(static_fields, (char *)(v + i));
     free(v);
 }
+
+/* ---- YAML output (for /api/v1/status/config): the same tables, walked the other way ---- */
+
+static void indent(vg_buf_t *b, int n) {
+    for (int i = 0; i < n; i++) vg_buf_putc(b, ' ');
+}
+
+static void put_size(vg_buf_t *b, uint64_t v) {
+    static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (int i = 0; i < 4; i++) {
+        uint64_t u = 1ull << (10 * (4 - i));
+        if (v && v % u == 0) {
+            vg_buf_printf(b, "%llu%s", (unsigned long long)(v / u), units[i]);
+            return;
+        }
+    }
+    vg_buf_printf(b, "%lluB", (unsigned long long)v);
+}
+
+static void write_fields(vg_buf_t *b, const field_t *fields, const char *base, int ind, bool first_inline);
+
+static void write_value(vg_buf_t *b, const field_t *f, const char *slot, int ind) {
+    char tmp[VG_DURATION_MAX];
+    switch (f->type) {
+    case F_STR:
+    case F_ADDR:
+    case F_REGEX:
+        if (f->secret) vg_buf_puts(b, "<secret>");
+        else vg_json_escape(b, *(char *const *)slot, strlen(*(char *const *)slot));
+        break;
+    case F_DURATION: vg_duration_format(*(const int64_t *)slot, tmp), vg_buf_puts(b, tmp); break;
+    case F_SIZE: put_size(b, *(const uint64_t *)slot); break;
+    case F_INT: vg_buf_put_i64(b, *(const int64_t *)slot); break;
+    case F_BOOL: vg_buf_puts(b, *(const bool *)slot ? "true" : "false"); break;
+    case F_ENUM: vg_buf_puts(b, f->names[*(const int *)slot]); break;
+    case F_STRLIST: {
+        const config_strlist_t *l = (const config_strlist_t *)slot;
+        vg_buf_putc(b, '[');
+        for (size_t i = 0; i < l->n; i++) {
+            if (i) vg_buf_puts(b, ", ");
+            vg_json_escape(b, l->v[i], strlen(l->v[i]));
+        }
+        vg_buf_putc(b, ']');
+        break;
+    }
+    case F_KV:
+    case F_LABELS:
+    case F_PARAMS: {
+        const config_kv_t *kv = (const config_kv_t *)slot;
+        vg_buf_putc(b, '{');
+        for (size_t i = 0; i < kv->n; i++) {
+            /* params repeat keys: group a key's values into one list */
+            bool seen = false;
+            for (size_t k = 0; k < i && f->type == F_PARAMS; k++) seen |= !strcmp(kv->keys[k], kv->keys[i]);
+            if (seen) continue;
+            if (i) vg_buf_puts(b, ", ");
+            vg_json_escape(b, kv->keys[i], strlen(kv->keys[i]));
+            vg_buf_puts(b, ": ");
+            if (f->type != F_PARAMS) {
+                vg_json_escape(b, kv->values[i], strlen(kv->values[i]));
+                continue;
+            }
+            vg_buf_putc(b, '[');
+            for (size_t k = i, m = 0; k < kv->n; k++) {
+                if (strcmp(kv->keys[k], kv->keys[i])) continue;
+                if (m++) vg_buf_puts(b, ", ");
+                vg_json_escape(b, kv->values[k], strlen(kv->values[k]));
+            }
+            vg_buf_putc(b, ']');
+        }
+        vg_buf_putc(b, '}');
+        break;
+    }
+    case F_STRUCT:
+        vg_buf_putc(b, '\n');
+        write_fields(b, f->sub, slot, ind + 2, false);
+        return;
+    case F_LIST: {
+        const anylist_t *l = (const anylist_t *)slot;
+        if (!l->n) {
+            vg_buf_puts(b, "[]");
+            break;
+        }
+        vg_buf_putc(b, '\n');
+        for (size_t i = 0; i < l->n; i++) {
+            indent(b, ind + 2);
+            vg_buf_puts(b, "- ");
+            write_fields(b, f->sub, (const char *)l->v + i * f->elem_size, ind + 4, true);
+        }
+        return;
+    }
+    }
+    vg_buf_putc(b, '\n');
+}
+
+static void write_fields(vg_buf_t *b, const field_t *fields, const char *base, int ind, bool first_inline) {
+    for (const field_t *f = fields; f->key; f++) {
+        const char *slot = base + f->off;
+        if ((f->type == F_STR || f->type == F_ADDR || f->type == F_REGEX) && !*(char *const *)slot) continue;
+        if (!first_inline) indent(b, ind);
+        first_inline = false;
+        vg_buf_puts(b, f->key);
+        vg_buf_puts(b, ": ");
+        write_value(b, f, slot, ind);
+    }
+}
+
+void config_write_yaml(const config_t *c, vg_buf_t *out) { write_fields(out, root_fields, (const char *)c, 0, false); }

@@ -6,6 +6,7 @@
 #ifndef VG_CONFIG_H
 #define VG_CONFIG_H
 
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -160,6 +161,10 @@ void config_unref(config_t *c);
  * *out holds *n_out groups (free with config_target_groups_free); errors are located like config errors. */
 int config_parse_target_groups(const char *text, size_t len, config_static_t **out, size_t *n_out, vg_error_t *err);
 void config_target_groups_free(config_static_t *v, size_t n);
+
+/* The effective configuration as YAML (every key, defaults included; secrets as "<secret>"); parsing
+ * it again gives the same configuration, except for the secrets. */
+void config_write_yaml(const config_t *c, vg_buf_t *out);
 
 /* "file:line:col: message" for an error from config_load_file/config_parse, into out (cap bytes). */
 void config_error_format(const vg_error_t *err, const char *file, char *out, size_t cap);

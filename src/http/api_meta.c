@@ -1,10 +1,22 @@
-/* Metadata endpoints of the Prometheus API that describe what vigil collects: /api/v1/targets. */
+/* Metadata endpoints of the Prometheus API: what vigil scrapes (/api/v1/targets, /api/v1/metadata),
+ * exemplars (none kept), and the /api/v1/status family (buildinfo, runtimeinfo, flags, config, tsdb). */
 #include "api.h"
 
-#include "ingest/scrape/scrape.h"
-#include "util/json.h"
+#include "params.h"
 
+#include "ingest/scrape/scrape.h"
+#include "promql/promql.h"
+#include "tsdb/tsdb.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include "vigil_build.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int api_targets(http_req_t *req, http_resp_t *resp) {
     const char *state = http_req_param(req, "state"); /* an unknown state selects nothing, as in Prometheus */
@@ -23,4 +35,212 @@ int api_targets(http_req_t *req, http_resp_t *resp) {
     }
     vg_json_obj_close(&j);
     return 0;
+}
+
+/* ---- /api/v1/metadata, /api/v1/query_exemplars ---- */
+
+int api_metadata(http_req_t *req, http_resp_t *resp) {
+    long limit = -1;
+    const char *ls = http_req_param(req, "limit");
+    if (ls && *ls) {
+        char *end;
+        limit = strtol(ls, &end, 10);
+        if (*end) return vg_error_set(&req->err, VG_EINVAL, "limit must be a number");
+    }
+    vg_json_t j;
+    vg_json_init(&j, &resp->body);
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "status"), vg_json_str(&j, "success");
+    vg_json_key(&j, "data");
+    if (req->app->scraper) ingest_scraper_metadata_json(req->app->scraper, &j, http_req_param(req, "metric"), limit);
+    else vg_json_obj_open(&j), vg_json_obj_close(&j);
+    vg_json_obj_close(&j);
+    return 0;
+}
+
+int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
+    /* vigil keeps no exemplars: validate like Prometheus, answer an empty list */
+    int64_t t;
+    int rc = api_time_param(req, "start", API_MIN_TIME_MS, &t);
+    if (!rc) rc = api_time_param(req, "end", API_MAX_TIME_MS, &t);
+    if (rc) return rc;
+    const char *q = http_req_param(req, "query");
+    promql_node_t *n;
+    if ((rc = promql_parse(q ? q : "", q ? strlen(q) : 0, req->arena, &n, &req->err))) return rc;
+    vg_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":[]}");
+    return 0;
+}
+
+/* ---- /api/v1/status/... ---- */
+
+static void status_open(vg_json_t *j, vg_buf_t *b) {
+    vg_json_init(j, b);
+    vg_json_obj_open(j);
+    vg_json_key(j, "status"), vg_json_str(j, "success");
+    vg_json_key(j, "data");
+    vg_json_obj_open(j);
+}
+
+static void status_close(vg_json_t *j) {
+    vg_json_obj_close(j);
+    vg_json_obj_close(j);
+}
+
+int api_buildinfo(http_req_t *req, http_resp_t *resp) {
+    (void)req;
+    vg_json_t j;
+    status_open(&j, &resp->body);
+    vg_json_key(&j, "version"), vg_json_str(&j, VIGIL_VERSION);
+    vg_json_key(&j, "revision"), vg_json_str(&j, VIGIL_REVISION);
+    vg_json_key(&j, "branch"), vg_json_str(&j, "");
+    vg_json_key(&j, "buildUser"), vg_json_str(&j, "");
+    vg_json_key(&j, "buildDate"), vg_json_str(&j, "");
+    vg_json_key(&j, "goVersion"), vg_json_str(&j, "");
+    vg_json_key(&j, "application"), vg_json_str(&j, "vigil");
+    status_close(&j);
+    return 0;
+}
+
+int api_runtimeinfo(http_req_t *req, http_resp_t *resp) {
+    http_app_t *app = req->app;
+    config_t *c = http_app_config(app);
+    char ts[VG_RFC3339_MAX], ret[VG_DURATION_MAX], cwd[1024];
+    vg_json_t j;
+    status_open(&j, &resp->body);
+    vg_rfc3339_format((int64_t)(app->start_time * 1000), ts);
+    vg_json_key(&j, "startTime"), vg_json_str(&j, ts);
+    vg_json_key(&j, "CWD"), vg_json_str(&j, getcwd(cwd, sizeof cwd) ? cwd : "");
+    vg_json_key(&j, "reloadConfigSuccess"), vg_json_bool(&j, atomic_load(&app->last_reload_ok));
+    vg_rfc3339_format(atomic_load(&app->last_reload_ms), ts);
+    vg_json_key(&j, "lastConfigTime"), vg_json_str(&j, ts);
+    vg_json_key(&j, "corruptionCount"), vg_json_i64(&j, 0);
+    vg_json_key(&j, "goroutineCount"), vg_json_i64(&j, 0);
+    vg_json_key(&j, "GOMAXPROCS"), vg_json_i64(&j, sysconf(_SC_NPROCESSORS_ONLN));
+    vg_json_key(&j, "GOGC"), vg_json_str(&j, "");
+    vg_json_key(&j, "GODEBUG"), vg_json_str(&j, "");
+    vg_duration_format(c->storage.retention_ms, ret);
+    vg_json_key(&j, "storageRetention"), vg_json_str(&j, ret);
+    status_close(&j);
+    config_unref(c);
+    return 0;
+}
+
+int api_flags(http_req_t *req, http_resp_t *resp) {
+    config_t *c = http_app_config(req->app);
+    char ret[VG_DURATION_MAX];
+    vg_duration_format(c->storage.retention_ms, ret);
+    vg_json_t j;
+    status_open(&j, &resp->body);
+    vg_json_key(&j, "config.file"), vg_json_str(&j, req->app->config_path ? req->app->config_path : "");
+    vg_json_key(&j, "web.listen-address"), vg_json_str(&j, c->server.listen);
+    vg_json_key(&j, "storage.tsdb.path"), vg_json_str(&j, c->storage.path);
+    vg_json_key(&j, "storage.tsdb.retention.time"), vg_json_str(&j, ret);
+    vg_json_key(&j, "log.level"), vg_json_str(&j, vg_log_level_name(c->log.level));
+    vg_json_key(&j, "log.format"), vg_json_str(&j, c->log.format == VG_LOG_JSON ? "json" : "logfmt");
+    status_close(&j);
+    config_unref(c);
+    return 0;
+}
+
+int api_config(http_req_t *req, http_resp_t *resp) {
+    config_t *c = http_app_config(req->app);
+    vg_buf_t y = VG_BUF_INIT;
+    config_write_yaml(c, &y);
+    config_unref(c);
+    vg_json_t j;
+    status_open(&j, &resp->body);
+    vg_json_key(&j, "yaml"), vg_json_strn(&j, y.data ? y.data : "", y.len);
+    status_close(&j);
+    vg_buf_deinit(&y);
+    return y.failed ? vg_error_set(&req->err, VG_ENOMEM, "out of memory") : 0;
+}
+
+/* A top-10 list of (name, count), kept sorted by count descending, then name. */
+#define TOP_N 10
+typedef struct {
+    char name[256];
+    uint64_t count;
+} stat_t;
+typedef struct {
+    stat_t v[TOP_N];
+    size_t n;
+} top_t;
+
+static void top_push(top_t *t, const char *a, const char *b, uint64_t count) {
+    char name[256];
+    snprintf(name, sizeof name, "%s%s%s", a, b ? "=" : "", b ? b : "");
+    size_t i = t->n;
+    while (i > 0 && (t->v[i - 1].count < count || (t->v[i - 1].count == count && strcmp(t->v[i - 1].name, name) > 0))) i--;
+    if (i >= TOP_N) return;
+    size_t last = t->n < TOP_N ? t->n : TOP_N - 1;
+    memmove(&t->v[i + 1], &t->v[i], (last - i) * sizeof t->v[0]);
+    snprintf(t->v[i].name, sizeof t->v[i].name, "%s", name);
+    t->v[i].count = count;
+    if (t->n < TOP_N) t->n++;
+}
+
+static void top_json(vg_json_t *j, const char *key, const top_t *t) {
+    vg_json_key(j, key);
+    vg_json_arr_open(j);
+    for (size_t i = 0; i < t->n; i++) {
+        vg_json_obj_open(j);
+        vg_json_key(j, "name"), vg_json_str(j, t->v[i].name);
+        vg_json_key(j, "value"), vg_json_u64(j, t->v[i].count);
+        vg_json_obj_close(j);
+    }
+    vg_json_arr_close(j);
+}
+
+int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
+    if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
+    tsdb_stats_t st;
+    tsdb_db_stats(req->app->db, &st);
+    storage_querier_t *q;
+    int rc = tsdb_db_querier(req->app->db, API_MIN_TIME_MS, API_MAX_TIME_MS, &q, &req->err);
+    if (rc) return rc;
+    top_t by_metric = {0}, by_name_values = {0}, by_name_bytes = {0}, by_pair = {0};
+    uint64_t pairs = 0;
+    const char *const *names;
+    size_t n_names;
+    rc = q->vt->label_names(q, NULL, 0, &names, &n_names, &req->err);
+    for (size_t i = 0; !rc && i < n_names; i++) {
+        const char *const *values;
+        size_t n_values;
+        if ((rc = q->vt->label_values(q, names[i], NULL, 0, &values, &n_values, &req->err))) break;
+        top_push(&by_name_values, names[i], NULL, n_values);
+        pairs += n_values;
+        uint64_t bytes = 0;
+        for (size_t k = 0; !rc && k < n_values; k++) {
+            model_matcher_t *m;
+            if ((rc = model_matcher_new(MODEL_MATCH_EQ, names[i], values[k], &m, &req->err))) break;
+            storage_series_set_t *ss;
+            uint64_t count = 0;
+            if (!(rc = storage_select(q, false, &m, 1, &ss, &req->err)))
+                while (ss->vt->next(ss)) count++;
+            model_matcher_free(m);
+            bytes += strlen(values[k]); /* Prometheus counts each distinct value once */
+            top_push(&by_pair, names[i], values[k], count);
+            if (!strcmp(names[i], MODEL_METRIC_NAME)) top_push(&by_metric, values[k], NULL, count);
+        }
+        top_push(&by_name_bytes, names[i], NULL, bytes);
+    }
+    if (!rc) {
+        vg_json_t j;
+        status_open(&j, &resp->body);
+        vg_json_key(&j, "headStats");
+        vg_json_obj_open(&j);
+        vg_json_key(&j, "numSeries"), vg_json_u64(&j, st.head_series);
+        vg_json_key(&j, "numLabelPairs"), vg_json_u64(&j, pairs);
+        vg_json_key(&j, "chunkCount"), vg_json_u64(&j, st.head_chunks);
+        vg_json_key(&j, "minTime"), vg_json_i64(&j, st.head_series ? st.head_mint : INT64_MAX);
+        vg_json_key(&j, "maxTime"), vg_json_i64(&j, st.head_series ? st.head_maxt : INT64_MIN);
+        vg_json_obj_close(&j);
+        top_json(&j, "seriesCountByMetricName", &by_metric);
+        top_json(&j, "labelValueCountByLabelName", &by_name_values);
+        top_json(&j, "memoryInBytesByLabelName", &by_name_bytes);
+        top_json(&j, "seriesCountByLabelValuePair", &by_pair);
+        status_close(&j);
+    }
+    storage_querier_close(q);
+    return rc;
 }

@@ -22,6 +22,13 @@ const http_route_t http_routes[] = {
     {"/api/v1/series", G | P, HTTP_F_AUTH, "/api/v1/series", api_series},
     {"/api/v1/labels", G | P, HTTP_F_AUTH, "/api/v1/labels", api_labels},
     {"/api/v1/label/{name}/values", G, HTTP_F_AUTH, "/api/v1/label/{name}/values", api_label_values},
+    {"/api/v1/metadata", G, HTTP_F_AUTH, "/api/v1/metadata", api_metadata},
+    {"/api/v1/query_exemplars", G | P, HTTP_F_AUTH, "/api/v1/query_exemplars", api_query_exemplars},
+    {"/api/v1/status/buildinfo", G, 0, "/api/v1/status/buildinfo", api_buildinfo},
+    {"/api/v1/status/runtimeinfo", G, HTTP_F_ADMIN, "/api/v1/status/runtimeinfo", api_runtimeinfo},
+    {"/api/v1/status/flags", G, HTTP_F_ADMIN, "/api/v1/status/flags", api_flags},
+    {"/api/v1/status/config", G, HTTP_F_ADMIN, "/api/v1/status/config", api_config},
+    {"/api/v1/status/tsdb", G, HTTP_F_AUTH, "/api/v1/status/tsdb", api_tsdb_status},
 };
 
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

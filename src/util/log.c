@@ -21,6 +21,8 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", "off
 void vg_log_set_level(vg_log_level_t level) { atomic_store(&cur_level, (int)level); }
 void vg_log_set_format(vg_log_format_t format) { atomic_store(&cur_format, (int)format); }
 void vg_log_set_fd(int fd) { atomic_store(&cur_fd, fd); }
+const char *vg_log_level_name(vg_log_level_t level) { return (unsigned)level <= VG_LOG_OFF ? level_names[level] : "?"; }
+
 vg_log_level_t vg_log_get_level(void) { return (vg_log_level_t)atomic_load(&cur_level); }
 
 int vg_log_level_parse(const char *s, vg_log_level_t *out) {

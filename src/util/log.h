@@ -39,6 +39,8 @@ vg_log_level_t vg_log_get_level(void);
 /* Parses "debug|info|warn|error" / "json|logfmt"; return 0 or VG_EINVAL. */
 int vg_log_level_parse(const char *s, vg_log_level_t *out);
 int vg_log_format_parse(const char *s, vg_log_format_t *out);
+/* "debug", "info", "warn", "error". */
+const char *vg_log_level_name(vg_log_level_t level);
 
 /* Emits one line; the variadic part is a list of vg_logf_t terminated by VG_LEND (the macros add it). */
 void vg_log__emit(vg_log_level_t level, const char *logger, const char *msg, ...);

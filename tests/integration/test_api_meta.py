@@ -65,6 +65,10 @@ QUERIES = [
     ("/api/v1/label/Zone/values", []),
     ("/api/v1/label/nolabel/values", []),
     ("/api/v1/label/v/values", []),
+    ("/api/v1/metadata", []),
+    ("/api/v1/metadata", [("metric", "queue_length")]),
+    ("/api/v1/metadata", [("metric", "nothing")]),
+    ("/api/v1/query_exemplars", [("query", "up")]),
 ]
 
 ERRORS = [
@@ -75,7 +79,8 @@ ERRORS = [
     ("/api/v1/series", [("match[]", "up"), ("end", "1e999")]),
     ("/api/v1/labels", [("match[]", "rate(up[5m])")]),
     ("/api/v1/label/a-b/values", []),
-    ("/api/v1/targets", [("state", "nope")]),
+    ("/api/v1/metadata", [("limit", "x")]),
+    ("/api/v1/query_exemplars", [("query", "up{")]),
 ]
 
 
@@ -106,6 +111,28 @@ def main():
             ps, pb = get(pport, path, params)
             vs, vb = get(vport, path, params)
             check(f"{path} {params}: same answer", (ps, pb) == (vs, vb), f"prometheus {ps} {pb}\nvigil      {vs} {vb}")
+        pj = json.loads(get(pport, "/api/v1/status/tsdb", [])[1])["data"]
+        vj = json.loads(get(vport, "/api/v1/status/tsdb", [])[1])["data"]
+        check("status/tsdb: same series count", pj["headStats"]["numSeries"] == vj["headStats"]["numSeries"], (pj, vj))
+        check("status/tsdb: same label pairs count", pj["headStats"]["numLabelPairs"] == vj["headStats"]["numLabelPairs"], (pj, vj))
+        for k in ("seriesCountByMetricName", "labelValueCountByLabelName", "memoryInBytesByLabelName", "seriesCountByLabelValuePair"):
+            # a top-10 list cut inside a run of equal counts may pick different names: compare the counts,
+            # and the names of the entries above the cut
+            cut = min((e["value"] for e in pj[k]), default=0) if len(pj[k]) == 10 else -1
+            above = lambda l: sorted(json.dumps(e) for e in l if e["value"] > cut)
+            same = sorted(e["value"] for e in pj[k]) == sorted(e["value"] for e in vj[k]) and above(pj[k]) == above(vj[k])
+            check(f"status/tsdb: same {k}", same, f"{pj[k]}\n{vj[k]}")
+        md = json.loads(get(vport, "/api/v1/metadata", [("limit", "1")])[1])["data"]
+        check("metadata limit=1 returns one family", len(md) == 1, md)
+        bi = json.loads(get(vport, "/api/v1/status/buildinfo", [])[1])
+        check("status/buildinfo has Prometheus' fields", {"version", "revision", "branch", "buildUser", "buildDate", "goVersion"} <= set(bi["data"]), bi)
+        ri = json.loads(get(vport, "/api/v1/status/runtimeinfo", [])[1])["data"]
+        pri = json.loads(get(pport, "/api/v1/status/runtimeinfo", [])[1])["data"]
+        check("status/runtimeinfo has Prometheus' fields", set(pri) <= set(ri) and ri["reloadConfigSuccess"] is True, (pri, ri))
+        fl = json.loads(get(vport, "/api/v1/status/flags", [])[1])["data"]
+        check("status/flags names the config file", fl["config.file"] == cfg, fl)
+        cy = json.loads(get(vport, "/api/v1/status/config", [])[1])["data"]["yaml"]
+        check("status/config is the effective YAML", "job_name: \"app\"" in cy and "scrape_interval: 1s" in cy, cy)
         for path, params in ERRORS:
             ps, pb = get(pport, path, params)
             vs, vb = get(vport, path, params)

@@ -130,6 +130,12 @@ static const char *const report_names[N_REPORT] = {"up", "scrape_duration_second
 
 typedef struct pool pool_t;
 
+/* Metadata of one metric family as the target exposes it (HELP/TYPE/UNIT lines). */
+typedef struct meta {
+    char *family, *help, *unit; /* owned */
+    int type;                   /* ingest_mtype_t */
+} meta_t;
+
 typedef struct target {
     struct target *next;
     pool_t *pool;
@@ -150,6 +156,9 @@ typedef struct target {
     uint32_t iter;
     uint64_t report_ref[N_REPORT];
     bool reported; /* report series were written at least once */
+    /* metadata of the last successful scrape, under scraper->mu */
+    meta_t *meta;
+    size_t n_meta;
     /* status, under scraper->mu */
     int health; /* 0 unknown, 1 up, 2 down */
     char last_error[512];
@@ -197,6 +206,9 @@ struct ingest_scraper {
     /* parse buffers, scrape thread only */
     ingest_label_t labels[MAX_LABELS_PER_SERIES];
     char *scratch;
+    meta_t *meta_tmp; /* metadata collected during a parse; strings in meta_arena */
+    size_t n_meta_tmp, cap_meta_tmp;
+    vg_arena_t meta_arena;
     vg_arena_t series_arena; /* per-scrape temporary labels */
     /* stats */
     uint64_t scrapes, failures;
@@ -349,6 +361,60 @@ static int series_labels(ingest_scraper_t *s, target_t *t, const ingest_expfmt_e
     return 0;
 }
 
+/* Adds a HELP/TYPE/UNIT line to the metadata being collected for this scrape. */
+static void collect_meta(ingest_scraper_t *s, const ingest_expfmt_entry_t *e, int kind) {
+    meta_t *m = NULL;
+    for (size_t i = s->n_meta_tmp; i-- > 0 && !m;) /* the family's lines are usually adjacent */
+        if (strlen(s->meta_tmp[i].family) == e->name.len && !memcmp(s->meta_tmp[i].family, e->name.ptr, e->name.len))
+            m = &s->meta_tmp[i];
+    if (!m) {
+        if (s->n_meta_tmp == s->cap_meta_tmp) {
+            size_t cap = s->cap_meta_tmp ? s->cap_meta_tmp * 2 : 64;
+            meta_t *nm = realloc(s->meta_tmp, cap * sizeof *nm);
+            if (!nm) return;
+            s->meta_tmp = nm;
+            s->cap_meta_tmp = cap;
+        }
+        m = &s->meta_tmp[s->n_meta_tmp];
+        *m = (meta_t){vg_arena_strndup(&s->meta_arena, e->name.ptr, e->name.len), (char *)"", (char *)"", 0};
+        if (!m->family) return;
+        s->n_meta_tmp++;
+    }
+    if (kind == INGEST_EXPFMT_TYPE) m->type = (int)e->mtype;
+    char *txt = kind == INGEST_EXPFMT_TYPE ? NULL : vg_arena_strndup(&s->meta_arena, e->text.ptr, e->text.len);
+    if (kind == INGEST_EXPFMT_HELP && txt) m->help = txt;
+    if (kind == INGEST_EXPFMT_UNIT && txt) m->unit = txt;
+}
+
+static void meta_free(meta_t *m, size_t n) {
+    for (size_t i = 0; i < n; i++) free(m[i].family), free(m[i].help), free(m[i].unit);
+    free(m);
+}
+
+/* Makes the collected metadata the target's, if it changed (under s->mu). */
+static void publish_meta(ingest_scraper_t *s, target_t *t) {
+    bool same = s->n_meta_tmp == t->n_meta;
+    for (size_t i = 0; same && i < t->n_meta; i++) {
+        const meta_t *a = &s->meta_tmp[i], *b = &t->meta[i];
+        same = a->type == b->type && !strcmp(a->family, b->family) && !strcmp(a->help, b->help) && !strcmp(a->unit, b->unit);
+    }
+    if (same) return;
+    meta_t *nm = calloc(s->n_meta_tmp ? s->n_meta_tmp : 1, sizeof *nm);
+    if (!nm) return;
+    for (size_t i = 0; i < s->n_meta_tmp; i++) {
+        nm[i] = (meta_t){strdup(s->meta_tmp[i].family), strdup(s->meta_tmp[i].help), strdup(s->meta_tmp[i].unit), s->meta_tmp[i].type};
+        if (!nm[i].family || !nm[i].help || !nm[i].unit) {
+            meta_free(nm, i + 1);
+            return;
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    meta_free(t->meta, t->n_meta);
+    t->meta = nm;
+    t->n_meta = s->n_meta_tmp;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void mark_seen(centry_t *c, uint32_t iter) {
     if (c->seen != iter) c->last = c->seen, c->seen = iter;
 }
@@ -365,6 +431,10 @@ static int append_body(ingest_scraper_t *s, target_t *t, storage_appender_t *app
         int kind = ingest_expfmt_next(&p, &e, err);
         if (kind < 0) return kind;
         if (kind == INGEST_EXPFMT_EOF) break;
+        if (kind == INGEST_EXPFMT_HELP || kind == INGEST_EXPFMT_TYPE || kind == INGEST_EXPFMT_UNIT) {
+            collect_meta(s, &e, kind);
+            continue;
+        }
         if (kind != INGEST_EXPFMT_SERIES) continue;
         (*scraped)++;
         int64_t st = sc->honor_timestamps && e.has_ts ? e.ts_ms : ts;
@@ -446,7 +516,10 @@ static void finish_scrape(ingest_scraper_t *s, target_t *t, CURLcode cc) {
     }
     uint32_t prev = t->iter++;
     size_t scraped = 0, post = 0, added = 0;
+    s->n_meta_tmp = 0;
+    vg_arena_reset(&s->meta_arena);
     if (!rc) rc = append_body(s, t, app, ct, ts, &scraped, &post, &added, &err);
+    if (!rc) publish_meta(s, t);
     if (rc) {
         /* nothing of a failed scrape is kept; the previous scrape's series go stale */
         storage_rollback(app);
@@ -498,6 +571,7 @@ static void retire_target(ingest_scraper_t *s, target_t *t) {
 }
 
 static void target_free(ingest_scraper_t *s, target_t *t) {
+    meta_free(t->meta, t->n_meta);
     if (t->in_flight) curl_multi_remove_handle(s->multi, t->easy);
     if (t->easy) curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
@@ -960,6 +1034,7 @@ int ingest_scraper_start(config_t *cfg, ingest_appender_fn appender, void *ctx, 
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     vg_arena_init(&s->series_arena, 16384);
+    vg_arena_init(&s->meta_arena, 16384);
     s->new_appender = appender;
     s->app_ctx = ctx;
     s->jitter_seed = XXH64(cfg->hash, strlen(cfg->hash), 0x5eed);
@@ -1021,6 +1096,8 @@ void ingest_scraper_stop(ingest_scraper_t *s) {
     config_unref(s->cfg);
     curl_multi_cleanup(s->multi);
     vg_arena_deinit(&s->series_arena);
+    vg_arena_deinit(&s->meta_arena);
+    free(s->meta_tmp);
     free(s->scratch);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -1096,5 +1173,61 @@ void ingest_scraper_stats(ingest_scraper_t *s, ingest_scraper_stats_t *out) {
     }
     out->scrapes = s->scrapes;
     out->failures = s->failures;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- metadata API ---- */
+
+static void meta_obj(vg_json_t *j, const meta_t *m) {
+    vg_json_key(j, "type"), vg_json_str(j, ingest_mtype_name((ingest_mtype_t)m->type));
+    vg_json_key(j, "help"), vg_json_str(j, m->help);
+    vg_json_key(j, "unit"), vg_json_str(j, m->unit);
+}
+
+typedef struct {
+    const meta_t *m;
+} meta_ref_t;
+
+static int cmp_meta_ref(const void *a, const void *b) {
+    const meta_t *x = ((const meta_ref_t *)a)->m, *y = ((const meta_ref_t *)b)->m;
+    int c = strcmp(x->family, y->family);
+    if (!c) c = x->type - y->type;
+    if (!c) c = strcmp(x->help, y->help);
+    if (!c) c = strcmp(x->unit, y->unit);
+    return c;
+}
+
+void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit) {
+    pthread_mutex_lock(&s->mu);
+    size_t n = 0;
+    for (pool_t *p = s->pools; p; p = p->next)
+        for (target_t *t = p->targets; t; t = t->next) n += t->n_meta;
+    meta_ref_t *all = malloc((n ? n : 1) * sizeof *all);
+    size_t k = 0;
+    for (pool_t *p = s->pools; all && p; p = p->next)
+        for (target_t *t = p->targets; t; t = t->next)
+            for (size_t i = 0; i < t->n_meta; i++)
+                if (!metric || !*metric || !strcmp(metric, t->meta[i].family)) all[k++].m = &t->meta[i];
+    if (all) qsort(all, k, sizeof *all, cmp_meta_ref);
+    vg_json_obj_open(j);
+    long families = 0;
+    for (size_t i = 0; i < k;) {
+        size_t e = i;
+        while (e < k && !strcmp(all[e].m->family, all[i].m->family)) e++;
+        if (limit >= 0 && families >= limit) break;
+        families++;
+        vg_json_key(j, all[i].m->family);
+        vg_json_arr_open(j);
+        for (size_t x = i; x < e; x++) {
+            if (x > i && !cmp_meta_ref(&all[x - 1], &all[x])) continue; /* the same metadata from several targets */
+            vg_json_obj_open(j);
+            meta_obj(j, all[x].m);
+            vg_json_obj_close(j);
+        }
+        vg_json_arr_close(j);
+        i = e;
+    }
+    vg_json_obj_close(j);
+    free(all);
     pthread_mutex_unlock(&s->mu);
 }

@@ -35,6 +35,11 @@ void ingest_scraper_stop(ingest_scraper_t *s);
  * Prometheus' shape. state: NULL/"any", "active" or "dropped". */
 void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state);
 
+/* Writes the data object of /api/v1/metadata: {"<family>":[{"type","help","unit"},…],…} over every
+ * active target's last successful scrape, families sorted, identical entries merged. metric filters
+ * to one family; limit < 0 means no limit on the number of families. */
+void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit);
+
 /* Counts for status pages and tests. */
 typedef struct ingest_scraper_stats {
     size_t active, dropped, up;
