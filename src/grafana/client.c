@@ -490,16 +490,10 @@ int grafana_health(grafana_client_t *c, char **out, grafana_err_t *err) {
     if (!rc && (!db || strcmp(db, "ok"))) {
         rc = grafana__err_set(err, VG_EUNAVAIL, "grafana: GET /api/health: database %s", db ? db : "state unknown");
         if (err) err->http_status = (int)rs.status;
-    } else if (rc && rc != VG_ETIMEOUT) {
-        /* Unhealthy or unreachable both mean "Grafana is unavailable" to vigil's callers. */
-        int status = err ? err->http_status : 0;
-        char reason[sizeof err->reason];
-        snprintf(reason, sizeof reason, "%s", err ? err->reason : "");
-        if (err) {
-            err->err.code = VG_EUNAVAIL;
-            err->http_status = status;
-            memcpy(err->reason, reason, sizeof reason);
-        }
+    } else if (rc) {
+        /* Unhealthy, unreachable or too slow all mean "Grafana is unavailable" to vigil's callers;
+         * http_status and the message keep the difference. */
+        if (err) err->err.code = VG_EUNAVAIL;
         rc = VG_EUNAVAIL;
     }
     if (out) {

@@ -81,8 +81,8 @@ static uint32_t fnv1a(const char *s) {
 static void derive_uid(const char *base, const char *cluster, char out[41]) {
     char cand[128];
     snprintf(cand, sizeof cand, "%s-%s", base, cluster);
-    if (grafana__uid_ok(cand)) {
-        snprintf(out, 41, "%s", cand);
+    if (grafana__uid_ok(cand)) { /* at most 40 characters */
+        memcpy(out, cand, strlen(cand) + 1);
         return;
     }
     snprintf(out, 41, "%.31s-%08x", base, fnv1a(cluster));

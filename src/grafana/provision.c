@@ -319,10 +319,14 @@ int grafana_tenant_provision(grafana_client_t *c, const char *tenant, const graf
         created += sa_created;
     }
     out->n_created = created;
-    if (rc)
+    if (rc) {
+        char msg[VG_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->err.msg);
+        vg_error_set(&err->err, rc, "provisioning %s of tenant %s stopped (the next run resumes it): %s", step, tenant,
+                     msg);
         vg_log_warn(LOGGER, "provisioning stopped; the next run resumes it", VG_LS("tenant", tenant),
-                    VG_LS("step", step), VG_LI("status", err->http_status), VG_LS("error", err->err.msg));
-    else if (created)
+                    VG_LS("step", step), VG_LI("status", err->http_status), VG_LS("error", msg));
+    } else if (created)
         vg_log_info(LOGGER, "provisioned tenant", VG_LS("tenant", tenant), VG_LI("org_id", org),
                     VG_LI("created", created));
     return rc;

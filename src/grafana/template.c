@@ -31,7 +31,7 @@ static const grafana_var_t *var_find(const grafana_var_t *vars, size_t n, const 
     return NULL;
 }
 
-/* Substitutes one string; returns 1 when it changed (*out malloc'd), 0 when not, <0 on error. */
+/* Substitutes one string into b; returns 1 when it changed, 0 when not, <0 on error. */
 static int subst(const char *s, size_t n, const grafana_var_t *vars, size_t n_vars, vg_buf_t *b) {
     bool changed = false;
     vg_buf_reset(b);

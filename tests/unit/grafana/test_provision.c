@@ -119,6 +119,8 @@ static void failure_midway_is_repaired(void **state) {
     grafana_err_t err;
     assert_int_equal(grafana_tenant_provision(c, "acme", &o, &res, &err), VG_EUNAVAIL);
     assert_int_equal(err.http_status, 500);
+    assert_non_null(strstr(err.err.msg, "provisioning folder of tenant acme stopped"));
+    assert_non_null(strstr(err.err.msg, "injected failure"));
     json_t *st = fake_state();
     json_t *org = fake_org(st, "vigil-acme");
     assert_non_null(org);
