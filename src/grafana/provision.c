@@ -223,7 +223,7 @@ static int dashboards_ensure(grafana_client_t *c, int64_t org, const grafana_pro
         json_object_del(m, "version");
         grafana__resp_t rs;
         rc = grafana__dashboard_save(c, org, m, GRAFANA__FOLDER_UID, false, &rs, err);
-        if (rc == VG_EEXIST && rs.ambiguous) { /* our lost save: it is there now */
+        if (rc == VG_EEXIST) { /* our lost save, or a concurrent run's: it is there now */
             grafana__err_clear(err);
             rc = dashboard_exists(c, org, uid, &exists, err);
             if (!rc && !exists) rc = grafana__err_set(err, VG_EINTERNAL, "grafana: dashboard %s vanished", uid);

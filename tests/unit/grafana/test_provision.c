@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
@@ -228,6 +229,49 @@ static void rotate_credential(void **state) {
     grafana_client_free(c);
 }
 
+typedef struct racer {
+    grafana_client_t *c;
+    int rc;
+    char msg[VG_ERROR_MSG_MAX];
+} racer_t;
+
+static void *race(void *arg) {
+    racer_t *r = arg;
+    grafana_provision_opts_t o = {.ds_header_name = "Authorization", .ds_header_value = "Bearer jwt-acme"};
+    grafana_provision_result_t res;
+    grafana_err_t err;
+    r->rc = grafana_tenant_provision(r->c, "acme", &o, &res, &err);
+    if (r->rc) snprintf(r->msg, sizeof r->msg, "%s", err.err.msg);
+    return NULL;
+}
+
+/* Runs for one tenant at the same time (one shared client, as the HTTP workers use it) all succeed and
+ * leave exactly one of each object. */
+static void concurrent_runs(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    /* Slow dashboard reads make every run see "missing" before any of them saves: the later saves meet
+     * Grafana's 412 and must take it as "already there". */
+    fake_control("/__fake/fail", "{\"path_prefix\":\"/api/dashboards/uid/\",\"method\":\"GET\",\"mode\":\"slow\","
+                                 "\"status\":150,\"count\":16}");
+    racer_t r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (racer_t){.c = c};
+        assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        if (r[i].rc) fail_msg("run %d: %s", i, r[i].msg);
+    }
+    json_t *st = fake_state();
+    assert_provisioned(st, "acme");
+    assert_int_equal(json_array_size(json_object_get(st, "orgs")), 2);
+    json_decref(st);
+    grafana_client_free(c);
+}
+
 static void bad_inputs_send_nothing(void **state) {
     (void)state;
     FAKE_REQUIRED();
@@ -256,6 +300,7 @@ int main(void) {
         cmocka_unit_test_setup(lost_answers_create_no_duplicates, fake_test_setup),
         cmocka_unit_test_setup(tenants_are_isolated, fake_test_setup),
         cmocka_unit_test_setup(rotate_credential, fake_test_setup),
+        cmocka_unit_test_setup(concurrent_runs, fake_test_setup),
         cmocka_unit_test_setup(bad_inputs_send_nothing, fake_test_setup),
     };
     return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
