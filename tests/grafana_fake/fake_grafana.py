@@ -723,8 +723,6 @@ def ds_query(c):
 
 # --- alerting provisioning ---------------------------------------------------------------------------
 
-def rule_out(r):
-    return r
 
 
 @route("GET", "/api/v1/provisioning/alert-rules", "Viewer")
