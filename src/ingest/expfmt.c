@@ -9,9 +9,10 @@
  *  - Nothing is allocated; unescaped strings go to the caller's scratch buffer, labels to the
  *    caller's label array. Both are reused by the next entry.
  *  - After an error p->status holds the code and the message is replayed on every later call.
- * Deliberate differences from Prometheus, all stricter: a NUL byte outside label values, help texts
- * and comments is a syntax error (Prometheus 2.42 took it for the end of input), and numbers longer
- * than 255 bytes are refused. */
+ * Where Prometheus 2.42 fails a scrape later (a blank before a metric name makes an invalid name) the
+ * parser fails it here. Deliberate differences, both stricter: a NUL byte is an error anywhere but at
+ * the start of a line (end of input, as promlex), in label values, help texts and comments; numbers
+ * longer than 255 bytes are refused. */
 #include "ingest/expfmt.h"
 #include "ingest/ingest_int.h"
 
@@ -307,9 +308,12 @@ static int parse_labels(parser_t *p, size_t i, size_t *eol, bool store, size_t *
             }
         }
         n++;
-        if (om) {
-            if (i < *eol && b[i] == ',') i++;
-            else if (i >= *eol || b[i] != '}') return expected(p, err, i, "comma or brace close");
+        if (om) { /* Prometheus 2.42: no trailing comma in OpenMetrics */
+            if (i < *eol && b[i] == ',') {
+                if (++i < *eol && b[i] == '}') return expected(p, err, i, "label name");
+            } else if (i >= *eol || b[i] != '}') {
+                return expected(p, err, i, "comma or brace close");
+            }
         } else {
             i = skip_ws(b, i, *eol);
             if (i < *eol && b[i] == ',') i++;
@@ -448,7 +452,17 @@ static int next_text(parser_t *p, entry_t *out, vg_error_t *err) {
             continue;
         }
         unsigned char c = (unsigned char)b[i];
-        if (ingest__is_mstart(c)) return text_series(p, i, eol, out, err);
+        if (ingest__is_mstart(c)) {
+            /* promparse takes the metric name from the start of the line, blanks included, and the
+             * scrape then fails on the invalid name: refuse it here, with a clearer message */
+            if (i != p->pos) return expected(p, err, p->pos, "the metric name at the start of the line");
+            return text_series(p, i, eol, out, err);
+        }
+        if (c == '\0') { /* promlex: NUL where a line starts is the end of the input */
+            p->pos = p->len;
+            p->status = 1;
+            return INGEST_EXPFMT_EOF;
+        }
         if (c != '#') return expected(p, err, i, "a valid start token");
         size_t k = i + 1;
         if (k < eol && (b[k] == ' ' || b[k] == '\t')) {
@@ -602,6 +616,11 @@ static int om_series(parser_t *p, size_t i, size_t eol, entry_t *out, vg_error_t
         if (i < eol && !is_exemplar_start(b, i, eol)) return expected(p, err, i, "next entry after timestamp");
     }
     if (i < eol) {
+        /* openmetricsparse: exemplars only on counters' _total and histograms' _bucket series */
+        if (!has_suffix(out->name, (ingest_str_t){out->name.ptr, out->name.len >= 6 ? out->name.len - 6 : 0}, "_total") &&
+            !has_suffix(out->name, (ingest_str_t){out->name.ptr, out->name.len >= 7 ? out->name.len - 7 : 0}, "_bucket"))
+            return fail(p, err, VG_EINVAL, i + 1, "metric name %.*s does not support exemplars",
+                        (int)(out->name.len > 128 ? 128 : out->name.len), out->name.ptr);
         rc = om_exemplar(p, i + 3, eol, out, err);
         if (rc) return rc;
     } else if (eol >= p->len) {

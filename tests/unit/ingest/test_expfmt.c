@@ -180,16 +180,22 @@ static void text_whitespace_and_quirks(void **state) {
      * empty braces, CR-free blank lines, tabs, value glued to the name */
     expect_dump(TEXT,
                 "  \t\n"
-                "\t m { a = \"1\" , b=\"2\", } \t 3 \t 4 \t\n"
+                "m { a = \"1\" , b=\"2\", } \t 3 \t 4 \t\n"
                 "m{a=\"1\" b=\"2\"} 5\n"
                 "m{} 6\n"
                 "m+7\n"
-                "m{a=\"x\"}8\n",
+                "m{a=\"x\"}8\n"
+                "  \t# comments and metadata may be indented\n"
+                "m 9\n"
+                "\t\x00 a NUL starting a line ends the input, as in Prometheus\n"
+                "m{ 10\n",
                 "S m{a=1,b=2} 3 @4 (l2)\n"
                 "S m{a=1,b=2} 5 (l3)\n"
                 "S m{} 6 (l4)\n"
                 "S m{} 7 (l5)\n"
-                "S m{a=x} 8 (l6)\n");
+                "S m{a=x} 8 (l6)\n"
+                "C # comments and metadata may be indented (l7)\n"
+                "S m{} 9 (l8)\n");
 }
 
 static void text_escapes(void **state) {
@@ -268,7 +274,7 @@ static void om_full(void **state) {
                 "http_requests_created{code=\"200\"} 1395066363.5\n"
                 "# TYPE request_seconds histogram\n"
                 "# UNIT request_seconds seconds\n"
-                "request_seconds_bucket{le=\"0.5\",} 1 # {a=\"b\",c=\"d\"} 0.2\n"
+                "request_seconds_bucket{le=\"0.5\"} 1 # {a=\"b\",c=\"d\"} 0.2\n"
                 "request_seconds_bucket{le=\"+Inf\"} 2\n"
                 "request_seconds_count 2\n"
                 "request_seconds_sum 0.7\n"
@@ -337,6 +343,7 @@ typedef struct {
     const char *in;
     int code;
     const char *msg;
+    size_t len; /* 0: strlen(in) */
 } bad_t;
 
 static const bad_t bad_inputs[] = {
@@ -371,10 +378,12 @@ static const bad_t bad_inputs[] = {
     {TEXT, "# HELP 9m x\n", VG_EINVAL, "line 1, column 8: expected metric name after HELP, got \"9m\""},
     {TEXT, "# TYPE \n", VG_EINVAL, "line 1, column 8: expected metric name after TYPE, got \"\\n\""},
     {TEXT, "# HELP m \xc3\x28\n", VG_EINVAL, "line 1, column 10: help text is not valid UTF-8"},
-    {TEXT, "\x00 1\n", VG_EINVAL, "line 1, column 1: expected a valid start token, got \"\\x00\""},
+    {TEXT, "m{a=\"1\"}\x00 1\n", VG_EINVAL, "line 1, column 9: parsing value \"\\x00\": invalid syntax", 13},
     {TEXT, "ok 1\nok 2\n\nm{a=\"1\nb\"} 1 x\n", VG_EINVAL,
      "line 5, column 7: expected timestamp or new record, got \"x\""},
     {TEXT, "m{a=\"b\" c} 1\n", VG_EINVAL, "line 1, column 10: expected equal, got \"}\""},
+    {TEXT, "a 1\n\t m 1\n", VG_EINVAL, "line 2, column 1: expected the metric name at the start of the line, got \"\\t\""},
+    {TEXT, "m 1\x00\n", VG_EINVAL, "line 1, column 3: parsing value \"1\\x00\": invalid syntax", 5},
     /* OpenMetrics 1.0 */
     {OM, "a 1\n", VG_EINVAL, "line 2, column 1: data does not end with # EOF"},
     {OM, "", VG_EINVAL, "line 1, column 1: data does not end with # EOF"},
@@ -392,11 +401,14 @@ static const bad_t bad_inputs[] = {
     {OM, "a 1 2 3\n# EOF\n", VG_EINVAL, "line 1, column 6: expected next entry after timestamp, got \" \""},
     {OM, "a 1 NaN\n# EOF\n", VG_EINVAL, "line 1, column 5: invalid timestamp NaN"},
     {OM, "a 1  2\n# EOF\n", VG_EINVAL, "line 1, column 4: expected timestamp or # symbol, got \" \""},
-    {OM, "a 1 # {x=\"y\"}\n# EOF\n", VG_EINVAL, "line 1, column 14: expected value after exemplar labels, got \"\\n\""},
-    {OM, "a 1 # {x=\"y\"} 1 2 3\n# EOF\n", VG_EINVAL,
-     "line 1, column 18: expected next entry after exemplar timestamp, got \" \""},
-    {OM, "a 1 # {x=\"y\"} 1 Inf\n# EOF\n", VG_EINVAL, "line 1, column 17: invalid exemplar timestamp Inf"},
-    {OM, "a 1 # {x} 1\n# EOF\n", VG_EINVAL, "line 1, column 9: expected equal, got \"}\""},
+    {OM, "a_total 1 # {x=\"y\"}\n# EOF\n", VG_EINVAL, "line 1, column 20: expected value after exemplar labels, got \"\\n\""},
+    {OM, "a_total 1 # {x=\"y\"} 1 2 3\n# EOF\n", VG_EINVAL,
+     "line 1, column 24: expected next entry after exemplar timestamp, got \" \""},
+    {OM, "a_total 1 # {x=\"y\"} 1 Inf\n# EOF\n", VG_EINVAL, "line 1, column 23: invalid exemplar timestamp Inf"},
+    {OM, "a_bucket 1 # {x} 1\n# EOF\n", VG_EINVAL, "line 1, column 16: expected equal, got \"}\""},
+    {OM, "a 1 # {x=\"y\"} 1\n# EOF\n", VG_EINVAL, "line 1, column 5: metric name a does not support exemplars"},
+    {OM, "a{b=\"c\",} 1\n# EOF\n", VG_EINVAL, "line 1, column 9: expected label name, got \"}\""},
+    {OM, "a_total 1 # {b=\"c\",} 1\n# EOF\n", VG_EINVAL, "line 1, column 20: expected label name, got \"}\""},
     {OM, "# TYPE a untyped\n# EOF\n", VG_EINVAL, "line 1, column 10: invalid metric type \"untyped\""},
     {OM, "# HELP a\n# EOF\n", VG_EINVAL, "line 1, column 9: expected text in HELP, got \"\\n\""},
     {OM, "# UNIT a_bytes seconds\n# EOF\n", VG_EINVAL,
@@ -414,8 +426,7 @@ static void malformed_table(void **state) {
     for (size_t i = 0; i < n; i++) {
         const bad_t *c = &bad_inputs[i];
         result_t r;
-        size_t len = strlen(c->in);
-        if (c->in[0] == '\0' && c->fmt == TEXT) len = 4; /* the NUL case */
+        size_t len = c->len ? c->len : strlen(c->in);
         parse_all(c->fmt, c->in, len, NULL, 64, &r);
         if (r.rc != c->code || strcmp(r.err.msg, c->msg) != 0) {
             print_error("case %zu (%s): rc=%d msg=[%s]\n want rc=%d msg=[%s]\n", i, c->in, r.rc, r.err.msg, c->code, c->msg);
@@ -531,6 +542,26 @@ static void float_matches_strtod(void **state) {
     }
 }
 
+#include "compat_cases.h"
+
+/* The parser accepts exactly the inputs a real Prometheus 2.42 scraped successfully. */
+static void prometheus_compat(void **state) {
+    (void)state;
+    int bad = 0;
+    size_t n = sizeof compat_cases / sizeof compat_cases[0];
+    assert_true(n >= 100);
+    for (size_t i = 0; i < n; i++) {
+        result_t r;
+        parse_all(compat_cases[i].fmt, compat_cases[i].in, compat_cases[i].len, NULL, 64, &r);
+        if ((r.rc == 0) != compat_cases[i].prom_up) {
+            print_error("compat case %zu (%s): Prometheus %s, parser %s\n", i, compat_cases[i].in,
+                        compat_cases[i].prom_up ? "up" : "down", r.rc == 0 ? "ok" : r.err.msg);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* The fuzz seeds are valid inputs of their format (.prom text, .om OpenMetrics). */
 static void fuzz_seeds_parse(void **state) {
     (void)state;
@@ -569,6 +600,7 @@ int main(void) {
         cmocka_unit_test(malformed_table),    cmocka_unit_test(limits),
         cmocka_unit_test(content_type),       cmocka_unit_test(family_rules),
         cmocka_unit_test(fuzz_seeds_parse),   cmocka_unit_test(float_matches_strtod),
+        cmocka_unit_test(prometheus_compat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
