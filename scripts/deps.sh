@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   # toolchain
-  gcc clang make pkg-config meson ninja-build python3 curl ca-certificates
+  gcc clang make pkg-config meson ninja-build python3 curl ca-certificates openssl
   # libraries
   libmicrohttpd-dev libyaml-dev libxxhash-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev
   libsnappy-dev libzstd-dev libssl-dev

@@ -135,8 +135,8 @@ static int cmd_serve(int argc, char **argv) {
     http_app_t app = {0};
     app.listen_override = listen;
     app.data_override = data;
-    if (http_app_init(&app, cfg, config_path)) {
-        fputs("vigil: out of memory\n", stderr);
+    if (http_app_init(&app, cfg, config_path, &err)) {
+        print_config_error(&err, config_path ? config_path : "(defaults)");
         http_app_deinit(&app);
         return 1;
     }

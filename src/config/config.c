@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 typedef enum {
     F_STR, F_ADDR, F_REGEX, F_DURATION, F_SIZE, F_INT, F_BOOL, F_ENUM,
-    F_STRLIST, F_KV, F_LABELS, F_PARAMS, F_STRUCT, F_LIST,
+    F_STRLIST, F_KV, F_LABELS, F_PARAMS, F_STRUCT, F_LIST, F_FLOAT, F_MAPOF, F_VALUES,
 } ftype_t;
 
 typedef struct field {
@@ -38,6 +39,7 @@ typedef struct field {
     size_t pos_off;            /* F_LIST: offset of `int line, col` in the element, or 0 for none */
     bool empty_ok;             /* F_STR: "" is a valid value */
     bool secret;               /* F_STR: shown as <secret> by config_write_yaml */
+    size_t key_off;            /* F_MAPOF: offset of the element's `char *` key (its mapping key) */
 } field_t;
 
 /* A list of structs as stored: the element array and its count. */
@@ -193,12 +195,78 @@ static const field_t scrape_fields[] = {
     END,
 };
 
+static const field_t jwt_key_fields[] = {
+    {.key = "kid", .type = F_STR, .off = S(config_jwt_key_t, kid)},
+    {.key = "alg", .type = F_STR, .off = S(config_jwt_key_t, alg)},
+    {.key = "algorithms", .type = F_STRLIST, .off = S(config_jwt_key_t, algorithms)},
+    {.key = "public_key_file", .type = F_STR, .off = S(config_jwt_key_t, public_key_file)},
+    {.key = "secret_file", .type = F_STR, .off = S(config_jwt_key_t, secret_file)},
+    {.key = "secret", .type = F_STR, .off = S(config_jwt_key_t, secret), .secret = true},
+    {.key = "jwks_file", .type = F_STR, .off = S(config_jwt_key_t, jwks_file)},
+    END,
+};
+
+static const field_t admin_claim_fields[] = {
+    {.key = "name", .type = F_STR, .off = 0},
+    {.key = "value", .type = F_STR, .off = sizeof(char *)},
+    END,
+};
+
+static const field_t jwt_fields[] = {
+    {.key = "tenant_claim", .type = F_STR, .off = S(config_auth_t, jwt.tenant_claim) - S(config_auth_t, jwt)},
+    {.key = "admin_claim", .type = F_STRUCT, .off = S(config_auth_t, jwt.admin_claim) - S(config_auth_t, jwt), .sub = admin_claim_fields},
+    {.key = "leeway", .type = F_DURATION, .off = S(config_auth_t, jwt.leeway_ms) - S(config_auth_t, jwt), .min = 0, .max = 3600 * 1000},
+    {.key = "issuer", .type = F_STR, .off = S(config_auth_t, jwt.issuer) - S(config_auth_t, jwt)},
+    {.key = "audience", .type = F_STR, .off = S(config_auth_t, jwt.audience) - S(config_auth_t, jwt)},
+    {.key = "max_token_size", .type = F_SIZE, .off = S(config_auth_t, jwt.max_token_size) - S(config_auth_t, jwt), .min = 256, .max = 65536},
+    {.key = "keys", .type = F_LIST, .off = S(config_auth_t, jwt.keys) - S(config_auth_t, jwt), .sub = jwt_key_fields,
+     .elem_size = sizeof(config_jwt_key_t), .pos_off = offsetof(config_jwt_key_t, line)},
+    END,
+};
+
+static const char *const tristate_bool[] = {"false", "true", NULL};
+
+static const field_t auth_fields[] = {
+    {.key = "anonymous", .type = F_ENUM, .off = S(config_auth_t, anonymous), .names = tristate_bool},
+    {.key = "jwt", .type = F_STRUCT, .off = S(config_auth_t, jwt), .sub = jwt_fields},
+    END,
+};
+
+#define LIMIT_FIELDS(T)                                                                                                  \
+    {.key = "request_rate", .type = F_FLOAT, .off = S(T, request_rate), .min = 0, .max = 1000000000},                  \
+    {.key = "request_burst", .type = F_INT, .off = S(T, request_burst), .min = 0, .max = 1000000000},                  \
+    {.key = "ingestion_rate", .type = F_FLOAT, .off = S(T, ingestion_rate), .min = 0, .max = 1000000000000LL},         \
+    {.key = "ingestion_burst", .type = F_INT, .off = S(T, ingestion_burst), .min = 0, .max = 1000000000000LL},         \
+    {.key = "max_series", .type = F_INT, .off = S(T, max_series), .min = 0, .max = INT64_MAX},                         \
+    {.key = "max_samples_per_query", .type = F_INT, .off = S(T, max_samples_per_query), .min = 0, .max = INT64_MAX},   \
+    {.key = "max_concurrent_queries", .type = F_INT, .off = S(T, max_concurrent_queries), .min = 0, .max = 100000},    \
+    {.key = "max_query_range", .type = F_DURATION, .off = S(T, max_query_range_ms), .min = 0, .max = 100 * 365 * DAY}
+
+static const field_t limits_fields[] = {LIMIT_FIELDS(config_limits_t), END};
+
+static const field_t override_fields[] = {
+    {.key = "enforce", .type = F_VALUES, .off = S(config_tenant_override_t, enforce)},
+    {.key = "limits", .type = F_STRUCT, .off = S(config_tenant_override_t, limits), .sub = limits_fields},
+    END,
+};
+
+static const field_t tenants_fields[] = {
+    {.key = "enforce", .type = F_KV, .off = S(config_tenants_t, enforce)},
+    {.key = "overrides", .type = F_MAPOF, .off = S(config_tenants_t, overrides), .sub = override_fields,
+     .elem_size = sizeof(config_tenant_override_t), .key_off = offsetof(config_tenant_override_t, tenant),
+     .pos_off = offsetof(config_tenant_override_t, line)},
+    END,
+};
+
 static const field_t root_fields[] = {
     {.key = "server", .type = F_STRUCT, .off = S(config_t, server), .sub = server_fields},
     {.key = "storage", .type = F_STRUCT, .off = S(config_t, storage), .sub = storage_fields},
     {.key = "log", .type = F_STRUCT, .off = S(config_t, log), .sub = log_fields},
     {.key = "global", .type = F_STRUCT, .off = S(config_t, global), .sub = global_fields},
     LIST("scrape_configs", config_t, scrape_configs, scrape_fields, config_scrape_t, scrape_init),
+    {.key = "auth", .type = F_STRUCT, .off = S(config_t, auth), .sub = auth_fields},
+    {.key = "tenants", .type = F_STRUCT, .off = S(config_t, tenants), .sub = tenants_fields},
+    {.key = "limits", .type = F_STRUCT, .off = S(config_t, limits), .sub = limits_fields},
     END,
 };
 
@@ -318,12 +386,26 @@ static int decode_kv(dec_t *d, const yaml_node_t *v, const field_t *f, config_kv
             free(key);
             return rc;
         }
-        for (size_t i = 0; i < out->n && f->type != F_PARAMS; i++)
+        for (size_t i = 0; i < out->n && f->type != F_PARAMS && f->type != F_VALUES; i++)
             if (!strcmp(out->keys[i], key)) {
                 free(key);
                 return fail_at(d, k, "%s: duplicate key \"%s\"", path, out->keys[i]);
             }
-        if (f->type == F_PARAMS) {
+        if (f->type == F_VALUES && val->type == YAML_SCALAR_NODE) {
+            char *one;
+            if ((rc = dup_scalar(d, val, path, &one))) {
+                free(key);
+                return rc;
+            }
+            size_t n0 = out->n;
+            if ((rc = push_str(d, &out->keys, &n0, key))) {
+                free(one);
+                return rc;
+            }
+            if ((rc = push_str(d, &out->values, &out->n, one))) return rc;
+            continue;
+        }
+        if (f->type == F_PARAMS || f->type == F_VALUES) {
             config_strlist_t vals = {0};
             if ((rc = decode_strlist(d, val, &vals, path))) {
                 free(key);
@@ -390,6 +472,42 @@ static int decode_list(dec_t *d, const yaml_node_t *v, const field_t *f, anylist
     return 0;
 }
 
+/* A mapping name → struct, stored like a list whose elements keep their name at key_off. */
+static int decode_mapof(dec_t *d, const yaml_node_t *v, const field_t *f, anylist_t *out, const char *path) {
+    if (is_null(v)) return 0;
+    if (v->type != YAML_MAPPING_NODE) return fail_at(d, v, "%s: expected a mapping, got %s", path, kind_name(v));
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    if (n == 0) return 0;
+    if (n > 100000) return fail_at(d, v, "%s: more than 100000 entries", path);
+    out->v = calloc(n, f->elem_size);
+    if (!out->v) return vg_error_set(d->err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
+        yaml_node_t *k = yaml_document_get_node(d->doc, p->key), *e = yaml_document_get_node(d->doc, p->value);
+        char *elem = (char *)out->v + i * f->elem_size;
+        out->n = i + 1;
+        if (f->init) f->init(elem);
+        if (!k || !e) return fail_at(d, v, "%s: malformed mapping", path);
+        char *name;
+        int rc = dup_scalar(d, k, path, &name);
+        if (rc) return rc;
+        *(char **)(elem + f->key_off) = name;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(*(char **)((char *)out->v + j * f->elem_size + f->key_off), name))
+                return fail_at(d, k, "%s: duplicate key \"%s\"", path, name);
+        if (f->pos_off) {
+            ((int *)(elem + f->pos_off))[0] = (int)k->start_mark.line + 1;
+            ((int *)(elem + f->pos_off))[1] = (int)k->start_mark.column + 1;
+        }
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s.%s", path, name);
+        if (is_null(e)) continue;
+        if (e->type != YAML_MAPPING_NODE) return fail_at(d, e, "%s: expected a mapping, got %s", sub, kind_name(e));
+        if ((rc = decode_map(d, e, f->sub, elem, sub))) return rc;
+    }
+    return 0;
+}
+
 static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, char *base, const char *path) {
     char *slot = base + f->off;
     switch (f->type) {
@@ -398,10 +516,12 @@ static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, char *
         if (v->type != YAML_MAPPING_NODE) return fail_at(d, v, "%s: expected a mapping, got %s", path, kind_name(v));
         return decode_map(d, v, f->sub, slot, path);
     case F_LIST: return decode_list(d, v, f, (anylist_t *)slot, path);
+    case F_MAPOF: return decode_mapof(d, v, f, (anylist_t *)slot, path);
     case F_STRLIST: return decode_strlist(d, v, (config_strlist_t *)slot, path);
     case F_KV:
     case F_LABELS:
-    case F_PARAMS: return decode_kv(d, v, f, (config_kv_t *)slot, path);
+    case F_PARAMS:
+    case F_VALUES: return decode_kv(d, v, f, (config_kv_t *)slot, path);
     default: break;
     }
     if (v->type != YAML_SCALAR_NODE) return fail_at(d, v, "%s: expected a scalar value, got %s", path, kind_name(v));
@@ -471,6 +591,19 @@ static int decode_value(dec_t *d, const yaml_node_t *v, const field_t *f, char *
         if (x < f->min || x > f->max)
             return fail_at(d, v, "%s: %lld is out of range [%" PRId64 ", %" PRId64 "]", path, x, f->min, f->max);
         *(int64_t *)slot = x;
+        return 0;
+    }
+    case F_FLOAT: {
+        char tmp[64];
+        char *end;
+        if (len == 0 || len >= sizeof tmp) return fail_at(d, v, "%s: expected a number", path);
+        memcpy(tmp, s, len);
+        tmp[len] = '\0';
+        double x = strtod(tmp, &end);
+        if (*end || !isfinite(x)) return fail_at(d, v, "%s: expected a number, got \"%s\"", path, tmp);
+        if (x < (double)f->min || x > (double)f->max)
+            return fail_at(d, v, "%s: %s is out of range [%" PRId64 ", %" PRId64 "]", path, tmp, f->min, f->max);
+        *(double *)slot = x;
         return 0;
     }
     case F_BOOL:
@@ -574,7 +707,8 @@ static void free_fields(const field_t *fields, char *base) {
         }
         case F_KV:
         case F_LABELS:
-        case F_PARAMS: {
+        case F_PARAMS:
+        case F_VALUES: {
             config_kv_t *kv = (config_kv_t *)slot;
             for (size_t i = 0; i < kv->n; i++) free(kv->keys[i]), free(kv->values[i]);
             free(kv->keys);
@@ -582,9 +716,14 @@ static void free_fields(const field_t *fields, char *base) {
             break;
         }
         case F_STRUCT: free_fields(f->sub, slot); break;
-        case F_LIST: {
+        case F_LIST:
+        case F_MAPOF: {
             anylist_t *l = (anylist_t *)slot;
-            for (size_t i = 0; i < l->n; i++) free_fields(f->sub, (char *)l->v + i * f->elem_size);
+            for (size_t i = 0; i < l->n; i++) {
+                char *elem = (char *)l->v + i * f->elem_size;
+                if (f->type == F_MAPOF) free(*(char **)(elem + f->key_off));
+                free_fields(f->sub, elem);
+            }
             free(l->v);
             break;
         }
@@ -693,7 +832,50 @@ static int check_scrape(config_t *c, config_scrape_t *s, size_t idx, vg_error_t 
     return rc;
 }
 
+static int check_tenancy(config_t *c, vg_error_t *err) {
+    for (size_t i = 0; i < c->auth.jwt.keys.n; i++) {
+        const config_jwt_key_t *k = &c->auth.jwt.keys.v[i];
+        int sources = !!k->public_key_file + !!k->secret_file + !!k->secret + !!k->jwks_file;
+        if (sources != 1)
+            return fail_pos(err, k->line, k->col,
+                            "auth.jwt.keys[%zu]: exactly one of public_key_file, secret_file, secret, jwks_file is required", i);
+        if (!k->alg && !k->algorithms.n)
+            return fail_pos(err, k->line, k->col, "auth.jwt.keys[%zu]: an explicit alg or algorithms list is required", i);
+        if (k->alg && k->algorithms.n)
+            return fail_pos(err, k->line, k->col, "auth.jwt.keys[%zu]: give alg or algorithms, not both", i);
+    }
+    if (c->tenants.enforce.n > 1) return vg_error_set(err, VG_ECONFIG, "tenants.enforce: exactly one label may be enforced");
+    for (size_t i = 0; i < c->tenants.overrides.n; i++) {
+        const config_tenant_override_t *o = &c->tenants.overrides.v[i];
+        for (size_t k = 1; k < o->enforce.n; k++)
+            if (strcmp(o->enforce.keys[k], o->enforce.keys[0]))
+                return fail_pos(err, o->line, o->col, "tenants.overrides.%s.enforce: exactly one label may be enforced", o->tenant);
+    }
+    return 0;
+}
+
+bool config_anonymous(const config_t *c) { return c->auth.anonymous < 0 ? c->auth.jwt.keys.n == 0 : c->auth.anonymous == 1; }
+
+void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t *out) {
+    *out = c->limits;
+    for (size_t i = 0; tenant && i < c->tenants.overrides.n; i++) {
+        const config_tenant_override_t *o = &c->tenants.overrides.v[i];
+        if (strcmp(o->tenant, tenant)) continue;
+        const config_limits_t *l = &o->limits;
+        if (l->request_rate) out->request_rate = l->request_rate;
+        if (l->request_burst) out->request_burst = l->request_burst;
+        if (l->ingestion_rate) out->ingestion_rate = l->ingestion_rate;
+        if (l->ingestion_burst) out->ingestion_burst = l->ingestion_burst;
+        if (l->max_series) out->max_series = l->max_series;
+        if (l->max_samples_per_query) out->max_samples_per_query = l->max_samples_per_query;
+        if (l->max_concurrent_queries) out->max_concurrent_queries = l->max_concurrent_queries;
+        if (l->max_query_range_ms) out->max_query_range_ms = l->max_query_range_ms;
+    }
+}
+
 static int check_config(config_t *c, vg_error_t *err) {
+    int trc = check_tenancy(c, err);
+    if (trc) return trc;
     if (c->global.scrape_timeout_ms > c->global.scrape_interval_ms)
         return vg_error_set(err, VG_ECONFIG, "global scrape timeout greater than scrape interval");
     for (size_t i = 0; i < c->scrape_configs.n; i++) {
@@ -721,6 +903,12 @@ config_t *config_default(void) {
     c->storage.wal_fsync_interval_ms = 1000;
     c->log.level = VG_LOG_INFO;
     c->log.format = VG_LOG_JSON;
+    c->auth.anonymous = -1;
+    c->auth.jwt.leeway_ms = 60 * 1000;
+    c->auth.jwt.max_token_size = 8192;
+    c->limits.request_burst = 0;
+    c->limits.max_samples_per_query = 50000000;
+    c->limits.max_concurrent_queries = 20;
     c->global.scrape_interval_ms = 15 * 1000;
     c->global.scrape_timeout_ms = 10 * 1000;
     c->global.evaluation_interval_ms = 60 * 1000;
@@ -935,7 +1123,7 @@ static void write_value(vg_buf_t *b, const field_t *f, const char *slot, int ind
     case F_SIZE: put_size(b, *(const uint64_t *)slot); break;
     case F_INT: vg_buf_put_i64(b, *(const int64_t *)slot); break;
     case F_BOOL: vg_buf_puts(b, *(const bool *)slot ? "true" : "false"); break;
-    case F_ENUM: vg_buf_puts(b, f->names[*(const int *)slot]); break;
+    case F_ENUM: vg_buf_puts(b, *(const int *)slot >= 0 ? f->names[*(const int *)slot] : "null"); break;
     case F_STRLIST: {
         const config_strlist_t *l = (const config_strlist_t *)slot;
         vg_buf_putc(b, '[');
@@ -946,20 +1134,45 @@ static void write_value(vg_buf_t *b, const field_t *f, const char *slot, int ind
         vg_buf_putc(b, ']');
         break;
     }
+    case F_FLOAT: {
+        char tmp2[VG_FLOAT_MAX];
+        vg_fmt_float_g(*(const double *)slot, tmp2);
+        vg_buf_puts(b, tmp2);
+        break;
+    }
+    case F_MAPOF: {
+        const anylist_t *l = (const anylist_t *)slot;
+        if (!l->n) {
+            vg_buf_puts(b, "{}");
+            break;
+        }
+        vg_buf_putc(b, '\n');
+        for (size_t i = 0; i < l->n; i++) {
+            const char *elem = (const char *)l->v + i * f->elem_size;
+            const char *name = *(char *const *)(elem + f->key_off);
+            indent(b, ind + 2);
+            vg_json_escape(b, name, strlen(name));
+            vg_buf_puts(b, ":\n");
+            write_fields(b, f->sub, elem, ind + 4, false);
+        }
+        return;
+    }
     case F_KV:
     case F_LABELS:
-    case F_PARAMS: {
+    case F_PARAMS:
+    case F_VALUES: {
         const config_kv_t *kv = (const config_kv_t *)slot;
         vg_buf_putc(b, '{');
         for (size_t i = 0; i < kv->n; i++) {
             /* params repeat keys: group a key's values into one list */
             bool seen = false;
-            for (size_t k = 0; k < i && f->type == F_PARAMS; k++) seen |= !strcmp(kv->keys[k], kv->keys[i]);
+            bool grouped = f->type == F_PARAMS || f->type == F_VALUES;
+            for (size_t k = 0; k < i && grouped; k++) seen |= !strcmp(kv->keys[k], kv->keys[i]);
             if (seen) continue;
             if (i) vg_buf_puts(b, ", ");
             vg_json_escape(b, kv->keys[i], strlen(kv->keys[i]));
             vg_buf_puts(b, ": ");
-            if (f->type != F_PARAMS) {
+            if (!grouped) {
                 vg_json_escape(b, kv->values[i], strlen(kv->values[i]));
                 continue;
             }

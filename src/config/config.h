@@ -130,6 +130,54 @@ typedef struct config_global {
     config_kv_t external_labels;
 } config_global_t;
 
+/* ---- tenancy: auth, tenants, limits (semantics in docs/tenancy.md) ---- */
+
+typedef struct config_jwt_key {
+    char *kid;
+    char *alg;                 /* shorthand for algorithms: [alg] */
+    config_strlist_t algorithms;
+    char *public_key_file, *secret_file, *secret, *jwks_file;
+    int line, col;
+} config_jwt_key_t;
+
+typedef struct config_auth {
+    int anonymous; /* -1 unset: true when no JWT key is configured, false otherwise */
+    struct {
+        char *tenant_claim;
+        struct {
+            char *name, *value;
+        } admin_claim;
+        int64_t leeway_ms;
+        char *issuer, *audience;
+        uint64_t max_token_size;
+        struct { config_jwt_key_t *v; size_t n; } keys;
+    } jwt;
+} config_auth_t;
+
+/* Per-tenant limits; in tenants.overrides a 0 means "the default from `limits`". Rates are per second. */
+typedef struct config_limits {
+    double request_rate;       /* API requests per tenant and endpoint class (0 = unlimited) */
+    int64_t request_burst;
+    double ingestion_rate;     /* samples/s per tenant (0 = unlimited) */
+    int64_t ingestion_burst;
+    int64_t max_series;        /* active series per tenant (0 = unlimited) */
+    int64_t max_samples_per_query;
+    int64_t max_concurrent_queries;
+    int64_t max_query_range_ms;
+} config_limits_t;
+
+typedef struct config_tenant_override {
+    char *tenant;
+    config_kv_t enforce;       /* label → values (a label repeated once per value) */
+    config_limits_t limits;
+    int line, col;
+} config_tenant_override_t;
+
+typedef struct config_tenants {
+    config_kv_t enforce;       /* exactly one label → value template ("client-{org_id}") */
+    struct { config_tenant_override_t *v; size_t n; } overrides;
+} config_tenants_t;
+
 typedef struct config {
     _Atomic int refs;
     char *file;         /* the file it was read from ("" for a string) */
@@ -139,7 +187,15 @@ typedef struct config {
     config_log_t log;
     config_global_t global;
     struct { config_scrape_t *v; size_t n; } scrape_configs;
+    config_auth_t auth;
+    config_tenants_t tenants;
+    config_limits_t limits;
 } config_t;
+
+/* Whether requests without a token are served (unscoped). */
+bool config_anonymous(const config_t *c);
+/* The effective limits of a tenant (its overrides over the defaults); tenant may be NULL. */
+void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t *out);
 
 /* Names of relabel actions as written in YAML ("replace", "keep", …). */
 const char *config_relabel_action_name(config_relabel_action_t a);

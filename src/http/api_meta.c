@@ -2,6 +2,7 @@
  * exemplars (none kept), and the /api/v1/status family (buildinfo, runtimeinfo, flags, config, tsdb). */
 #include "api.h"
 
+#include "auth.h"
 #include "params.h"
 
 #include "ingest/scrape/scrape.h"
@@ -25,8 +26,12 @@ int api_targets(http_req_t *req, http_resp_t *resp) {
     vg_json_obj_open(&j);
     vg_json_key(&j, "status"), vg_json_str(&j, "success");
     vg_json_key(&j, "data");
+    ingest_target_filter_t f = {0};
+    if (req->ident->scoped)
+        f = (ingest_target_filter_t){req->ident->matcher.label, (const char *const *)req->ident->matcher.values,
+                                     req->ident->matcher.n_values};
     if (req->app->scraper) {
-        ingest_scraper_targets_json(req->app->scraper, &j, state);
+        ingest_scraper_targets_json(req->app->scraper, &j, state, req->ident->scoped ? &f : NULL);
     } else {
         vg_json_obj_open(&j);
         vg_json_key(&j, "activeTargets"), vg_json_arr_open(&j), vg_json_arr_close(&j);
@@ -47,15 +52,32 @@ int api_metadata(http_req_t *req, http_resp_t *resp) {
         limit = strtol(ls, &end, 10);
         if (*end) return vg_error_set(&req->err, VG_EINVAL, "limit must be a number");
     }
-    vg_json_t j;
-    vg_json_init(&j, &resp->body);
-    vg_json_obj_open(&j);
-    vg_json_key(&j, "status"), vg_json_str(&j, "success");
-    vg_json_key(&j, "data");
-    if (req->app->scraper) ingest_scraper_metadata_json(req->app->scraper, &j, http_req_param(req, "metric"), limit);
-    else vg_json_obj_open(&j), vg_json_obj_close(&j);
-    vg_json_obj_close(&j);
-    return 0;
+    /* a tenant sees the metadata of the metrics it has series of, nothing else */
+    storage_querier_t *q = NULL;
+    const char *const *names = NULL;
+    size_t n_names = 0;
+    model_matcher_t *tm = NULL;
+    int rc = 0;
+    if (req->ident->scoped) {
+        if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
+        if (!(rc = api_tenant_matcher(req, &tm)) && !(rc = tsdb_db_querier(req->app->db, API_MIN_TIME_MS, API_MAX_TIME_MS, &q, &req->err)))
+            rc = q->vt->label_values(q, MODEL_METRIC_NAME, &tm, 1, &names, &n_names, &req->err);
+    }
+    if (!rc) {
+        vg_json_t j;
+        vg_json_init(&j, &resp->body);
+        vg_json_obj_open(&j);
+        vg_json_key(&j, "status"), vg_json_str(&j, "success");
+        vg_json_key(&j, "data");
+        if (req->app->scraper)
+            ingest_scraper_metadata_json(req->app->scraper, &j, http_req_param(req, "metric"), limit,
+                                         req->ident->scoped ? names : NULL, n_names);
+        else vg_json_obj_open(&j), vg_json_obj_close(&j);
+        vg_json_obj_close(&j);
+    }
+    storage_querier_close(q);
+    model_matcher_free(tm);
+    return rc;
 }
 
 int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
@@ -199,25 +221,34 @@ int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
     int rc = tsdb_db_querier(req->app->db, API_MIN_TIME_MS, API_MAX_TIME_MS, &q, &req->err);
     if (rc) return rc;
     top_t by_metric = {0}, by_name_values = {0}, by_name_bytes = {0}, by_pair = {0};
-    uint64_t pairs = 0;
+    uint64_t pairs = 0, tenant_series = 0;
     const char *const *names;
     size_t n_names;
-    rc = q->vt->label_names(q, NULL, 0, &names, &n_names, &req->err);
+    /* a tenant's statistics are computed over its own series only */
+    model_matcher_t *ms[2] = {NULL, NULL};
+    size_t n_scope = 0;
+    if (req->ident->scoped && !(rc = api_tenant_matcher(req, &ms[0]))) n_scope = 1;
+    if (!rc) rc = q->vt->label_names(q, ms, n_scope, &names, &n_names, &req->err);
+    if (!rc && n_scope) {
+        storage_series_set_t *ss;
+        if (!(rc = storage_select(q, false, ms, 1, &ss, &req->err)))
+            while (ss->vt->next(ss)) tenant_series++;
+    }
     for (size_t i = 0; !rc && i < n_names; i++) {
         const char *const *values;
         size_t n_values;
-        if ((rc = q->vt->label_values(q, names[i], NULL, 0, &values, &n_values, &req->err))) break;
+        if ((rc = q->vt->label_values(q, names[i], ms, n_scope, &values, &n_values, &req->err))) break;
         top_push(&by_name_values, names[i], NULL, n_values);
         pairs += n_values;
         uint64_t bytes = 0;
         for (size_t k = 0; !rc && k < n_values; k++) {
-            model_matcher_t *m;
-            if ((rc = model_matcher_new(MODEL_MATCH_EQ, names[i], values[k], &m, &req->err))) break;
+            if ((rc = model_matcher_new(MODEL_MATCH_EQ, names[i], values[k], &ms[n_scope], &req->err))) break;
             storage_series_set_t *ss;
             uint64_t count = 0;
-            if (!(rc = storage_select(q, false, &m, 1, &ss, &req->err)))
+            if (!(rc = storage_select(q, false, ms, n_scope + 1, &ss, &req->err)))
                 while (ss->vt->next(ss)) count++;
-            model_matcher_free(m);
+            model_matcher_free(ms[n_scope]);
+            ms[n_scope] = NULL;
             bytes += strlen(values[k]); /* Prometheus counts each distinct value once */
             top_push(&by_pair, names[i], values[k], count);
             if (!strcmp(names[i], MODEL_METRIC_NAME)) top_push(&by_metric, values[k], NULL, count);
@@ -229,9 +260,9 @@ int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
         status_open(&j, &resp->body);
         vg_json_key(&j, "headStats");
         vg_json_obj_open(&j);
-        vg_json_key(&j, "numSeries"), vg_json_u64(&j, st.head_series);
+        vg_json_key(&j, "numSeries"), vg_json_u64(&j, n_scope ? tenant_series : st.head_series);
         vg_json_key(&j, "numLabelPairs"), vg_json_u64(&j, pairs);
-        vg_json_key(&j, "chunkCount"), vg_json_u64(&j, st.head_chunks);
+        vg_json_key(&j, "chunkCount"), vg_json_u64(&j, n_scope ? 0 : st.head_chunks);
         vg_json_key(&j, "minTime"), vg_json_i64(&j, st.head_series ? st.head_mint : INT64_MAX);
         vg_json_key(&j, "maxTime"), vg_json_i64(&j, st.head_series ? st.head_maxt : INT64_MIN);
         vg_json_obj_close(&j);
@@ -241,6 +272,7 @@ int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
         top_json(&j, "seriesCountByLabelValuePair", &by_pair);
         status_close(&j);
     }
+    model_matcher_free(ms[0]);
     storage_querier_close(q);
     return rc;
 }

@@ -38,7 +38,8 @@ static void success_open(vg_json_t *j, vg_buf_t *b) {
 
 int api_series(http_req_t *req, http_resp_t *resp) {
     if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
-    if (http_req_param_count(req, "match[]") == 0) return vg_error_set(&req->err, VG_EINVAL, "no match[] parameter provided");
+    if (http_req_param_count(req, "match[]") == 0 && !req->ident->scoped) /* a tenant gets its own series */
+        return vg_error_set(&req->err, VG_EINVAL, "no match[] parameter provided");
     int64_t start, end;
     int rc = range_params(req, &start, &end);
     if (rc) return rc;

@@ -4,6 +4,7 @@
  * the request with 400 and nothing of it is kept (the client must not retry it), any other storage
  * error is a 500 (the client retries). Success is 204 with an empty body. */
 #include "api.h"
+#include "auth.h"
 
 #include "ingest/remote_write.h"
 #include "selfmon/selfmon.h"
@@ -30,6 +31,24 @@ static const char *reject_msg(int rc) {
     case STORAGE_REJECT_DUPLICATE: return "duplicate sample for timestamp";
     default: return "out of bounds";
     }
+}
+
+/* A tenant's series carry its label: an allowed value sent by the client is kept, anything else
+ * (missing, another tenant's, forged) is overwritten with the tenant's first value. */
+static model_label_t *force_tenant(http_req_t *req, model_label_t *ls, size_t *n) {
+    const http_identity_t *id = req->ident;
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(ls[i].name, id->matcher.label)) continue;
+        bool allowed = false;
+        for (size_t k = 0; k < id->matcher.n_values && !allowed; k++) allowed = !strcmp(ls[i].value, id->matcher.values[k]);
+        if (!allowed) ls[i].value = id->matcher.values[0];
+        return ls;
+    }
+    model_label_t *nl = vg_arena_alloc(req->arena, (*n + 1) * sizeof *nl);
+    if (!nl) return NULL;
+    memcpy(nl, ls, *n * sizeof *nl);
+    nl[(*n)++] = (model_label_t){id->matcher.label, id->matcher.values[0]};
+    return nl;
 }
 
 int api_write(http_req_t *req, http_resp_t *resp) {
@@ -67,6 +86,10 @@ int api_write(http_req_t *req, http_resp_t *resp) {
             break;
         }
         size_t n = s.n_labels;
+        if (req->ident->scoped && !(ls = force_tenant(req, ls, &n))) {
+            rc = vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+            break;
+        }
         vg_error_t lerr;
         if (model_labels_normalize(ls, &n, NULL, &lerr) || !model_labels_get(ls, n, MODEL_METRIC_NAME)) {
             invalid++;

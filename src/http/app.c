@@ -2,6 +2,8 @@
  * (readers never block on a reload), reload itself, and readiness. */
 #include "http.h"
 
+#include "auth.h"
+
 #include "ingest/scrape/scrape.h"
 #include "selfmon/selfmon.h"
 #include "util/log.h"
@@ -12,7 +14,9 @@
 #include <string.h>
 
 typedef struct {
-    pthread_mutex_t cfg_mu;    /* guards the pointer load + ref in http_app_config */
+    pthread_mutex_t cfg_mu;    /* guards the pointer loads + refs in http_app_config / http_app_auth */
+    http_auth_t *auth;         /* the auth state of the current config */
+    tenancy_limiter_t *limiter;
     pthread_mutex_t reload_mu; /* one reload at a time */
     selfmon_metric_t *reload_ok, *reload_ts;
 } priv_t;
@@ -39,9 +43,9 @@ static void apply_runtime(const config_t *c) {
     vg_log_set_format(c->log.format);
 }
 
-int http_app_init(http_app_t *app, config_t *cfg, const char *config_path) {
+int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_error_t *err) {
     priv_t *p = calloc(1, sizeof *p);
-    if (!p) return VG_ENOMEM;
+    if (!p) return vg_error_set(err, VG_ENOMEM, "out of memory");
     pthread_mutex_init(&p->cfg_mu, NULL);
     pthread_mutex_init(&p->reload_mu, NULL);
     selfmon_registry_t *r = selfmon_default();
@@ -55,6 +59,9 @@ int http_app_init(http_app_t *app, config_t *cfg, const char *config_path) {
     atomic_init(&app->ready, false);
     int rc = apply_overrides(app, cfg);
     atomic_init(&app->cfg, cfg);
+    if (rc) return vg_error_set(err, rc, "out of memory");
+    if ((rc = tenancy_limiter_new(100000, &p->limiter))) return vg_error_set(err, rc, "out of memory");
+    if ((rc = http_auth_build(cfg, &p->auth, err))) return rc;
     apply_runtime(cfg);
     atomic_init(&app->last_reload_ok, true);
     atomic_init(&app->last_reload_ms, (int64_t)(app->start_time * 1000));
@@ -67,12 +74,24 @@ void http_app_deinit(http_app_t *app) {
     priv_t *p = app->priv;
     config_unref(atomic_exchange(&app->cfg, NULL));
     if (p) {
+        http_auth_unref(p->auth);
+        tenancy_limiter_free(p->limiter);
         pthread_mutex_destroy(&p->cfg_mu);
         pthread_mutex_destroy(&p->reload_mu);
         free(p);
     }
     app->priv = NULL;
 }
+
+http_auth_t *http_app_auth(http_app_t *app) {
+    priv_t *p = app->priv;
+    pthread_mutex_lock(&p->cfg_mu);
+    http_auth_t *a = http_auth_ref(p->auth);
+    pthread_mutex_unlock(&p->cfg_mu);
+    return a;
+}
+
+tenancy_limiter_t *http_app_limiter(http_app_t *app) { return ((priv_t *)app->priv)->limiter; }
 
 config_t *http_app_config(http_app_t *app) {
     priv_t *p = app->priv;
@@ -100,6 +119,8 @@ int http_app_reload(http_app_t *app, vg_error_t *err) {
         vg_error_set(err, rc, "out of memory");
         config_unref(nc);
     }
+    http_auth_t *na = NULL;
+    if (!rc && (rc = http_auth_build(nc, &na, err)) != 0) config_unref(nc); /* e.g. a key file that does not load */
     if (rc) {
         char msg[VG_ERROR_MSG_MAX + 256];
         config_error_format(err, app->config_path ? app->config_path : "", msg, sizeof msg);
@@ -118,8 +139,11 @@ int http_app_reload(http_app_t *app, vg_error_t *err) {
                     VG_LS("key", "server.threads/max_connections/max_header/read_timeout"));
     pthread_mutex_lock(&p->cfg_mu);
     atomic_store(&app->cfg, nc);
+    http_auth_t *old_auth = p->auth;
+    p->auth = na;
     pthread_mutex_unlock(&p->cfg_mu);
     config_unref(old);
+    http_auth_unref(old_auth);
     apply_runtime(nc);
     if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
     atomic_store(&app->last_reload_ok, true);

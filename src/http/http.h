@@ -35,11 +35,16 @@ typedef struct http_app {
     void *priv;
 } http_app_t;
 
-/* Initialises the app around an already loaded config (takes over the caller's reference). */
-int http_app_init(http_app_t *app, config_t *cfg, const char *config_path);
+/* Initialises the app around an already loaded config (takes over the caller's reference), building
+ * the auth state (key files are read here). On failure call http_app_deinit. */
+int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_error_t *err);
 void http_app_deinit(http_app_t *app);
 /* A reference to the current config; drop it with config_unref(). */
 config_t *http_app_config(http_app_t *app);
+/* The current auth state / the request rate limiter (see auth.h). http_app_auth returns a reference. */
+struct http_auth *http_app_auth(http_app_t *app);
+struct tenancy_limiter *http_app_limiter(http_app_t *app);
+
 /* Re-reads the config file. On success swaps it in and applies what can change at run time; on failure
  * keeps the running config, logs the error and fills err. Serialised; safe from any thread. */
 int http_app_reload(http_app_t *app, vg_error_t *err);
@@ -52,6 +57,7 @@ enum {
     HTTP_F_AUTH = 1,  /* needs an authenticated caller (tenancy) */
     HTTP_F_ADMIN = 2, /* needs the admin role */
     HTTP_F_QUIET = 4, /* probes and /metrics: access-logged at debug level, not info */
+    HTTP_F_TENANT = 8, /* tenant-aware: scoped identities may call it (others get 403) */
 };
 
 #define HTTP_MAX_PATH_PARAMS 4
@@ -71,6 +77,7 @@ typedef struct http_req {
     http_param_t path_params[HTTP_MAX_PATH_PARAMS];
     size_t n_path_params;
     http_app_t *app;
+    struct http_identity *ident; /* who asks (set for HTTP_F_AUTH/ADMIN routes; see auth.h) */
     vg_arena_t *arena;   /* lives as long as the request */
     vg_error_t err;      /* set by a handler that returns <0 */
     void *conn;          /* private: the libmicrohttpd connection */
@@ -88,6 +95,7 @@ typedef int (*http_handler_fn)(http_req_t *req, http_resp_t *resp);
 
 typedef struct http_route {
     const char *pattern; /* "/api/v1/label/{name}/values": a {x} segment matches one non-empty segment */
+    const char *klass;   /* endpoint class for rate limits: "query", "meta", "write", "admin", "probe" */
     unsigned methods;    /* HTTP_GET | … (GET implies HEAD) */
     unsigned flags;      /* HTTP_F_* */
     const char *handler; /* the `handler` label of vigil_http_* metrics */

@@ -75,18 +75,51 @@ void api_matchers_release(api_matchers_t *sets, size_t n) {
         for (size_t k = 0; k < sets[i].n; k++) model_matcher_free(sets[i].v[k]);
 }
 
+int api_tenant_matcher(const http_req_t *req, model_matcher_t **out) {
+    const http_identity_t *id = req->ident;
+    vg_error_t *err = (vg_error_t *)&req->err;
+    if (id->matcher.n_values == 1) return model_matcher_new(MODEL_MATCH_EQ, id->matcher.label, id->matcher.values[0], out, err);
+    vg_buf_t re = VG_BUF_INIT;
+    for (size_t i = 0; i < id->matcher.n_values; i++) {
+        if (i) vg_buf_putc(&re, '|');
+        for (const char *c = id->matcher.values[i]; *c; c++) {
+            if (strchr("\\.+*?()|[]{}^$", *c)) vg_buf_putc(&re, '\\');
+            vg_buf_putc(&re, *c);
+        }
+    }
+    int rc = re.failed ? vg_error_set(err, VG_ENOMEM, "out of memory")
+                       : model_matcher_new(MODEL_MATCH_RE, id->matcher.label, re.data, out, err);
+    vg_buf_deinit(&re);
+    return rc;
+}
+
 int api_match_params(http_req_t *req, bool wrap, api_matchers_t **out, size_t *n_out) {
     size_t n = http_req_param_count(req, "match[]");
     *out = NULL;
     *n_out = 0;
+    bool scoped = req->ident && req->ident->scoped;
+    static const char all_series[] = "{__name__=~\".+\"}";
+    const char **texts = vg_arena_calloc(req->arena, n ? n : 1, sizeof *texts);
+    size_t *lens = vg_arena_calloc(req->arena, n ? n : 1, sizeof *lens);
     api_matchers_t *sets = vg_arena_calloc(req->arena, n ? n : 1, sizeof *sets);
-    if (!sets) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+    promql_node_t **nodes = vg_arena_calloc(req->arena, n ? n : 1, sizeof *nodes);
+    if (!texts || !lens || !sets || !nodes) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0, k = 0; i < req->n_params; i++)
+        if (!strcmp(req->params[i].key, "match[]")) texts[k] = req->params[i].value, lens[k] = strlen(texts[k]), k++;
+    if (scoped && n == 0) { /* a tenant asking about "everything" asks about its own series */
+        texts[0] = all_series;
+        lens[0] = sizeof all_series - 1;
+        n = 1;
+    }
+    if (scoped) {
+        int rc = promql_enforce_match(texts, lens, n, &req->ident->enforced, 1, PROMQL_ENFORCE_REJECT, NULL, req->arena,
+                                      nodes, &req->err);
+        if (rc < 0) return rc;
+    }
     size_t k = 0;
-    for (size_t i = 0; i < req->n_params; i++) {
-        if (strcmp(req->params[i].key, "match[]")) continue;
-        const char *text = req->params[i].value;
-        promql_node_t *sel;
-        int rc = promql_parse_selector(text, strlen(text), NULL, req->arena, &sel, &req->err);
+    for (size_t i = 0; i < n; i++) {
+        promql_node_t *sel = nodes[i];
+        int rc = sel ? 0 : promql_parse_selector(texts[i], lens[i], NULL, req->arena, &sel, &req->err);
         if (rc) {
             api_matchers_release(sets, k);
             if (!wrap) return rc;

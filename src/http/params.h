@@ -4,6 +4,7 @@
 #ifndef VG_HTTP_PARAMS_H
 #define VG_HTTP_PARAMS_H
 
+#include "auth.h"
 #include "http.h"
 #include "model/matcher.h"
 
@@ -35,5 +36,8 @@ typedef struct api_matchers {
  * `invalid parameter "match[]": ` when wrap is set (Prometheus does so for /series, not /labels). */
 int api_match_params(http_req_t *req, bool wrap, api_matchers_t **out, size_t *n_out);
 void api_matchers_release(api_matchers_t *sets, size_t n);
+
+/* The matcher selecting a scoped request's tenant's series (free with model_matcher_free). */
+int api_tenant_matcher(const http_req_t *req, model_matcher_t **out);
 
 #endif

@@ -9,6 +9,7 @@
  * Shutdown: quiesce (close the listening socket), wait for in-flight requests up to a deadline, stop. */
 #include "http.h"
 
+#include "auth.h"
 #include "selfmon/selfmon.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -36,6 +37,7 @@ struct http_server {
 typedef struct {
     http_req_t req;
     http_resp_t resp;
+    http_identity_t ident;
     vg_arena_t arena;
     vg_buf_t body;
     const http_route_t *route;
@@ -267,6 +269,7 @@ static enum MHD_Result send_error(struct MHD_Connection *con, ctx_t *ctx, int co
 }
 
 static void ctx_free(ctx_t *ctx) {
+    http_identity_deinit(&ctx->ident);
     vg_buf_deinit(&ctx->body);
     vg_buf_deinit(&ctx->resp.body);
     vg_arena_deinit(&ctx->arena);
@@ -347,9 +350,20 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
     }
     if (c.oom) return send_error(con, ctx, VG_ENOMEM, NULL);
     ctx->req.app = s->app;
+    ctx->req.ident = &ctx->ident;
     ctx->resp.status = 200;
     ctx->resp.content_type = "application/json";
     vg_error_clear(&ctx->req.err);
+    if (ctx->route->flags & (HTTP_F_AUTH | HTTP_F_ADMIN)) {
+        int retry = 0;
+        int arc = http_auth_check(s->app, &ctx->req, ctx->route->flags, ctx->route->klass, &retry);
+        if (arc == VG_EAUTH) http_resp_header(&ctx->resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        if (arc == VG_ERATELIMIT) {
+            char *ra = vg_arena_alloc(&ctx->arena, 16);
+            if (ra) snprintf(ra, 16, "%d", retry), http_resp_header(&ctx->resp, "Retry-After", ra);
+        }
+        if (arc) return send_error(con, ctx, arc, ctx->req.err.msg);
+    }
     int rc = ctx->route->fn(&ctx->req, &ctx->resp);
     if (rc < 0) return send_error(con, ctx, rc, ctx->req.err.msg);
     return send_resp(con, ctx);

@@ -1115,16 +1115,25 @@ static void labels_obj(vg_json_t *j, const model_label_t *l, size_t n) {
     vg_json_obj_close(j);
 }
 
-void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state) {
+static bool target_visible(const target_t *t, const ingest_target_filter_t *f) {
+    if (!f) return true;
+    const char *v = model_labels_get(t->def.labels, t->def.n_labels, f->label);
+    for (size_t i = 0; v && i < f->n_values; i++)
+        if (!strcmp(v, f->values[i])) return true;
+    return false;
+}
+
+void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state, const ingest_target_filter_t *filter) {
     bool any = !state || !*state || !strcasecmp(state, "any");
     bool active = any || !strcasecmp(state, "active");
-    bool dropped = any || !strcasecmp(state, "dropped");
+    bool dropped = (any || !strcasecmp(state, "dropped")) && !filter;
     pthread_mutex_lock(&s->mu);
     vg_json_obj_open(j);
     vg_json_key(j, "activeTargets");
     vg_json_arr_open(j);
     for (pool_t *p = s->pools; active && p; p = p->next)
         for (target_t *t = p->targets; t; t = t->next) {
+            if (!target_visible(t, filter)) continue;
             char ts[VG_RFC3339_MAX], iv[VG_DURATION_MAX], to[VG_DURATION_MAX];
             vg_json_obj_open(j);
             vg_json_key(j, "discoveredLabels");
@@ -1197,7 +1206,26 @@ static int cmp_meta_ref(const void *a, const void *b) {
     return c;
 }
 
-void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit) {
+/* Whether a family has one of the (sorted) series names: the name itself or with a type suffix. */
+static bool family_in(const char *family, const char *const *names, size_t n) {
+    static const char *const suffixes[] = {"", "_total", "_bucket", "_count", "_sum", "_created", "_info", "_gcount", "_gsum"};
+    char buf[512];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(buf, sizeof buf, "%s%s", family, suffixes[i]);
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            int c = strcmp(names[mid], buf);
+            if (!c) return true;
+            if (c < 0) lo = mid + 1;
+            else hi = mid;
+        }
+    }
+    return false;
+}
+
+void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit,
+                                  const char *const *names, size_t n_names) {
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
     for (pool_t *p = s->pools; p; p = p->next)
@@ -1207,7 +1235,9 @@ void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char 
     for (pool_t *p = s->pools; all && p; p = p->next)
         for (target_t *t = p->targets; t; t = t->next)
             for (size_t i = 0; i < t->n_meta; i++)
-                if (!metric || !*metric || !strcmp(metric, t->meta[i].family)) all[k++].m = &t->meta[i];
+                if ((!metric || !*metric || !strcmp(metric, t->meta[i].family)) &&
+                    (!names || family_in(t->meta[i].family, names, n_names)))
+                    all[k++].m = &t->meta[i];
     if (all) qsort(all, k, sizeof *all, cmp_meta_ref);
     vg_json_obj_open(j);
     long families = 0;

@@ -31,14 +31,24 @@ int ingest_scraper_apply(ingest_scraper_t *s, config_t *cfg, vg_error_t *err);
 /* Stops the thread (in-flight scrapes are abandoned; nothing half-appended is committed) and frees. */
 void ingest_scraper_stop(ingest_scraper_t *s);
 
+/* Limits the targets API to the targets a tenant owns: those whose labels give `label` one of `values`
+ * (dropped targets are never shown to a tenant). NULL means no limit. */
+typedef struct ingest_target_filter {
+    const char *label;
+    const char *const *values;
+    size_t n_values;
+} ingest_target_filter_t;
+
 /* Writes the data object of /api/v1/targets ({"activeTargets":[…],"droppedTargets":[…]}) in
  * Prometheus' shape. state: NULL/"any", "active" or "dropped". */
-void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state);
+void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state, const ingest_target_filter_t *filter);
 
 /* Writes the data object of /api/v1/metadata: {"<family>":[{"type","help","unit"},…],…} over every
  * active target's last successful scrape, families sorted, identical entries merged. metric filters
- * to one family; limit < 0 means no limit on the number of families. */
-void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit);
+ * to one family; limit < 0 means no limit on the number of families. names (sorted, may be NULL = no
+ * restriction) limits the output to families with at least one of these series names. */
+void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit,
+                                  const char *const *names, size_t n_names);
 
 /* Counts for status pages and tests. */
 typedef struct ingest_scraper_stats {

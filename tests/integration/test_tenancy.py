@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Tenant isolation through the real binary: JWT-authenticated tenants (HS256 tokens made here with
+hmac, RS256 tokens signed by the openssl CLI), remote_write forcing the tenant label, and every
+read endpoint that exists answering from the caller's series only (series, labels, label values,
+metadata, targets, TSDB status), admin-only endpoints refusing tenants, 401 for bad tokens, 403 for
+selectors that try to reach another tenant, 429 with Retry-After past a tenant's request rate.
+Output is TAP."""
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_remote_write import snappy, write_request  # noqa: E402
+from vigiltest import Proc, check, finish, free_port, request, skip, wait_http, wait_until, which  # noqa: E402
+
+VIGIL = sys.argv[1]
+SECRET = b"0123456789abcdef0123456789abcdef-vigil-test"
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(claims, kid="k1", secret=SECRET, alg="HS256"):
+    head = b64(json.dumps({"alg": alg, "typ": "JWT", "kid": kid}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = b64(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{sig}"
+
+
+def rs256(claims, keyfile, tmp):
+    head = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "r1"}).encode())
+    body = b64(json.dumps(claims).encode())
+    msg = os.path.join(tmp, "msg")
+    with open(msg, "w") as f:
+        f.write(f"{head}.{body}")
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", keyfile, msg], capture_output=True, check=True).stdout
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def claims(**kw):
+    c = {"exp": int(time.time()) + 3600}
+    c.update(kw)
+    return c
+
+
+def get(port, path, token=None, params=(), headers=None):
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    q = urllib.parse.urlencode(list(params), doseq=True)
+    st, hd, body = request(port, f"{path}?{q}" if q else path, headers=h)
+    try:
+        return st, hd, json.loads(body)
+    except ValueError:
+        return st, hd, body
+
+
+def push(port, token, series):
+    h = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
+    return request(port, "/api/v1/write", method="POST", body=snappy(write_request(series)), headers=h)
+
+
+class Target(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        name = "alice_app" if "alice" in self.path else "bob_app"
+        body = f"# HELP {name}_requests_total Requests.\n# TYPE {name}_requests_total counter\n{name}_requests_total 1\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def main():
+    if not which("openssl"):
+        skip("tenancy", "openssl CLI not installed")
+        finish("integration_tenancy")
+    tmp = tempfile.mkdtemp(prefix="vigil-tenancy-")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    procs = []
+    try:
+        with open(f"{tmp}/hs.key", "wb") as f:
+            f.write(SECRET)
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", f"{tmp}/rsa.pem"],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", f"{tmp}/rsa.pem", "-pubout", "-out", f"{tmp}/rsa.pub"], check=True, capture_output=True)
+        port = free_port()
+        app = srv.server_address[1]
+        cfg = f"""storage: {{path: {tmp}/data}}
+auth:
+  jwt:
+    admin_claim: {{name: role, value: admin}}
+    keys:
+      - {{kid: k1, alg: HS256, secret_file: {tmp}/hs.key}}
+      - {{kid: r1, algorithms: [RS256], public_key_file: {tmp}/rsa.pub}}
+tenants:
+  enforce: {{namespace: "client-{{org_id}}"}}
+  overrides:
+    bob: {{enforce: {{namespace: [client-bob, client-bob-staging]}}}}
+    limited: {{limits: {{request_rate: 1, request_burst: 2}}}}
+global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+scrape_configs:
+  - job_name: alice-app
+    metrics_path: /alice
+    static_configs: [{{targets: ['127.0.0.1:{app}'], labels: {{namespace: client-alice}}}}]
+  - job_name: bob-app
+    metrics_path: /bob
+    static_configs: [{{targets: ['127.0.0.1:{app}'], labels: {{namespace: client-bob}}}}]
+"""
+        with open(f"{tmp}/vigil.yml", "w") as f:
+            f.write(cfg)
+        vig = Proc([VIGIL, "serve", "--config", f"{tmp}/vigil.yml", "--listen", f"127.0.0.1:{port}"], f"{tmp}/vigil.log")
+        procs.append(vig)
+        check("vigil starts with auth configured", wait_http(port, "/-/ready"), vig.output())
+        alice, bob = hs256(claims(org_id="alice")), hs256(claims(org_id="bob"))
+        admin = hs256(claims(role="admin"))
+        now = int(time.time() * 1000)
+
+        # authentication
+        st, hd, body = get(port, "/api/v1/series", params=[("match[]", "up")])
+        check("no token → 401 with WWW-Authenticate", st == 401 and "Bearer" in hd.get("WWW-Authenticate", ""), (st, body))
+        bad = [("expired", hs256(claims(org_id="alice", exp=int(time.time()) - 3600))),
+               ("wrong secret", hs256(claims(org_id="alice"), secret=b"x" * 40)),
+               ("alg none", b64(b'{"alg":"none","typ":"JWT"}') + "." + b64(json.dumps(claims(org_id="alice")).encode()) + "."),
+               ("unknown kid", hs256(claims(org_id="alice"), kid="k9")),
+               ("tenant with a quote", hs256(claims(org_id='a"b'))),
+               ("garbage", "not.a.token")]
+        for name, tok in bad:
+            st, _, body = get(port, "/api/v1/labels", token=tok)
+            check(f"{name} token → 401", st == 401 and body.get("errorType") == "unauthorized", (st, body))
+        st, _, body = get(port, "/api/v1/labels", headers={"Authorization": "Basic YTpi"})
+        check("non-Bearer Authorization → 401", st == 401, body)
+        st, _, body = get(port, "/-/healthy")
+        check("probes need no token", st == 200)
+
+        # tenant ingestion: the tenant label is forced
+        st, _, b = push(port, alice, [({"__name__": "shared_metric", "namespace": "client-bob", "pod": "forged"}, [(now, 1)]),
+                                      ({"__name__": "alice_only"}, [(now, 2)])])
+        check("alice writes (204)", st == 204, b)
+        st, _, b = push(port, bob, [({"__name__": "shared_metric", "namespace": "client-bob-staging", "pod": "b1"}, [(now, 3)]),
+                                    ({"__name__": "bob_only", "namespace": "client-bob"}, [(now, 4)])])
+        check("bob writes (204)", st == 204, b)
+        rsa_tok = rs256(claims(org_id="carol"), f"{tmp}/rsa.pem", tmp)
+        st, _, b = push(port, rsa_tok, [({"__name__": "carol_metric"}, [(now, 5)])])
+        check("RS256 token (openssl-signed) accepted", st == 204, b)
+
+        st, _, body = get(port, "/api/v1/series", token=admin, params=[("match[]", "shared_metric")])
+        got = sorted((s["namespace"], s["pod"]) for s in body["data"])
+        check("forged namespace overwritten, allowed one kept", got == [("client-alice", "forged"), ("client-bob-staging", "b1")], body)
+
+        # reads are scoped
+        wait_until(lambda: get(port, "/api/v1/targets", token=admin)[2]["data"]["activeTargets"]
+                   and all(t["health"] == "up" for t in get(port, "/api/v1/targets", token=admin)[2]["data"]["activeTargets"]), 20)
+        st, _, body = get(port, "/api/v1/series", token=alice, params=[("match[]", '{__name__=~".+"}')])
+        ns = {s.get("namespace") for s in body["data"]}
+        check("alice's {__name__=~\".+\"} returns only her series", st == 200 and ns == {"client-alice"} and len(body["data"]) >= 2, body)
+        st, _, body = get(port, "/api/v1/series", token=alice)
+        check("series without match[] → the tenant's series", st == 200 and {s.get("namespace") for s in body["data"]} == {"client-alice"}, body)
+        st, _, body = get(port, "/api/v1/label/__name__/values", token=alice)
+        check("metric names: only alice's", st == 200 and "bob_only" not in body["data"] and "carol_metric" not in body["data"]
+              and "alice_only" in body["data"], body)
+        st, _, body = get(port, "/api/v1/label/namespace/values", token=bob)
+        check("bob sees both his namespaces", body["data"] == ["client-bob", "client-bob-staging"], body)
+        st, _, body = get(port, "/api/v1/label/pod/values", token=bob)
+        check("label values scoped (bob does not see alice's pod)", body["data"] == ["b1"], body)
+        st, _, body = get(port, "/api/v1/labels", token=rsa_tok)
+        check("label names scoped", st == 200 and "pod" not in body["data"], body)
+        for sel in ['shared_metric{namespace="client-bob"}', 'shared_metric{namespace=~"client-.*"}',
+                    'shared_metric{namespace!="client-alice"}', 'shared_metric{namespace=""}']:
+            st, _, body = get(port, "/api/v1/series", token=alice, params=[("match[]", sel)])
+            check(f"alice's {sel} → 403", st == 403 and body["errorType"] == "forbidden" and "namespace" in body["error"], (st, body))
+        st, _, body = get(port, "/api/v1/series", token=alice, params=[("match[]", 'shared_metric{namespace="client-alice"}')])
+        check("alice's own namespace matcher is accepted", st == 200 and len(body["data"]) == 1, body)
+        st, _, body = get(port, "/api/v1/metadata", token=alice)
+        check("metadata: only families alice has", st == 200 and "alice_app_requests_total" in body["data"]
+              and "bob_app_requests_total" not in body["data"], body)
+        st, _, body = get(port, "/api/v1/targets", token=alice)
+        pools = [t["scrapePool"] for t in body["data"]["activeTargets"]]
+        check("targets: only alice's", pools == ["alice-app"] and body["data"]["droppedTargets"] == [], body)
+        st, _, body = get(port, "/api/v1/status/tsdb", token=alice)
+        names = [e["name"] for e in body["data"]["seriesCountByMetricName"]]
+        check("tsdb status: alice's series only", "bob_only" not in names and "alice_only" in names
+              and body["data"]["headStats"]["numSeries"] < get(port, "/api/v1/status/tsdb", token=admin)[2]["data"]["headStats"]["numSeries"],
+              body)
+        st, _, body = get(port, "/api/v1/status/config", token=alice)
+        check("admin endpoint refuses a tenant (403)", st == 403, (st, body))
+        st, _, body = get(port, "/api/v1/status/config", token=admin)
+        check("admin endpoint serves the admin, secrets masked", st == 200 and "<secret>" not in body["data"]["yaml"]
+              and SECRET.decode() not in body["data"]["yaml"], body)
+        st, _, body = request(port, "/-/reload", method="POST", headers={"Authorization": f"Bearer {alice}"})[0:3]
+        check("tenant cannot reload (403)", st == 403, body)
+        st, _, body = get(port, "/api/v1/series", token=admin, params=[("match[]", '{__name__=~".+"}')])
+        check("admin sees every tenant", {s.get("namespace") for s in body["data"]} >= {"client-alice", "client-bob", "client-carol"}, body)
+
+        # two Authorization headers
+        h = f"GET /api/v1/labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nAuthorization: Bearer {bob}\r\nConnection: close\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(h.encode())
+            resp = s.recv(4096).decode(errors="replace")
+        check("two Authorization headers → 401", resp.startswith("HTTP/1.1 401"), resp[:200])
+
+        # rate limit of a tenant with an override
+        limited = hs256(claims(org_id="limited"))
+        codes = [get(port, "/api/v1/labels", token=limited) for _ in range(4)]
+        last = codes[-1]
+        check("past its burst a tenant gets 429 with Retry-After", [c[0] for c in codes[:2]] == [200, 200] and last[0] == 429
+              and int(last[1].get("Retry-After", "0")) >= 1 and last[2]["errorType"] == "too_many_requests", [c[0] for c in codes])
+        check("another tenant is not limited by it", get(port, "/api/v1/labels", token=alice)[0] == 200)
+        check("vigil survives", vig.alive(), vig.output()[-2000:])
+    finally:
+        srv.shutdown()
+        for p in procs:
+            p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish("integration_tenancy")
+
+
+if __name__ == "__main__":
+    main()
