@@ -144,7 +144,8 @@ typedef struct grafana_dashboard_opts {
     const char *template_name; /* create from this template ("vigil-overview"), or NULL and: */
     const char *json;          /* a dashboard model, or {"dashboard":{…}} */
     size_t json_len;
-    const char *uid;           /* NULL: the model's uid, else <template>[-<cluster>], else generated */
+    const char *uid;           /* NULL: <template uid>[-<cluster>] for a template, the model's uid for a
+                                  given model, else generated */
     const char *folder_uid;    /* NULL = the tenant's "vigil" folder */
     const grafana_var_t *vars; /* request variables (cluster, …), over the configured ones */
     size_t n_vars;
