@@ -122,12 +122,14 @@ static int re2_scan(const char *re, size_t len, vg_error_t *err) {
             unsigned long a = 0, b = 0;
             bool ok = false, has_b = false;
             size_t d = 0;
-            while (j < len && re[j] >= '0' && re[j] <= '9') a = a > 100000 ? a : a * 10 + (unsigned long)(re[j++] - '0'), d++;
+            for (; j < len && re[j] >= '0' && re[j] <= '9'; j++, d++)
+                if (a <= 100000) a = a * 10 + (unsigned long)(re[j] - '0');
             if (d > 0 && j < len && re[j] == '}') ok = true;
             else if (d > 0 && j < len && re[j] == ',') {
                 j++;
                 size_t d2 = 0;
-                while (j < len && re[j] >= '0' && re[j] <= '9') b = b > 100000 ? b : b * 10 + (unsigned long)(re[j++] - '0'), d2++;
+                for (; j < len && re[j] >= '0' && re[j] <= '9'; j++, d2++)
+                    if (b <= 100000) b = b * 10 + (unsigned long)(re[j] - '0');
                 has_b = d2 > 0;
                 if (j < len && re[j] == '}') ok = true;
             }
