@@ -289,7 +289,12 @@ int tsdb_xor_enc_resume(tsdb_xor_enc_t *e, const uint8_t *data, size_t len) {
     tsdb_xor_iter_t it;
     tsdb_xor_iter_init(&it, data, len);
     if (it.err || it.n > TSDB_CHUNK_MAX_SAMPLES || len > TSDB_CHUNK_MAX_BYTES) return VG_ECORRUPT;
+    int64_t prev = INT64_MIN;
+    bool first = true;
     while (tsdb_xor_iter_next(&it)) {
+        if (!first && it.t <= prev) return VG_ECORRUPT; /* appending needs increasing timestamps */
+        prev = it.t;
+        first = false;
     }
     if (it.err || it.i != it.n) return VG_ECORRUPT;
     tsdb_xor_enc_init(e);

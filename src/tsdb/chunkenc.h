@@ -14,6 +14,7 @@
 
 #define TSDB_CHUNK_MAX_SAMPLES 120
 #define TSDB_ENC_XOR 1
+#define TSDB_ENC_DENSE 2 /* vigil's denser encoding for full chunks, see below */
 /* Upper bound of an encoded chunk's size in bytes (header + worst case per sample). */
 #define TSDB_CHUNK_MAX_BYTES (2 + 10 + 8 + 10 + (TSDB_CHUNK_MAX_SAMPLES * (4 + 64 + 2 + 5 + 6 + 64) + 7) / 8)
 
@@ -71,5 +72,42 @@ static inline double tsdb_xor_iter_v_at(const tsdb_xor_iter_t *it) {
 static inline uint16_t tsdb_xor_num_samples(const uint8_t *data, size_t len) {
     return len >= 2 ? (uint16_t)((data[0] << 8) | data[1]) : 0;
 }
+
+/* ---- dense chunks (encoding 2) ----
+ * Full chunks are immutable, so they can be re-encoded once with a denser layout when that is
+ * smaller: timestamps as frame-of-reference bit-packed delta-of-deltas, and values that are decimals
+ * (v == m / 10^e exactly, for integers m and e <= 18) as bit-packed deltas or delta-of-deltas of m.
+ * Any value that is not such a decimal (NaN, Inf, -0, full-precision floats) keeps the chunk in XOR.
+ * Layout in docs/format/chunks.md. */
+
+/* Encodes n (1..TSDB_CHUNK_MAX_SAMPLES) samples into out (cap bytes). Returns the length, or 0 when the
+ * values are not all decimals or the result would not fit. */
+size_t tsdb_dense_encode(const int64_t *t, const uint64_t *v, size_t n, uint8_t *out, size_t cap);
+/* Decodes a dense chunk into t/v (room for TSDB_CHUNK_MAX_SAMPLES each). Returns the number of
+ * samples, or VG_ECORRUPT. Never reads outside [data, data+len). */
+int tsdb_dense_decode(const uint8_t *data, size_t len, int64_t *t, uint64_t *v);
+
+/* Iterates a chunk of either encoding. Borrows data. */
+typedef struct tsdb_chunk_iter {
+    uint8_t enc;
+    tsdb_xor_iter_t x;
+    int n, i;
+    int err;
+    int64_t t;
+    uint64_t v;
+    int64_t ts[TSDB_CHUNK_MAX_SAMPLES];
+    uint64_t vs[TSDB_CHUNK_MAX_SAMPLES];
+} tsdb_chunk_iter_t;
+
+void tsdb_chunk_iter_init(tsdb_chunk_iter_t *it, uint8_t enc, const uint8_t *data, size_t len);
+bool tsdb_chunk_iter_next(tsdb_chunk_iter_t *it);
+static inline double tsdb_chunk_iter_v_at(const tsdb_chunk_iter_t *it) {
+    union { uint64_t u; double d; } c = {.u = it->v};
+    return c.d;
+}
+
+/* Re-encodes a full XOR chunk densely into out (cap bytes) when that is smaller. Returns the dense
+ * length, or 0 to keep the XOR bytes. */
+size_t tsdb_chunk_densify(const uint8_t *xor_data, size_t len, uint8_t *out, size_t cap);
 
 #endif

@@ -20,7 +20,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define FRAME_HDR 28 /* ref u64, mint i64, maxt i64, len u32 (little-endian); data; crc32c u32 */
+#define FRAME_HDR 28 /* ref u64, mint i64, maxt i64, len u32 with encoding in its top byte (all
+                      * little-endian); data; crc32c u32 */
 
 typedef struct cfile {
     int fd;
@@ -119,11 +120,13 @@ static void le64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t maxt, const uint8_t *data,
-                     uint32_t len, tsdb__chunk_t *c) {
+int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc,
+                     const uint8_t *data, uint32_t len, tsdb__chunk_t *c) {
+    if (len > TSDB_CHUNK_MAX_BYTES) return VG_EINVAL;
     c->mint = mint;
     c->maxt = maxt;
-    c->len = len;
+    c->len = (uint16_t)len;
+    c->enc = enc;
     if (!cs->dir) {
         uint8_t *copy = malloc(len ? len : 1);
         if (!copy) return VG_ENOMEM;
@@ -133,12 +136,12 @@ int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t max
         return 0;
     }
     uint8_t frame[FRAME_HDR + TSDB_CHUNK_MAX_BYTES + 4];
-    if (len > TSDB_CHUNK_MAX_BYTES) return VG_EINVAL;
     size_t flen = FRAME_HDR + (size_t)len + 4;
     le64(frame, ref);
     le64(frame + 8, (uint64_t)mint);
     le64(frame + 16, (uint64_t)maxt);
-    for (int i = 0; i < 4; i++) frame[24 + i] = (uint8_t)(len >> (8 * i));
+    uint32_t lenc = len | (uint32_t)enc << 24; /* encoding in the top byte */
+    for (int i = 0; i < 4; i++) frame[24 + i] = (uint8_t)(lenc >> (8 * i));
     memcpy(frame + FRAME_HDR, data, len);
     uint32_t crc = vg_crc32c(frame, FRAME_HDR + len);
     for (int i = 0; i < 4; i++) frame[FRAME_HDR + len + i] = (uint8_t)(crc >> (8 * i));

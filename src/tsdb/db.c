@@ -127,7 +127,8 @@ static int rp_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
     return rc < 0 ? rc : 0;
 }
 
-static int rp_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, bool open, const uint8_t *data, uint32_t len) {
+static int rp_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags, const uint8_t *data,
+                    uint32_t len) {
     tsdb_db_t *db = ctx;
     tsdb__series_t *s = tsdb__head_by_ref(db->head, ref);
     if (!s) {
@@ -136,9 +137,10 @@ static int rp_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, bool op
     }
     pthread_mutex_t *mu = tsdb__series_lock(db->head, s);
     pthread_mutex_lock(mu);
-    int rc = tsdb__series_add_chunk_locked(db->head, s, mint, maxt, data, len, open);
+    int rc = tsdb__series_add_chunk_locked(db->head, s, mint, maxt, enc, data, len, flags & TSDB__CHUNK_OPEN,
+                                           flags & TSDB__CHUNK_NEWEST);
     pthread_mutex_unlock(mu);
-    db->rs.samples += tsdb_xor_num_samples(data, len);
+    db->rs.samples += enc == TSDB_ENC_XOR ? tsdb_xor_num_samples(data, len) : (len ? data[0] : 0);
     return rc;
 }
 
@@ -163,21 +165,22 @@ static int ck_collect(void *ctx, tsdb__series_t *s) {
     return 0;
 }
 
-static void put_chunk(tsdb__recbuf_t *b, uint64_t ref, int64_t mint, int64_t maxt, bool open, const uint8_t *d,
-                      uint32_t len) {
+static void put_chunk(tsdb__recbuf_t *b, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags,
+                      const uint8_t *d, uint32_t len) {
     tsdb__rec_begin(b, TSDB__REC_CHUNK);
     tsdb__rec_put_uvarint(b, ref);
     tsdb__rec_put_varint(b, mint);
     tsdb__rec_put_varint(b, maxt);
-    uint8_t ef[2] = {TSDB_ENC_XOR, open ? 1 : 0};
+    uint8_t ef[2] = {enc, flags};
     tsdb__rec_put_bytes(b, ef, 2);
     tsdb__rec_put_uvarint(b, len);
     tsdb__rec_put_bytes(b, d, len);
     tsdb__rec_end(b);
 }
 
-/* Emits up to 512 series per call: one series record, then their chunk records. The newest chunk of a
- * series goes out flagged "open" so replay resumes appending to it. */
+/* Emits up to 512 series per call: one series record, then their chunk records. The open chunk goes
+ * out flagged "open" so replay resumes appending to it; without one, the newest full chunk is flagged
+ * "newest" so replay knows the last value. */
 static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
     ckpt_t *c = ctx;
     tsdb__head_t *h = c->db->head;
@@ -193,12 +196,14 @@ static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
         if (!atomic_load(&s->logged)) continue;
         pthread_mutex_t *mu = tsdb__series_lock(h, s);
         pthread_mutex_lock(mu);
-        uint32_t last_closed = s->open.n ? s->n_chunks : (s->n_chunks ? s->n_chunks - 1 : 0);
         for (uint32_t k = 0; k < s->n_chunks; k++) {
             const tsdb__chunk_t *ch = &s->chunks[k];
-            put_chunk(b, s->ref, ch->mint, ch->maxt, k == last_closed, ch->data, ch->len);
+            uint8_t fl = !s->open.n && k + 1 == s->n_chunks ? TSDB__CHUNK_NEWEST : 0;
+            put_chunk(b, s->ref, ch->mint, ch->maxt, ch->enc, fl, ch->data, ch->len);
         }
-        if (s->open.n) put_chunk(b, s->ref, s->open_mint, s->open.t, true, s->open.buf, (uint32_t)tsdb_xor_enc_len(&s->open));
+        if (s->open.n)
+            put_chunk(b, s->ref, s->open_mint, s->open.t, TSDB_ENC_XOR, TSDB__CHUNK_OPEN, s->open.buf,
+                      (uint32_t)tsdb_xor_enc_len(&s->open));
         pthread_mutex_unlock(mu);
     }
     c->next = end;

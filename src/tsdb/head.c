@@ -222,11 +222,16 @@ static int push_chunk(tsdb__series_t *s, const tsdb__chunk_t *c) {
     return 0;
 }
 
-/* Moves the full open chunk to the chunk store and resets the encoder, keeping its buffer. */
+/* Moves the full open chunk to the chunk store — re-encoded densely when that is smaller — and
+ * resets the encoder. */
 static int cut_open(tsdb__head_t *h, tsdb__series_t *s) {
     tsdb__chunk_t c;
     uint32_t len = (uint32_t)tsdb_xor_enc_len(&s->open);
-    int rc = tsdb__cstore_put(h->cstore, s->ref, s->open_mint, s->open.t, s->open.buf, len, &c);
+    uint8_t dense[TSDB_CHUNK_MAX_BYTES];
+    size_t dl = tsdb_chunk_densify(s->open.buf, len, dense, sizeof dense);
+    int rc = dl ? tsdb__cstore_put(h->cstore, s->ref, s->open_mint, s->open.t, TSDB_ENC_DENSE, dense, (uint32_t)dl, &c)
+                : tsdb__cstore_put(h->cstore, s->ref, s->open_mint, s->open.t, TSDB_ENC_XOR, s->open.buf, len, &c);
+    if (dl) len = (uint32_t)dl;
     if (rc) return rc;
     if ((rc = push_chunk(s, &c)) != 0) {
         tsdb__cstore_release(h->cstore, &c);
@@ -253,13 +258,14 @@ int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, ui
     return 0;
 }
 
-int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mint, int64_t maxt,
-                                  const uint8_t *data, uint32_t len, bool open) {
+int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mint, int64_t maxt, uint8_t enc,
+                                  const uint8_t *data, uint32_t len, bool open, bool newest) {
     if (maxt <= s->maxt || mint > maxt) return 0; /* already have it (or nonsense): skip */
     if (s->maxt != INT64_MIN && mint <= s->maxt) return 0;
     int rc;
     if (s->open.n > 0 && (rc = cut_open(h, s)) != 0) return rc;
     if (open) {
+        if (enc != TSDB_ENC_XOR) return VG_ECORRUPT;
         tsdb_xor_enc_t e;
         if ((rc = tsdb_xor_enc_resume(&e, data, len)) != 0) return rc;
         if (e.n == 0 || e.t != maxt) {
@@ -272,7 +278,17 @@ int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mi
         s->lastv = e.v;
     } else {
         tsdb__chunk_t c;
-        if ((rc = tsdb__cstore_put(h->cstore, s->ref, mint, maxt, data, len, &c)) != 0) return rc;
+        if (newest) { /* the newest value, for duplicate detection; also validates the chunk */
+            tsdb_chunk_iter_t *it = malloc(sizeof *it);
+            if (!it) return VG_ENOMEM;
+            tsdb_chunk_iter_init(it, enc, data, len);
+            int64_t lt = INT64_MIN;
+            while (tsdb_chunk_iter_next(it)) lt = it->t, s->lastv = it->v;
+            rc = it->err ? it->err : lt != maxt ? VG_ECORRUPT : 0;
+            free(it);
+            if (rc) return rc;
+        }
+        if ((rc = tsdb__cstore_put(h->cstore, s->ref, mint, maxt, enc, data, len, &c)) != 0) return rc;
         if ((rc = push_chunk(s, &c)) != 0) {
             tsdb__cstore_release(h->cstore, &c);
             return rc;

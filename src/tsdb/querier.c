@@ -22,6 +22,7 @@ typedef struct hq {
 typedef struct cref {
     const uint8_t *data;
     uint32_t len;
+    uint8_t enc;
     int64_t mint, maxt;
 } cref_t;
 
@@ -32,7 +33,7 @@ typedef struct hit {
     size_t n, cap, ci;
     uint8_t *open; /* copy of the open chunk */
     size_t open_cap;
-    tsdb_xor_iter_t x;
+    tsdb_chunk_iter_t x;
     bool in_chunk, done, valid;
     int err;
     int64_t t;
@@ -205,16 +206,16 @@ static storage_val_t it_next(storage_iterator_t *base) {
     while (!it->done) {
         if (!it->in_chunk) {
             if (it->ci >= it->n) break;
-            tsdb_xor_iter_init(&it->x, it->c[it->ci].data, it->c[it->ci].len);
+            tsdb_chunk_iter_init(&it->x, it->c[it->ci].enc, it->c[it->ci].data, it->c[it->ci].len);
             it->ci++;
             it->in_chunk = true;
         }
-        if (tsdb_xor_iter_next(&it->x)) {
+        if (tsdb_chunk_iter_next(&it->x)) {
             int64_t t = it->x.t;
             if (t < it->mint) continue;
             if (t > it->maxt) break;
             it->t = t;
-            it->v = tsdb_xor_iter_v_at(&it->x);
+            it->v = tsdb_chunk_iter_v_at(&it->x);
             it->valid = true;
             return STORAGE_VAL_FLOAT;
         }
@@ -310,11 +311,11 @@ static storage_iterator_t *ss_iterator(storage_series_set_t *base, storage_itera
     for (uint32_t k = 0; k < s->n_chunks; k++) {
         const tsdb__chunk_t *c = &s->chunks[k];
         if (c->maxt < q->mint || c->mint > q->maxt) continue;
-        it->c[it->n++] = (cref_t){c->data, c->len, c->mint, c->maxt};
+        it->c[it->n++] = (cref_t){c->data, c->len, c->enc, c->mint, c->maxt};
     }
     if (s->open.n && s->open.t >= q->mint && s->open_mint <= q->maxt) {
         memcpy(it->open, s->open.buf, olen);
-        it->c[it->n++] = (cref_t){it->open, (uint32_t)olen, s->open_mint, s->open.t};
+        it->c[it->n++] = (cref_t){it->open, (uint32_t)olen, TSDB_ENC_XOR, s->open_mint, s->open.t};
     }
     pthread_mutex_unlock(mu);
     it->base.vt = &it_vt;

@@ -212,11 +212,12 @@ static int decode_chunk(const uint8_t *p, const uint8_t *end, const tsdb__rec_ha
     p += k;
     if (end - p < 2) return VG_ECORRUPT;
     uint8_t enc = *p++, flags = *p++;
-    if (enc != TSDB_ENC_XOR || (flags & ~1u)) return VG_ECORRUPT;
+    if ((enc != TSDB_ENC_XOR && enc != TSDB_ENC_DENSE) || (flags & ~3u)) return VG_ECORRUPT;
+    if ((flags & TSDB__CHUNK_OPEN) && enc != TSDB_ENC_XOR) return VG_ECORRUPT;
     if (!(k = vg_uvarint_get(p, end, &len)) || len > TSDB_CHUNK_MAX_BYTES) return VG_ECORRUPT;
     p += k;
     if ((uint64_t)(end - p) != len || mint > maxt) return VG_ECORRUPT;
-    return h->chunk ? h->chunk(h->ctx, ref, mint, maxt, flags & 1, p, (uint32_t)len) : 0;
+    return h->chunk ? h->chunk(h->ctx, ref, mint, maxt, enc, flags, p, (uint32_t)len) : 0;
 }
 
 int tsdb__rec_decode(uint8_t type, const uint8_t *p, size_t len, const tsdb__rec_handler_t *h) {

@@ -18,12 +18,14 @@
 
 /* ---- head chunk files (chunks_head.c) ---- */
 
-/* A full chunk: immutable bytes in a chunk file mapping (file != TSDB__HEAP) or a heap copy. */
+/* A full chunk: immutable bytes (XOR or dense encoding) in a chunk file mapping (file != TSDB__HEAP)
+ * or a heap copy. */
 #define TSDB__HEAP UINT32_MAX
 typedef struct tsdb__chunk {
     int64_t mint, maxt;
     const uint8_t *data;
-    uint32_t len;
+    uint16_t len;
+    uint8_t enc; /* TSDB_ENC_XOR or TSDB_ENC_DENSE */
     uint32_t file;
 } tsdb__chunk_t;
 
@@ -32,8 +34,8 @@ typedef struct tsdb__cstore tsdb__cstore_t;
 int tsdb__cstore_open(const char *dir, uint64_t file_bytes, tsdb__cstore_t **out, vg_error_t *err);
 void tsdb__cstore_close(tsdb__cstore_t *cs);
 /* Stores a copy of data; fills c. Thread-safe. */
-int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t maxt, const uint8_t *data,
-                     uint32_t len, tsdb__chunk_t *c);
+int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc,
+                     const uint8_t *data, uint32_t len, tsdb__chunk_t *c);
 /* Releases a chunk (frees heap copies; file space is reclaimed by cstore_gc). */
 void tsdb__cstore_release(tsdb__cstore_t *cs, const tsdb__chunk_t *c);
 /* Deletes files whose chunks all end before cutoff. Caller guarantees no reader holds such chunks. */
@@ -131,9 +133,10 @@ int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbi
 /* Appends with the series lock held by the caller: 0, STORAGE_REJECT_*, or VG_ENOMEM. Counts. */
 int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits);
 /* Adds an already-encoded chunk (checkpoint replay) with the series lock held. open: resume it as
- * the open chunk. Chunks older than the series' newest sample are ignored. */
-int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mint, int64_t maxt,
-                                  const uint8_t *data, uint32_t len, bool open);
+ * the open chunk (XOR only); newest: the series' newest sample is in it (its value is looked up for
+ * duplicate detection). Chunks older than the series' newest sample are ignored. */
+int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mint, int64_t maxt, uint8_t enc,
+                                  const uint8_t *data, uint32_t len, bool open, bool newest);
 /* Drops chunks ending before cutoff and series left empty. Takes trunc_lock exclusively. */
 void tsdb__head_truncate(tsdb__head_t *h, int64_t cutoff);
 /* Calls fn on every series (no lock held; fn takes the series lock itself). */
@@ -142,6 +145,9 @@ int tsdb__head_each(tsdb__head_t *h, int (*fn)(void *ctx, tsdb__series_t *s), vo
 /* ---- WAL records (record.c; layout in docs/format/wal.md) ---- */
 
 enum { TSDB__REC_SERIES = 1, TSDB__REC_SAMPLES = 2, TSDB__REC_CHUNK = 3 };
+/* Flags of a chunk record. */
+#define TSDB__CHUNK_OPEN 1   /* the series' open chunk: resume appending to it (XOR only) */
+#define TSDB__CHUNK_NEWEST 2 /* holds the series' newest sample (when there is no open chunk) */
 #define TSDB__REC_HDR 9      /* type u8, len u32le, crc32c u32le */
 #define TSDB__REC_MAX (64u << 20)
 #define TSDB__SEG_HDR 8      /* "VGWL", version u8 = 1, 3 zero bytes */
@@ -169,8 +175,8 @@ typedef struct tsdb__rec_handler {
     void *ctx;
     int (*series)(void *ctx, uint64_t ref, const model_label_t *l, size_t n);
     int (*sample)(void *ctx, uint64_t ref, int64_t t, uint64_t vbits);
-    int (*chunk)(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, bool open, const uint8_t *data,
-                 uint32_t len);
+    int (*chunk)(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags,
+                 const uint8_t *data, uint32_t len);
 } tsdb__rec_handler_t;
 
 /* Decodes one record payload. VG_ECORRUPT for malformed content (after the CRC passed). */

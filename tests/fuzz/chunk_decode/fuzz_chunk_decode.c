@@ -1,5 +1,7 @@
-/* libFuzzer target: arbitrary bytes as an XOR chunk — iterate it, and reopen it for appending; if it
- * decodes, appending one more sample and decoding again must reproduce every sample. */
+/* libFuzzer target: arbitrary bytes as a chunk of each encoding. XOR: iterate it and reopen it for
+ * appending; if it decodes, appending one more sample and decoding again must reproduce every sample,
+ * and its dense re-encoding must decode to the same samples. Dense: decode it; if it decodes,
+ * re-encoding and decoding again must be the identity. */
 #include "tsdb/chunkenc.h"
 
 #include <stdlib.h>
@@ -34,5 +36,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     tsdb_xor_enc_deinit(&e);
+    /* dense */
+    uint8_t dense[TSDB_CHUNK_MAX_BYTES];
+    size_t dl = n && n <= TSDB_CHUNK_MAX_SAMPLES ? tsdb_dense_encode(ts, vs, n, dense, sizeof dense) : 0;
+    int64_t t2[TSDB_CHUNK_MAX_SAMPLES];
+    uint64_t v2[TSDB_CHUNK_MAX_SAMPLES];
+    if (dl) {
+        int k = tsdb_dense_decode(dense, dl, t2, v2);
+        if (k != (int)n) abort();
+        for (size_t i = 0; i < n; i++)
+            if (t2[i] != ts[i] || v2[i] != vs[i]) abort();
+    }
+    int k = tsdb_dense_decode(data, size, t2, v2);
+    if (k > 0) {
+        dl = tsdb_dense_encode(t2, v2, (size_t)k, dense, sizeof dense);
+        if (dl) {
+            int64_t t3[TSDB_CHUNK_MAX_SAMPLES];
+            uint64_t v3[TSDB_CHUNK_MAX_SAMPLES];
+            if (tsdb_dense_decode(dense, dl, t3, v3) != k) abort();
+            for (int i = 0; i < k; i++)
+                if (t3[i] != t2[i] || v3[i] != v2[i]) abort();
+        }
+    }
     return 0;
 }

@@ -24,11 +24,12 @@ static int on_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
     (void)ctx, (void)ref, (void)t, (void)v;
     return 0;
 }
-static int on_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, bool open, const uint8_t *d, uint32_t len) {
-    (void)ctx, (void)ref, (void)mint, (void)maxt, (void)open;
-    tsdb_xor_iter_t it;
-    tsdb_xor_iter_init(&it, d, len);
-    while (tsdb_xor_iter_next(&it)) {
+static int on_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags, const uint8_t *d,
+                    uint32_t len) {
+    (void)ctx, (void)ref, (void)mint, (void)maxt, (void)flags;
+    static tsdb_chunk_iter_t it;
+    tsdb_chunk_iter_init(&it, enc, d, len);
+    while (tsdb_chunk_iter_next(&it)) {
     }
     return 0;
 }

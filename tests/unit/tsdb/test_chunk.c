@@ -83,7 +83,7 @@ static void roundtrip_million(void **state) {
     (void)state;
     int64_t t[TSDB_CHUNK_MAX_SAMPLES];
     uint64_t v[TSDB_CHUNK_MAX_SAMPLES];
-    size_t total = 0;
+    size_t total = 0, n_dense = 0;
     tsdb_xor_enc_t e;
     for (size_t s = 0; s < 1000000; s++) {
         /* mostly short series to keep the test fast; every 50th is full */
@@ -103,9 +103,65 @@ static void roundtrip_million(void **state) {
         assert_int_equal(it.err, 0);
         assert_int_equal(i, n);
         total += n;
+        /* the dense re-encoding (where the values allow it) decodes to the same bits */
+        uint8_t dense[TSDB_CHUNK_MAX_BYTES];
+        size_t dl = tsdb_dense_encode(t, v, n, dense, sizeof dense);
+        if (dl) {
+            int64_t t2[TSDB_CHUNK_MAX_SAMPLES];
+            uint64_t v2[TSDB_CHUNK_MAX_SAMPLES];
+            assert_int_equal(tsdb_dense_decode(dense, dl, t2, v2), (int)n);
+            for (size_t k = 0; k < n; k++)
+                if (t2[k] != t[k] || v2[k] != v[k])
+                    fail_msg("dense series %zu sample %zu: got (%lld, %016llx) want (%lld, %016llx)", s, k,
+                             (long long)t2[k], (unsigned long long)v2[k], (long long)t[k], (unsigned long long)v[k]);
+            n_dense++;
+        }
         tsdb_xor_enc_deinit(&e);
     }
     assert_true(total > 3000000);
+    assert_true(n_dense > 100000);
+}
+
+static void dense_decimals_and_rejections(void **state) {
+    (void)state;
+    int64_t t[5] = {1000, 2000, 3000, 4000, 5001};
+    uint64_t v[5];
+    double vals[5] = {0.1, 0.2, 0.3, 1e13, -7.25};
+    for (int i = 0; i < 5; i++) v[i] = f2u(vals[i]);
+    uint8_t buf[TSDB_CHUNK_MAX_BYTES];
+    size_t dl = tsdb_dense_encode(t, v, 5, buf, sizeof buf);
+    assert_true(dl > 0);
+    int64_t t2[TSDB_CHUNK_MAX_SAMPLES];
+    uint64_t v2[TSDB_CHUNK_MAX_SAMPLES];
+    assert_int_equal(tsdb_dense_decode(buf, dl, t2, v2), 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(t2[i], t[i]);
+        assert_int_equal(v2[i], v[i]);
+    }
+    /* no dense form for NaN (staleness), Inf, -0 */
+    uint64_t bad[] = {TSDB_STALE_NAN_BITS, 0x7ff0000000000000ull, 0x8000000000000000ull};
+    for (int i = 0; i < 3; i++) {
+        v[2] = bad[i];
+        assert_int_equal(tsdb_dense_encode(t, v, 5, buf, sizeof buf), 0);
+    }
+    /* too small an output buffer: 0, never an overflow */
+    v[2] = f2u(3.0);
+    assert_int_equal(tsdb_dense_encode(t, v, 5, buf, 3), 0);
+    /* every truncation and random bytes: a clean error */
+    dl = tsdb_dense_encode(t, v, 5, buf, sizeof buf);
+    for (size_t cut = 0; cut < dl; cut++) {
+        uint8_t *p = malloc(cut ? cut : 1);
+        memcpy(p, buf, cut);
+        assert_int_equal(tsdb_dense_decode(p, cut, t2, v2), VG_ECORRUPT);
+        free(p);
+    }
+    for (int r = 0; r < 50000; r++) {
+        size_t len = rnd() % 40;
+        uint8_t p[40];
+        for (size_t i = 0; i < len; i++) p[i] = (uint8_t)rnd();
+        if (len) p[0] = (uint8_t)(1 + p[0] % 120);
+        tsdb_dense_decode(p, len, t2, v2);
+    }
 }
 
 static void stale_marker_bit_exact(void **state) {
@@ -204,6 +260,7 @@ static void corrupt_input_never_crashes(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(roundtrip_million), cmocka_unit_test(stale_marker_bit_exact),
                                        cmocka_unit_test(resume_matches_straight_encoding),
-                                       cmocka_unit_test(corrupt_input_never_crashes)};
+                                       cmocka_unit_test(corrupt_input_never_crashes),
+                                       cmocka_unit_test(dense_decimals_and_rejections)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
