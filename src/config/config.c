@@ -1123,7 +1123,7 @@ static void write_value(vg_buf_t *b, const field_t *f, const char *slot, int ind
     case F_SIZE: put_size(b, *(const uint64_t *)slot); break;
     case F_INT: vg_buf_put_i64(b, *(const int64_t *)slot); break;
     case F_BOOL: vg_buf_puts(b, *(const bool *)slot ? "true" : "false"); break;
-    case F_ENUM: vg_buf_puts(b, *(const int *)slot >= 0 ? f->names[*(const int *)slot] : "null"); break;
+    case F_ENUM: vg_buf_puts(b, f->names[*(const int *)slot]); break;
     case F_STRLIST: {
         const config_strlist_t *l = (const config_strlist_t *)slot;
         vg_buf_putc(b, '[');
@@ -1213,6 +1213,7 @@ static void write_fields(vg_buf_t *b, const field_t *fields, const char *base, i
     for (const field_t *f = fields; f->key; f++) {
         const char *slot = base + f->off;
         if ((f->type == F_STR || f->type == F_ADDR || f->type == F_REGEX) && !*(char *const *)slot) continue;
+        if (f->type == F_ENUM && *(const int *)slot < 0) continue; /* unset (auth.anonymous) */
         if (!first_inline) indent(b, ind);
         first_inline = false;
         vg_buf_puts(b, f->key);
