@@ -188,4 +188,29 @@ int64_t tenancy_limiter_take(tenancy_limiter_t *l, const char *tenant, const cha
 size_t tenancy_limiter_sweep(tenancy_limiter_t *l, uint64_t now_ns);
 size_t tenancy_limiter_size(tenancy_limiter_t *l);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* API keys: revocable bearer credentials of one tenant minted by vigil (e.g. the datasource credential
+ * of a tenant's Grafana organisation). "vgk_" + 43 base64url characters; only SHA-256 digests are kept,
+ * in memory and in a JSON file replaced atomically on every change. Thread-safe. */
+
+#define TENANCY_APIKEY_LEN 47      /* characters of a key */
+#define TENANCY_APIKEY_NAME_MAX 64 /* bytes of a key's name */
+
+typedef struct tenancy_keystore tenancy_keystore_t;
+
+/* Opens the store kept in `path` (a missing file is an empty store). VG_ECORRUPT for a bad file. */
+int tenancy_keystore_open(const char *path, tenancy_keystore_t **out, vg_error_t *err);
+void tenancy_keystore_free(tenancy_keystore_t *ks);
+/* Mints a key for tenant, persists its digest, and writes the key (TENANCY_APIKEY_LEN characters + NUL)
+ * into key_out (the only time it exists in clear: never log it). */
+int tenancy_keystore_create(tenancy_keystore_t *ks, const char *tenant, const char *name, char *key_out, uint64_t *id_out,
+                            vg_error_t *err);
+/* Whether a bearer token has the shape of an API key (not whether it is valid). */
+bool tenancy_apikey_like(const char *token, size_t len);
+/* 0 and the key's tenant in tenant_out (TENANCY_TENANT_MAX + 1 bytes), or VG_EAUTH. */
+int tenancy_keystore_verify(tenancy_keystore_t *ks, const char *token, size_t len, char *tenant_out, vg_error_t *err);
+/* Revokes tenant's keys named `name` (NULL: any name) except keep_id (0: none); *n_revoked counts them. */
+int tenancy_keystore_revoke(tenancy_keystore_t *ks, const char *tenant, const char *name, uint64_t keep_id, size_t *n_revoked,
+                            vg_error_t *err);
+
 #endif

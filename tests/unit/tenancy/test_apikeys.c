@@ -1,0 +1,106 @@
+/* API keys: minting, verification, revocation, persistence across reopen, corrupt files. */
+#include "tenancy/tenancy.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state) {
+    (void)state;
+    strcpy(dir, "/tmp/vigil-keys-XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    snprintf(path, sizeof path, "%s/apikeys.json", dir);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+static void lifecycle(void **state) {
+    (void)state;
+    tenancy_keystore_t *ks;
+    vg_error_t err;
+    assert_int_equal(tenancy_keystore_open(path, &ks, &err), 0);
+    char k1[TENANCY_APIKEY_LEN + 1], k2[TENANCY_APIKEY_LEN + 1], k3[TENANCY_APIKEY_LEN + 1];
+    uint64_t id1, id2, id3;
+    assert_int_equal(tenancy_keystore_create(ks, "alice", "grafana-datasource", k1, &id1, &err), 0);
+    assert_int_equal(tenancy_keystore_create(ks, "alice", "grafana-datasource", k2, &id2, &err), 0);
+    assert_int_equal(tenancy_keystore_create(ks, "bob", "grafana-datasource", k3, &id3, &err), 0);
+    assert_int_equal(strlen(k1), TENANCY_APIKEY_LEN);
+    assert_true(tenancy_apikey_like(k1, strlen(k1)));
+    assert_string_not_equal(k1, k2);
+    char tenant[TENANCY_TENANT_MAX + 1];
+    assert_int_equal(tenancy_keystore_verify(ks, k1, strlen(k1), tenant, &err), 0);
+    assert_string_equal(tenant, "alice");
+    assert_int_equal(tenancy_keystore_verify(ks, k3, strlen(k3), tenant, &err), 0);
+    assert_string_equal(tenant, "bob");
+    char forged[TENANCY_APIKEY_LEN + 1];
+    memcpy(forged, k1, sizeof forged);
+    forged[10] = forged[10] == 'A' ? 'B' : 'A';
+    assert_int_equal(tenancy_keystore_verify(ks, forged, strlen(forged), tenant, &err), VG_EAUTH);
+    assert_int_equal(tenancy_keystore_verify(ks, "vgk_short", 9, tenant, &err), VG_EAUTH);
+    /* rotation: revoke alice's other datasource keys, keep the newest */
+    size_t n;
+    assert_int_equal(tenancy_keystore_revoke(ks, "alice", "grafana-datasource", id2, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(tenancy_keystore_verify(ks, k1, strlen(k1), tenant, &err), VG_EAUTH);
+    assert_int_equal(tenancy_keystore_verify(ks, k2, strlen(k2), tenant, &err), 0);
+    tenancy_keystore_free(ks);
+    /* the file keeps digests only, and survives a reopen */
+    FILE *fp = fopen(path, "r");
+    char buf[4096];
+    size_t len = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[len] = '\0';
+    assert_null(strstr(buf, k2 + 4));
+    assert_int_equal(tenancy_keystore_open(path, &ks, &err), 0);
+    assert_int_equal(tenancy_keystore_verify(ks, k2, strlen(k2), tenant, &err), 0);
+    assert_string_equal(tenant, "alice");
+    assert_int_equal(tenancy_keystore_verify(ks, k1, strlen(k1), tenant, &err), VG_EAUTH);
+    uint64_t id4;
+    char k4[TENANCY_APIKEY_LEN + 1];
+    assert_int_equal(tenancy_keystore_create(ks, "carol", "x", k4, &id4, &err), 0);
+    assert_true(id4 > id3); /* ids are never reused */
+    assert_int_equal(tenancy_keystore_revoke(ks, "bob", NULL, 0, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(tenancy_keystore_verify(ks, k3, strlen(k3), tenant, &err), VG_EAUTH);
+    assert_int_equal(tenancy_keystore_create(ks, "bad tenant", "x", k4, &id4, &err), VG_EINVAL);
+    tenancy_keystore_free(ks);
+}
+
+static void corrupt(void **state) {
+    (void)state;
+    const char *bad[] = {"{", "{}", "[{\"id\":1}]", "[{\"id\":1,\"tenant\":\"a\",\"name\":\"n\",\"sha256\":\"zz\",\"created_ms\":0}]",
+                         "[{\"id\":1,\"tenant\":\"a b\",\"name\":\"n\",\"sha256\":\"00\",\"created_ms\":0}]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *fp = fopen(path, "w");
+        fputs(bad[i], fp);
+        fclose(fp);
+        tenancy_keystore_t *ks = (tenancy_keystore_t *)1;
+        vg_error_t err;
+        assert_int_equal(tenancy_keystore_open(path, &ks, &err), VG_ECORRUPT);
+        assert_null(ks);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
