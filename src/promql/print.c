@@ -89,6 +89,10 @@ void promql__format_number(vg_buf_t *out, double v) {
         vg_buf_puts(out, signbit(v) ? "-0" : "0");
         return;
     }
+    if (fabs(v) < 1e6 && v == (double)(int64_t)v) { /* common case: small integers print as themselves */
+        vg_buf_put_i64(out, (int64_t)v);
+        return;
+    }
     char e[40];
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(e, sizeof e, "%.*e", prec - 1, fabs(v));
