@@ -179,8 +179,20 @@ static bool get_packed(br_t *r, int64_t *x, size_t n) {
     size_t need = (n * wd + 7) / 8;
     if ((size_t)(r->end - r->p) < need) return false;
     const uint8_t *p = r->p;
-    size_t bit = 0;
+    size_t bit = 0, avail = (size_t)(r->end - r->p);
     for (size_t i = 0; i < n; i++) {
+        if (wd == 0) {
+            x[i] = mn;
+            continue;
+        }
+        if (wd <= 56 && (bit >> 3) + 8 <= avail) { /* one unaligned 64-bit load covers the field */
+            uint64_t w;
+            memcpy(&w, p + (bit >> 3), 8);
+            w = __builtin_bswap64(w);
+            x[i] = (int64_t)((uint64_t)mn + ((w << (bit & 7)) >> (64 - wd)));
+            bit += wd;
+            continue;
+        }
         uint64_t val = 0;
         unsigned k = wd;
         while (k > 0) {
