@@ -18,7 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- appender ---- */
+/* ---- appender ----
+ * A batch starts with the first append after creation, commit or rollback and must end with commit
+ * or rollback: an open batch holds the storage's retention lock (shared), so keep batches short (one
+ * scrape, one remote_write request, one rule group evaluation). */
 
 /* Positive results of append: the sample was rejected (not an error of the batch, which stays usable;
  * the caller counts it as Prometheus' scrape loop does). */
@@ -108,9 +111,10 @@ struct storage_series_set {
 
 typedef struct storage_querier storage_querier_t;
 typedef struct storage_querier_vt {
-    /* Series matching all matchers (at least one matcher must not match the empty string, as in
-     * Prometheus; otherwise VG_EINVAL). sorted: series come in label order. The set is borrowed until
-     * close. */
+    /* Series matching all matchers that have samples in [mint, maxt]. Matchers that match the empty
+     * string also select series without the label; with only such matchers every series is a candidate
+     * (the PromQL parser is where Prometheus requires one non-empty matcher). n_ms == 0 selects
+     * everything. sorted: series come in label order. The set is borrowed until close. */
     int (*select)(storage_querier_t *q, bool sorted, model_matcher_t *const *ms, size_t n_ms,
                   storage_series_set_t **out, vg_error_t *err);
     /* Sorted, distinct label names / values of `name` over the series matching ms (all series when

@@ -74,7 +74,6 @@ typedef struct tsdb_stats {
     uint64_t head_series;
     uint64_t head_chunks;       /* full chunks */
     uint64_t head_chunk_bytes;  /* bytes of full chunks (in files or memory) */
-    uint64_t head_open_bytes;   /* bytes of open chunks */
     uint64_t samples_appended;
     uint64_t samples_out_of_order;
     uint64_t samples_duplicate;
