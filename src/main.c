@@ -1,10 +1,12 @@
 /* vigil's entry point: the subcommands, and the only place where concrete objects are built and wired
  * together (config → server state → self-metrics → HTTP server), started, and torn down in reverse. */
 #include "config/config.h"
+#include "grafana/grafana.h"
 #include "http/http.h"
 #include "ingest/scrape/scrape.h"
 #include "promql/promql.h"
 #include "selfmon/selfmon.h"
+#include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *fp) {
     fputs("usage: vigil <command> [options]\n"
@@ -27,6 +30,8 @@ static void usage(FILE *fp) {
           "  promql fmt EXPR            print EXPR in canonical form\n"
           "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
           "                             print EXPR with the tenant matchers enforced\n"
+          "  grafana provisioning-files DIR [--config FILE]\n"
+          "                             write Grafana datasource and dashboard provisioning files\n"
           "  version                    print the version\n"
           "  help                       this text\n",
           fp);
@@ -92,6 +97,68 @@ static int open_storage(http_app_t *app, tsdb_db_t **db, vg_error_t *err) {
     }
     config_unref(c);
     return rc;
+}
+
+/* grafana_config_t from the config's grafana section; vars must hold c->grafana.variables.n entries. */
+static void grafana_cfg_from(const config_t *c, grafana_config_t *g, grafana_var_t *vars) {
+    grafana_config_defaults(g);
+    const config_grafana_t *s = &c->grafana;
+    g->url = s->url;
+    g->external_url = s->external_url;
+    g->admin_user = s->admin_user;
+    g->admin_password = s->admin_password;
+    g->admin_password_file = s->admin_password_file;
+    g->vigil_url = s->vigil_url;
+    g->dashboards_dir = s->dashboards_dir;
+    g->token_ttl_s = s->token_ttl_ms / 1000;
+    g->timeout_ms = s->timeout_ms;
+    g->connect_timeout_ms = s->connect_timeout_ms;
+    g->retries = (int)s->retries;
+    g->backoff_initial_ms = s->retry_backoff_ms;
+    g->backoff_max_ms = s->retry_backoff_max_ms;
+    g->max_response_bytes = (size_t)s->max_response_bytes;
+    for (size_t i = 0; i < s->variables.n; i++) vars[i] = (grafana_var_t){s->variables.keys[i], s->variables.values[i]};
+    g->vars = vars;
+    g->n_vars = s->variables.n;
+}
+
+static int cmd_grafana_files(int argc, char **argv) {
+    const char *dir = NULL, *config_path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) config_path = argv[++i];
+        else if (!dir && argv[i][0] != '-') dir = argv[i];
+        else dir = NULL, i = argc;
+    }
+    if (!dir) {
+        fputs("usage: vigil grafana provisioning-files DIR [--config FILE]\n", stderr);
+        return 2;
+    }
+    config_t *c;
+    vg_error_t err;
+    if (config_path ? config_load_file(config_path, &c, &err) : ((c = config_default()) ? 0 : VG_ENOMEM)) {
+        print_config_error(&err, config_path ? config_path : "(defaults)");
+        return 1;
+    }
+    grafana_var_t *vars = calloc(c->grafana.variables.n + 1, sizeof *vars);
+    grafana_config_t g;
+    grafana_cfg_from(c, &g, vars);
+    if (!g.vigil_url) g.vigil_url = "http://127.0.0.1:9290";
+    if (!g.dashboards_dir && access("grafana/dashboards", R_OK) == 0) g.dashboards_dir = "grafana/dashboards";
+    int rc = grafana_provisioning_files_write(&g, dir, NULL, &err);
+    if (rc) fprintf(stderr, "vigil: %s\n", err.msg);
+    else printf("wrote Grafana provisioning files to %s\n", dir);
+    free(vars);
+    config_unref(c);
+    return rc ? 1 : 0;
+}
+
+static void *grafana_probe(void *arg) {
+    grafana_err_t ge;
+    char *out = NULL;
+    if (grafana_health(arg, &out, &ge)) selfmon_health_set("grafana", SELFMON_DOWN, ge.err.msg);
+    else selfmon_health_set("grafana", SELFMON_UP, "");
+    free(out);
+    return NULL;
 }
 
 static int new_appender(void *db, storage_appender_t **out, vg_error_t *err) { return tsdb_db_appender(db, out, err); }
@@ -181,6 +248,32 @@ static int cmd_serve(int argc, char **argv) {
     }
     app.scraper = scraper;
     selfmon_health_set("scrape", SELFMON_UP, "");
+
+    /* vigil API keys (tenant datasource credentials) live in the data directory */
+    tenancy_keystore_t *keys = NULL;
+    char keys_path[4200];
+    c = http_app_config(&app);
+    snprintf(keys_path, sizeof keys_path, "%s/apikeys.json", c->storage.path);
+    if (tenancy_keystore_open(keys_path, &keys, &err))
+        vg_log_error("main", "cannot open the API key store; API keys are disabled", VG_LS("err", err.msg));
+    app.keys = keys;
+    grafana_client_t *grafana = NULL;
+    grafana_var_t *gvars = NULL;
+    pthread_t probe;
+    bool probing = false;
+    if (c->grafana.url) {
+        grafana_config_t g;
+        gvars = calloc(c->grafana.variables.n + 1, sizeof *gvars);
+        grafana_cfg_from(c, &g, gvars);
+        if (!gvars || grafana_client_new(&g, &grafana, &err)) {
+            vg_log_error("main", "Grafana integration disabled", VG_LS("err", gvars ? err.msg : "out of memory"));
+        } else {
+            selfmon_health_set("grafana", SELFMON_STARTING, "checking Grafana");
+            probing = pthread_create(&probe, NULL, grafana_probe, grafana) == 0;
+        }
+    }
+    app.grafana = grafana;
+    config_unref(c);
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
 
@@ -204,6 +297,12 @@ static int cmd_serve(int argc, char **argv) {
     app.scraper = NULL;
     ingest_scraper_stop(scraper);
     selfmon_health_set("scrape", SELFMON_DOWN, "stopped");
+    if (probing) pthread_join(probe, NULL);
+    app.grafana = NULL;
+    grafana_client_free(grafana);
+    free(gvars);
+    app.keys = NULL;
+    tenancy_keystore_free(keys);
     app.db = NULL;
     tsdb_db_close(db); /* syncs the WAL */
     selfmon_health_set("storage", SELFMON_DOWN, "closed");
@@ -223,6 +322,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "check") && argc >= 3 && !strcmp(argv[2], "config")) return cmd_check_config(argc - 3, argv + 3);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "fmt")) return promql_cmd_fmt(argc - 2, argv + 2);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
+    if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);

@@ -258,6 +258,27 @@ static const field_t tenants_fields[] = {
     END,
 };
 
+static const field_t grafana_fields[] = {
+    {.key = "url", .type = F_STR, .off = S(config_grafana_t, url)},
+    {.key = "external_url", .type = F_STR, .off = S(config_grafana_t, external_url)},
+    {.key = "admin_user", .type = F_STR, .off = S(config_grafana_t, admin_user)},
+    {.key = "admin_password", .type = F_STR, .off = S(config_grafana_t, admin_password), .secret = true},
+    {.key = "admin_password_file", .type = F_STR, .off = S(config_grafana_t, admin_password_file)},
+    {.key = "vigil_url", .type = F_STR, .off = S(config_grafana_t, vigil_url)},
+    {.key = "dashboards_dir", .type = F_STR, .off = S(config_grafana_t, dashboards_dir)},
+    {.key = "token_ttl", .type = F_DURATION, .off = S(config_grafana_t, token_ttl_ms), .min = 60 * 1000, .max = 10 * 365 * DAY},
+    {.key = "timeout", .type = F_DURATION, .off = S(config_grafana_t, timeout_ms), .min = 100, .max = 10 * 60 * 1000},
+    {.key = "connect_timeout", .type = F_DURATION, .off = S(config_grafana_t, connect_timeout_ms), .min = 100, .max = 60 * 1000},
+    {.key = "retries", .type = F_INT, .off = S(config_grafana_t, retries), .min = 0, .max = 10},
+    {.key = "retry_backoff", .type = F_DURATION, .off = S(config_grafana_t, retry_backoff_ms), .min = 1, .max = 60 * 1000},
+    {.key = "retry_backoff_max", .type = F_DURATION, .off = S(config_grafana_t, retry_backoff_max_ms), .min = 1, .max = 10 * 60 * 1000},
+    {.key = "max_response_bytes", .type = F_SIZE, .off = S(config_grafana_t, max_response_bytes), .min = 4096, .max = 1LL << 30},
+    {.key = "variables", .type = F_KV, .off = S(config_grafana_t, variables)},
+    {.key = "token_requests", .type = F_INT, .off = S(config_grafana_t, token_requests), .min = 1, .max = 1000000},
+    {.key = "token_window", .type = F_DURATION, .off = S(config_grafana_t, token_window_ms), .min = 1000, .max = DAY},
+    END,
+};
+
 static const field_t root_fields[] = {
     {.key = "server", .type = F_STRUCT, .off = S(config_t, server), .sub = server_fields},
     {.key = "storage", .type = F_STRUCT, .off = S(config_t, storage), .sub = storage_fields},
@@ -267,6 +288,7 @@ static const field_t root_fields[] = {
     {.key = "auth", .type = F_STRUCT, .off = S(config_t, auth), .sub = auth_fields},
     {.key = "tenants", .type = F_STRUCT, .off = S(config_t, tenants), .sub = tenants_fields},
     {.key = "limits", .type = F_STRUCT, .off = S(config_t, limits), .sub = limits_fields},
+    {.key = "grafana", .type = F_STRUCT, .off = S(config_t, grafana), .sub = grafana_fields},
     END,
 };
 
@@ -876,6 +898,10 @@ void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t
 static int check_config(config_t *c, vg_error_t *err) {
     int trc = check_tenancy(c, err);
     if (trc) return trc;
+    if (c->grafana.url && !c->grafana.vigil_url)
+        return vg_error_set(err, VG_ECONFIG, "grafana.vigil_url is required with grafana.url (the datasource URL Grafana uses)");
+    if (c->grafana.admin_password && c->grafana.admin_password_file)
+        return vg_error_set(err, VG_ECONFIG, "grafana: at most one of admin_password & admin_password_file");
     if (c->global.scrape_timeout_ms > c->global.scrape_interval_ms)
         return vg_error_set(err, VG_ECONFIG, "global scrape timeout greater than scrape interval");
     for (size_t i = 0; i < c->scrape_configs.n; i++) {
@@ -909,10 +935,20 @@ config_t *config_default(void) {
     c->limits.request_burst = 0;
     c->limits.max_samples_per_query = 50000000;
     c->limits.max_concurrent_queries = 20;
+    c->grafana.admin_user = strdup("admin");
+    c->grafana.token_ttl_ms = 365 * DAY;
+    c->grafana.timeout_ms = 10000;
+    c->grafana.connect_timeout_ms = 2000;
+    c->grafana.retries = 3;
+    c->grafana.retry_backoff_ms = 200;
+    c->grafana.retry_backoff_max_ms = 5000;
+    c->grafana.max_response_bytes = 8u << 20;
+    c->grafana.token_requests = 5;
+    c->grafana.token_window_ms = 5 * 60 * 1000;
     c->global.scrape_interval_ms = 15 * 1000;
     c->global.scrape_timeout_ms = 10 * 1000;
     c->global.evaluation_interval_ms = 60 * 1000;
-    if (!c->file || !c->server.listen || !c->storage.path) {
+    if (!c->file || !c->server.listen || !c->storage.path || !c->grafana.admin_user) {
         config_free(c);
         return NULL;
     }

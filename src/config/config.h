@@ -178,6 +178,18 @@ typedef struct config_tenants {
     struct { config_tenant_override_t *v; size_t n; } overrides;
 } config_tenants_t;
 
+/* ---- grafana (docs/grafana.md) ---- */
+typedef struct config_grafana {
+    char *url;                 /* NULL: the integration is off */
+    char *external_url, *admin_user, *admin_password, *admin_password_file, *vigil_url, *dashboards_dir;
+    int64_t token_ttl_ms, timeout_ms, connect_timeout_ms, retry_backoff_ms, retry_backoff_max_ms;
+    int64_t retries;
+    uint64_t max_response_bytes;
+    config_kv_t variables;
+    int64_t token_requests;    /* POST /api/v1/metrics/grafana-token per tenant per token_window */
+    int64_t token_window_ms;
+} config_grafana_t;
+
 typedef struct config {
     _Atomic int refs;
     char *file;         /* the file it was read from ("" for a string) */
@@ -190,6 +202,7 @@ typedef struct config {
     config_auth_t auth;
     config_tenants_t tenants;
     config_limits_t limits;
+    config_grafana_t grafana;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */

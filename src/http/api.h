@@ -33,4 +33,17 @@ int api_series(http_req_t *req, http_resp_t *resp);
 int api_labels(http_req_t *req, http_resp_t *resp);
 int api_label_values(http_req_t *req, http_resp_t *resp);
 
+/* api_grafana.c: Grafana tokens, dashboards, datasources, alerts, health; tenant metrics health */
+int api_grafana_token(http_req_t *req, http_resp_t *resp);
+int api_grafana_tokens(http_req_t *req, http_resp_t *resp);
+int api_grafana_token_revoke(http_req_t *req, http_resp_t *resp);
+int api_grafana_dashboards(http_req_t *req, http_resp_t *resp);
+int api_grafana_dashboard(http_req_t *req, http_resp_t *resp);
+int api_grafana_public(http_req_t *req, http_resp_t *resp);
+int api_grafana_templates(http_req_t *req, http_resp_t *resp);
+int api_grafana_datasources(http_req_t *req, http_resp_t *resp);
+int api_grafana_alerts(http_req_t *req, http_resp_t *resp);
+int api_grafana_health(http_req_t *req, http_resp_t *resp);
+int api_metrics_health(http_req_t *req, http_resp_t *resp);
+
 #endif

@@ -143,6 +143,15 @@ int http_auth_check(http_app_t *app, http_req_t *req, unsigned flags, const char
         else rc = vg_error_set(&req->err, VG_EAUTH, "authentication required: send Authorization: Bearer <token>");
     } else if (strncasecmp(az.value ? az.value : "", "Bearer ", 7) || !az.value[7]) {
         rc = vg_error_set(&req->err, VG_EAUTH, "expected an Authorization: Bearer <token> header");
+    } else if (app->keys && tenancy_apikey_like(az.value + 7, strlen(az.value + 7))) {
+        /* a vigil API key (e.g. a Grafana datasource's): always a tenant, never admin */
+        rc = tenancy_keystore_verify(app->keys, az.value + 7, strlen(az.value + 7), id->tenant, &req->err);
+        if (!rc) rc = tenancy_matcher_build(&a->enforce, id->tenant, strlen(id->tenant), &id->matcher, &req->err);
+        if (!rc) {
+            id->scoped = true;
+            id->enforced = (promql_enforced_label_t){id->matcher.label, (const char *const *)id->matcher.values,
+                                                     id->matcher.n_values};
+        }
     } else if (!a->verifier) {
         rc = vg_error_set(&req->err, VG_EAUTH, "token authentication is not configured (auth.jwt.keys)");
     } else {

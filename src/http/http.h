@@ -31,6 +31,8 @@ typedef struct http_app {
     _Atomic(config_t *) cfg;     /* current config; take it with http_app_config() */
     struct tsdb_db *db;          /* the embedded storage (borrowed; NULL until opened) */
     struct ingest_scraper *scraper; /* the scrape manager (borrowed; NULL when not running) */
+    struct tenancy_keystore *keys;  /* vigil API keys (borrowed; NULL when not opened) */
+    struct grafana_client *grafana; /* the Grafana client (borrowed; NULL when grafana.url is unset) */
     /* private */
     void *priv;
 } http_app_t;

@@ -33,6 +33,20 @@ const http_route_t http_routes[] = {
     {"/api/v1/status/flags", "admin", G, ADM, "/api/v1/status/flags", api_flags},
     {"/api/v1/status/config", "admin", G, ADM, "/api/v1/status/config", api_config},
     {"/api/v1/status/tsdb", "meta", G, T, "/api/v1/status/tsdb", api_tsdb_status},
+    {"/api/v1/metrics/health", "probe", G, T, "/api/v1/metrics/health", api_metrics_health},
+    {"/api/v1/metrics/grafana-token", "grafana", P, T, "/api/v1/metrics/grafana-token", api_grafana_token},
+    {"/api/v1/metrics/grafana-tokens", "grafana", G, T, "/api/v1/metrics/grafana-tokens", api_grafana_tokens},
+    {"/api/v1/metrics/grafana-tokens/{id}", "grafana", HTTP_DELETE, T, "/api/v1/metrics/grafana-tokens/{id}",
+     api_grafana_token_revoke},
+    {"/api/v1/grafana/dashboards", "grafana", G | P, T, "/api/v1/grafana/dashboards", api_grafana_dashboards},
+    {"/api/v1/grafana/dashboards/{uid}/public", "grafana", G | P, T, "/api/v1/grafana/dashboards/{uid}/public",
+     api_grafana_public},
+    {"/api/v1/grafana/dashboards/{uid}", "grafana", G | HTTP_PUT | HTTP_DELETE, T, "/api/v1/grafana/dashboards/{uid}",
+     api_grafana_dashboard},
+    {"/api/v1/grafana/templates", "grafana", G, T, "/api/v1/grafana/templates", api_grafana_templates},
+    {"/api/v1/grafana/datasources", "grafana", P, T, "/api/v1/grafana/datasources", api_grafana_datasources},
+    {"/api/v1/grafana/alerts", "grafana", P, T, "/api/v1/grafana/alerts", api_grafana_alerts},
+    {"/api/v1/grafana/health", "grafana", G, T, "/api/v1/grafana/health", api_grafana_health},
 };
 
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

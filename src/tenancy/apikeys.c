@@ -252,3 +252,23 @@ int tenancy_keystore_revoke(tenancy_keystore_t *ks, const char *tenant, const ch
     if (n_revoked) *n_revoked = removed;
     return rc;
 }
+
+int tenancy_keystore_revoke_id(tenancy_keystore_t *ks, uint64_t id, vg_error_t *err) {
+    pthread_mutex_lock(&ks->mu);
+    size_t i = 0;
+    while (i < ks->n && ks->v[i].id != id) i++;
+    int rc = 0;
+    if (i < ks->n) {
+        entry_t gone = ks->v[i];
+        memmove(&ks->v[i], &ks->v[i + 1], (ks->n - i - 1) * sizeof *ks->v);
+        ks->n--;
+        if ((rc = save(ks, err))) { /* not persisted: put it back */
+            memmove(&ks->v[i + 1], &ks->v[i], (ks->n - i) * sizeof *ks->v);
+            ks->v[i] = gone;
+            ks->n++;
+        }
+        OPENSSL_cleanse(&gone, sizeof gone);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    return rc;
+}

@@ -29,7 +29,8 @@
     X(VG_EFORBIDDEN, -15, 403, "forbidden", "forbidden")                                \
     X(VG_ERATELIMIT, -16, 429, "too_many_requests", "rate limited")                     \
     X(VG_ECONFIG, -17, 400, "bad_data", "invalid configuration")                        \
-    X(VG_EEXIST, -18, 409, "bad_data", "already exists")
+    X(VG_EEXIST, -18, 409, "bad_data", "already exists")                                \
+    X(VG_EUPSTREAM, -19, 502, "unavailable", "upstream error")
 
 enum {
 #define VG__ERR_ENUM(name, value, status, type, desc) name = value,

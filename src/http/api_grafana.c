@@ -1,0 +1,318 @@
+/* Grafana endpoints: a tenant's Grafana token (provisioning its organisation on the way), the token list
+ * and revocation, dashboards (from templates or JSON, public links), datasources, alert rules, Grafana
+ * health, and the tenant metrics health document. Each acts in the caller's tenant organisation only
+ * (an admin names the tenant with ?tenant=). The datasource vigil puts in a tenant's organisation
+ * carries a fresh vigil API key of that tenant; every provisioning run rotates it and revokes the old
+ * ones, so exactly one datasource key per tenant is valid. */
+#include "api.h"
+#include "auth.h"
+
+#include "grafana/grafana.h"
+#include "selfmon/selfmon.h"
+#include "tenancy/tenancy.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DS_KEY_NAME "grafana-datasource"
+
+static int need_grafana(http_req_t *req) {
+    if (!req->app->grafana)
+        return vg_error_set(&req->err, VG_EUNAVAIL, "the Grafana integration is not configured (grafana.url)");
+    return 0;
+}
+
+/* The tenant a request acts for: its own, or ?tenant= for an admin. */
+static int tenant_of(http_req_t *req, const char **out) {
+    const http_identity_t *id = req->ident;
+    if (id->scoped) {
+        *out = id->tenant;
+        return 0;
+    }
+    const char *t = http_req_param(req, "tenant");
+    if (!t || !tenancy_tenant_id_valid(t, strlen(t)))
+        return vg_error_set(&req->err, VG_EINVAL, "a tenant token is required (an admin names the tenant with ?tenant=)");
+    *out = t;
+    return 0;
+}
+
+/* Carries a Grafana failure into the response, and Grafana's reachability into component health. */
+static int grafana_fail(http_req_t *req, int rc, const grafana_err_t *ge) {
+    if (rc == VG_EUNAVAIL || rc == VG_ETIMEOUT) selfmon_health_set("grafana", SELFMON_DOWN, ge->err.msg);
+    /* Grafana refusing vigil's own admin credentials is vigil's upstream problem, not the caller's */
+    if (rc == VG_EAUTH) return vg_error_set(&req->err, VG_EUPSTREAM, "Grafana rejected vigil's credentials: %s", ge->err.msg);
+    return vg_error_set(&req->err, rc, "%s", ge->err.msg);
+}
+
+static void grafana_ok(void) { selfmon_health_set("grafana", SELFMON_UP, ""); }
+
+/* {"status":"success","data":<json>} */
+static int answer(http_resp_t *resp, char *json, int status) {
+    vg_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
+    vg_buf_puts(&resp->body, json ? json : "null");
+    vg_buf_putc(&resp->body, '}');
+    free(json);
+    resp->status = status;
+    return 0;
+}
+
+/* Provisions the tenant's organisation with a fresh datasource key; revokes the older ones. */
+static int provision(http_req_t *req, const char *tenant) {
+    char key[TENANCY_APIKEY_LEN + 1], header[TENANCY_APIKEY_LEN + 8];
+    uint64_t id;
+    if (!req->app->keys) return vg_error_set(&req->err, VG_EUNAVAIL, "the API key store is not open");
+    int rc = tenancy_keystore_create(req->app->keys, tenant, DS_KEY_NAME, key, &id, &req->err);
+    if (rc) return rc;
+    snprintf(header, sizeof header, "Bearer %s", key);
+    grafana_provision_opts_t po = {.ds_header_name = "Authorization", .ds_header_value = header, .rotate_credential = true};
+    grafana_provision_result_t pr;
+    grafana_err_t ge;
+    rc = grafana_tenant_provision(req->app->grafana, tenant, &po, &pr, &ge);
+    explicit_bzero(key, sizeof key);
+    explicit_bzero(header, sizeof header);
+    vg_error_t kerr;
+    if (rc) {
+        tenancy_keystore_revoke_id(req->app->keys, id, &kerr); /* never handed out */
+        return grafana_fail(req, rc, &ge);
+    }
+    grafana_ok();
+    size_t n = 0;
+    if (tenancy_keystore_revoke(req->app->keys, tenant, DS_KEY_NAME, id, &n, &kerr))
+        vg_log_error("grafana", "cannot revoke old datasource keys", VG_LS("tenant", tenant), VG_LS("err", kerr.msg));
+    vg_log_info("grafana", "tenant provisioned", VG_LS("tenant", tenant), VG_LI("org_id", pr.org_id),
+                VG_LI("created", pr.n_created), VG_LI("revoked_keys", (int64_t)n));
+    return 0;
+}
+
+int api_grafana_token(http_req_t *req, http_resp_t *resp) {
+    const char *tenant;
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    config_t *c = http_app_config(req->app);
+    double rate = (double)c->grafana.token_requests / ((double)c->grafana.token_window_ms / 1000);
+    uint64_t burst = (uint64_t)c->grafana.token_requests;
+    config_unref(c);
+    int64_t wait = tenancy_limiter_take(http_app_limiter(req->app), tenant, "grafana-token", rate, burst, vg_mono_ns(), 1);
+    if (wait > 0) {
+        char *ra = vg_arena_alloc(req->arena, 16);
+        if (ra) snprintf(ra, 16, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
+        return vg_error_set(&req->err, VG_ERATELIMIT, "at most %llu Grafana tokens per tenant per window: retry later",
+                            (unsigned long long)burst);
+    }
+    if ((rc = provision(req, tenant))) return rc;
+    grafana_token_t t;
+    grafana_err_t ge;
+    if ((rc = grafana_token_create(req->app->grafana, tenant, 0, &t, &ge))) return grafana_fail(req, rc, &ge);
+    char *out = NULL;
+    const char *ns = req->ident->scoped && req->ident->matcher.n_values ? req->ident->matcher.values[0] : NULL;
+    rc = grafana_token_response(req->app->grafana, tenant, ns, &t, &out);
+    vg_log_info("grafana", "token created", VG_LS("tenant", tenant), VG_LS("name", t.name), VG_LI("id", t.id));
+    grafana_token_deinit(&t);
+    if (rc) return vg_error_set(&req->err, rc, "cannot build the answer");
+    vg_buf_puts(&resp->body, out); /* the seed's shape: the object itself, not wrapped */
+    explicit_bzero(out, strlen(out));
+    free(out);
+    return 0;
+}
+
+int api_grafana_tokens(http_req_t *req, http_resp_t *resp) {
+    const char *tenant;
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out;
+    grafana_err_t ge;
+    if ((rc = grafana_token_list(req->app->grafana, tenant, &out, &ge))) return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out, 200);
+}
+
+int api_grafana_token_revoke(http_req_t *req, http_resp_t *resp) {
+    const char *tenant, *ids = http_req_path_param(req, "id");
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *end;
+    long long id = ids ? strtoll(ids, &end, 10) : 0;
+    if (!ids || *end || id <= 0) return vg_error_set(&req->err, VG_EINVAL, "invalid token id \"%.40s\"", ids ? ids : "");
+    grafana_err_t ge;
+    if ((rc = grafana_token_revoke(req->app->grafana, tenant, id, &ge))) return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    vg_log_info("grafana", "token revoked", VG_LS("tenant", tenant), VG_LI("id", id));
+    return answer(resp, strdup("{\"revoked\":true}"), 200);
+}
+
+/* ---- dashboards ---- */
+
+int api_grafana_dashboards(http_req_t *req, http_resp_t *resp) {
+    const char *tenant;
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    if (!strcmp(req->method, "GET")) {
+        if ((rc = grafana_dashboard_list(req->app->grafana, tenant, &out, &ge))) return grafana_fail(req, rc, &ge);
+        grafana_ok();
+        return answer(resp, out, 200);
+    }
+    /* POST {"template": name, "variables": {…}, "uid", "overwrite"} or {"dashboard": {…}, "overwrite"} */
+    json_error_t je;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return vg_error_set(&req->err, VG_EINVAL, "body must be a JSON object: %s at byte %d", je.text, je.position);
+    }
+    grafana_dashboard_opts_t o = {0};
+    o.template_name = json_string_value(json_object_get(body, "template"));
+    o.uid = json_string_value(json_object_get(body, "uid"));
+    o.overwrite = json_is_true(json_object_get(body, "overwrite"));
+    json_t *vars = json_object_get(body, "variables");
+    grafana_var_t *v = NULL;
+    char *dash = NULL;
+    if (json_is_object(vars) && json_object_size(vars)) {
+        v = vg_arena_calloc(req->arena, json_object_size(vars), sizeof *v);
+        const char *k;
+        json_t *val;
+        json_object_foreach(vars, k, val) {
+            if (!json_is_string(val)) {
+                json_decref(body);
+                return vg_error_set(&req->err, VG_EINVAL, "variables.%s must be a string", k);
+            }
+            v[o.n_vars++] = (grafana_var_t){k, json_string_value(val)};
+        }
+        o.vars = v;
+    }
+    json_t *d = json_object_get(body, "dashboard");
+    if (d) {
+        dash = json_dumps(d, JSON_COMPACT);
+        o.json = dash;
+        o.json_len = dash ? strlen(dash) : 0;
+    }
+    if (!o.template_name == !o.json)
+        rc = vg_error_set(&req->err, VG_EINVAL, "give either \"template\" or \"dashboard\"");
+    else if ((rc = grafana_dashboard_create(req->app->grafana, tenant, &o, &out, &ge)))
+        rc = grafana_fail(req, rc, &ge);
+    free(dash);
+    json_decref(body);
+    if (rc) return rc;
+    grafana_ok();
+    return answer(resp, out, 200);
+}
+
+int api_grafana_dashboard(http_req_t *req, http_resp_t *resp) {
+    const char *tenant, *uid = http_req_path_param(req, "uid");
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    if (!strcmp(req->method, "GET")) rc = grafana_dashboard_get(req->app->grafana, tenant, uid, &out, &ge);
+    else if (!strcmp(req->method, "DELETE")) rc = grafana_dashboard_delete(req->app->grafana, tenant, uid, &ge);
+    else rc = grafana_dashboard_update(req->app->grafana, tenant, uid, req->body, req->body_len,
+                                       http_req_param(req, "overwrite") != NULL, &out, &ge);
+    if (rc) {
+        if (ge.http_status == 412) {
+            resp->status = 412;
+            http_resp_error(resp, VG_EEXIST, ge.err.msg);
+            resp->status = 412;
+            return 0;
+        }
+        return grafana_fail(req, rc, &ge);
+    }
+    grafana_ok();
+    return answer(resp, out ? out : strdup("{\"deleted\":true}"), 200);
+}
+
+int api_grafana_public(http_req_t *req, http_resp_t *resp) {
+    const char *tenant, *uid = http_req_path_param(req, "uid");
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    rc = !strcmp(req->method, "GET") ? grafana_dashboard_public_get(req->app->grafana, tenant, uid, &out, &ge)
+                                     : grafana_dashboard_publish(req->app->grafana, tenant, uid, &out, &ge);
+    if (rc) return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out, 200);
+}
+
+int api_grafana_templates(http_req_t *req, http_resp_t *resp) {
+    int rc = need_grafana(req);
+    if (rc) return rc;
+    char *out = NULL;
+    if ((rc = grafana_template_list(req->app->grafana, &out))) return vg_error_set(&req->err, rc, "cannot list templates");
+    return answer(resp, out, 200);
+}
+
+int api_grafana_datasources(http_req_t *req, http_resp_t *resp) {
+    const char *tenant;
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    if ((rc = grafana_datasource_create(req->app->grafana, tenant, req->body, req->body_len, &out, &ge)))
+        return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out, 200);
+}
+
+int api_grafana_alerts(http_req_t *req, http_resp_t *resp) {
+    const char *tenant;
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    if ((rc = grafana_alert_rule_validate(req->body, req->body_len, &req->err))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    if ((rc = grafana_alert_rule_create(req->app->grafana, tenant, req->body, req->body_len, &out, &ge)))
+        return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out, 200);
+}
+
+int api_grafana_health(http_req_t *req, http_resp_t *resp) {
+    int rc = need_grafana(req);
+    if (rc) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    rc = grafana_health(req->app->grafana, &out, &ge);
+    if (rc) selfmon_health_set("grafana", SELFMON_DOWN, ge.err.msg);
+    else grafana_ok();
+    return answer(resp, out, rc ? 503 : 200);
+}
+
+/* GET /api/v1/metrics/health: what a tenant's client needs to know about the service it uses. */
+static void health_component(vg_json_t *j, const char *name, bool *healthy) {
+    selfmon_status_t st;
+    char msg[256];
+    if (!selfmon_health_get(name, &st, msg, sizeof msg)) return;
+    vg_json_key(j, name);
+    vg_json_obj_open(j);
+    vg_json_key(j, "status"), vg_json_str(j, selfmon_status_name(st));
+    if (*msg) vg_json_key(j, "message"), vg_json_str(j, msg);
+    vg_json_obj_close(j);
+    if (st == SELFMON_DOWN || st == SELFMON_STARTING) *healthy = false;
+}
+
+int api_metrics_health(http_req_t *req, http_resp_t *resp) {
+    (void)req;
+    bool healthy = true;
+    vg_buf_t comps = VG_BUF_INIT;
+    vg_json_t cj;
+    vg_json_init(&cj, &comps);
+    vg_json_obj_open(&cj);
+    health_component(&cj, "storage", &healthy);
+    health_component(&cj, "engine", &healthy);
+    health_component(&cj, "grafana", &healthy);
+    vg_json_obj_close(&cj);
+    vg_json_t j;
+    vg_json_init(&j, &resp->body);
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "status"), vg_json_str(&j, healthy ? "healthy" : "unhealthy");
+    vg_json_key(&j, "components"), vg_json_raw(&j, comps.data, comps.len);
+    vg_json_obj_close(&j);
+    vg_buf_deinit(&comps);
+    resp->status = healthy ? 200 : 503;
+    return 0;
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Grafana integration through the real binary against the contract fake of Grafana
+(tests/grafana_fake): a tenant's POST /api/v1/metrics/grafana-token provisions its own organisation
+(idempotently) and returns a service-account token; the datasource vigil puts there carries a vigil API
+key that is scoped to the tenant (a query for another namespace through it is refused, its series are
+the tenant's only) and rotated on every provisioning; token list and revocation; the 5-per-window rate
+limit; dashboards from templates and public links; Grafana down gives a clear 503 and shows in
+/api/v1/status. Output is TAP."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_remote_write import snappy, write_request  # noqa: E402
+from vigiltest import Proc, check, finish, free_port, request, skip, wait_http  # noqa: E402
+
+VIGIL = sys.argv[1]
+ROOT = os.environ.get("VIGIL_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+SECRET = b"grafana-test-secret-of-at-least-32-bytes!"
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def token(**claims):
+    claims.setdefault("exp", int(time.time()) + 3600)
+    head = b64(b'{"alg":"HS256","typ":"JWT","kid":"k1"}')
+    body = b64(json.dumps(claims).encode())
+    return f"{head}.{body}." + b64(hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha256).digest())
+
+
+def call(port, path, tok, method="GET", body=None, params=()):
+    h = {"Authorization": f"Bearer {tok}"} if tok else {}
+    if body is not None:
+        h["Content-Type"] = "application/json"
+        body = json.dumps(body).encode()
+    q = urllib.parse.urlencode(list(params))
+    st, hd, text = request(port, f"{path}?{q}" if q else path, method=method, body=body, headers=h)
+    try:
+        return st, hd, json.loads(text)
+    except ValueError:
+        return st, hd, text
+
+
+def main():
+    fake_py = os.path.join(ROOT, "tests", "grafana_fake", "fake_grafana.py")
+    tmp = tempfile.mkdtemp(prefix="vigil-grafana-")
+    procs = []
+    fake = subprocess.Popen([sys.executable, fake_py, "--port", "0", "--admin-password", "pw"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = fake.stdout.readline()
+        if not line.startswith("PORT "):
+            skip("grafana", "the Grafana fake did not start")
+            finish("integration_grafana")
+        gport = int(line.split()[1])
+        fake_state = lambda: json.loads(request(gport, "/__fake/state")[2])
+        with open(f"{tmp}/hs.key", "wb") as f:
+            f.write(SECRET)
+        with open(f"{tmp}/gpw", "w") as f:
+            f.write("pw\n")
+        port = free_port()
+        with open(f"{tmp}/vigil.yml", "w") as f:
+            f.write(f"""storage: {{path: {tmp}/data}}
+auth:
+  jwt:
+    admin_claim: {{name: role, value: admin}}
+    keys: [{{kid: k1, alg: HS256, secret_file: {tmp}/hs.key}}]
+grafana:
+  url: http://127.0.0.1:{gport}
+  external_url: https://grafana.example.com
+  admin_user: admin
+  admin_password_file: {tmp}/gpw
+  vigil_url: http://127.0.0.1:{port}
+  dashboards_dir: {ROOT}/grafana/dashboards
+  token_requests: 3
+  token_window: 5m
+  retries: 1
+  retry_backoff: 10ms
+  timeout: 3s
+""")
+        vig = Proc([VIGIL, "serve", "--config", f"{tmp}/vigil.yml", "--listen", f"127.0.0.1:{port}"], f"{tmp}/vigil.log")
+        procs.append(vig)
+        check("vigil starts with Grafana configured", wait_http(port, "/-/ready"), vig.output())
+        alice, bob, admin = token(org_id="alice"), token(org_id="bob"), token(role="admin")
+        now = int(time.time() * 1000)
+        for tok, ns in ((alice, "client-alice"), (bob, "client-bob")):
+            h = {"Content-Encoding": "snappy", "Authorization": f"Bearer {tok}"}
+            request(port, "/api/v1/write", method="POST", headers=h,
+                    body=snappy(write_request([({"__name__": "app_up", "pod": ns}, [(now, 1)])])))
+
+        st, _, t1 = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
+        fields = {"token", "name", "service_account_id", "grafana_url", "org_id", "namespace", "message", "expires_in_days"}
+        check("grafana-token: 200 with the seed's fields", st == 200 and fields <= set(t1) and t1["name"] == "metrics-alice-token-1"
+              and t1["namespace"] == "client-alice" and t1["grafana_url"].startswith("https://grafana.example.com")
+              and t1["expires_in_days"] == 365, (st, t1))
+        state = fake_state()
+        orgs = {o["name"]: o for o in state["orgs"]}
+        org = orgs.get("vigil-alice")
+        check("alice's organisation is provisioned: datasource, folder, dashboards, Viewer account",
+              org and [d["uid"] for d in org["datasources"]] == ["vigil"] and org["folders"] and len(org["dashboards"]) >= 4
+              and any(sa["name"] == "metrics-alice" and sa["role"] == "Viewer" for sa in org["service_accounts"]), org)
+        ds = org["datasources"][0]
+        key1 = ds["secureJsonData"]["httpHeaderValue1"].split(" ", 1)[1]
+        check("the datasource points at vigil with a vigil API key", ds["url"] == f"http://127.0.0.1:{port}"
+              and key1.startswith("vgk_") and ds["jsonData"]["httpHeaderName1"] == "Authorization", ds)
+
+        # the datasource credential is alice's and only alice's
+        st, _, body = call(port, "/api/v1/series", key1, params=[("match[]", '{__name__=~".+"}')])
+        check("through the datasource key: alice's series only", st == 200 and body["data"]
+              and all(s["namespace"] == "client-alice" for s in body["data"]), body)
+        st, _, body = call(port, "/api/v1/series", key1, params=[("match[]", 'app_up{namespace="client-bob"}')])
+        check("through the datasource key: another namespace is refused", st == 403, body)
+        st, _, body = call(port, "/api/v1/status/config", key1)
+        check("the datasource key is not admin", st == 403, body)
+
+        st, _, t2 = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
+        state2 = fake_state()
+        org2 = {o["name"]: o for o in state2["orgs"]}["vigil-alice"]
+        key2 = org2["datasources"][0]["secureJsonData"]["httpHeaderValue1"].split(" ", 1)[1]
+        check("second token: token-2, no duplicate objects", st == 200 and t2["name"] == "metrics-alice-token-2"
+              and len(org2["datasources"]) == 1 and len(org2["dashboards"]) == len(org["dashboards"])
+              and len([o for o in state2["orgs"] if o["name"] == "vigil-alice"]) == 1, (t2, org2))
+        check("datasource key rotated: the old one is revoked, the new one works",
+              key2 != key1 and call(port, "/api/v1/labels", key1)[0] == 401 and call(port, "/api/v1/labels", key2)[0] == 200)
+
+        st, _, lst = call(port, "/api/v1/metrics/grafana-tokens", alice)
+        names = [t["name"] for t in lst["data"]]
+        check("token list", st == 200 and names == ["metrics-alice-token-1", "metrics-alice-token-2"], lst)
+        st, _, body = call(port, f"/api/v1/metrics/grafana-tokens/{lst['data'][0]['id']}", alice, method="DELETE")
+        st2, _, lst2 = call(port, "/api/v1/metrics/grafana-tokens", alice)
+        check("token revoke", st == 200 and [t["name"] for t in lst2["data"]] == ["metrics-alice-token-2"], (body, lst2))
+        st, _, body = call(port, "/api/v1/metrics/grafana-tokens", bob)
+        check("bob has no tokens (not provisioned) and sees none of alice's", st in (200, 404) and "alice" not in json.dumps(body), body)
+
+        st, hd, body = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
+        st4, hd4, body4 = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
+        check("past token_requests per window: 429 with Retry-After", st == 200 and st4 == 429 and int(hd4.get("Retry-After", "0")) > 1,
+              (st, st4, body4))
+
+        st, _, d = call(port, "/api/v1/grafana/dashboards", bob, method="POST", body={"template": "k8s-namespace", "variables": {"cluster": "prod"}})
+        check("dashboard from a template needs a provisioned org", st == 404, (st, d))
+        call(port, "/api/v1/metrics/grafana-token", bob, method="POST")
+        st, _, d = call(port, "/api/v1/grafana/dashboards", bob, method="POST", body={"template": "k8s-namespace", "variables": {"cluster": "prod"}})
+        check("dashboard from a template", st == 200 and d["data"]["uid"], (st, d))
+        uid = d["data"]["uid"] if st == 200 else "x"
+        st, _, p = call(port, f"/api/v1/grafana/dashboards/{uid}/public", bob, method="POST")
+        check("public dashboard link", st == 200 and "public-dashboards" in json.dumps(p), (st, p))
+        st, _, body = call(port, f"/api/v1/grafana/dashboards/{uid}", alice)
+        check("alice cannot read bob's dashboard", st == 404, (st, body))
+        st, _, body = call(port, "/api/v1/grafana/dashboards", admin)
+        check("an admin must name the tenant", st == 400, body)
+        st, _, body = call(port, "/api/v1/grafana/dashboards", admin, params=[("tenant", "bob")])
+        check("an admin names the tenant", st == 200 and any(x["uid"] == uid for x in body["data"]), body)
+        st, _, body = call(port, "/api/v1/grafana/health", alice)
+        check("grafana health", st == 200, body)
+
+        request(gport, "/__fake/down", method="POST", body=b"{}")
+        st, _, body = call(port, "/api/v1/metrics/grafana-token", bob, method="POST")
+        check("Grafana down: 503 unavailable with Grafana's error", st == 503 and body["errorType"] == "unavailable", (st, body))
+        comp = json.loads(request(port, "/api/v1/status")[2])["data"]["components"].get("grafana", {})
+        check("Grafana down shows in /api/v1/status", comp.get("status") == "down", comp)
+        st, _, body = call(port, "/api/v1/metrics/health", alice)
+        check("tenant metrics health reports it", st == 503 and body["components"]["grafana"]["status"] == "down", body)
+        request(gport, "/__fake/up", method="POST", body=b"{}")
+        st, _, body = call(port, "/api/v1/grafana/health", alice)
+        check("Grafana back: healthy again", st == 200 and call(port, "/api/v1/metrics/health", alice)[0] == 200, body)
+        log = vig.output()
+        check("no token or key in vigil's log", "glsa_" not in log and "vgk_" not in log and t1["token"] not in log)
+        check("vigil survives", vig.alive(), log[-2000:])
+    finally:
+        for p in procs:
+            p.stop()
+        fake.kill()
+        fake.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish("integration_grafana")
+
+
+if __name__ == "__main__":
+    main()
