@@ -77,23 +77,27 @@ static void unicode_char(const promql__lexer_t *lx, size_t pos, char *out, size_
         snprintf(out, cap, "U+%04X", (unsigned)r);
 }
 
-/* Go's %q of the character at pos (whole UTF-8 sequence) into out (>= 16 bytes). */
+/* Go's %q of the rune at pos (strconv.QuoteRune) into out (>= 16 bytes). */
 static void quote_char(const promql__lexer_t *lx, size_t pos, char *out, size_t cap) {
     int c = peek_at(lx, pos);
+    uint32_t r = (uint32_t)c;
+    size_t n = 1;
     if (c < 0) {
         snprintf(out, cap, "EOF");
-    } else if (c == '\'') {
-        snprintf(out, cap, "'\\''");
-    } else if (c >= 0x20 && c < 0x7f) {
-        snprintf(out, cap, "'%c'", c);
-    } else if (c < 0x80) {
-        snprintf(out, cap, "'\\x%02x'", c);
-    } else {
-        uint32_t r;
-        size_t n = promql__utf8_decode((const unsigned char *)lx->text + pos, lx->len - pos, &r);
-        if (n == 0) snprintf(out, cap, "'\\ufffd'");
-        else snprintf(out, cap, "'%.*s'", (int)n, lx->text + pos);
+        return;
     }
+    if (c >= 0x80) {
+        n = promql__utf8_decode((const unsigned char *)lx->text + pos, lx->len - pos, &r);
+        if (n == 0) r = 0xFFFD, n = 1;
+    }
+    static const char esc[] = "\\a\\b\\f\\n\\r\\t\\v";
+    if (r == '\'' || r == '\\') snprintf(out, cap, "'\\%c'", (char)r);
+    else if (r >= 0x07 && r <= 0x0d) snprintf(out, cap, "'%.2s'", esc + 2 * (r - 0x07));
+    else if (r < 0x20 || r == 0x7f) snprintf(out, cap, "'\\x%02x'", (unsigned)r);
+    else if (r < 0x80) snprintf(out, cap, "'%c'", (char)r);
+    else if (r != 0xFFFD && promql__unicode_is_print(r)) snprintf(out, cap, "'%.*s'", (int)n, lx->text + pos);
+    else if (r < 0x10000) snprintf(out, cap, "'\\u%04x'", (unsigned)r);
+    else snprintf(out, cap, "'\\U%08x'", (unsigned)r);
 }
 
 static promql__tok_t tok(promql__tok_type_t type, size_t start, size_t end) {

@@ -103,8 +103,16 @@ static void tok_desc(const parser_t *p, promql__tok_t t, char *out, size_t cap) 
         return;
     }
     default:
-        if (promql__tok_is_keyword(t.type)) snprintf(out, cap, "<%.*s>", (int)t.len, s);
-        else snprintf(out, cap, "\"%s\"", promql__tok_name(t.type));
+        if ((t.type >= PROMQL__T_ADD && t.type <= PROMQL__T_ATAN2) || t.type == PROMQL__T_AT)
+            snprintf(out, cap, "<op:%.*s>", (int)t.len, s);
+        else if (t.type >= PROMQL__T_SUM && t.type <= PROMQL__T_QUANTILE)
+            snprintf(out, cap, "<aggr:%.*s>", (int)t.len, s);
+        else if (t.type == PROMQL__T_START || t.type == PROMQL__T_END)
+            snprintf(out, cap, "\"%.*s\"", (int)t.len, s);
+        else if (promql__tok_is_keyword(t.type))
+            snprintf(out, cap, "<%.*s>", (int)t.len, s);
+        else
+            snprintf(out, cap, "\"%s\"", promql__tok_name(t.type));
         return;
     }
 }
@@ -771,10 +779,8 @@ static promql_node_t *parse_postfix(parser_t *p, promql_node_t *n) {
 static promql_node_t *parse_unary(parser_t *p) {
     if (p->tok.type != PROMQL__T_ADD && p->tok.type != PROMQL__T_SUB) return parse_postfix(p, parse_primary(p));
     promql__tok_t op = p->tok;
-    if (!enter(p)) return NULL;
     advance(p);
-    promql_node_t *e = parse_expr(p, PREC_POW);
-    p->depth--;
+    promql_node_t *e = parse_expr(p, PREC_POW); /* counts the recursion depth */
     if (!e) return NULL;
     if (e->type == PROMQL_NODE_NUMBER) {
         if (op.type == PROMQL__T_SUB) e->u.number = -e->u.number;

@@ -281,6 +281,8 @@ static void put_selector(vg_buf_t *out, const promql_node_t *n) {
             vg_buf_append(out, tmp.data + spans[i].off, spans[i].len);
         }
         vg_buf_putc(out, '}');
+    } else if (n->u.vector.name.len == 0 && !tmp.failed) {
+        vg_buf_puts(out, "{}"); /* only a match[] selector can be empty; "" would not parse back */
     }
     vg_buf_deinit(&tmp);
     if (spans != local_spans) free(spans);

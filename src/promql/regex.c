@@ -29,6 +29,7 @@ static bool is_word(char c) {
 /* Rejects the constructs RE2 does not accept but PCRE2 would. */
 static int re2_scan(const char *re, size_t len, vg_error_t *err) {
     bool prev_quant = false; /* the previous item was a quantifier */
+    bool lazy = false;       /* ... already followed by its lazy '?' */
     for (size_t i = 0; i < len;) {
         char c = re[i];
         if (c == '\\') {
@@ -106,13 +107,15 @@ static int re2_scan(const char *re, size_t len, vg_error_t *err) {
         }
         if (c == '*' || c == '+' || c == '?') {
             if (prev_quant) {
-                if (c == '?' && i > 0 && re[i - 1] != '?') { /* lazy marker */
+                if (c == '?' && !lazy) { /* lazy marker: a*? a+? a?? a{2}? */
+                    lazy = true;
                     i++;
                     continue;
                 }
                 return re_error(err, "invalid nested repetition operator", re + i - 1, 2);
             }
             prev_quant = true;
+            lazy = false;
             i++;
             continue;
         }
@@ -137,6 +140,7 @@ static int re2_scan(const char *re, size_t len, vg_error_t *err) {
                 if (a > 1000 || (has_b && (b > 1000 || b < a))) return re_error(err, "invalid repeat count", re + i, j + 1 - i);
                 if (prev_quant) return re_error(err, "invalid nested repetition operator", re + i, j + 1 - i);
                 prev_quant = true;
+                lazy = false;
                 i = j + 1;
                 continue;
             }

@@ -194,7 +194,7 @@ static void limits(void **state) {
     assert_int_equal(promql_parse(q, big, &a, &n, &err), VG_ETOOLARGE);
     assert_null(n);
     /* deep parentheses, unary chains and right-assoc powers: errors, never a stack overflow */
-    const char *fills[] = {"(", "-", "x^", "sum(", "rate(", "x[5m:]"};
+    const char *fills[] = {"(", "-", "x^", "sum(", "rate(", "x[5m:]", "-(", "--x^"};
     for (size_t f = 0; f < sizeof fills / sizeof fills[0]; f++) {
         size_t fl = strlen(fills[f]), k = 0;
         while (k + fl + 1 < PROMQL_DEFAULT_MAX_BYTES) {
@@ -210,6 +210,11 @@ static void limits(void **state) {
     q[k++] = '1';
     assert_int_equal(promql_parse(q, k, &a, &n, &err), VG_ETOOLARGE);
     assert_non_null(strstr(err.msg, "nested deeper"));
+    /* 200 unary signs stay under the default limit, as in Prometheus */
+    k = 0;
+    for (int i = 0; i < 200; i++) q[k++] = '-';
+    q[k++] = 'x';
+    assert_int_equal(promql_parse(q, k, &a, &n, &err), 0);
     /* the same chain passes with a higher limit */
     promql_limits_t lim = {0, 2000, 0};
     assert_int_equal(promql_parse_ex(q, k, &lim, &a, &n, &err), 0);
@@ -294,7 +299,7 @@ static void regex_check(void **state) {
         {"\\d{2,3}", 1, 0}, {"a{1000}", 1, 0}, {"(?P<x>a)", 1, 0}, {"a*?", 1, 1},  {"\\Qa.b\\E", 1, 0},
         {"(", 0, 0},      {"\\1", 0, 0},   {"(?=a)", 0, 0},     {"(?<!a)", 0, 0},  {"a++", 0, 0},
         {"a{1001}", 0, 0}, {"\\C", 0, 0},   {"(?>a)", 0, 0},     {"\\Z", 0, 0},     {"(*UTF)a", 0, 0},
-        {"a**", 0, 0},    {"[z-a]", 0, 0}, {"\\e", 0, 0},      {"(a{2123312+", 0, 0}, {"a{99999999999}", 0, 0},
+        {"a**", 0, 0},    {"[z-a]", 0, 0}, {"\\e", 0, 0},      {"(a{2123312+", 0, 0}, {"a??", 1, 1}, {"a{2}?", 1, 0}, {"a+?b", 1, 0}, {"a???", 0, 0}, {"a{99999999999}", 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bool empty = false;
