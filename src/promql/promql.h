@@ -232,9 +232,9 @@ const char *promql_value_type_str(promql_value_type_t t);
 
 /* ---- printing ---------------------------------------------------------------------------------- */
 
-/* Appends Prometheus 2.42's String() of n to out. Returns 0 or VG_ENOMEM. One deliberate difference:
- * `a * ignoring() group_left b` keeps its "ignoring () group_left ()" (2.42 drops it and so changes the
- * meaning). */
+/* Appends Prometheus 2.42's String() of n to out. Returns 0 or VG_ENOMEM. Deliberate differences, both
+ * to keep print/parse an identity: `a * ignoring() group_left b` keeps its "ignoring () group_left ()"
+ * (2.42 drops it and so changes the meaning), and an empty match[] selector prints "{}" (2.42: ""). */
 int promql_print(const promql_node_t *n, vg_buf_t *out);
 
 /* Appends s the way Go's strconv.Quote does (used for strings and matcher values). */
