@@ -202,7 +202,7 @@ static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
             put_chunk(b, s->ref, ch->mint, ch->maxt, ch->enc, fl, ch->data, ch->len);
         }
         if (s->open.n)
-            put_chunk(b, s->ref, s->open_mint, s->open.t, TSDB_ENC_XOR, TSDB__CHUNK_OPEN, s->open.buf,
+            put_chunk(b, s->ref, tsdb__open_mint(s), s->open.t, TSDB_ENC_XOR, TSDB__CHUNK_OPEN, s->open.buf,
                       (uint32_t)tsdb_xor_enc_len(&s->open));
         pthread_mutex_unlock(mu);
     }

@@ -87,7 +87,7 @@ static int set_by_ref(tsdb__head_t *h, uint64_t ref, tsdb__series_t *s) {
 }
 
 static int stripe_insert(tsdb__stripe_t *st, tsdb__series_t *s) {
-    if (st->n + 1 > st->n_buckets) {
+    if (st->n + 1 > st->n_buckets * 2) { /* chains of two on average: buckets cost memory per series */
         size_t nb = st->n_buckets ? st->n_buckets * 2 : 16;
         tsdb__series_t **nbk = calloc(nb, sizeof *nbk);
         if (!nbk) return VG_ENOMEM;
@@ -133,7 +133,7 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
         s->labels[i].value = model_symtab_intern(h->syms, l[i].value, strlen(l[i].value));
         if (!s->labels[i].name || !s->labels[i].value) goto fail;
     }
-    s->n_labels = (uint32_t)n;
+    s->n_labels = (uint16_t)n;
     s->hash = hash;
     s->maxt = INT64_MIN;
     tsdb_xor_enc_init(&s->open);
@@ -146,8 +146,14 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
         rc = VG_EEXIST; /* a different label set already has this ref: corrupt WAL */
         goto fail;
     }
-    s->ref = ref ? ref : h->next_id;
-    if (s->ref >= h->next_id) h->next_id = s->ref + 1;
+    uint64_t id = ref ? ref : h->next_id;
+    if (id >= ((uint64_t)TSDB__ID_PAGES << TSDB__ID_PAGE_BITS) || (n >> 16)) {
+        pthread_rwlock_unlock(&h->index_lock);
+        rc = VG_ELIMIT;
+        goto fail;
+    }
+    s->ref = (uint32_t)id;
+    if (s->ref >= h->next_id) h->next_id = (uint64_t)s->ref + 1;
     rc = set_by_ref(h, s->ref, s);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = tsdb__postings_add(h->postings, s->labels[i].name, s->labels[i].value, (uint32_t)s->ref);
@@ -229,8 +235,9 @@ static int cut_open(tsdb__head_t *h, tsdb__series_t *s) {
     uint32_t len = (uint32_t)tsdb_xor_enc_len(&s->open);
     uint8_t dense[TSDB_CHUNK_MAX_BYTES];
     size_t dl = tsdb_chunk_densify(s->open.buf, len, dense, sizeof dense);
-    int rc = dl ? tsdb__cstore_put(h->cstore, s->ref, s->open_mint, s->open.t, TSDB_ENC_DENSE, dense, (uint32_t)dl, &c)
-                : tsdb__cstore_put(h->cstore, s->ref, s->open_mint, s->open.t, TSDB_ENC_XOR, s->open.buf, len, &c);
+    int64_t mint = tsdb__open_mint(s);
+    int rc = dl ? tsdb__cstore_put(h->cstore, s->ref, mint, s->open.t, TSDB_ENC_DENSE, dense, (uint32_t)dl, &c)
+                : tsdb__cstore_put(h->cstore, s->ref, mint, s->open.t, TSDB_ENC_XOR, s->open.buf, len, &c);
     if (dl) len = (uint32_t)dl;
     if (rc) return rc;
     if ((rc = push_chunk(s, &c)) != 0) {
@@ -250,7 +257,6 @@ int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, ui
     double v;
     memcpy(&v, &vbits, 8);
     if ((rc = tsdb_xor_enc_append(&s->open, t, v)) != 0) return rc;
-    if (s->open.n == 1) s->open_mint = t;
     s->maxt = t;
     s->lastv = vbits;
     bump_range(h, t);
@@ -273,8 +279,11 @@ int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mi
             return VG_ECORRUPT;
         }
         tsdb_xor_enc_deinit(&s->open);
+        if (e.n == 0 || tsdb__enc_mint(&e) != mint) {
+            tsdb_xor_enc_deinit(&e);
+            return VG_ECORRUPT;
+        }
         s->open = e;
-        s->open_mint = mint;
         s->lastv = e.v;
     } else {
         tsdb__chunk_t c;
@@ -365,7 +374,7 @@ void tsdb__head_truncate(tsdb__head_t *h, int64_t cutoff) {
                 s->n_chunks = k;
                 bool empty = k == 0 && (s->open.n == 0 || s->open.t < cutoff) && s->maxt < cutoff;
                 if (!empty) {
-                    int64_t m = k ? s->chunks[0].mint : s->open_mint;
+                    int64_t m = k ? s->chunks[0].mint : tsdb__open_mint(s);
                     if (s->open.n || k) newmin = m < newmin ? m : newmin;
                 }
                 pthread_mutex_unlock(mu);

@@ -34,7 +34,7 @@ static inline size_t ptr_hash(const void *p) {
 
 int tsdb__idvec_push(tsdb__idvec_t *v, uint32_t id) {
     if (v->n == v->cap) {
-        size_t nc = v->cap ? v->cap + v->cap / 2 + 1 : 2;
+        size_t nc = v->cap < 16 ? v->cap + 4 : v->cap + v->cap / 4; /* slack is memory per series */
         uint32_t *nv = realloc(v->v, nc * sizeof *nv);
         if (!nv) return VG_ENOMEM;
         v->v = nv;

@@ -161,7 +161,7 @@ static bool in_range(hq_t *q, tsdb__series_t *s) {
     pthread_mutex_lock(mu);
     bool any = s->maxt != INT64_MIN && s->maxt >= q->mint;
     if (any) {
-        int64_t first = s->n_chunks ? s->chunks[0].mint : s->open_mint;
+        int64_t first = s->n_chunks ? s->chunks[0].mint : tsdb__open_mint(s);
         any = first <= q->maxt;
     }
     pthread_mutex_unlock(mu);
@@ -313,9 +313,10 @@ static storage_iterator_t *ss_iterator(storage_series_set_t *base, storage_itera
         if (c->maxt < q->mint || c->mint > q->maxt) continue;
         it->c[it->n++] = (cref_t){c->data, c->len, c->enc, c->mint, c->maxt};
     }
-    if (s->open.n && s->open.t >= q->mint && s->open_mint <= q->maxt) {
+    int64_t omint = tsdb__open_mint(s);
+    if (s->open.n && s->open.t >= q->mint && omint <= q->maxt) {
         memcpy(it->open, s->open.buf, olen);
-        it->c[it->n++] = (cref_t){it->open, (uint32_t)olen, TSDB_ENC_XOR, s->open_mint, s->open.t};
+        it->c[it->n++] = (cref_t){it->open, (uint32_t)olen, TSDB_ENC_XOR, omint, s->open.t};
     }
     pthread_mutex_unlock(mu);
     it->base.vt = &it_vt;

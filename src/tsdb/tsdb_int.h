@@ -9,6 +9,7 @@
 #include "tsdb/chunkenc.h"
 #include "tsdb/tsdb.h"
 #include "util/error.h"
+#include "util/varint.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -76,15 +77,14 @@ void tsdb__idvec_free(tsdb__idvec_t *v);
  * chunks[] then the open chunk; maxt is the newest sample (INT64_MIN when empty); chunks[] are sorted
  * and non-overlapping. */
 typedef struct tsdb__series {
-    uint64_t ref;
+    uint32_t ref;              /* ids stay below 2^32 (TSDB__ID_PAGES << TSDB__ID_PAGE_BITS) */
+    uint16_t n_labels;
+    atomic_uchar logged;       /* its series record is in the WAL (2: in a record being written) */
     uint64_t hash;
     struct tsdb__series *next; /* hash chain (stripe lock of the map) */
-    uint32_t n_labels;
-    atomic_uint logged;        /* its series record is in the WAL */
     int64_t maxt;
     uint64_t lastv;            /* value bits of the newest sample */
-    int64_t open_mint;
-    tsdb_xor_enc_t open;
+    tsdb_xor_enc_t open;       /* its first timestamp: tsdb__open_mint() */
     tsdb__chunk_t *chunks;
     uint32_t n_chunks, cap_chunks;
     model_label_t labels[]; /* interned strings, allocated with the series */
@@ -118,6 +118,14 @@ typedef struct tsdb__head {
 
 int tsdb__head_new(tsdb__cstore_t *cs, int64_t oob_ms, tsdb__head_t **out);
 void tsdb__head_free(tsdb__head_t *h);
+
+/* First timestamp of an XOR chunk being appended (a byte-aligned varint right after the header). */
+static inline int64_t tsdb__enc_mint(const tsdb_xor_enc_t *e) {
+    int64_t t = INT64_MIN;
+    if (e->n == 0 || !vg_varint_get(e->buf + 2, e->buf + e->cap, &t)) return INT64_MIN;
+    return t;
+}
+static inline int64_t tsdb__open_mint(const tsdb__series_t *s) { return tsdb__enc_mint(&s->open); }
 
 static inline pthread_mutex_t *tsdb__series_lock(tsdb__head_t *h, const tsdb__series_t *s) {
     return &h->series_locks[s->ref & (TSDB__STRIPES - 1)];
