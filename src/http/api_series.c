@@ -124,7 +124,7 @@ static int names_or_values(http_req_t *req, http_resp_t *resp, const char *name)
             break;
         }
         all = na;
-        memcpy(all + n_all, v, n * sizeof *v);
+        if (n) memcpy(all + n_all, v, n * sizeof *v);
         n_all += n;
     }
     if (!rc) {

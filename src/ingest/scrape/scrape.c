@@ -706,8 +706,10 @@ static int add_group(ingest_scraper_t *s, pool_t *p, const config_static_t *g, c
         /* file SD targets carry __meta_filepath, as Prometheus' file SD does */
         char *keys[65], *vals[65];
         if (strcmp(source, "static") && g->labels.n < 64) {
-            memcpy(keys, g->labels.keys, g->labels.n * sizeof *keys);
-            memcpy(vals, g->labels.values, g->labels.n * sizeof *vals);
+            if (g->labels.n) {
+                memcpy(keys, g->labels.keys, g->labels.n * sizeof *keys);
+                memcpy(vals, g->labels.values, g->labels.n * sizeof *vals);
+            }
             keys[g->labels.n] = "__meta_filepath";
             vals[g->labels.n] = (char *)source;
             labels = (config_kv_t){keys, vals, g->labels.n + 1};
