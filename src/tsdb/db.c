@@ -124,7 +124,7 @@ static int rp_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
     /* Replay is single-threaded and the head is not published yet: no series lock needed. */
     int rc = tsdb__series_append_locked(db->head, s, t, v);
     db->rs.samples++;
-    return rc < 0 ? rc : 0;
+    return rc < 0 ? rc : 0; /* rejections replay as they happened the first time */
 }
 
 static int rp_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags, const uint8_t *data,
@@ -553,6 +553,7 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
         int r = tsdb__series_append_locked(db->head, s, a->p[i].t, a->p[i].v);
         pthread_mutex_unlock(mu);
         if (r == 0) accepted++;
+        else if (r == TSDB__IGNORED) continue;
         else if (r == STORAGE_REJECT_OUT_OF_ORDER) ooo++;
         else if (r == STORAGE_REJECT_DUPLICATE) dup++;
         else if (r == STORAGE_REJECT_OUT_OF_BOUNDS) oob++;
@@ -561,6 +562,7 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
     if (db->wal) tsdb__wal_unlock(db->wal);
     else pthread_mutex_unlock(&db->mem_commit);
     rejected = (int)(ooo + dup + oob);
+    atomic_fetch_add_explicit(&db->head->appended, accepted, memory_order_relaxed);
     m_add(db->m.appended, (double)accepted);
     m_add(db->m.ooo, (double)ooo);
     m_add(db->m.dup, (double)dup);

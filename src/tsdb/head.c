@@ -209,6 +209,17 @@ static int check_locked(tsdb__head_t *h, const tsdb__series_t *s, int64_t t, uin
 }
 
 int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits) {
+    /* Common case without the lock: newer than the newest sample. The commit checks again. */
+    if (t > __atomic_load_n(&s->maxt, __ATOMIC_RELAXED)) {
+        if (h->oob_ms > 0) {
+            int64_t hmax = atomic_load_explicit(&h->maxt, memory_order_relaxed);
+            if (hmax != INT64_MIN && t < hmax - h->oob_ms) {
+                atomic_fetch_add(&h->oob, 1);
+                return STORAGE_REJECT_OUT_OF_BOUNDS;
+            }
+        }
+        return 0;
+    }
     pthread_mutex_t *mu = tsdb__series_lock(h, s);
     pthread_mutex_lock(mu);
     int rc = check_locked(h, s, t, vbits, true);
@@ -252,15 +263,14 @@ static int cut_open(tsdb__head_t *h, tsdb__series_t *s) {
 
 int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits) {
     int rc = check_locked(h, s, t, vbits, true);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc) return rc < 0 ? TSDB__IGNORED : rc;
     if (s->open.n >= TSDB_CHUNK_MAX_SAMPLES && (rc = cut_open(h, s)) != 0) return rc;
     double v;
     memcpy(&v, &vbits, 8);
     if ((rc = tsdb_xor_enc_append(&s->open, t, v)) != 0) return rc;
-    s->maxt = t;
+    __atomic_store_n(&s->maxt, t, __ATOMIC_RELAXED);
     s->lastv = vbits;
     bump_range(h, t);
-    atomic_fetch_add_explicit(&h->appended, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -305,7 +315,7 @@ int tsdb__series_add_chunk_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t mi
         atomic_fetch_add(&h->n_chunks, 1);
         atomic_fetch_add(&h->chunk_bytes, len);
     }
-    s->maxt = maxt;
+    __atomic_store_n(&s->maxt, maxt, __ATOMIC_RELAXED);
     bump_range(h, mint);
     bump_range(h, maxt);
     return 0;

@@ -82,7 +82,8 @@ typedef struct tsdb__series {
     atomic_uchar logged;       /* its series record is in the WAL (2: in a record being written) */
     uint64_t hash;
     struct tsdb__series *next; /* hash chain (stripe lock of the map) */
-    int64_t maxt;
+    int64_t maxt;              /* written under the series lock with __atomic_store_n; read lock-free
+                                  by the append pre-check */
     uint64_t lastv;            /* value bits of the newest sample */
     tsdb_xor_enc_t open;       /* its first timestamp: tsdb__open_mint() */
     tsdb__chunk_t *chunks;
@@ -138,7 +139,10 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
 tsdb__series_t *tsdb__head_by_ref(tsdb__head_t *h, uint64_t ref);
 /* Pre-check of a sample against a series (lock taken inside): 0 or STORAGE_REJECT_*. */
 int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits);
-/* Appends with the series lock held by the caller: 0, STORAGE_REJECT_*, or VG_ENOMEM. Counts. */
+/* Appends with the series lock held by the caller: 0 (appended; the caller adds it to h->appended),
+ * TSDB__IGNORED (identical resend of the newest sample), STORAGE_REJECT_* (counted here), or
+ * VG_ENOMEM. */
+#define TSDB__IGNORED 9
 int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits);
 /* Adds an already-encoded chunk (checkpoint replay) with the series lock held. open: resume it as
  * the open chunk (XOR only); newest: the series' newest sample is in it (its value is looked up for
