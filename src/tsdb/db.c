@@ -540,6 +540,8 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
         }
         if (rc) {
             tsdb__wal_unlock(db->wal);
+            vg_log_error("tsdb", "WAL write failed, batch dropped", VG_LS("error", err ? err->msg : ""));
+            selfmon_health_set("storage", SELFMON_DEGRADED, "WAL write failed; appends are being dropped");
             goto out;
         }
         m_add(db->m.wal_bytes, (double)(a->rs.len + a->rb.len));

@@ -65,7 +65,8 @@ int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err);
  * retention cannot drop data it may read. */
 int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 
-/* Applies retention and writes a WAL checkpoint now (normally done in the background). */
+/* Applies retention and writes a WAL checkpoint now (normally done in the background). Waits for open
+ * queriers and appender batches to finish, so never call it from a thread that holds one. */
 int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);
 /* fsyncs the WAL now. */
 int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err);
