@@ -43,6 +43,7 @@ struct tsdb_db {
     tsdb__replay_stats_t rs;
     double replay_seconds;
     atomic_ullong checkpoints;
+    atomic_bool wal_failed; /* health is degraded until a WAL write succeeds again */
 };
 
 void tsdb_options_default(tsdb_options_t *o) {
@@ -542,9 +543,12 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
             tsdb__wal_unlock(db->wal);
             vg_log_error("tsdb", "WAL write failed, batch dropped", VG_LS("error", err ? err->msg : ""));
             selfmon_health_set("storage", SELFMON_DEGRADED, "WAL write failed; appends are being dropped");
+            atomic_store(&db->wal_failed, true);
             goto out;
         }
         m_add(db->m.wal_bytes, (double)(a->rs.len + a->rb.len));
+        if (atomic_load_explicit(&db->wal_failed, memory_order_relaxed) && atomic_exchange(&db->wal_failed, false))
+            selfmon_health_set("storage", SELFMON_UP, "");
     } else {
         pthread_mutex_lock(&db->mem_commit);
     }
