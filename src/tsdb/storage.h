@@ -117,8 +117,9 @@ typedef struct storage_querier_vt {
      * everything. sorted: series come in label order. The set is borrowed until close. */
     int (*select)(storage_querier_t *q, bool sorted, model_matcher_t *const *ms, size_t n_ms,
                   storage_series_set_t **out, vg_error_t *err);
-    /* Sorted, distinct label names / values of `name` over the series matching ms (all series when
-     * n_ms == 0) that have samples in [mint, maxt]. The array and strings are borrowed until close. */
+    /* Sorted, distinct label names / values of `name` over the series matching ms that have samples in
+     * [mint, maxt]; with n_ms == 0, every name/value in the index (no time filter, as Prometheus' head
+     * does). The array and strings are borrowed until close. */
     int (*label_names)(storage_querier_t *q, model_matcher_t *const *ms, size_t n_ms, const char *const **out,
                        size_t *n_out, vg_error_t *err);
     int (*label_values)(storage_querier_t *q, const char *name, model_matcher_t *const *ms, size_t n_ms,
