@@ -720,8 +720,12 @@ static int add_group(ingest_scraper_t *s, pool_t *p, const config_static_t *g, c
             target_free(s, t);
             return rc;
         }
-        if (rc) vg_log_warn("scrape", "dropping target", VG_LS("job", p->sc->job_name), VG_LS("target", g->targets.v[i]),
-                            VG_LS("err", err.msg));
+        if (rc) { /* not scrapeable (no address, bad interval): logged, listed nowhere — as Prometheus */
+            vg_log_warn("scrape", "dropping target", VG_LS("job", p->sc->job_name), VG_LS("target", g->targets.v[i]),
+                        VG_LS("err", err.msg));
+            target_free(s, t);
+            continue;
+        }
         if (t->def.dropped) {
             dropped_t *d = calloc(1, sizeof *d);
             if (d) {
