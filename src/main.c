@@ -4,6 +4,7 @@
 #include "grafana/grafana.h"
 #include "http/http.h"
 #include "ingest/scrape/scrape.h"
+#include "promql/engine/promql_engine.h"
 #include "promql/promql.h"
 #include "selfmon/selfmon.h"
 #include "tenancy/tenancy.h"
@@ -30,6 +31,7 @@ static void usage(FILE *fp) {
           "  promql fmt EXPR            print EXPR in canonical form\n"
           "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
           "                             print EXPR with the tenant matchers enforced\n"
+          "  promqltest [-v] FILE...     run PromQL scripted tests (Prometheus' .test format)\n"
           "  grafana provisioning-files DIR [--config FILE]\n"
           "                             write Grafana datasource and dashboard provisioning files\n"
           "  version                    print the version\n"
@@ -161,6 +163,27 @@ static void *grafana_probe(void *arg) {
     return NULL;
 }
 
+/* promqltest storage: the embedded TSDB in memory, one per `clear`. */
+static int test_create(void *ctx, void **out, vg_error_t *err) {
+    (void)ctx;
+    tsdb_options_t o;
+    tsdb_options_default(&o);
+    o.path = NULL;
+    o.register_metrics = false;
+    o.out_of_bounds_ms = 0;
+    return tsdb_db_open(&o, (tsdb_db_t **)out, err);
+}
+static int test_appender(void *st, storage_appender_t **out, vg_error_t *err) { return tsdb_db_appender(st, out, err); }
+static int test_querier(void *st, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
+    return tsdb_db_querier(st, mint, maxt, out, err);
+}
+static void test_destroy(void *st) { tsdb_db_close(st); }
+
+static int cmd_promqltest(int argc, char **argv) {
+    promql_test_storage_t ts = {NULL, test_create, test_appender, test_querier, test_destroy};
+    return promql_cmd_test(argc, argv, &ts);
+}
+
 static int new_appender(void *db, storage_appender_t **out, vg_error_t *err) { return tsdb_db_appender(db, out, err); }
 
 static int cmd_serve(int argc, char **argv) {
@@ -273,6 +296,13 @@ static int cmd_serve(int argc, char **argv) {
         }
     }
     app.grafana = grafana;
+    promql_engine_t *engine = NULL;
+    promql_engine_opts_t eo = {.lookback_ms = c->query.lookback_delta_ms, .subquery_step_ms = c->global.evaluation_interval_ms,
+                               .max_samples = c->query.max_samples, .timeout_ms = c->query.timeout_ms,
+                               .max_concurrent = (int)c->query.max_concurrent};
+    if (promql_engine_new(&eo, &engine, &err)) vg_log_error("main", "cannot create the query engine", VG_LS("err", err.msg));
+    else selfmon_health_set("engine", SELFMON_UP, "");
+    app.engine = engine;
     config_unref(c);
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
@@ -297,6 +327,8 @@ static int cmd_serve(int argc, char **argv) {
     app.scraper = NULL;
     ingest_scraper_stop(scraper);
     selfmon_health_set("scrape", SELFMON_DOWN, "stopped");
+    app.engine = NULL;
+    promql_engine_free(engine);
     if (probing) pthread_join(probe, NULL);
     app.grafana = NULL;
     grafana_client_free(grafana);
@@ -323,6 +355,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "fmt")) return promql_cmd_fmt(argc - 2, argv + 2);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
+    if (!strcmp(cmd, "promqltest")) return cmd_promqltest(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);

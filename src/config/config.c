@@ -279,6 +279,14 @@ static const field_t grafana_fields[] = {
     END,
 };
 
+static const field_t query_fields[] = {
+    {.key = "lookback_delta", .type = F_DURATION, .off = S(config_query_t, lookback_delta_ms), .min = 1000, .max = DAY},
+    {.key = "timeout", .type = F_DURATION, .off = S(config_query_t, timeout_ms), .min = 100, .max = DAY},
+    {.key = "max_samples", .type = F_INT, .off = S(config_query_t, max_samples), .min = 1, .max = INT64_MAX},
+    {.key = "max_concurrent", .type = F_INT, .off = S(config_query_t, max_concurrent), .min = 1, .max = 10000},
+    END,
+};
+
 static const field_t root_fields[] = {
     {.key = "server", .type = F_STRUCT, .off = S(config_t, server), .sub = server_fields},
     {.key = "storage", .type = F_STRUCT, .off = S(config_t, storage), .sub = storage_fields},
@@ -289,6 +297,7 @@ static const field_t root_fields[] = {
     {.key = "tenants", .type = F_STRUCT, .off = S(config_t, tenants), .sub = tenants_fields},
     {.key = "limits", .type = F_STRUCT, .off = S(config_t, limits), .sub = limits_fields},
     {.key = "grafana", .type = F_STRUCT, .off = S(config_t, grafana), .sub = grafana_fields},
+    {.key = "query", .type = F_STRUCT, .off = S(config_t, query), .sub = query_fields},
     END,
 };
 
@@ -935,6 +944,10 @@ config_t *config_default(void) {
     c->limits.request_burst = 0;
     c->limits.max_samples_per_query = 50000000;
     c->limits.max_concurrent_queries = 20;
+    c->query.lookback_delta_ms = 5 * 60 * 1000;
+    c->query.timeout_ms = 2 * 60 * 1000;
+    c->query.max_samples = 50000000;
+    c->query.max_concurrent = 20;
     c->grafana.admin_user = strdup("admin");
     c->grafana.token_ttl_ms = 365 * DAY;
     c->grafana.timeout_ms = 10000;

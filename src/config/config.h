@@ -178,6 +178,14 @@ typedef struct config_tenants {
     struct { config_tenant_override_t *v; size_t n; } overrides;
 } config_tenants_t;
 
+/* ---- query engine (Prometheus' --query.* flags) ---- */
+typedef struct config_query {
+    int64_t lookback_delta_ms; /* 5m */
+    int64_t timeout_ms;        /* 2m */
+    int64_t max_samples;       /* 50000000 */
+    int64_t max_concurrent;    /* 20 */
+} config_query_t;
+
 /* ---- grafana (docs/grafana.md) ---- */
 typedef struct config_grafana {
     char *url;                 /* NULL: the integration is off */
@@ -203,6 +211,7 @@ typedef struct config {
     config_tenants_t tenants;
     config_limits_t limits;
     config_grafana_t grafana;
+    config_query_t query;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */

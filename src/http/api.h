@@ -33,6 +33,12 @@ int api_series(http_req_t *req, http_resp_t *resp);
 int api_labels(http_req_t *req, http_resp_t *resp);
 int api_label_values(http_req_t *req, http_resp_t *resp);
 
+/* api_query.c: PromQL */
+int api_query(http_req_t *req, http_resp_t *resp);
+int api_query_range(http_req_t *req, http_resp_t *resp);
+int api_metrics_query(http_req_t *req, http_resp_t *resp);
+int api_metrics_query_range(http_req_t *req, http_resp_t *resp);
+
 /* api_grafana.c: Grafana tokens, dashboards, datasources, alerts, health; tenant metrics health */
 int api_grafana_token(http_req_t *req, http_resp_t *resp);
 int api_grafana_tokens(http_req_t *req, http_resp_t *resp);

@@ -33,6 +33,7 @@ typedef struct http_app {
     struct ingest_scraper *scraper; /* the scrape manager (borrowed; NULL when not running) */
     struct tenancy_keystore *keys;  /* vigil API keys (borrowed; NULL when not opened) */
     struct grafana_client *grafana; /* the Grafana client (borrowed; NULL when grafana.url is unset) */
+    struct promql_engine *engine;   /* the PromQL engine (borrowed) */
     /* private */
     void *priv;
 } http_app_t;
