@@ -110,6 +110,12 @@ void promql__ob_take(promql__ob_t *ob, promql__val_t *out);
 
 int promql__ser_push(promql__q_t *q, promql__ser_t *s, int64_t t, double v);
 
+/* The empty label set (never NULL, so NULL can mean out of memory). */
+extern model_label_t promql__no_labels[1];
+/* Go's math.Max/math.Min (NaN wins). */
+double promql__go_max(double a, double b);
+double promql__go_min(double a, double b);
+
 /* Label helpers (results are arena-allocated; inputs sorted). */
 model_label_t *promql__lbl_drop_name(promql__q_t *q, const model_label_t *l, uint32_t n, uint32_t *nout);
 int promql__lbl_set(promql__q_t *q, const model_label_t *l, uint32_t n, const char *name, const char *value,

@@ -122,7 +122,21 @@ int promql__ob_series(promql__ob_t *ob, model_label_t *lbl, uint32_t nl, uint64_
 
 int promql__ob_push(promql__ob_t *ob, uint32_t idx, int64_t t, double v) {
     promql__ser_t *s = &ob->s[idx];
-    if (s->np && s->p[s->np - 1].t == t) return promql__err_same_labelset(ob->q);
+    if (s->np && s->p[s->np - 1].t >= t) {
+        /* two inputs share this output series: keep points sorted, a shared step is a duplicate */
+        uint32_t lo = 0, hi = s->np;
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) / 2;
+            if (s->p[mid].t < t) lo = mid + 1;
+            else hi = mid;
+        }
+        if (s->p[lo].t == t) return promql__err_same_labelset(ob->q);
+        TRY(promql__samples_add(ob->q, 1));
+        TRY(promql__ser_push(ob->q, s, t, v));
+        memmove(&s->p[lo + 1], &s->p[lo], (size_t)(s->np - 1 - lo) * sizeof *s->p);
+        s->p[lo] = (promql_point_t){t, v};
+        return 0;
+    }
     if (s->np == s->cap && s->cap == 0) {
         s->p = vg_arena_alloc(ob->q->a, (size_t)ob->pt_cap0 * sizeof *s->p);
         if (!s->p) return vg_error_set(ob->q->err, VG_ENOMEM, "out of memory");
@@ -165,6 +179,24 @@ void promql__cur_step(promql__cur_t *c, int64_t t) {
             c->n++;
         }
     }
+}
+
+model_label_t promql__no_labels[1];
+
+double promql__go_max(double a, double b) {
+    if (isinf(a) && a > 0) return a;
+    if (isinf(b) && b > 0) return b;
+    if (isnan(a) || isnan(b)) return NAN;
+    if (a == 0 && a == b) return signbit(a) ? b : a;
+    return a > b ? a : b;
+}
+
+double promql__go_min(double a, double b) {
+    if (isinf(a) && a < 0) return a;
+    if (isinf(b) && b < 0) return b;
+    if (isnan(a) || isnan(b)) return NAN;
+    if (a == 0 && a == b) return signbit(a) ? a : b;
+    return a < b ? a : b;
 }
 
 /* ---- labels -------------------------------------------------------------------------------------- */

@@ -1,0 +1,110 @@
+/* The Prometheus 2.42 API form of query results: the `data` object {"resultType":…,"result":…}.
+ *
+ * Invariants (web/api/v1/api.go and promql/value.go of 2.42): vector and matrix points are written as
+ * [<sec>.<ms, 3 digits when non-zero>, "<value>"] with the value in Go's 'f' shortest form, or 'e' form
+ * when 0 < |v| < 1e-6 or |v| >= 1e21; scalar and string results use float seconds and always 'f' form;
+ * label objects list labels in sorted order (as Go marshals a map). */
+#include "engine_int.h"
+
+#include <math.h>
+#include <string.h>
+
+static void write_ts3(vg_json_t *j, int64_t ms) {
+    char b[32];
+    size_t n = 0;
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    if (ms < 0) b[n++] = '-';
+    char d[24];
+    size_t nd = 0;
+    uint64_t s = a / 1000;
+    do {
+        d[nd++] = (char)('0' + s % 10);
+        s /= 10;
+    } while (s);
+    while (nd) b[n++] = d[--nd];
+    unsigned frac = (unsigned)(a % 1000);
+    if (frac) {
+        b[n++] = '.';
+        b[n++] = (char)('0' + frac / 100);
+        b[n++] = (char)('0' + frac / 10 % 10);
+        b[n++] = (char)('0' + frac % 10);
+    }
+    vg_json_raw(j, b, n);
+}
+
+static void write_value(vg_json_t *j, double v) {
+    double a = fabs(v);
+    if (a != 0 && !isnan(a) && (a < 1e-6 || a >= 1e21)) {
+        char b[VG_FLOAT_MAX + 2];
+        b[0] = '"';
+        size_t n = vg_fmt_float_g(v, b + 1);
+        b[n + 1] = '"';
+        vg_json_raw(j, b, n + 2);
+        return;
+    }
+    vg_json_f64_str(j, v);
+}
+
+static void write_metric(vg_json_t *j, const promql_series_t *s) {
+    vg_json_key(j, "metric");
+    vg_json_obj_open(j);
+    for (size_t i = 0; i < s->n_labels; i++) {
+        vg_json_key(j, s->labels[i].name);
+        vg_json_str(j, s->labels[i].value);
+    }
+    vg_json_obj_close(j);
+}
+
+static void write_point(vg_json_t *j, const promql_point_t *p) {
+    vg_json_arr_open(j);
+    write_ts3(j, p->t);
+    write_value(j, p->v);
+    vg_json_arr_close(j);
+}
+
+void promql_result_write_json(const promql_result_t *r, vg_json_t *j) {
+    static const char *names[] = {"", "scalar", "vector", "matrix", "string"};
+    vg_json_obj_open(j);
+    vg_json_key(j, "resultType");
+    vg_json_str(j, names[r->type <= PROMQL_TYPE_STRING ? r->type : 0]);
+    vg_json_key(j, "result");
+    switch (r->type) {
+    case PROMQL_TYPE_SCALAR:
+        vg_json_arr_open(j);
+        vg_json_ts_ms(j, r->t);
+        vg_json_f64_str(j, r->scalar);
+        vg_json_arr_close(j);
+        break;
+    case PROMQL_TYPE_STRING:
+        vg_json_arr_open(j);
+        vg_json_ts_ms(j, r->t);
+        vg_json_strn(j, r->string.ptr, r->string.len);
+        vg_json_arr_close(j);
+        break;
+    case PROMQL_TYPE_VECTOR:
+        vg_json_arr_open(j);
+        for (size_t i = 0; i < r->n_series; i++) {
+            vg_json_obj_open(j);
+            write_metric(j, &r->series[i]);
+            vg_json_key(j, "value");
+            write_point(j, &r->series[i].points[0]);
+            vg_json_obj_close(j);
+        }
+        vg_json_arr_close(j);
+        break;
+    default:
+        vg_json_arr_open(j);
+        for (size_t i = 0; i < r->n_series; i++) {
+            vg_json_obj_open(j);
+            write_metric(j, &r->series[i]);
+            vg_json_key(j, "values");
+            vg_json_arr_open(j);
+            for (size_t k = 0; k < r->series[i].n_points; k++) write_point(j, &r->series[i].points[k]);
+            vg_json_arr_close(j);
+            vg_json_obj_close(j);
+        }
+        vg_json_arr_close(j);
+        break;
+    }
+    vg_json_obj_close(j);
+}
