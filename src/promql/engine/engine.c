@@ -82,6 +82,12 @@ static void gate_leave(promql_engine_t *e) {
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
+static int check_time_now(promql__q_t *q) {
+    if (vg_mono_ns() > q->deadline_ns)
+        return vg_error_set(q->err, VG_ETIMEOUT, "query timed out in expression evaluation");
+    return 0;
+}
+
 int promql__check_time(promql__q_t *q) {
     if (++q->tick % PROMQL__CHECK_EVERY) return 0;
     if (vg_mono_ns() > q->deadline_ns)
@@ -324,6 +330,9 @@ static int eval_subquery(promql__ev_t *ev, const promql_node_t *n, promql__val_t
     promql__ev_t in = {ev->q, 0, 0, 0, 0};
     subquery_grid(ev->q, n, ev->start, ev->end, &in.start, &in.end, &in.step);
     in.n_steps = in.start > in.end ? 0 : (size_t)((in.end - in.start) / in.step) + 1;
+    if ((int64_t)in.n_steps > ev->q->max_samples) /* every step of the inner grid may hold a sample */
+        return vg_error_set(ev->q->err, VG_ELIMIT,
+                            "query processing would load too many samples into memory in query execution");
     TRY(promql__eval(&in, n->u.subquery.expr, inner_out));
     if (inner_out->type == PROMQL_TYPE_SCALAR) {
         promql__ser_t *s = vg_arena_calloc(ev->q->a, 1, sizeof *s);
@@ -465,7 +474,7 @@ static int eval_node(promql__ev_t *ev, const promql_node_t *n, promql__val_t *ou
 
 int promql__eval(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out) {
     int64_t before = ev->q->cur_samples;
-    TRY(promql__check_time(ev->q));
+    TRY(check_time_now(ev->q));
     TRY(eval_node(ev, n, out));
     ev->q->cur_samples = before;
     return promql__samples_add(ev->q, val_points(ev, out));
@@ -601,9 +610,11 @@ int promql_exec_range(promql_engine_t *eng, const promql_queryable_t *qb, const 
                       int64_t start_ms, int64_t end_ms, int64_t step_ms, vg_arena_t *arena, promql_result_t **out,
                       vg_error_t *err) {
     promql_query_t q = {expr, start_ms, end_ms, step_ms, 0};
-    if (step_ms == 0 && start_ms == end_ms) q.step_ms = -1; /* force range validation */
-    if (q.step_ms == -1) return vg_error_set(err, VG_EINVAL,
-                                              "zero or negative query resolution step widths are not accepted. "
-                                              "Try a positive integer");
+    if (step_ms <= 0) { /* step 0 would mean an instant query to promql_exec */
+        *out = NULL;
+        return vg_error_set(err, VG_EINVAL,
+                            "zero or negative query resolution step widths are not accepted. Try a positive "
+                            "integer");
+    }
     return promql_exec(eng, qb, &q, arena, out, err);
 }
