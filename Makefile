@@ -14,7 +14,7 @@ $(strip $(BUILD))/build.ninja:
 	CC=clang meson setup $(strip $(BUILD)) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 
 $(strip $(RELEASE))/build.ninja:
-	meson setup $(strip $(RELEASE)) --buildtype=release -Doptimization=2 -Dtests=false
+	meson setup $(strip $(RELEASE)) -Doptimization=2 -Ddebug=false -Db_ndebug=true -Dtests=false
 
 build: deps $(strip $(BUILD))/build.ninja
 	ninja -C $(strip $(BUILD))
@@ -26,7 +26,8 @@ run: release
 	mkdir -p data
 	exec ./$(strip $(RELEASE))/vigil serve --config $(CONFIG)
 
-test: build
+# The release build (gcc -O2) is compiled too, so a warning that only gcc or -O2 sees fails the tests.
+test: build release
 	./scripts/run-tests.sh $(strip $(BUILD))
 
 clean:

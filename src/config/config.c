@@ -531,7 +531,7 @@ static int decode_mapof(dec_t *d, const yaml_node_t *v, const field_t *f, anylis
             ((int *)(elem + f->pos_off))[1] = (int)k->start_mark.column + 1;
         }
         char sub[256];
-        snprintf(sub, sizeof sub, "%s.%s", path, name);
+        if (snprintf(sub, sizeof sub, "%s.%s", path, name) >= (int)sizeof sub) strcpy(sub + sizeof sub - 4, "...");
         if (is_null(e)) continue;
         if (e->type != YAML_MAPPING_NODE) return fail_at(d, e, "%s: expected a mapping, got %s", sub, kind_name(e));
         if ((rc = decode_map(d, e, f->sub, elem, sub))) return rc;

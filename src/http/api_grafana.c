@@ -63,7 +63,7 @@ static int answer(http_resp_t *resp, char *json, int status) {
 
 /* Provisions the tenant's organisation with a fresh datasource key; revokes the older ones. */
 static int provision(http_req_t *req, const char *tenant) {
-    char key[TENANCY_APIKEY_LEN + 1], header[TENANCY_APIKEY_LEN + 8];
+    char key[TENANCY_APIKEY_LEN + 1], header[TENANCY_APIKEY_LEN + 16];
     uint64_t id;
     if (!req->app->keys) return vg_error_set(&req->err, VG_EUNAVAIL, "the API key store is not open");
     int rc = tenancy_keystore_create(req->app->keys, tenant, DS_KEY_NAME, key, &id, &req->err);
@@ -90,7 +90,7 @@ static int provision(http_req_t *req, const char *tenant) {
 }
 
 int api_grafana_token(http_req_t *req, http_resp_t *resp) {
-    const char *tenant;
+    const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     config_t *c = http_app_config(req->app);
@@ -99,8 +99,8 @@ int api_grafana_token(http_req_t *req, http_resp_t *resp) {
     config_unref(c);
     int64_t wait = tenancy_limiter_take(http_app_limiter(req->app), tenant, "grafana-token", rate, burst, vg_mono_ns(), 1);
     if (wait > 0) {
-        char *ra = vg_arena_alloc(req->arena, 16);
-        if (ra) snprintf(ra, 16, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
+        char *ra = vg_arena_alloc(req->arena, 24);
+        if (ra) snprintf(ra, 24, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
         return vg_error_set(&req->err, VG_ERATELIMIT, "at most %llu Grafana tokens per tenant per window: retry later",
                             (unsigned long long)burst);
     }
@@ -121,7 +121,7 @@ int api_grafana_token(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_grafana_tokens(http_req_t *req, http_resp_t *resp) {
-    const char *tenant;
+    const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out;
@@ -132,7 +132,7 @@ int api_grafana_tokens(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_grafana_token_revoke(http_req_t *req, http_resp_t *resp) {
-    const char *tenant, *ids = http_req_path_param(req, "id");
+    const char *tenant = NULL, *ids = http_req_path_param(req, "id");
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *end;
@@ -148,7 +148,7 @@ int api_grafana_token_revoke(http_req_t *req, http_resp_t *resp) {
 /* ---- dashboards ---- */
 
 int api_grafana_dashboards(http_req_t *req, http_resp_t *resp) {
-    const char *tenant;
+    const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out = NULL;
@@ -203,7 +203,7 @@ int api_grafana_dashboards(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_grafana_dashboard(http_req_t *req, http_resp_t *resp) {
-    const char *tenant, *uid = http_req_path_param(req, "uid");
+    const char *tenant = NULL, *uid = http_req_path_param(req, "uid");
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out = NULL;
@@ -226,7 +226,7 @@ int api_grafana_dashboard(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_grafana_public(http_req_t *req, http_resp_t *resp) {
-    const char *tenant, *uid = http_req_path_param(req, "uid");
+    const char *tenant = NULL, *uid = http_req_path_param(req, "uid");
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out = NULL;
@@ -247,7 +247,7 @@ int api_grafana_templates(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_grafana_datasources(http_req_t *req, http_resp_t *resp) {
-    const char *tenant;
+    const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out = NULL;
@@ -259,7 +259,7 @@ int api_grafana_datasources(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_grafana_alerts(http_req_t *req, http_resp_t *resp) {
-    const char *tenant;
+    const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     if ((rc = grafana_alert_rule_validate(req->body, req->body_len, &req->err))) return rc;

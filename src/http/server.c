@@ -359,8 +359,8 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
         int arc = http_auth_check(s->app, &ctx->req, ctx->route->flags, ctx->route->klass, &retry);
         if (arc == VG_EAUTH) http_resp_header(&ctx->resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         if (arc == VG_ERATELIMIT) {
-            char *ra = vg_arena_alloc(&ctx->arena, 16);
-            if (ra) snprintf(ra, 16, "%d", retry), http_resp_header(&ctx->resp, "Retry-After", ra);
+            char *ra = vg_arena_alloc(&ctx->arena, 24);
+            if (ra) snprintf(ra, 24, "%d", retry), http_resp_header(&ctx->resp, "Retry-After", ra);
         }
         if (arc) return send_error(con, ctx, arc, ctx->req.err.msg);
     }

@@ -195,7 +195,16 @@ static int analyse(model_matcher_t *m, const char *v) {
     return 0;
 }
 
+static bool regex_match(const model_matcher_t *m, const char *v) {
+    pcre2_match_data *md = thread_md();
+    if (!md) return false;
+    return pcre2_match(m->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL) >= 0;
+}
+
 static bool raw_match(const model_matcher_t *m, const char *v) {
+    /* `.` does not match a newline (Prometheus 2.42, Go's regexp without (?s)): the `.*`/`.+` fast paths
+     * are exact only for values without one */
+    if (m->re && m->kind != KIND_REGEX && strchr(v, '\n')) return regex_match(m, v);
     switch (m->kind) {
     case KIND_LITERAL: return strcmp(v, m->lit) == 0;
     case KIND_PREFIX: return strncmp(v, m->lit, m->lit_len) == 0;
@@ -207,12 +216,7 @@ static bool raw_match(const model_matcher_t *m, const char *v) {
     case KIND_ANY: return true;
     case KIND_NONEMPTY: return v[0] != '\0';
     case KIND_SET: return bsearch(&v, m->set, m->n_set, sizeof *m->set, cmp_str) != NULL;
-    case KIND_REGEX: {
-        pcre2_match_data *md = thread_md();
-        if (!md) return false;
-        int rc = pcre2_match(m->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL);
-        return rc >= 0;
-    }
+    case KIND_REGEX: return regex_match(m, v);
     }
     return false;
 }
@@ -248,7 +252,7 @@ int model_matcher_new(model_match_type_t type, const char *name, const char *val
         int errcode;
         PCRE2_SIZE erroff;
         pcre2_code *re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED,
-                                       PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY |
+                                       PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY |
                                            PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
                                        &errcode, &erroff, NULL);
         if (!re) {
@@ -263,7 +267,9 @@ int model_matcher_new(model_match_type_t type, const char *name, const char *val
             pcre2_code_free(re);
             goto nomem;
         }
-        if (a == 0) {
+        if (a == 0 && m->kind != KIND_LITERAL && m->kind != KIND_SET) {
+            m->re = re; /* `.` fast paths hand values holding a newline to the regex (see raw_match) */
+        } else if (a == 0) {
             pcre2_code_free(re);
         } else {
             m->kind = KIND_REGEX;

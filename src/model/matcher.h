@@ -1,6 +1,7 @@
 /* Label matchers `= != =~ !~` with Prometheus semantics: regexes are fully anchored, use RE2 syntax
  * (PCRE2 with JIT underneath; constructs RE2 rejects — backreferences, lookaround, possessive and atomic
- * groups, recursion, conditionals — are rejected at compile time), `.` matches newlines, and a missing
+ * groups, recursion, conditionals — are rejected at compile time), `.` does not match a newline (as in
+ * Prometheus 2.42: Go's regexp without (?s)), and a missing
  * label matches as the empty string (`{a=""}` selects series without `a`).
  *
  * Fast paths avoid the regex engine for patterns that are a literal, a literal prefix/suffix/infix

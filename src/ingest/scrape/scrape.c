@@ -451,8 +451,8 @@ static int append_body(ingest_scraper_t *s, target_t *t, storage_appender_t *app
         int rc = VG_ENOTFOUND;
         if (c && c->ref) rc = storage_append_ref(app, c->ref, st, e.value, err);
         if (rc == VG_ENOTFOUND) {
-            model_label_t *ls;
-            size_t nl;
+            model_label_t *ls = NULL;
+            size_t nl = 0;
             vg_arena_reset(&s->series_arena);
             int lr = series_labels(s, t, &e, &ls, &nl, err);
             if (lr < 0) return lr;

@@ -34,7 +34,11 @@ static void semantics(void **state) {
         {MODEL_MATCH_RE, "a.*", "abc", true},   {MODEL_MATCH_RE, "a.*", "xabc", false},
         {MODEL_MATCH_RE, "b", "abc", false},    {MODEL_MATCH_RE, "a|b", "ab", false},
         {MODEL_MATCH_RE, ".*", NULL, true},     {MODEL_MATCH_RE, ".+", NULL, false},
-        {MODEL_MATCH_RE, ".+", "x", true},      {MODEL_MATCH_RE, "a.c", "a\nc", true},
+        {MODEL_MATCH_RE, ".+", "x", true},      {MODEL_MATCH_RE, "a.c", "a\nc", false},
+        {MODEL_MATCH_RE, ".*", "a\nc", false},      {MODEL_MATCH_RE, ".+", "\n", false},
+        {MODEL_MATCH_RE, "a.*", "ab\nc", false},    {MODEL_MATCH_RE, ".*c", "a\nbc", false},
+        {MODEL_MATCH_RE, ".*b.*", "a\nbc", false},  {MODEL_MATCH_RE, "(?s)a.c", "a\nc", true},
+        {MODEL_MATCH_RE, "a\nc", "a\nc", true},
         {MODEL_MATCH_RE, "abc$", "abc\n", false}, {MODEL_MATCH_RE, "5..", "503", true},
         {MODEL_MATCH_RE, "5..", "5033", false}, {MODEL_MATCH_RE, "(?i)get", "GET", true},
         {MODEL_MATCH_RE, "/api/v1/.*", "/api/v1/users", true}, {MODEL_MATCH_RE, ".*users", "/api/v1/users", true},
@@ -78,13 +82,13 @@ static void fast_paths(void **state) {
 static void fast_paths_agree_with_regex(void **state) {
     (void)state;
     const char *pats[] = {"abc", "abc.*", ".*abc", ".*abc.*", ".*", ".+", "a|b|c", "(a|bb|)", "(?:x|yz)", ""};
-    const char *vals[] = {"", "a", "b", "bb", "c", "abc", "abcd", "xabc", "xabcx", "ab", "x", "yz", "abc\n", "\nabc"};
+    const char *vals[] = {"", "a", "b", "bb", "c", "abc", "abcd", "xabc", "xabcx", "ab", "x", "yz", "abc\n", "\nabc", "\n", "a\nbc"};
     for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
         model_matcher_t *m = mk(MODEL_MATCH_RE, pats[i]);
         int ec;
         PCRE2_SIZE eo;
         pcre2_code *re = pcre2_compile((PCRE2_SPTR)pats[i], PCRE2_ZERO_TERMINATED,
-                                       PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOTALL, &ec, &eo, NULL);
+                                       PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY, &ec, &eo, NULL);
         assert_non_null(re);
         pcre2_match_data *md = pcre2_match_data_create(1, NULL);
         for (size_t j = 0; j < sizeof vals / sizeof vals[0]; j++) {
