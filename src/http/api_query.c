@@ -25,6 +25,7 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
     if (!req->app->db || !req->app->engine) return vg_error_set(&req->err, VG_EUNAVAIL, "the query engine is not ready");
     promql_node_t *expr;
     int rc = promql_parse(text, strlen(text), req->arena, &expr, &req->err);
+    if (rc && step) return rc; /* Prometheus prefixes the parser's message for instant queries only */
     if (rc) {
         char msg[VG_ERROR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", req->err.msg);
