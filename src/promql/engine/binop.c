@@ -350,8 +350,8 @@ static int vector_vector(promql__ev_t *ev, const promql_node_t *n, promql__val_t
             uint64_t ph = ((uint64_t)li << 32 | ri) * 0x9E3779B97F4A7C15ULL;
             uint32_t pi = promql__hmap_get(&pm, ph, pair_eq, &pk);
             if (pi == UINT32_MAX) {
-                model_label_t *ml;
-                uint32_t mn;
+                model_label_t *ml = NULL;
+                uint32_t mn = 0;
                 TRY(result_labels(q, n, &l->s[li], &r->s[ri], &ml, &mn));
                 uint32_t oi;
                 TRY(promql__ob_series(&ob, ml, mn, model_labels_hash(ml, mn), &oi, NULL));

@@ -711,7 +711,7 @@ static bool hq_eq(const void *ctx, uint32_t v) {
 
 static int eval_histogram_quantile(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out) {
     promql__q_t *q = ev->q;
-    double *qs;
+    double *qs = NULL;
     TRY(eval_scalar_arg(ev, n->u.call.args[0], &qs));
     promql__val_t in;
     TRY(promql__eval(ev, n->u.call.args[1], &in));
@@ -1010,7 +1010,7 @@ int promql__eval_call(promql__ev_t *ev, const promql_node_t *n, promql__val_t *o
         return 0;
     }
     if (strcmp(name, "vector") == 0) {
-        double *v;
+        double *v = NULL;
         TRY(eval_scalar_arg(ev, n->u.call.args[0], &v));
         promql__ser_t *s = vg_arena_calloc(q->a, 1, sizeof *s);
         if (!s) return OOM(q);
