@@ -207,6 +207,45 @@ scrape_configs:
         st, _, body = get(port, "/api/v1/series", token=admin, params=[("match[]", '{__name__=~".+"}')])
         check("admin sees every tenant", {s.get("namespace") for s in body["data"]} >= {"client-alice", "client-bob", "client-carol"}, body)
 
+        # PromQL: every selector carries the tenant matcher
+        def q(tok, expr):
+            st, _, body = get(port, "/api/v1/query", token=tok, params=[("query", expr), ("time", str(now / 1000))])
+            return st, body
+        st, body = q(alice, "sum(shared_metric)")
+        check("query: sum over a shared metric counts alice's series only", st == 200 and body["data"]["result"][0]["value"][1] == "1", body)
+        st, body = q(alice, 'count({__name__=~".+"})')
+        n_alice = int(body["data"]["result"][0]["value"][1]) if st == 200 else -1
+        st2, body2 = q(admin, 'count({__name__=~".+"})')
+        check("query: count of every series is the tenant's count", st == 200 and 0 < n_alice < int(body2["data"]["result"][0]["value"][1]),
+              (body, body2))
+        st, body = q(alice, 'shared_metric{namespace="client-bob"} or bob_only')
+        check("query: a matcher on another namespace → 403", st == 403 and body["errorType"] == "forbidden", body)
+        st_a, body_a = q(alice, "absent(bob_only)")
+        st_b, body_b = q(alice, "absent(no_such_metric_anywhere)")
+        check("query: absent() answers the same whether another tenant has the series", st_a == 200
+              and [r["value"][1] for r in body_a["data"]["result"]] == ["1"] == [r["value"][1] for r in body_b["data"]["result"]],
+              (body_a, body_b))
+        st, body = q(alice, 'label_replace(alice_only, "namespace", "client-bob", "", "")')
+        check("query: label_replace can relabel alice's data, not fetch bob's", st == 200 and len(body["data"]["result"]) == 1
+              and body["data"]["result"][0]["value"][1] == "2", body)
+        st, body = q(alice, "sum(bob_only) or vector(0)")
+        check("query: bob's metric is invisible (falls back to 0)", st == 200 and body["data"]["result"][0]["value"][1] == "0", body)
+        h = {"Authorization": f"Bearer {alice}", "Content-Type": "application/json"}
+        st, _, body = request(port, "/api/v1/metrics/query", method="POST", headers=h,
+                              body=json.dumps({"query": "shared_metric", "time": now / 1000}).encode())
+        body = json.loads(body)
+        check("tenant metrics API: query with the namespace filter applied", st == 200
+              and [r["metric"]["namespace"] for r in body["data"]["result"]] == ["client-alice"], body)
+        st, _, body = request(port, "/api/v1/metrics/query_range", method="POST", headers=h,
+                              body=json.dumps({"query": "count(shared_metric)",
+                                               "start": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1000 - 60)) + ".%03dZ" % (now % 1000),
+                                               "end": now / 1000 + 60, "step": "30s"}).encode())
+        body = json.loads(body)
+        check("tenant metrics API: query_range with RFC 3339 and unix times", st == 200 and body["data"]["resultType"] == "matrix"
+              and all(v[1] == "1" for v in body["data"]["result"][0]["values"]), body)
+        st, _, body = request(port, "/api/v1/metrics/query", method="POST", headers=h, body=b'{"time": 1}')
+        check("tenant metrics API: a body without query → 400", st == 400, body)
+
         # two Authorization headers
         h = f"GET /api/v1/labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nAuthorization: Bearer {bob}\r\nConnection: close\r\n\r\n"
         with socket.create_connection(("127.0.0.1", port)) as s:
