@@ -239,6 +239,7 @@ static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, in
             vt = it->vt->next(it);
         }
         if (it->vt->err(it) < 0) return vg_error_set(q->err, it->vt->err(it), "reading series failed");
+        q->samples_read += cur.np;
         if (!cur.np) continue;
         model_label_t *cl = vg_arena_alloc(q->a, (nl ? nl : 1) * sizeof *cl);
         if (!cl) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
@@ -590,6 +591,7 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
         r = vg_arena_calloc(arena, 1, sizeof *r);
         if (!r) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
         else rc = to_result(&ev, &v, range, r);
+        if (r) r->samples_read = q.samples_read;
     }
     storage_querier_close(q.qr);
     for (size_t i = 0; i < q.n_ms; i++) model_matcher_free(q.ms[i]);

@@ -55,6 +55,7 @@ typedef struct promql__q {
     int64_t lookback, sub_step;
     int64_t q_start, q_end; /* for @ start() / end() */
     int64_t max_samples, cur_samples;
+    uint64_t samples_read;
     uint64_t deadline_ns;
     unsigned tick;
     model_matcher_t **ms; /* compiled matchers to free at the end */

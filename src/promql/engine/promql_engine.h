@@ -80,6 +80,7 @@ typedef struct promql_result {
     size_t n_series;
     const char **warnings; /* arena; none are produced today (no remote storage) */
     size_t n_warnings;
+    uint64_t samples_read; /* stats: samples read from storage */
 } promql_result_t;
 
 /* ---- execution ---------------------------------------------------------------------------------- */
