@@ -229,18 +229,32 @@ static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, in
         ss->vt->labels(ss, &l, &nl);
         it = ss->vt->iterator(ss, it);
         promql__ser_t cur = {0};
+        size_t np = 0;
         storage_val_t vt = it->vt->seek(it, mint);
         while (vt == STORAGE_VAL_FLOAT) {
             int64_t t;
             double v;
             it->vt->at(it, &t, &v);
             if (t > maxt) break;
-            if (!(drop_stale && promql__stale(v))) TRY(promql__ser_push(q, &cur, t, v));
+            if (!(drop_stale && promql__stale(v))) {
+                if (np == q->scratch_cap) {
+                    size_t ncap = q->scratch_cap ? q->scratch_cap * 2 : 1024;
+                    promql_point_t *g = realloc(q->scratch, ncap * sizeof *g);
+                    if (!g) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+                    q->scratch = g;
+                    q->scratch_cap = ncap;
+                }
+                q->scratch[np++] = (promql_point_t){t, v};
+            }
             vt = it->vt->next(it);
         }
         if (it->vt->err(it) < 0) return vg_error_set(q->err, it->vt->err(it), "reading series failed");
-        q->samples_read += cur.np;
-        if (!cur.np) continue;
+        q->samples_read += np;
+        if (!np) continue;
+        cur.p = vg_arena_alloc(q->a, np * sizeof *cur.p);
+        if (!cur.p) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+        memcpy(cur.p, q->scratch, np * sizeof *cur.p);
+        cur.np = cur.cap = (uint32_t)np;
         model_label_t *cl = vg_arena_alloc(q->a, (nl ? nl : 1) * sizeof *cl);
         if (!cl) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
         for (size_t i = 0; i < nl; i++) {
@@ -293,6 +307,11 @@ static int eval_vector_sel(promql__ev_t *ev, const promql_node_t *n, bool want_t
             if (!o.lbl) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
             o.h = model_labels_hash(o.lbl, o.nl);
         }
+        /* a sample serves at most lookback/step + 1 steps: presize the output */
+        uint64_t bound = (uint64_t)r->np * (uint64_t)(q->lookback / ev->step + 2);
+        o.cap = (uint32_t)(bound < ev->n_steps ? bound : ev->n_steps);
+        o.p = vg_arena_alloc(q->a, (o.cap ? o.cap : 1) * sizeof *o.p);
+        if (!o.p) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
         size_t p = 0; /* first sample with t > ref */
         for (size_t st = 0; st < ev->n_steps; st++) {
             TRY(promql__check_time(q));
@@ -595,6 +614,7 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
     }
     storage_querier_close(q.qr);
     for (size_t i = 0; i < q.n_ms; i++) model_matcher_free(q.ms[i]);
+    free(q.scratch);
     free(q.ms);
     gate_leave(eng);
     if (rc < 0) return rc;

@@ -58,6 +58,8 @@ typedef struct promql__q {
     uint64_t samples_read;
     uint64_t deadline_ns;
     unsigned tick;
+    promql_point_t *scratch; /* malloc'd, reused while reading series; freed at the end */
+    size_t scratch_cap;
     model_matcher_t **ms; /* compiled matchers to free at the end */
     size_t n_ms, cap_ms;
 } promql__q_t;
