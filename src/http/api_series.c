@@ -36,21 +36,24 @@ static void success_open(vg_json_t *j, vg_buf_t *b) {
     vg_json_key(j, "data");
 }
 
-int api_series(http_req_t *req, http_resp_t *resp) {
+/* The common start of the three endpoints: start/end, the (tenant-enforced) match[] sets, a querier. */
+static int open_request(http_req_t *req, bool wrap, api_matchers_t **sets, size_t *n_sets, storage_querier_t **q) {
     if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
-    if (http_req_param_count(req, "match[]") == 0 && !req->ident->scoped) /* a tenant gets its own series */
-        return vg_error_set(&req->err, VG_EINVAL, "no match[] parameter provided");
     int64_t start, end;
     int rc = range_params(req, &start, &end);
-    if (rc) return rc;
+    if (rc || (rc = api_match_params(req, wrap, sets, n_sets))) return rc;
+    if ((rc = tsdb_db_querier(req->app->db, start, end, q, &req->err))) api_matchers_release(*sets, *n_sets);
+    return rc;
+}
+
+int api_series(http_req_t *req, http_resp_t *resp) {
+    if (http_req_param_count(req, "match[]") == 0 && !req->ident->scoped) /* a tenant gets its own series */
+        return vg_error_set(&req->err, VG_EINVAL, "no match[] parameter provided");
     api_matchers_t *sets;
     size_t n_sets;
-    if ((rc = api_match_params(req, true, &sets, &n_sets))) return rc;
     storage_querier_t *q;
-    if ((rc = tsdb_db_querier(req->app->db, start, end, &q, &req->err))) {
-        api_matchers_release(sets, n_sets);
-        return rc;
-    }
+    int rc = open_request(req, true, &sets, &n_sets, &q);
+    if (rc) return rc;
     lset_t *all = NULL;
     size_t n_all = 0, cap = 0;
     for (size_t i = 0; !rc && i < n_sets; i++) {
@@ -96,18 +99,11 @@ int api_series(http_req_t *req, http_resp_t *resp) {
 
 /* Names (name == NULL) or values of `name`, over every match[] set (or all series), sorted, unique. */
 static int names_or_values(http_req_t *req, http_resp_t *resp, const char *name) {
-    if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
-    int64_t start, end;
-    int rc = range_params(req, &start, &end);
-    if (rc) return rc;
     api_matchers_t *sets;
     size_t n_sets;
-    if ((rc = api_match_params(req, false, &sets, &n_sets))) return rc;
     storage_querier_t *q;
-    if ((rc = tsdb_db_querier(req->app->db, start, end, &q, &req->err))) {
-        api_matchers_release(sets, n_sets);
-        return rc;
-    }
+    int rc = open_request(req, false, &sets, &n_sets, &q);
+    if (rc) return rc;
     const char **all = NULL;
     size_t n_all = 0;
     for (size_t i = 0; !rc && i < (n_sets ? n_sets : 1); i++) {
