@@ -318,11 +318,12 @@ static promql_node_t *with_at(vg_arena_t *a, const promql_node_t *n, int64_t t) 
     *c = *n;
     switch (n->type) {
     case PROMQL_NODE_VECTOR:
-        if (c->u.vector.mods.at == PROMQL_AT_NONE) c->u.vector.mods.at = PROMQL_AT_TIME, c->u.vector.mods.at_ms = t;
+        /* @ start()/end() are not timestamps yet when the harness rewrites: they become @ t too */
+        if (c->u.vector.mods.at != PROMQL_AT_TIME) c->u.vector.mods.at = PROMQL_AT_TIME, c->u.vector.mods.at_ms = t;
         break;
     case PROMQL_NODE_MATRIX: c->u.matrix.vector = with_at(a, n->u.matrix.vector, t); break;
     case PROMQL_NODE_SUBQUERY:
-        if (c->u.subquery.mods.at == PROMQL_AT_NONE)
+        if (c->u.subquery.mods.at != PROMQL_AT_TIME)
             c->u.subquery.mods.at = PROMQL_AT_TIME, c->u.subquery.mods.at_ms = t;
         break;
     case PROMQL_NODE_PAREN: c->u.paren.expr = with_at(a, n->u.paren.expr, t); break;
