@@ -39,6 +39,9 @@ int api_query_range(http_req_t *req, http_resp_t *resp);
 int api_metrics_query(http_req_t *req, http_resp_t *resp);
 int api_metrics_query_range(http_req_t *req, http_resp_t *resp);
 
+/* api_tenant.c */
+int api_tenants_self(http_req_t *req, http_resp_t *resp);
+
 /* api_grafana.c: Grafana tokens, dashboards, datasources, alerts, health; tenant metrics health */
 int api_grafana_token(http_req_t *req, http_resp_t *resp);
 int api_grafana_tokens(http_req_t *req, http_resp_t *resp);

@@ -44,6 +44,11 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
             return vg_error_set(&req->err, VG_ELIMIT, "the query time range exceeds the limit of %s for this tenant", d);
         }
     }
+    if (req->ident->scoped || req->ident->admin) { /* the audit log records what was evaluated */
+        vg_buf_t b = VG_BUF_INIT;
+        if (!promql_print(expr, &b) && !b.failed) req->audit_query = vg_arena_strndup(req->arena, b.data, b.len);
+        vg_buf_deinit(&b);
+    }
     promql_queryable_t qb = {open_querier, req->app->db};
     promql_query_t q = {expr, start, end, step, timeout_ms};
     promql_result_t *res;

@@ -7,9 +7,13 @@
 #include "auth.h"
 
 #include "ingest/remote_write.h"
+#include "tenancy/tenancy.h"
 #include "selfmon/selfmon.h"
 #include "tsdb/tsdb.h"
 #include "util/log.h"
+#include "util/timeutil.h"
+
+#include <stdio.h>
 
 #include <pthread.h>
 #include <string.h>
@@ -51,6 +55,26 @@ static model_label_t *force_tenant(http_req_t *req, model_label_t *ls, size_t *n
     return nl;
 }
 
+/* The tenant's ingestion rate (samples/s with a burst): a request that does not fit is refused whole
+ * with 429 and Retry-After, before anything is appended. */
+static int ingestion_limit(http_req_t *req, http_resp_t *resp, size_t n_samples) {
+    config_t *c = http_app_config(req->app);
+    config_limits_t lim;
+    config_tenant_limits(c, req->ident->scoped ? req->ident->tenant : NULL, &lim);
+    config_unref(c);
+    if (!(lim.ingestion_rate > 0) || !n_samples) return 0;
+    uint64_t burst = lim.ingestion_burst > 0 ? (uint64_t)lim.ingestion_burst : (uint64_t)lim.ingestion_rate;
+    int64_t wait = tenancy_limiter_take(http_app_limiter(req->app), req->ident->scoped ? req->ident->tenant : "-", "ingest",
+                                        lim.ingestion_rate, burst, vg_mono_ns(), n_samples);
+    if (wait == 0) return 0;
+    if (wait > 0) {
+        char *ra = vg_arena_alloc(req->arena, 24);
+        if (ra) snprintf(ra, 24, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
+    }
+    return vg_error_set(&req->err, VG_ERATELIMIT, "ingestion rate limit (%g samples/s, burst %llu) exceeded by a request of %zu samples",
+                        lim.ingestion_rate, (unsigned long long)burst, n_samples);
+}
+
 int api_write(http_req_t *req, http_resp_t *resp) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_metrics);
@@ -59,6 +83,11 @@ int api_write(http_req_t *req, http_resp_t *resp) {
     ingest_rw_reader_init(&rd, NULL);
     int rc = ingest_rw_reader_load(&rd, req->body, req->body_len, &req->err);
     if (rc) {
+        ingest_rw_reader_deinit(&rd);
+        selfmon_counter_inc(m_requests_rejected);
+        return rc;
+    }
+    if ((rc = ingestion_limit(req, resp, ingest_rw_reader_stats(&rd)->n_samples))) {
         ingest_rw_reader_deinit(&rd);
         selfmon_counter_inc(m_requests_rejected);
         return rc;

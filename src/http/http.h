@@ -81,6 +81,7 @@ typedef struct http_req {
     size_t n_path_params;
     http_app_t *app;
     struct http_identity *ident; /* who asks (set for HTTP_F_AUTH/ADMIN routes; see auth.h) */
+    const char *audit_query;     /* the query as evaluated (after tenant enforcement), for the audit log */
     vg_arena_t *arena;   /* lives as long as the request */
     vg_error_t err;      /* set by a handler that returns <0 */
     void *conn;          /* private: the libmicrohttpd connection */

@@ -38,6 +38,7 @@ const http_route_t http_routes[] = {
     {"/api/v1/status/config", "admin", G, ADM, "/api/v1/status/config", api_config},
     {"/api/v1/status/tsdb", "meta", G, T, "/api/v1/status/tsdb", api_tsdb_status},
     {"/api/v1/metrics/health", "probe", G, T, "/api/v1/metrics/health", api_metrics_health},
+    {"/api/v1/tenants/self", "meta", G, T, "/api/v1/tenants/self", api_tenants_self},
     {"/api/v1/metrics/grafana-token", "grafana", P, T, "/api/v1/metrics/grafana-token", api_grafana_token},
     {"/api/v1/metrics/grafana-tokens", "grafana", G, T, "/api/v1/metrics/grafana-tokens", api_grafana_tokens},
     {"/api/v1/metrics/grafana-tokens/{id}", "grafana", HTTP_DELETE, T, "/api/v1/metrics/grafana-tokens/{id}",

@@ -426,6 +426,12 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls, 
                  VG_LS("method", method), VG_LS("path", ctx->req.path ? ctx->req.path : ""), VG_LI("status", status),
                  VG_LF("duration_s", secs), VG_LI("bytes_in", ctx->body.len),
                  VG_LB("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK), VG_LEND);
+    /* the audit log: one line per request made with a verified identity */
+    if (ctx->ident.scoped || ctx->ident.admin)
+        vg_log__emit(VG_LOG_INFO, "audit", "request", VG_LS("request_id", ctx->request_id), VG_LS("tenant", ctx->ident.tenant),
+                     VG_LS("subject", ctx->ident.subject), VG_LB("admin", ctx->ident.admin), VG_LS("endpoint", handler),
+                     VG_LS("method", method), VG_LS("query", ctx->req.audit_query ? ctx->req.audit_query : ""),
+                     VG_LI("status", status), VG_LF("duration_s", secs), VG_LEND);
     ctx_free(ctx);
 }
 

@@ -113,6 +113,7 @@ tenants:
   overrides:
     bob: {{enforce: {{namespace: [client-bob, client-bob-staging]}}}}
     limited: {{limits: {{request_rate: 1, request_burst: 2}}}}
+    slowpush: {{limits: {{ingestion_rate: 10, ingestion_burst: 20}}}}
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}
 scrape_configs:
   - job_name: alice-app
@@ -246,6 +247,18 @@ scrape_configs:
         st, _, body = request(port, "/api/v1/metrics/query", method="POST", headers=h, body=b'{"time": 1}')
         check("tenant metrics API: a body without query → 400", st == 400, body)
 
+        st, _, body = get(port, "/api/v1/tenants/self", token=bob)
+        d = body.get("data", {})
+        check("tenants/self: identity, enforced matcher, limits, active series", st == 200 and d["tenant"] == "bob"
+              and d["enforced"] == {"label": "namespace", "values": ["client-bob", "client-bob-staging"]}
+              and d["usage"]["active_series"] >= 3 and "max_query_range" in d["limits"], body)
+        audit = [json.loads(l) for l in vig.output().splitlines() if '"logger":"audit"' in l]
+        qa = [a for a in audit if a.get("endpoint") == "/api/v1/query" and a.get("tenant") == "alice"]
+        check("audit log: tenant, subject, endpoint, the rewritten query, status, duration",
+              qa and all({"tenant", "subject", "endpoint", "query", "status", "duration_s"} <= set(a) for a in qa)
+              and any('namespace="client-alice"' in a["query"] for a in qa), qa[:2])
+        check("audit log never holds a token", alice not in vig.output() and SECRET.decode() not in vig.output())
+
         # two Authorization headers
         h = f"GET /api/v1/labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nAuthorization: Bearer {bob}\r\nConnection: close\r\n\r\n"
         with socket.create_connection(("127.0.0.1", port)) as s:
@@ -260,6 +273,12 @@ scrape_configs:
         check("past its burst a tenant gets 429 with Retry-After", [c[0] for c in codes[:2]] == [200, 200] and last[0] == 429
               and int(last[1].get("Retry-After", "0")) >= 1 and last[2]["errorType"] == "too_many_requests", [c[0] for c in codes])
         check("another tenant is not limited by it", get(port, "/api/v1/labels", token=alice)[0] == 200)
+        slow = hs256(claims(org_id="slowpush"))
+        st1, _, _ = push(port, slow, [({"__name__": "s", "i": str(i)}, [(now, 1)]) for i in range(15)])
+        st2, h2, b2 = push(port, slow, [({"__name__": "s", "i": str(i)}, [(now + 1000, 1)]) for i in range(15)])
+        check("ingestion rate: within the burst 204, past it 429 with Retry-After, nothing of it stored",
+              st1 == 204 and st2 == 429 and int(h2.get("Retry-After", "0")) >= 1 and "ingestion rate" in b2
+              and get(port, "/api/v1/series", token=admin, params=[("match[]", "s")])[2]["data"].__len__() == 15, (st1, st2, b2))
         check("vigil survives", vig.alive(), vig.output()[-2000:])
     finally:
         srv.shutdown()

@@ -1,0 +1,74 @@
+/* GET /api/v1/tenants/self: who the caller is to vigil — tenant, subject, role, the matcher enforced on
+ * every query, the limits in force, and usage (active series). */
+#include "api.h"
+#include "auth.h"
+#include "params.h"
+
+#include "tsdb/tsdb.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+
+int api_tenants_self(http_req_t *req, http_resp_t *resp) {
+    const http_identity_t *id = req->ident;
+    config_t *c = http_app_config(req->app);
+    config_limits_t lim;
+    config_tenant_limits(c, id->scoped ? id->tenant : NULL, &lim);
+    config_unref(c);
+    int64_t active = -1;
+    if (id->scoped && req->app->db) { /* series of the tenant with samples in the last lookback window */
+        model_matcher_t *m;
+        storage_querier_t *q;
+        int64_t now = vg_now_ms();
+        if (!api_tenant_matcher(req, &m)) {
+            if (!tsdb_db_querier(req->app->db, now - 5 * 60 * 1000, now, &q, &req->err)) {
+                storage_series_set_t *ss;
+                if (!storage_select(q, false, &m, 1, &ss, &req->err))
+                    for (active = 0; ss->vt->next(ss);) active++;
+                storage_querier_close(q);
+            }
+            model_matcher_free(m);
+        }
+    }
+    vg_json_t j;
+    vg_json_init(&j, &resp->body);
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "status"), vg_json_str(&j, "success");
+    vg_json_key(&j, "data");
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "tenant"), vg_json_str(&j, id->tenant);
+    vg_json_key(&j, "subject"), vg_json_str(&j, id->subject);
+    vg_json_key(&j, "admin"), vg_json_bool(&j, id->admin);
+    vg_json_key(&j, "anonymous"), vg_json_bool(&j, id->anonymous);
+    if (id->scoped) {
+        vg_json_key(&j, "enforced");
+        vg_json_obj_open(&j);
+        vg_json_key(&j, "label"), vg_json_str(&j, id->matcher.label);
+        vg_json_key(&j, "values");
+        vg_json_arr_open(&j);
+        for (size_t i = 0; i < id->matcher.n_values; i++) vg_json_str(&j, id->matcher.values[i]);
+        vg_json_arr_close(&j);
+        vg_json_obj_close(&j);
+    }
+    char d[VG_DURATION_MAX];
+    vg_duration_format(lim.max_query_range_ms, d);
+    vg_json_key(&j, "limits");
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "request_rate"), vg_json_f64(&j, lim.request_rate);
+    vg_json_key(&j, "request_burst"), vg_json_i64(&j, lim.request_burst);
+    vg_json_key(&j, "ingestion_rate"), vg_json_f64(&j, lim.ingestion_rate);
+    vg_json_key(&j, "ingestion_burst"), vg_json_i64(&j, lim.ingestion_burst);
+    vg_json_key(&j, "max_series"), vg_json_i64(&j, lim.max_series);
+    vg_json_key(&j, "max_samples_per_query"), vg_json_i64(&j, lim.max_samples_per_query);
+    vg_json_key(&j, "max_concurrent_queries"), vg_json_i64(&j, lim.max_concurrent_queries);
+    vg_json_key(&j, "max_query_range"), vg_json_str(&j, d);
+    vg_json_obj_close(&j);
+    vg_json_key(&j, "usage");
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "active_series");
+    if (active >= 0) vg_json_i64(&j, active);
+    else vg_json_null(&j);
+    vg_json_obj_close(&j);
+    vg_json_obj_close(&j);
+    vg_json_obj_close(&j);
+    return 0;
+}
