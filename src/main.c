@@ -3,12 +3,14 @@
 #include "config/config.h"
 #include "grafana/grafana.h"
 #include "http/http.h"
+#include "ingest/scrape/import.h"
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
 #include "promql/promql.h"
 #include "selfmon/selfmon.h"
 #include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -32,6 +34,8 @@ static void usage(FILE *fp) {
           "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
           "                             print EXPR with the tenant matchers enforced\n"
           "  promqltest [-v] FILE...     run PromQL scripted tests (Prometheus' .test format)\n"
+          "  import openmetrics FILE --data DIR\n"
+          "                             backfill timestamped OpenMetrics text into a data directory\n"
           "  grafana provisioning-files DIR [--config FILE]\n"
           "                             write Grafana datasource and dashboard provisioning files\n"
           "  version                    print the version\n"
@@ -182,6 +186,53 @@ static void test_destroy(void *st) { tsdb_db_close(st); }
 static int cmd_promqltest(int argc, char **argv) {
     promql_test_storage_t ts = {NULL, test_create, test_appender, test_querier, test_destroy};
     return promql_cmd_test(argc, argv, &ts);
+}
+
+static int cmd_import(int argc, char **argv) {
+    const char *file = NULL, *data = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
+        else if (!file && argv[i][0] != '-') file = argv[i];
+        else file = NULL, i = argc;
+    }
+    if (!file || !data) {
+        fputs("usage: vigil import openmetrics FILE --data DIR\n", stderr);
+        return 2;
+    }
+    vg_error_t err;
+    uint8_t *buf;
+    size_t len;
+    if (vg_fs_read_file(file, &buf, &len, &err)) {
+        fprintf(stderr, "vigil import: %s\n", err.msg);
+        return 1;
+    }
+    tsdb_options_t o;
+    tsdb_options_default(&o);
+    o.path = data;
+    o.retention_ms = 0;      /* keep everything imported; the server's retention applies later */
+    o.out_of_bounds_ms = 0;  /* backfill: any age */
+    o.register_metrics = false;
+    tsdb_db_t *db;
+    storage_appender_t *app = NULL;
+    int rc = tsdb_db_open(&o, &db, &err);
+    if (!rc && (rc = tsdb_db_appender(db, &app, &err))) tsdb_db_close(db);
+    if (rc) {
+        fprintf(stderr, "vigil import: %s\n", err.msg);
+        free(buf);
+        return 1;
+    }
+    ingest_import_stats_t st;
+    rc = ingest_import_openmetrics((const char *)buf, len, app, 100000, stderr, &st, &err);
+    storage_appender_free(app);
+    tsdb_db_close(db);
+    free(buf);
+    printf("imported %llu samples of %llu series; skipped: %llu without timestamp, %llu invalid labels, %llu out of order, "
+           "%llu duplicate, %llu out of bounds\n",
+           (unsigned long long)st.samples, (unsigned long long)st.series, (unsigned long long)st.skipped_no_timestamp,
+           (unsigned long long)st.skipped_invalid_labels, (unsigned long long)st.skipped_out_of_order,
+           (unsigned long long)st.skipped_duplicate, (unsigned long long)st.skipped_out_of_bounds);
+    if (rc) fprintf(stderr, "vigil import: %s: %s\n", file, err.msg);
+    return rc ? 1 : 0;
 }
 
 static int new_appender(void *db, storage_appender_t **out, vg_error_t *err) { return tsdb_db_appender(db, out, err); }
@@ -356,6 +407,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
     if (!strcmp(cmd, "promqltest")) return cmd_promqltest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import") && argc >= 3 && !strcmp(argv[2], "openmetrics")) return cmd_import(argc - 3, argv + 3);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
