@@ -212,6 +212,19 @@ def main():
                 vs, _, vb = request(vport, f"{path}?{qs}")
                 check(f"{kind} {q}: identical ({ps})", ps == vs and same(q, pb, vb, inexact),
                       f"prometheus {ps} {pb[:600]}\nvigil      {vs} {vb[:600]}")
+        # promtool is a Prometheus client: its query commands must work against vigil as against Prometheus
+        promtool = which("promtool")
+        if promtool:
+            t = f"{end / 1000:.3f}"
+            for args in (["instant", "--time", t, "QUERY", "sum by (job) (up)"], ["range", "--start", f"{times[2] / 1000:.3f}",
+                         "--end", t, "--step", "1m", "QUERY", "count(up)"], ["series", "--match", "up", "QUERY"], ["labels", "QUERY", "job"]):
+                outs = []
+                for port in (pport, vport):
+                    argv = [promtool, "query", "-o", "json"] + [f"http://127.0.0.1:{port}" if a == "QUERY" else a for a in args]
+                    r = __import__("subprocess").run(argv, capture_output=True, text=True, timeout=30)
+                    outs.append((r.returncode, r.stdout))
+                check(f"promtool query {args[0]} works against vigil and answers as against Prometheus",
+                      outs[1][0] == 0 and outs[0] == outs[1], outs)
         by_query = sorted({q for q, _, _ in inexact})
         print(f"# {len(inexact)} values differ from Prometheus in the last digits (within 1e-12), in: {by_query}")
         check("vigil survives", vig.alive(), vig.output()[-2000:])
