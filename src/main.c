@@ -175,6 +175,7 @@ static int test_create(void *ctx, void **out, vg_error_t *err) {
     o.path = NULL;
     o.register_metrics = false;
     o.out_of_bounds_ms = 0;
+    o.retention_ms = 0; /* test data may span any time */
     return tsdb_db_open(&o, (tsdb_db_t **)out, err);
 }
 static int test_appender(void *st, storage_appender_t **out, vg_error_t *err) { return tsdb_db_appender(st, out, err); }

@@ -105,6 +105,32 @@ void vg_json_ts_ms(vg_json_t *j, int64_t ms) {
     }
 }
 
+void vg_json_ts_ms_point(vg_json_t *j, int64_t ms) {
+    sep(j);
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    if (ms < 0) vg_buf_putc(j->b, '-');
+    vg_buf_put_u64(j->b, a / 1000);
+    unsigned frac = (unsigned)(a % 1000);
+    if (frac) {
+        char f[4] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10), (char)('0' + frac % 10)};
+        vg_buf_append(j->b, f, 4);
+    }
+}
+
+void vg_json_f64_str_point(vg_json_t *j, double v) {
+    double a = fabs(v);
+    if (!(a != 0 && isfinite(a) && (a < 1e-6 || a >= 1e21))) {
+        vg_json_f64_str(j, v);
+        return;
+    }
+    sep(j);
+    char tmp[VG_FLOAT_MAX + 2];
+    tmp[0] = '"';
+    size_t n = vg_fmt_float_g(v, tmp + 1); /* exponent form in exactly these ranges */
+    tmp[n + 1] = '"';
+    vg_buf_append(j->b, tmp, n + 2);
+}
+
 void vg_json_raw(vg_json_t *j, const char *s, size_t len) {
     sep(j);
     vg_buf_append(j->b, s, len);

@@ -40,9 +40,15 @@ void vg_json_null(vg_json_t *j);
 void vg_json_f64(vg_json_t *j, double v);
 /* A float as a JSON string the way the Prometheus API writes sample values: "1.5", "NaN", "+Inf". */
 void vg_json_f64_str(vg_json_t *j, double v);
-/* A Unix time in ms as a number of seconds with up to 3 decimals, as Prometheus writes timestamps
- * (1500 ms → 1.5, 2000 ms → 2). */
+/* A Unix time in ms as a number of seconds with up to 3 decimals, trailing zeros trimmed (1500 ms → 1.5,
+ * 2000 ms → 2): Go's encoding/json of t/1000, as Prometheus writes scalar and string results. */
 void vg_json_ts_ms(vg_json_t *j, int64_t ms);
+/* The same the way Prometheus writes the points of vectors and matrices (jsonutil.MarshalTimestamp):
+ * the fraction, when not zero, always has 3 digits (1500 ms → 1.500, 2000 ms → 2). */
+void vg_json_ts_ms_point(vg_json_t *j, int64_t ms);
+/* A sample value of a vector or matrix as Prometheus writes it (jsonutil.MarshalValue): a string, in
+ * exponent form when 0 < |v| < 1e-6 or |v| >= 1e21 ("1e-07", "2.5e+21"), else as vg_json_f64_str. */
+void vg_json_f64_str_point(vg_json_t *j, double v);
 /* Appends already-encoded JSON verbatim as one value. */
 void vg_json_raw(vg_json_t *j, const char *s, size_t len);
 

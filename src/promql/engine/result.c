@@ -9,42 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-static void write_ts3(vg_json_t *j, int64_t ms) {
-    char b[32];
-    size_t n = 0;
-    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
-    if (ms < 0) b[n++] = '-';
-    char d[24];
-    size_t nd = 0;
-    uint64_t s = a / 1000;
-    do {
-        d[nd++] = (char)('0' + s % 10);
-        s /= 10;
-    } while (s);
-    while (nd) b[n++] = d[--nd];
-    unsigned frac = (unsigned)(a % 1000);
-    if (frac) {
-        b[n++] = '.';
-        b[n++] = (char)('0' + frac / 100);
-        b[n++] = (char)('0' + frac / 10 % 10);
-        b[n++] = (char)('0' + frac % 10);
-    }
-    vg_json_raw(j, b, n);
-}
-
-static void write_value(vg_json_t *j, double v) {
-    double a = fabs(v);
-    if (a != 0 && !isnan(a) && (a < 1e-6 || a >= 1e21)) {
-        char b[VG_FLOAT_MAX + 2];
-        b[0] = '"';
-        size_t n = vg_fmt_float_g(v, b + 1);
-        b[n + 1] = '"';
-        vg_json_raw(j, b, n + 2);
-        return;
-    }
-    vg_json_f64_str(j, v);
-}
-
 static void write_metric(vg_json_t *j, const promql_series_t *s) {
     vg_json_key(j, "metric");
     vg_json_obj_open(j);
@@ -57,8 +21,8 @@ static void write_metric(vg_json_t *j, const promql_series_t *s) {
 
 static void write_point(vg_json_t *j, const promql_point_t *p) {
     vg_json_arr_open(j);
-    write_ts3(j, p->t);
-    write_value(j, p->v);
+    vg_json_ts_ms_point(j, p->t);
+    vg_json_f64_str_point(j, p->v);
     vg_json_arr_close(j);
 }
 

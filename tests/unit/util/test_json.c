@@ -79,9 +79,16 @@ static void writer(void **state) {
     vg_json_key(&j, "n"), vg_json_i64(&j, -3);
     vg_json_key(&j, "ok"), vg_json_bool(&j, true);
     vg_json_key(&j, "x"), vg_json_f64(&j, INFINITY);
+    vg_json_key(&j, "p");
+    vg_json_arr_open(&j);
+    vg_json_ts_ms_point(&j, 1500), vg_json_ts_ms_point(&j, 2000), vg_json_ts_ms_point(&j, 1005);
+    vg_json_f64_str_point(&j, 1e-7), vg_json_f64_str_point(&j, 2.5e21), vg_json_f64_str_point(&j, 0.5),
+        vg_json_f64_str_point(&j, NAN);
+    vg_json_arr_close(&j);
     vg_json_obj_close(&j);
     assert_false(b.failed);
-    assert_string_equal(b.data, "{\"status\":\"success\",\"data\":[1435781451.781,\"1.5\",2,{}],\"n\":-3,\"ok\":true,\"x\":null}");
+    assert_string_equal(b.data, "{\"status\":\"success\",\"data\":[1435781451.781,\"1.5\",2,{}],\"n\":-3,\"ok\":true,\"x\":null,"
+                                "\"p\":[1.500,2,1.005,\"1e-07\",\"2.5e+21\",\"0.5\",\"NaN\"]}");
     vg_buf_deinit(&b);
 }
 
