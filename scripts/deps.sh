@@ -8,7 +8,7 @@ PKGS=(
   gcc clang make pkg-config meson ninja-build python3 curl ca-certificates openssl
   # libraries
   libmicrohttpd-dev libyaml-dev libxxhash-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev
-  libsnappy-dev libzstd-dev libssl-dev
+  libsnappy-dev libzstd-dev libssl-dev zlib1g-dev
   # tests: unit framework, the fuzzing runtime, and the real components tests compare against
   libcmocka-dev libclang-rt-14-dev prometheus prometheus-node-exporter prometheus-alertmanager
   prometheus-pushgateway victoria-metrics

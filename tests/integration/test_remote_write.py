@@ -95,6 +95,13 @@ def main():
         check("3 samples counted", metric(port, "vigil_remote_write_samples_total") == 3)
         series0 = metric(port, "vigil_head_series")
         check("2 series in the head", series0 == 2, series0)
+        import json as _json
+        import urllib.parse as _up
+        q = _up.urlencode({"query": "rw_a", "start": (now - 2000) / 1000, "end": (now - 1000) / 1000, "step": 1})
+        st, _, body = request(port, f"/api/v1/query_range?{q}")
+        vals = [v for r in _json.loads(body)["data"]["result"] for v in r["values"]]
+        check("queried back: exactly the samples sent", st == 200 and [v[1] for v in vals] == ["1.5", "2.5"]
+              and [int(round(v[0] * 1000)) for v in vals] == [now - 2000, now - 1000], body)
 
         before = metric(port, "vigil_samples_appended_total")
         st, _, body = post(port, snappy(write_request([({"__name__": "rw_new"}, [(now, 7)]),

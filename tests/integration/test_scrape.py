@@ -5,6 +5,7 @@ a target without a port, a failing target) against a real node_exporter and a lo
 /api/v1/targets of both must agree on every active and dropped target (labels, discovered labels,
 scrape URL, pool, health, interval, timeout), also after the file SD file changes and after a reload
 removes a job. Output is TAP."""
+import gzip
 import http.server
 import json
 import os
@@ -29,14 +30,30 @@ app_explicit_ts 1 1700000000000
 """
 
 
+BAD = {  # path → (body, extra headers): payloads that must fail their scrape with a clear error
+    "/bad/gzip": (gzip.compress(PLAIN)[:40], {"Content-Encoding": "gzip"}),
+    "/bad/huge": (b"x 1\n" * (3 << 18), {}),                      # 3 MiB against a 1 MiB body_size_limit
+    "/bad/labels": (b"m{" + b",".join(b"l%d=\"v\"" % i for i in range(300)) + b"} 1\n", {}),
+    "/bad/utf8": (b'm{l="\xff\xfe"} 1\n', {}),
+    "/bad/syntax": (b"ok 1\nthis is not a sample\n", {}),
+}
+
+
 class Target(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        headers = {}
         if self.path.startswith("/plain"):
             body, code = PLAIN, 200
+        elif self.path == "/gz":
+            body, code, headers = gzip.compress(PLAIN), 200, {"Content-Encoding": "gzip"}
+        elif self.path in BAD:
+            (body, headers), code = BAD[self.path], 200
         else:
             body, code = b"boom\n", 500
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
+        for k, v in headers.items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -187,6 +204,30 @@ def main():
         if p_view and v_view:
             compare("after reload", p_view, v_view)
         check("vigil survives it all", vig.alive(), vig.output()[-3000:])
+
+        # bad payloads fail their own scrape with a clear error, and nothing else
+        bad_cfg = CONFIG.format(node=node_port, app=srv.server_address[1], sd=sd, extra="") + "".join(
+            f"  - job_name: bad{i}\n    metrics_path: {path}\n    body_size_limit: 1MiB\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n" for i, path in enumerate(BAD)) + (
+            f"  - job_name: gz\n    metrics_path: /gz\n    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n")
+        with open(cfg, "w") as f:
+            f.write(bad_cfg)
+        check("reload with bad targets", request(vport, "/-/reload", method="POST")[0] == 200)
+        want = {"/bad/gzip": "gzip", "/bad/huge": "body size limit", "/bad/labels": "label",
+                "/bad/utf8": "UTF-8", "/bad/syntax": "line 2"}
+        def errors():
+            st, j = get_json(vport, "/api/v1/targets", state="active")
+            return {t["scrapeUrl"].split(str(srv.server_address[1]))[1]: (t["health"], t["lastError"])
+                    for t in j["data"]["activeTargets"] if t["scrapePool"].startswith("bad")}
+        got = wait_until(lambda: (e := errors()) and len(e) == len(BAD) and all(h != "unknown" for h, _ in e.values()) and e, 20)
+        for path, frag in want.items():
+            h, e = (got or {}).get(path, (None, ""))
+            check(f"{path}: target down with an error naming the problem", h == "down" and frag.lower() in e.lower(), (h, e))
+        health = {t["scrapePool"]: t["health"] for t in get_json(vport, "/api/v1/targets")[1]["data"]["activeTargets"]}
+        check("the good targets stay up next to the bad ones", health.get("node") == "up" and health.get("app") == "up", health)
+        check("a gzip-compressed exposition is scraped", wait_until(lambda: {t["scrapePool"]: t["health"] for t in get_json(
+            vport, "/api/v1/targets")[1]["data"]["activeTargets"]}.get("gz") == "up", 10))
+        check("vigil survives bad payloads", vig.alive(), vig.output()[-3000:])
     finally:
         srv.shutdown()
         for p in procs:

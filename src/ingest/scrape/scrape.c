@@ -35,6 +35,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <xxhash.h>
+#include <zlib.h>
 
 #define STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
 #define MAX_LABELS_PER_SERIES 256
@@ -146,8 +147,8 @@ typedef struct target {
     /* in-flight scrape */
     CURL *easy;
     struct curl_slist *headers;
-    bool in_flight, too_large;
-    vg_buf_t body;
+    bool in_flight, too_large, gzipped;
+    vg_buf_t body, raw; /* body: the exposition; raw: a gzip response before decompression */
     int64_t start_ms;
     uint64_t start_ns;
     char curl_err[CURL_ERROR_SIZE];
@@ -488,6 +489,8 @@ static void set_status(ingest_scraper_t *s, target_t *t, bool up, const char *ms
     pthread_mutex_unlock(&s->mu);
 }
 
+static int gunzip(target_t *t, vg_error_t *err);
+
 /* Handles a finished transfer: parse, append, staleness, report, commit. */
 static void finish_scrape(ingest_scraper_t *s, target_t *t, CURLcode cc) {
     double dur = (double)(vg_mono_ns() - t->start_ns) / 1e9;
@@ -506,6 +509,8 @@ static void finish_scrape(ingest_scraper_t *s, target_t *t, CURLcode cc) {
         rc = vg_error_set(&err, VG_EUNAVAIL, "Get \"%s\": %s", t->def.url, t->curl_err[0] ? t->curl_err : curl_easy_strerror(cc));
     else if (status != 200)
         rc = vg_error_set(&err, VG_EUNAVAIL, "server returned HTTP status %ld", status);
+    else if (t->gzipped)
+        rc = gunzip(t, &err);
 
     storage_appender_t *app = NULL;
     vg_error_t aerr;
@@ -576,6 +581,7 @@ static void target_free(ingest_scraper_t *s, target_t *t) {
     if (t->easy) curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
     vg_buf_deinit(&t->body);
+    vg_buf_deinit(&t->raw);
     cache_free(&t->cache);
     vg_arena_deinit(&t->arena);
     free(t);
@@ -587,12 +593,60 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
     target_t *t = ud;
     size_t n = size * nmemb;
     uint64_t limit = t->pool->sc->body_size_limit;
-    if (limit && t->body.len + n > limit) {
+    vg_buf_t *b = t->gzipped ? &t->raw : &t->body; /* compressed bytes are limited after inflating */
+    if (limit && !t->gzipped && b->len + n > limit) {
         t->too_large = true;
         return 0;
     }
-    if (vg_buf_append(&t->body, ptr, n)) return 0;
+    if (vg_buf_append(b, ptr, n)) return 0;
     return n;
+}
+
+/* Notes a gzip Content-Encoding: the scraper decompresses itself, so a truncated stream is an error. */
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud) {
+    target_t *t = ud;
+    size_t n = size * nitems;
+    static const char ce[] = "content-encoding:";
+    if (n > sizeof ce - 1 && !strncasecmp(buf, ce, sizeof ce - 1)) {
+        const char *v = buf + sizeof ce - 1;
+        while (v < buf + n && (*v == ' ' || *v == '\t')) v++;
+        t->gzipped = (size_t)(buf + n - v) >= 4 && !strncasecmp(v, "gzip", 4);
+    }
+    return n;
+}
+
+/* Inflates t->raw into t->body; the stream must end properly and fit the body size limit. */
+static int gunzip(target_t *t, vg_error_t *err) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return vg_error_set(err, VG_ENOMEM, "gzip: cannot initialise");
+    uint64_t limit = t->pool->sc->body_size_limit;
+    z.next_in = (Bytef *)t->raw.data;
+    z.avail_in = (uInt)t->raw.len;
+    int zr = Z_OK, rc = 0;
+    while (zr != Z_STREAM_END) {
+        if (vg_buf_reserve(&t->body, 65536)) {
+            rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+            break;
+        }
+        z.next_out = (Bytef *)t->body.data + t->body.len;
+        z.avail_out = (uInt)(t->body.cap - t->body.len - 1);
+        size_t before = z.avail_out;
+        zr = inflate(&z, Z_NO_FLUSH);
+        t->body.len += before - z.avail_out;
+        t->body.data[t->body.len] = '\0';
+        if (limit && t->body.len > limit) {
+            rc = vg_error_set(err, VG_ELIMIT, "body size limit exceeded");
+            break;
+        }
+        if (zr == Z_STREAM_END) break;
+        if (zr != Z_OK || (z.avail_in == 0 && z.avail_out != 0)) {
+            rc = vg_error_set(err, VG_EINVAL, "gzip: %s", zr == Z_OK || zr == Z_BUF_ERROR ? "unexpected EOF" : (z.msg ? z.msg : "invalid data"));
+            break;
+        }
+    }
+    inflateEnd(&z);
+    return rc;
 }
 
 /* Reads a secret file (trailing newline trimmed) into out. */
@@ -634,7 +688,9 @@ static int setup_easy(target_t *t, vg_error_t *err) {
     curl_easy_setopt(e, CURLOPT_URL, t->def.url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
+    t->headers = curl_slist_append(t->headers, "Accept-Encoding: gzip");
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->def.timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->def.timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -671,7 +727,8 @@ static int setup_easy(target_t *t, vg_error_t *err) {
 static void start_scrape(ingest_scraper_t *s, target_t *t) {
     vg_error_t err;
     vg_buf_reset(&t->body);
-    t->too_large = false;
+    vg_buf_reset(&t->raw);
+    t->too_large = t->gzipped = false;
     t->curl_err[0] = '\0';
     t->start_ms = vg_now_ms();
     t->start_ns = vg_mono_ns();
