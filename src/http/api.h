@@ -18,6 +18,7 @@ int api_metrics(http_req_t *req, http_resp_t *resp);
 /* api_meta.c: targets, metadata */
 int api_targets(http_req_t *req, http_resp_t *resp);
 int api_metadata(http_req_t *req, http_resp_t *resp);
+int api_targets_metadata(http_req_t *req, http_resp_t *resp);
 int api_query_exemplars(http_req_t *req, http_resp_t *resp);
 int api_buildinfo(http_req_t *req, http_resp_t *resp);
 int api_runtimeinfo(http_req_t *req, http_resp_t *resp);

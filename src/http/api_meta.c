@@ -42,6 +42,53 @@ int api_targets(http_req_t *req, http_resp_t *resp) {
     return 0;
 }
 
+int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
+    long limit = -1;
+    const char *ls = http_req_param(req, "limit");
+    if (ls && *ls) {
+        char *end;
+        limit = strtol(ls, &end, 10);
+        if (*end) return vg_error_set(&req->err, VG_EINVAL, "limit must be a number");
+    }
+    model_matcher_t *ms[32];
+    size_t n_ms = 0;
+    const char *mt = http_req_param(req, "match_target");
+    if (mt && *mt) {
+        promql_node_t *sel;
+        int rc = promql_parse_selector(mt, strlen(mt), NULL, req->arena, &sel, &req->err);
+        if (rc) {
+            char msg[VG_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", req->err.msg);
+            return vg_error_set(&req->err, rc, "invalid parameter \"match_target\": %s", msg);
+        }
+        for (size_t i = 0; i < sel->u.vector.n_matchers && n_ms < 32; i++) {
+            const promql_matcher_t *pm = &sel->u.vector.matchers[i];
+            static const model_match_type_t types[] = {MODEL_MATCH_EQ, MODEL_MATCH_NEQ, MODEL_MATCH_RE, MODEL_MATCH_NRE};
+            if ((rc = model_matcher_new(types[pm->type], pm->name.ptr, pm->value.ptr, &ms[n_ms], &req->err))) {
+                while (n_ms) model_matcher_free(ms[--n_ms]);
+                return rc;
+            }
+            n_ms++;
+        }
+    }
+    ingest_target_filter_t f = {0};
+    if (req->ident->scoped)
+        f = (ingest_target_filter_t){req->ident->matcher.label, (const char *const *)req->ident->matcher.values,
+                                     req->ident->matcher.n_values};
+    vg_json_t j;
+    vg_json_init(&j, &resp->body);
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "status"), vg_json_str(&j, "success");
+    vg_json_key(&j, "data");
+    if (req->app->scraper)
+        ingest_scraper_targets_metadata_json(req->app->scraper, &j, ms, n_ms, http_req_param(req, "metric"), limit,
+                                             req->ident->scoped ? &f : NULL);
+    else vg_json_arr_open(&j), vg_json_arr_close(&j);
+    vg_json_obj_close(&j);
+    while (n_ms) model_matcher_free(ms[--n_ms]);
+    return 0;
+}
+
 /* ---- /api/v1/metadata, /api/v1/query_exemplars ---- */
 
 int api_metadata(http_req_t *req, http_resp_t *resp) {

@@ -26,6 +26,7 @@ const http_route_t http_routes[] = {
     {"/api/v1/metrics/query", "query", P, T, "/api/v1/metrics/query", api_metrics_query},
     {"/api/v1/metrics/query_range", "query", P, T, "/api/v1/metrics/query_range", api_metrics_query_range},
     {"/api/v1/targets", "meta", G, T, "/api/v1/targets", api_targets},
+    {"/api/v1/targets/metadata", "meta", G, T, "/api/v1/targets/metadata", api_targets_metadata},
     {"/api/v1/write", "write", P, T, "/api/v1/write", api_write},
     {"/api/v1/series", "meta", G | P, T, "/api/v1/series", api_series},
     {"/api/v1/labels", "meta", G | P, T, "/api/v1/labels", api_labels},

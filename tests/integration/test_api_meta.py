@@ -69,6 +69,9 @@ QUERIES = [
     ("/api/v1/metadata", [("metric", "queue_length")]),
     ("/api/v1/metadata", [("metric", "nothing")]),
     ("/api/v1/query_exemplars", [("query", "up")]),
+    ("/api/v1/targets/metadata", [("metric", "queue_length")]),
+    ("/api/v1/targets/metadata", [("match_target", '{job="app"}'), ("metric", "http_requests_total")]),
+    ("/api/v1/targets/metadata", [("match_target", '{job="nope"}')]),
 ]
 
 ERRORS = [
@@ -81,6 +84,7 @@ ERRORS = [
     ("/api/v1/label/a-b/values", []),
     ("/api/v1/metadata", [("limit", "x")]),
     ("/api/v1/query_exemplars", [("query", "up{")]),
+    ("/api/v1/targets/metadata", [("match_target", "{job=")]),
 ]
 
 

@@ -70,6 +70,9 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:{node}']
         labels: {{env: test}}
+  - job_name: alertmanager
+    static_configs:
+      - targets: ['127.0.0.1:{am}']
   - job_name: app
     metrics_path: /plain
     params:
@@ -141,11 +144,17 @@ def main():
         node_port = free_port()
         procs.append(Proc([node_bin, f"--web.listen-address=127.0.0.1:{node_port}", "--collector.disable-defaults",
                            "--collector.cpu", "--collector.meminfo", "--collector.loadavg"], os.path.join(tmp, "node.log")))
+        am_bin, am_port = which("prometheus-alertmanager", "alertmanager"), free_port()
+        if am_bin:
+            with open(os.path.join(tmp, "am.yml"), "w") as f:
+                f.write("route: {receiver: none}\nreceivers: [{name: none}]\n")
+            procs.append(Proc([am_bin, f"--config.file={tmp}/am.yml", f"--storage.path={tmp}/am", f"--web.listen-address=127.0.0.1:{am_port}",
+                               "--cluster.listen-address="], os.path.join(tmp, "am.log")))
         sd = os.path.join(tmp, "sd")
         os.mkdir(sd)
         with open(os.path.join(sd, "a.json"), "w") as f:
             json.dump([{"targets": ["h1:9100", "h2:9100"], "labels": {"dc": "west"}}], f)
-        cfg_text = CONFIG.format(node=node_port, app=srv.server_address[1], sd=sd, extra=NOPORT)
+        cfg_text = CONFIG.format(node=node_port, am=am_port, app=srv.server_address[1], sd=sd, extra=NOPORT)
         cfg = os.path.join(tmp, "scrape.yml")
         with open(cfg, "w") as f:
             f.write(cfg_text)
@@ -158,18 +167,19 @@ def main():
         check("node_exporter, vigil and prometheus start",
               wait_http(node_port, "/metrics") and wait_http(vport, "/-/ready") and wait_http(pport, "/-/ready"),
               vig.output()[-2000:] + prom.output()[-2000:])
-        n_active = 6  # node, app (localhost dropped), down, files x2, noport
+        n_active = 7  # node, alertmanager, app (localhost dropped), down, files x2, noport
         p_view = wait_until(lambda: settled(pport, n_active), timeout=30)
         v_view = wait_until(lambda: settled(vport, n_active), timeout=30)
-        check("both list 6 scraped targets", p_view and v_view, (p_view, v_view))
+        check("both list 7 scraped targets", p_view and v_view, (p_view, v_view))
         if p_view and v_view:
             compare("initial", p_view, v_view)
 
         # vigil actually scraped: node_exporter and the app target are up, samples flow
         st, j = get_json(vport, "/api/v1/targets", state="active")
         health = {t["scrapePool"] + t["labels"].get("host", ""): t["health"] for t in j["data"]["activeTargets"]}
-        check("node and app targets up, failing target down",
-              health.get("node") == "up" and health.get("app") == "up" and health.get("down") == "down", health)
+        check("node_exporter, Alertmanager and app targets up, failing target down",
+              health.get("node") == "up" and health.get("app") == "up" and health.get("down") == "down"
+              and (health.get("alertmanager") == "up" or not am_bin), health)
         down = [t for t in j["data"]["activeTargets"] if t["scrapePool"] == "down"][0]
         check("failing target reports the HTTP status", "500" in down["lastError"], down["lastError"])
         st, j = get_json(vport, "/api/v1/targets", state="dropped")
@@ -195,7 +205,7 @@ def main():
 
         # reload without the noport job: both drop it
         with open(cfg, "w") as f:
-            f.write(CONFIG.format(node=node_port, app=srv.server_address[1], sd=sd, extra=""))
+            f.write(CONFIG.format(node=node_port, am=am_port, app=srv.server_address[1], sd=sd, extra=""))
         check("reload accepted by both", request(vport, "/-/reload", method="POST")[0] == 200
               and request(pport, "/-/reload", method="POST")[0] == 200)
         p_view = wait_until(lambda: settled(pport, n_active - 1), timeout=20)
@@ -206,7 +216,7 @@ def main():
         check("vigil survives it all", vig.alive(), vig.output()[-3000:])
 
         # bad payloads fail their own scrape with a clear error, and nothing else
-        bad_cfg = CONFIG.format(node=node_port, app=srv.server_address[1], sd=sd, extra="") + "".join(
+        bad_cfg = CONFIG.format(node=node_port, am=am_port, app=srv.server_address[1], sd=sd, extra="") + "".join(
             f"  - job_name: bad{i}\n    metrics_path: {path}\n    body_size_limit: 1MiB\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n" for i, path in enumerate(BAD)) + (
             f"  - job_name: gz\n    metrics_path: /gz\n    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n")

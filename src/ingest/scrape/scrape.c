@@ -1324,3 +1324,29 @@ void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char 
     free(all);
     pthread_mutex_unlock(&s->mu);
 }
+
+void ingest_scraper_targets_metadata_json(ingest_scraper_t *s, vg_json_t *j, model_matcher_t *const *ms, size_t n_ms,
+                                          const char *metric, long limit, const ingest_target_filter_t *filter) {
+    pthread_mutex_lock(&s->mu);
+    long n = 0;
+    vg_json_arr_open(j);
+    for (pool_t *p = s->pools; p; p = p->next)
+        for (target_t *t = p->targets; t; t = t->next) {
+            if (!target_visible(t, filter)) continue;
+            bool ok = true;
+            for (size_t k = 0; k < n_ms && ok; k++)
+                ok = model_matcher_matches(ms[k], model_labels_get(t->def.labels, t->def.n_labels, model_matcher_name(ms[k])));
+            for (size_t i = 0; ok && i < t->n_meta && (limit < 0 || n < limit); i++) {
+                if (metric && *metric && strcmp(metric, t->meta[i].family)) continue;
+                vg_json_obj_open(j);
+                vg_json_key(j, "target");
+                labels_obj(j, t->def.labels, t->def.n_labels);
+                if (!metric || !*metric) vg_json_key(j, "metric"), vg_json_str(j, t->meta[i].family); /* omitted when asked for */
+                meta_obj(j, &t->meta[i]);
+                vg_json_obj_close(j);
+                n++;
+            }
+        }
+    vg_json_arr_close(j);
+    pthread_mutex_unlock(&s->mu);
+}

@@ -13,6 +13,7 @@
 #define VG_INGEST_SCRAPE_H
 
 #include "config/config.h"
+#include "model/matcher.h"
 #include "tsdb/storage.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -49,6 +50,12 @@ void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *
  * restriction) limits the output to families with at least one of these series names. */
 void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit,
                                   const char *const *names, size_t n_names);
+
+/* Writes the data array of /api/v1/targets/metadata: [{"target":{labels},"metric","type","help","unit"}]
+ * for targets whose labels satisfy every matcher in ms, limited to one metric family (metric) and to
+ * `limit` entries (< 0: no limit). */
+void ingest_scraper_targets_metadata_json(ingest_scraper_t *s, vg_json_t *j, model_matcher_t *const *ms, size_t n_ms,
+                                          const char *metric, long limit, const ingest_target_filter_t *filter);
 
 /* Counts for status pages and tests. */
 typedef struct ingest_scraper_stats {
