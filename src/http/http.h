@@ -67,6 +67,7 @@ enum {
 
 typedef struct http_param {
     const char *key, *value; /* arena */
+    bool from_body;          /* a form-body parameter (else from the URL) */
 } http_param_t;
 
 typedef struct http_req {

@@ -77,7 +77,7 @@ static void gen_request_id(char out[17]) {
 typedef struct {
     ctx_t *ctx;
     size_t cap;
-    bool oom;
+    bool oom, body;
 } collect_t;
 
 static void add_param(collect_t *c, const char *k, size_t klen, const char *v, size_t vlen) {
@@ -98,7 +98,7 @@ static void add_param(collect_t *c, const char *k, size_t klen, const char *v, s
         c->oom = true;
         return;
     }
-    ctx->req.params[ctx->req.n_params++] = (http_param_t){ks, vs};
+    ctx->req.params[ctx->req.n_params++] = (http_param_t){ks, vs, c->body};
 }
 
 static enum MHD_Result arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
@@ -131,6 +131,7 @@ static long form_decode(char *s, size_t n) {
 
 static int parse_form(collect_t *c, char *body, size_t len, vg_error_t *err) {
     size_t i = 0;
+    c->body = true;
     while (i < len) {
         size_t j = i;
         while (j < len && body[j] != '&') j++;
@@ -198,6 +199,25 @@ void http_resp_error(http_resp_t *resp, int code, const char *msg) {
     vg_json_key(&j, "errorType"), vg_json_str(&j, vg_error_type(code));
     vg_json_key(&j, "error"), vg_json_str(&j, msg && *msg ? msg : vg_error_str(code));
     vg_json_obj_close(&j);
+}
+
+/* Parameter pollution, refused for tenants: a parameter that takes one value given twice (a second
+ * query= could be read by one layer and not another), or match[] in both the URL and the body. */
+static int check_pollution(http_req_t *req) {
+    bool url_match = false, body_match = false;
+    for (size_t i = 0; i < req->n_params; i++) {
+        const char *k = req->params[i].key;
+        if (!strcmp(k, "match[]")) {
+            if (req->params[i].from_body) body_match = true;
+            else url_match = true;
+            continue;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(req->params[j].key, k))
+                return vg_error_set(&req->err, VG_EINVAL, "parameter \"%.64s\" given more than once", k);
+    }
+    if (url_match && body_match) return vg_error_set(&req->err, VG_EINVAL, "match[] given both in the URL and in the body");
+    return 0;
 }
 
 /* ---- routing ---- */
@@ -362,6 +382,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
             char *ra = vg_arena_alloc(&ctx->arena, 24);
             if (ra) snprintf(ra, 24, "%d", retry), http_resp_header(&ctx->resp, "Retry-After", ra);
         }
+        if (!arc && ctx->ident.scoped) arc = check_pollution(&ctx->req);
         if (arc) return send_error(con, ctx, arc, ctx->req.err.msg);
     }
     int rc = ctx->route->fn(&ctx->req, &ctx->resp);

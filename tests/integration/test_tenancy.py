@@ -259,6 +259,13 @@ scrape_configs:
               and any('namespace="client-alice"' in a["query"] for a in qa), qa[:2])
         check("audit log never holds a token", alice not in vig.output() and SECRET.decode() not in vig.output())
 
+        # parameter pollution is refused for tenants
+        st, _, body = get(port, "/api/v1/query", token=alice, params=[("query", "alice_only"), ("query", "bob_only")])
+        check("pollution: a duplicate query= → 400", st == 400 and "more than once" in body["error"], body)
+        st, _, body = request(port, "/api/v1/series?match[]=alice_only", method="POST", body=b"match[]=shared_metric",
+                              headers={"Authorization": f"Bearer {alice}", "Content-Type": "application/x-www-form-urlencoded"})
+        check("pollution: match[] in URL and body → 400", st == 400 and "both" in body, body)
+
         # two Authorization headers
         h = f"GET /api/v1/labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nAuthorization: Bearer {bob}\r\nConnection: close\r\n\r\n"
         with socket.create_connection(("127.0.0.1", port)) as s:
