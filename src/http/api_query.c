@@ -31,11 +31,11 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
         snprintf(msg, sizeof msg, "%s", req->err.msg);
         return vg_error_set(&req->err, rc, "invalid parameter \"query\": %s", msg);
     }
+    config_limits_t lim = {0};
     if (req->ident->scoped) {
         rc = promql_enforce(expr, &req->ident->enforced, 1, PROMQL_ENFORCE_REJECT, req->arena, &req->err);
         if (rc < 0) return rc;
         config_t *c = http_app_config(req->app);
-        config_limits_t lim;
         config_tenant_limits(c, req->ident->tenant, &lim);
         config_unref(c);
         if (lim.max_query_range_ms && end - start > lim.max_query_range_ms) {
@@ -50,9 +50,14 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
         vg_buf_deinit(&b);
     }
     promql_queryable_t qb = {open_querier, req->app->db};
-    promql_query_t q = {expr, start, end, step, timeout_ms};
+    promql_query_t q = {expr, start, end, step, timeout_ms, req->ident->scoped ? lim.max_samples_per_query : 0};
     promql_result_t *res;
-    if ((rc = promql_exec(req->app->engine, &qb, &q, req->arena, &res, &req->err))) return rc;
+    /* a tenant's concurrent queries are bounded too, on top of the engine's global gate */
+    if (req->ident->scoped && (rc = http_app_tenant_query_enter(req->app, req->ident->tenant, lim.max_concurrent_queries, &req->err)))
+        return rc;
+    rc = promql_exec(req->app->engine, &qb, &q, req->arena, &res, &req->err);
+    if (req->ident->scoped) http_app_tenant_query_leave(req->app, req->ident->tenant);
+    if (rc) return rc;
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     vg_json_obj_open(&j);

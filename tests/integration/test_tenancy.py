@@ -114,6 +114,7 @@ tenants:
     bob: {{enforce: {{namespace: [client-bob, client-bob-staging]}}}}
     limited: {{limits: {{request_rate: 1, request_burst: 2}}}}
     slowpush: {{limits: {{ingestion_rate: 10, ingestion_burst: 20}}}}
+    small: {{limits: {{max_samples_per_query: 5, max_query_range: 1h}}}}
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}
 scrape_configs:
   - job_name: alice-app
@@ -258,6 +259,16 @@ scrape_configs:
               qa and all({"tenant", "subject", "endpoint", "query", "status", "duration_s"} <= set(a) for a in qa)
               and any('namespace="client-alice"' in a["query"] for a in qa), qa[:2])
         check("audit log never holds a token", alice not in vig.output() and SECRET.decode() not in vig.output())
+
+        small = hs256(claims(org_id="small"))
+        push(port, small, [({"__name__": "sm", "i": str(i)}, [(now - k * 1000, k) for k in range(10, 0, -1)]) for i in range(3)])
+        st, body = q(small, "sm")
+        check("samples per query: within the tenant's limit", st == 200 and len(body["data"]["result"]) == 3, body)
+        st, body = q(small, "count_over_time(sm[1m])")
+        check("samples per query: past it → 422 too many samples", st == 422 and "too many samples" in body["error"], body)
+        st, _, body = get(port, "/api/v1/query_range", token=small, params=[("query", "sm"), ("start", str(now / 1000 - 7200)),
+                                                                              ("end", str(now / 1000)), ("step", "60")])
+        check("max query range: a 2 h range for a 1 h limit → 422", st == 422 and "time range" in body["error"], body)
 
         # parameter pollution is refused for tenants
         st, _, body = get(port, "/api/v1/query", token=alice, params=[("query", "alice_only"), ("query", "bob_only")])

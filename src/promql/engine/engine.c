@@ -594,6 +594,7 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
     q.q_start = qq->start_ms;
     q.q_end = qq->end_ms;
     q.max_samples = eng->o.max_samples;
+    if (qq->max_samples > 0 && qq->max_samples < q.max_samples) q.max_samples = qq->max_samples; /* a tenant's lower limit */
     q.deadline_ns = deadline;
     promql__ev_t ev = {&q, qq->start_ms, qq->end_ms, range ? qq->step_ms : 1, 0};
     ev.n_steps = (size_t)((ev.end - ev.start) / ev.step) + 1;

@@ -90,6 +90,7 @@ typedef struct promql_query {
     int64_t start_ms, end_ms;  /* equal for an instant query */
     int64_t step_ms;           /* 0 for an instant query */
     int64_t timeout_ms;        /* 0 = engine default; capped at the engine's timeout */
+    int64_t max_samples;       /* 0 = engine default; only lowers it (a tenant's limit) */
 } promql_query_t;
 
 /* Evaluates q. On success *out (arena) holds the result and 0 is returned. Errors (*out = NULL):
