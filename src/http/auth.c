@@ -5,15 +5,29 @@
 #include "util/timeutil.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <xxhash.h>
+
+/* Verified tokens, so a dashboard's burst of queries pays for one signature check: slot = hash of the
+ * token; a hit needs the whole token to be equal and `exp` still ahead. One per auth state, so a reload
+ * (new keys, new claims rules) starts empty. */
+#define TOKEN_CACHE_SLOTS 512
+typedef struct {
+    char *token; /* owned */
+    size_t len;
+    tenancy_identity_t id;
+} cached_t;
 
 struct http_auth {
     _Atomic int refs;
     config_t *cfg; /* ref: every string below is borrowed from it */
     tenancy_verifier_t *verifier;
+    pthread_mutex_t cache_mu;
+    cached_t cache[TOKEN_CACHE_SLOTS];
     tenancy_enforce_config_t enforce;
     tenancy_tenant_override_t *overrides;
 };
@@ -25,6 +39,11 @@ http_auth_t *http_auth_ref(http_auth_t *a) {
 
 void http_auth_unref(http_auth_t *a) {
     if (!a || atomic_fetch_sub(&a->refs, 1) != 1) return;
+    for (size_t i = 0; i < TOKEN_CACHE_SLOTS; i++) {
+        if (a->cache[i].token) explicit_bzero(a->cache[i].token, a->cache[i].len);
+        free(a->cache[i].token);
+    }
+    pthread_mutex_destroy(&a->cache_mu);
     tenancy_verifier_free(a->verifier);
     free(a->overrides);
     config_unref(a->cfg);
@@ -36,6 +55,7 @@ int http_auth_build(config_t *cfg, http_auth_t **out, vg_error_t *err) {
     http_auth_t *a = calloc(1, sizeof *a);
     if (!a) return vg_error_set(err, VG_ENOMEM, "out of memory");
     atomic_init(&a->refs, 1);
+    pthread_mutex_init(&a->cache_mu, NULL);
     a->cfg = config_ref(cfg);
     int rc = 0;
     size_t nk = cfg->auth.jwt.keys.n;
@@ -113,6 +133,30 @@ void http_identity_deinit(http_identity_t *id) {
     if (id) id->scoped = false;
 }
 
+/* tenancy_verify with the cache in front (see TOKEN_CACHE_SLOTS). */
+static int verify_cached(http_auth_t *a, const char *tok, size_t len, tenancy_identity_t *out, vg_error_t *err) {
+    int64_t now = vg_now_ms();
+    cached_t *c = &a->cache[XXH64(tok, len, 0) % TOKEN_CACHE_SLOTS];
+    pthread_mutex_lock(&a->cache_mu);
+    bool hit = c->token && c->len == len && !memcmp(c->token, tok, len) && now < c->id.expires_ms;
+    if (hit) *out = c->id;
+    pthread_mutex_unlock(&a->cache_mu);
+    if (hit) return 0;
+    int rc = tenancy_verify(a->verifier, tok, len, now, out, err);
+    if (rc) return rc;
+    char *copy = malloc(len);
+    if (!copy) return 0;
+    memcpy(copy, tok, len);
+    pthread_mutex_lock(&a->cache_mu);
+    if (c->token) explicit_bzero(c->token, c->len);
+    free(c->token);
+    c->token = copy;
+    c->len = len;
+    c->id = *out;
+    pthread_mutex_unlock(&a->cache_mu);
+    return 0;
+}
+
 typedef struct {
     int count;
     const char *value;
@@ -157,7 +201,7 @@ int http_auth_check(http_app_t *app, http_req_t *req, unsigned flags, const char
     } else {
         const char *tok = az.value + 7;
         tenancy_identity_t ti;
-        rc = tenancy_verify(a->verifier, tok, strlen(tok), vg_now_ms(), &ti, &req->err);
+        rc = verify_cached(a, tok, strlen(tok), &ti, &req->err);
         if (!rc) {
             id->admin = ti.admin;
             snprintf(id->tenant, sizeof id->tenant, "%s", ti.tenant);
