@@ -92,7 +92,8 @@ int grafana_token_create(grafana_client_t *c, const char *tenant, int64_t second
     bool lost = false; /* the previous attempt may have created the token without us seeing its key */
     int transient = 0;
     for (int round = 0; round < CREATE_ROUNDS + c->cfg.retries; round++) {
-        snprintf(out->name, sizeof out->name, "%s%ld", prefix, n);
+        if (snprintf(out->name, sizeof out->name, "%s%ld", prefix, n) >= (int)sizeof out->name)
+            return grafana__err_set(err, VG_EINVAL, "grafana: token name too long");
         json_t *body = json_pack("{s:s, s:I}", "name", out->name, "secondsToLive", (json_int_t)seconds_to_live);
         char path[128];
         snprintf(path, sizeof path, "/api/serviceaccounts/%lld/tokens", (long long)sa);

@@ -333,7 +333,7 @@ static enum MHD_Result first_call(http_server_t *s, struct MHD_Connection *con, 
                 snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", *allow ? ", " : "", names[i]);
         char *a = vg_arena_strndup(&ctx->arena, allow, strlen(allow));
         if (a) http_resp_header(&ctx->resp, "Allow", a);
-        char msg[96];
+        char msg[128];
         snprintf(msg, sizeof msg, "method %.16s not allowed (allowed: %s)", method, allow);
         return send_error(con, ctx, VG_EMETHOD, msg);
     }
