@@ -18,10 +18,10 @@ for line in open(sys.argv[1]):
     subs = [l for l in out.splitlines() if re.match(r"(not )?ok \d+", l)]
     if subs:
         for l in subs:
-            if l.startswith("not ok"):
-                failed += 1
-            elif re.search(r"#\s*skip", l, re.I):
+            if re.search(r"#\s*skip", l, re.I):
                 skipped += 1
+            elif l.startswith("not ok"):
+                failed += 1
             else:
                 passed += 1
         if t["result"] not in ("OK", "SKIP", "EXPECTEDFAIL") and not any(l.startswith("not ok") for l in subs):
