@@ -19,6 +19,24 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The targets a scoped caller may see (NULL: all). */
+static const ingest_target_filter_t *tenant_filter(const http_req_t *req, ingest_target_filter_t *f) {
+    if (!req->ident->scoped) return NULL;
+    *f = (ingest_target_filter_t){req->ident->matcher.label, (const char *const *)req->ident->matcher.values,
+                                  req->ident->matcher.n_values};
+    return f;
+}
+
+/* Prometheus' `limit` parameter (absent: -1, no limit). */
+static int limit_param(http_req_t *req, long *out) {
+    *out = -1;
+    const char *ls = http_req_param(req, "limit");
+    if (!ls || !*ls) return 0;
+    char *end;
+    *out = strtol(ls, &end, 10);
+    return *end ? vg_error_set(&req->err, VG_EINVAL, "limit must be a number") : 0;
+}
+
 int api_targets(http_req_t *req, http_resp_t *resp) {
     const char *state = http_req_param(req, "state"); /* an unknown state selects nothing, as in Prometheus */
     vg_json_t j;
@@ -26,12 +44,9 @@ int api_targets(http_req_t *req, http_resp_t *resp) {
     vg_json_obj_open(&j);
     vg_json_key(&j, "status"), vg_json_str(&j, "success");
     vg_json_key(&j, "data");
-    ingest_target_filter_t f = {0};
-    if (req->ident->scoped)
-        f = (ingest_target_filter_t){req->ident->matcher.label, (const char *const *)req->ident->matcher.values,
-                                     req->ident->matcher.n_values};
+    ingest_target_filter_t f;
     if (req->app->scraper) {
-        ingest_scraper_targets_json(req->app->scraper, &j, state, req->ident->scoped ? &f : NULL);
+        ingest_scraper_targets_json(req->app->scraper, &j, state, tenant_filter(req, &f));
     } else {
         vg_json_obj_open(&j);
         vg_json_key(&j, "activeTargets"), vg_json_arr_open(&j), vg_json_arr_close(&j);
@@ -43,13 +58,8 @@ int api_targets(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
-    long limit = -1;
-    const char *ls = http_req_param(req, "limit");
-    if (ls && *ls) {
-        char *end;
-        limit = strtol(ls, &end, 10);
-        if (*end) return vg_error_set(&req->err, VG_EINVAL, "limit must be a number");
-    }
+    long limit;
+    if (limit_param(req, &limit)) return req->err.code;
     model_matcher_t *ms[32];
     size_t n_ms = 0;
     const char *mt = http_req_param(req, "match_target");
@@ -61,20 +71,9 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
             snprintf(msg, sizeof msg, "%s", req->err.msg);
             return vg_error_set(&req->err, rc, "invalid parameter \"match_target\": %s", msg);
         }
-        for (size_t i = 0; i < sel->u.vector.n_matchers && n_ms < 32; i++) {
-            const promql_matcher_t *pm = &sel->u.vector.matchers[i];
-            static const model_match_type_t types[] = {MODEL_MATCH_EQ, MODEL_MATCH_NEQ, MODEL_MATCH_RE, MODEL_MATCH_NRE};
-            if ((rc = model_matcher_new(types[pm->type], pm->name.ptr, pm->value.ptr, &ms[n_ms], &req->err))) {
-                while (n_ms) model_matcher_free(ms[--n_ms]);
-                return rc;
-            }
-            n_ms++;
-        }
+        if ((rc = api_selector_matchers(req, sel, ms, sizeof ms / sizeof ms[0], &n_ms))) return rc;
     }
-    ingest_target_filter_t f = {0};
-    if (req->ident->scoped)
-        f = (ingest_target_filter_t){req->ident->matcher.label, (const char *const *)req->ident->matcher.values,
-                                     req->ident->matcher.n_values};
+    ingest_target_filter_t f;
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     vg_json_obj_open(&j);
@@ -82,7 +81,7 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
     vg_json_key(&j, "data");
     if (req->app->scraper)
         ingest_scraper_targets_metadata_json(req->app->scraper, &j, ms, n_ms, http_req_param(req, "metric"), limit,
-                                             req->ident->scoped ? &f : NULL);
+                                             tenant_filter(req, &f));
     else vg_json_arr_open(&j), vg_json_arr_close(&j);
     vg_json_obj_close(&j);
     while (n_ms) model_matcher_free(ms[--n_ms]);
@@ -92,13 +91,8 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
 /* ---- /api/v1/metadata, /api/v1/query_exemplars ---- */
 
 int api_metadata(http_req_t *req, http_resp_t *resp) {
-    long limit = -1;
-    const char *ls = http_req_param(req, "limit");
-    if (ls && *ls) {
-        char *end;
-        limit = strtol(ls, &end, 10);
-        if (*end) return vg_error_set(&req->err, VG_EINVAL, "limit must be a number");
-    }
+    long limit;
+    if (limit_param(req, &limit)) return req->err.code;
     /* a tenant sees the metadata of the metrics it has series of, nothing else */
     storage_querier_t *q = NULL;
     const char *const *names = NULL;

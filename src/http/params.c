@@ -70,6 +70,21 @@ static model_match_type_t match_type(promql_match_type_t t) {
     }
 }
 
+int api_selector_matchers(http_req_t *req, const promql_node_t *sel, model_matcher_t **out, size_t cap, size_t *n_out) {
+    *n_out = 0;
+    if (sel->u.vector.n_matchers > cap) return vg_error_set(&req->err, VG_ELIMIT, "more than %zu matchers in a selector", cap);
+    for (size_t m = 0; m < sel->u.vector.n_matchers; m++) {
+        const promql_matcher_t *pm = &sel->u.vector.matchers[m];
+        int rc = model_matcher_new(match_type(pm->type), pm->name.ptr, pm->value.ptr, &out[m], &req->err);
+        if (rc) {
+            while (m) model_matcher_free(out[--m]);
+            return rc;
+        }
+    }
+    *n_out = sel->u.vector.n_matchers;
+    return 0;
+}
+
 void api_matchers_release(api_matchers_t *sets, size_t n) {
     for (size_t i = 0; sets && i < n; i++)
         for (size_t k = 0; k < sets[i].n; k++) model_matcher_free(sets[i].v[k]);
@@ -133,17 +148,12 @@ int api_match_params(http_req_t *req, bool wrap, api_matchers_t **out, size_t *n
             api_matchers_release(sets, k);
             return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
         }
-        bool nonempty = false;
-        for (size_t m = 0; m < sel->u.vector.n_matchers; m++) {
-            const promql_matcher_t *pm = &sel->u.vector.matchers[m];
-            rc = model_matcher_new(match_type(pm->type), pm->name.ptr, pm->value.ptr, &set->v[set->n], &req->err);
-            if (rc) {
-                api_matchers_release(sets, k);
-                return rc;
-            }
-            nonempty |= !model_matcher_matches_empty(set->v[set->n]);
-            set->n++;
+        if ((rc = api_selector_matchers(req, sel, set->v, sel->u.vector.n_matchers, &set->n))) {
+            api_matchers_release(sets, k);
+            return rc;
         }
+        bool nonempty = false;
+        for (size_t m = 0; m < set->n; m++) nonempty |= !model_matcher_matches_empty(set->v[m]);
         if (!nonempty) {
             api_matchers_release(sets, k);
             return vg_error_set(&req->err, VG_EINVAL,

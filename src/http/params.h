@@ -37,6 +37,9 @@ typedef struct api_matchers {
 int api_match_params(http_req_t *req, bool wrap, api_matchers_t **out, size_t *n_out);
 void api_matchers_release(api_matchers_t *sets, size_t n);
 
+/* The matchers of a parsed selector (up to cap; free each with model_matcher_free). */
+int api_selector_matchers(http_req_t *req, const struct promql_node *sel, model_matcher_t **out, size_t cap, size_t *n_out);
+
 /* The matcher selecting a scoped request's tenant's series (free with model_matcher_free). */
 int api_tenant_matcher(const http_req_t *req, model_matcher_t **out);
 
