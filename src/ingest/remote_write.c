@@ -385,42 +385,39 @@ int ingest_rw_reader_load(ingest_rw_reader_t *r, const void *body, size_t len, v
 
 const ingest_rw_stats_t *ingest_rw_reader_stats(const ingest_rw_reader_t *r) { return &r->stats; }
 
-int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out) {
-    if (!r->loaded) return 0;
-    cur_t c = {r->data, r->data + r->series_pos, r->data + r->len, NULL};
-    while (c.p < c.end) {
-        const uint8_t *at = c.p;
+/* Moves c just past the next length-delimited field number `field` (skipping any other field) and
+ * gives its bytes in *out; false at the end (or on bytes load() would have rejected). */
+static bool next_len_field(cur_t *c, uint32_t field, cur_t *out) {
+    while (c->p < c->end) {
+        const uint8_t *at = c->p;
         uint32_t f;
         int wt;
-        if (rd_tag(&c, &f, &wt)) break;
-        if (f == 1 && wt == WT_LEN) {
-            cur_t s;
-            if (rd_len(&c, &s)) break;
-            r->series_pos = (size_t)(c.p - r->data);
-            if (rd_series(s, NULL, r->labels, r->labels_cap, out)) break;
+        if (rd_tag(c, &f, &wt)) return false;
+        if (f == field && wt == WT_LEN) return rd_len(c, out) == 0;
+        if (skip_field(c, at, f, wt, 0)) return false;
+    }
+    return false;
+}
+
+int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out) {
+    if (!r->loaded) return 0;
+    cur_t c = {r->data, r->data + r->series_pos, r->data + r->len, NULL}, s;
+    if (next_len_field(&c, 1, &s)) {
+        r->series_pos = (size_t)(c.p - r->data);
+        if (!rd_series(s, NULL, r->labels, r->labels_cap, out)) {
             out->labels = r->labels;
             return 1;
         }
-        if (skip_field(&c, at, f, wt, 0)) break;
     }
     r->series_pos = r->len;
     return 0;
 }
 
 bool ingest_rw_series_next_sample(ingest_rw_series_t *s, ingest_rw_sample_t *out) {
-    cur_t c = {s->cur, s->cur, s->end, NULL};
-    while (c.p < c.end) {
-        const uint8_t *at = c.p;
-        uint32_t f;
-        int wt;
-        if (rd_tag(&c, &f, &wt)) break;
-        if (f == 2 && wt == WT_LEN) {
-            cur_t m;
-            if (rd_len(&c, &m) || rd_sample(m, out)) break;
-            s->cur = c.p;
-            return true;
-        }
-        if (skip_field(&c, at, f, wt, 0)) break;
+    cur_t c = {s->cur, s->cur, s->end, NULL}, m;
+    if (next_len_field(&c, 2, &m) && !rd_sample(m, out)) {
+        s->cur = c.p;
+        return true;
     }
     s->cur = s->end;
     return false;
@@ -428,20 +425,10 @@ bool ingest_rw_series_next_sample(ingest_rw_series_t *s, ingest_rw_sample_t *out
 
 int ingest_rw_reader_next_metadata(ingest_rw_reader_t *r, ingest_rw_metadata_t *out) {
     if (!r->loaded) return 0;
-    cur_t c = {r->data, r->data + r->meta_pos, r->data + r->len, NULL};
-    while (c.p < c.end) {
-        const uint8_t *at = c.p;
-        uint32_t f;
-        int wt;
-        if (rd_tag(&c, &f, &wt)) break;
-        if (f == 3 && wt == WT_LEN) {
-            cur_t s;
-            if (rd_len(&c, &s)) break;
-            r->meta_pos = (size_t)(c.p - r->data);
-            if (rd_metadata(s, out)) break;
-            return 1;
-        }
-        if (skip_field(&c, at, f, wt, 0)) break;
+    cur_t c = {r->data, r->data + r->meta_pos, r->data + r->len, NULL}, s;
+    if (next_len_field(&c, 3, &s)) {
+        r->meta_pos = (size_t)(c.p - r->data);
+        if (!rd_metadata(s, out)) return 1;
     }
     r->meta_pos = r->len;
     return 0;
