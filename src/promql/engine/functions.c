@@ -394,6 +394,22 @@ static int absent_labels(promql__q_t *q, const promql_node_t *arg, model_label_t
     return 0;
 }
 
+/* The answer of absent()/absent_over_time(): the series o (its points at the steps where the input was
+ * empty) labelled from the argument's equality matchers, or an empty vector when it has no point. */
+static int absent_result(promql__q_t *q, const promql_node_t *n, promql__ser_t *o, promql__val_t *out) {
+    memset(out, 0, sizeof *out);
+    out->type = PROMQL_TYPE_VECTOR;
+    if (!o->np) return 0;
+    TRY(absent_labels(q, n->u.call.args[0], &o->lbl, &o->nl));
+    if (!o->lbl) o->lbl = promql__no_labels;
+    o->h = model_labels_hash(o->lbl, o->nl);
+    out->s = vg_arena_alloc(q->a, sizeof *out->s);
+    if (!out->s) return OOM(q);
+    out->s[0] = *o;
+    out->ns = 1;
+    return 0;
+}
+
 static int eval_absent_over_time(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out) {
     promql__q_t *q = ev->q;
     promql__rin_t in;
@@ -413,17 +429,7 @@ static int eval_absent_over_time(promql__ev_t *ev, const promql_node_t *n, promq
         }
         if (!found) TRY(promql__ser_push(q, &o, ts, 1));
     }
-    memset(out, 0, sizeof *out);
-    out->type = PROMQL_TYPE_VECTOR;
-    if (!o.np) return 0;
-    TRY(absent_labels(q, n->u.call.args[0], &o.lbl, &o.nl));
-    if (!o.lbl) o.lbl = promql__no_labels;
-    o.h = model_labels_hash(o.lbl, o.nl);
-    out->s = vg_arena_alloc(q->a, sizeof *out->s);
-    if (!out->s) return OOM(q);
-    out->s[0] = o;
-    out->ns = 1;
-    return 0;
+    return absent_result(q, n, &o, out);
 }
 
 static int eval_absent(promql__ev_t *ev, const promql_node_t *n, const promql__val_t *in, promql__val_t *out) {
@@ -436,17 +442,7 @@ static int eval_absent(promql__ev_t *ev, const promql_node_t *n, const promql__v
         promql__cur_step(&cur, ts);
         if (cur.n == 0) TRY(promql__ser_push(q, &o, ts, 1));
     }
-    memset(out, 0, sizeof *out);
-    out->type = PROMQL_TYPE_VECTOR;
-    if (!o.np) return 0;
-    TRY(absent_labels(q, n->u.call.args[0], &o.lbl, &o.nl));
-    if (!o.lbl) o.lbl = promql__no_labels;
-    o.h = model_labels_hash(o.lbl, o.nl);
-    out->s = vg_arena_alloc(q->a, sizeof *out->s);
-    if (!out->s) return OOM(q);
-    out->s[0] = o;
-    out->ns = 1;
-    return 0;
+    return absent_result(q, n, &o, out);
 }
 
 /* ---- element-wise functions ---------------------------------------------------------------------- */
