@@ -386,14 +386,22 @@ static int text_meta(parser_t *p, size_t k, size_t eol, ingest_expfmt_kind_t kin
     return (int)kind;
 }
 
+/* Reads the metric name at *i into out->name (checked against the name limit); *i moves past it. */
+static int series_name(parser_t *p, size_t *i, size_t eol, entry_t *out, vg_error_t *err) {
+    size_t ns = *i;
+    *i = scan_mname(p->buf, ns, eol);
+    int rc = check_name_len(p, ns, *i, err);
+    if (rc) return rc;
+    out->name.ptr = p->buf + ns;
+    out->name.len = *i - ns;
+    return 0;
+}
+
 static int text_series(parser_t *p, size_t i, size_t eol, entry_t *out, vg_error_t *err) {
     const char *b = p->buf;
     size_t ns = i;
-    i = scan_mname(b, i, eol);
-    int rc = check_name_len(p, ns, i, err);
+    int rc = series_name(p, &i, eol, out, err);
     if (rc) return rc;
-    out->name.ptr = b + ns;
-    out->name.len = i - ns;
     size_t se = i;
     i = skip_ws(b, i, eol);
     if (i < eol && b[i] == '{') {
@@ -589,11 +597,8 @@ static int om_exemplar(parser_t *p, size_t i, size_t eol, entry_t *out, vg_error
 static int om_series(parser_t *p, size_t i, size_t eol, entry_t *out, vg_error_t *err) {
     const char *b = p->buf;
     size_t ns = i;
-    i = scan_mname(b, i, eol);
-    int rc = check_name_len(p, ns, i, err);
+    int rc = series_name(p, &i, eol, out, err);
     if (rc) return rc;
-    out->name.ptr = b + ns;
-    out->name.len = i - ns;
     if (i < eol && b[i] == '{') {
         rc = parse_labels(p, i, &eol, true, &out->n_labels, &i, err);
         if (rc) return rc;

@@ -871,6 +871,15 @@ static int relabel_output(promql__ev_t *ev, const promql__val_t *in, const lmap_
     return 0;
 }
 
+/* s's labels with dst set to the text in b (an empty text deletes dst), into *m. */
+static int set_label(promql__q_t *q, const promql__ser_t *s, const char *dst, const vg_buf_t *b, lmap_t *m) {
+    char *val = vg_arena_strndup(q->a, b->data ? b->data : "", b->len);
+    if (!val) return OOM(q);
+    int rc = promql__lbl_set(q, s->lbl, s->nl, dst, val, &m->l, &m->n);
+    m->h = model_labels_hash(m->l, m->n);
+    return rc;
+}
+
 static int eval_label_replace(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out) {
     promql__q_t *q = ev->q;
     const char *dst = str_arg(n->u.call.args[1]), *repl = str_arg(n->u.call.args[2]);
@@ -909,13 +918,7 @@ static int eval_label_replace(promql__ev_t *ev, const promql_node_t *n, promql__
         vg_buf_putc(&b, 0); /* keeps data non-NULL */
         b.len = 0;
         expand(&b, repl, sv, pcre2_get_ovector_pointer(md), pcre2_get_ovector_count(md), re);
-        char *val = vg_arena_strndup(q->a, b.data ? b.data : "", b.len);
-        if (!val) {
-            rc = OOM(q);
-            break;
-        }
-        rc = promql__lbl_set(q, s->lbl, s->nl, dst, val, &m[i].l, &m[i].n);
-        m[i].h = model_labels_hash(m[i].l, m[i].n);
+        if ((rc = set_label(q, s, dst, &b, &m[i]))) break;
     }
     vg_buf_deinit(&b);
     pcre2_match_data_free(md);
@@ -951,13 +954,7 @@ static int eval_label_join(promql__ev_t *ev, const promql_node_t *n, promql__val
             const char *v = promql__lbl_get(s->lbl, s->nl, str_arg(n->u.call.args[j]));
             if (v) vg_buf_puts(&b, v);
         }
-        char *val = vg_arena_strndup(q->a, b.data ? b.data : "", b.len);
-        if (!val) {
-            rc = OOM(q);
-            break;
-        }
-        rc = promql__lbl_set(q, s->lbl, s->nl, dst, val, &m[i].l, &m[i].n);
-        m[i].h = model_labels_hash(m[i].l, m[i].n);
+        if ((rc = set_label(q, s, dst, &b, &m[i]))) break;
     }
     vg_buf_deinit(&b);
     TRY(rc);
