@@ -66,6 +66,8 @@ enum {
     HTTP_F_ADMIN = 2, /* needs the admin role */
     HTTP_F_QUIET = 4, /* probes and /metrics: access-logged at debug level, not info */
     HTTP_F_TENANT = 8, /* tenant-aware: scoped identities may call it (others get 403) */
+    HTTP_F_FORM = 16,  /* a POST body of application/x-www-form-urlencoded carries parameters (the Prometheus API);
+                          elsewhere the body is the handler's, whatever its Content-Type */
 };
 
 #define HTTP_MAX_PATH_PARAMS 4

@@ -10,6 +10,7 @@
 #define A HTTP_F_AUTH
 #define T (HTTP_F_AUTH | HTTP_F_TENANT)
 #define ADM HTTP_F_ADMIN
+#define F HTTP_F_FORM
 
 const http_route_t http_routes[] = {
     {"/-/healthy", "probe", G, Q, "/-/healthy", api_healthy},
@@ -21,18 +22,18 @@ const http_route_t http_routes[] = {
     {"/api/v1/alive", "probe", G, Q, "/api/v1/alive", api_alive},
     {"/api/v1/ready", "probe", G, Q, "/api/v1/ready", api_ready_json},
     {"/api/v1/status", "probe", G, 0, "/api/v1/status", api_status},
-    {"/api/v1/query", "query", G | P, T, "/api/v1/query", api_query},
-    {"/api/v1/query_range", "query", G | P, T, "/api/v1/query_range", api_query_range},
+    {"/api/v1/query", "query", G | P, T | F, "/api/v1/query", api_query},
+    {"/api/v1/query_range", "query", G | P, T | F, "/api/v1/query_range", api_query_range},
     {"/api/v1/metrics/query", "query", P, T, "/api/v1/metrics/query", api_metrics_query},
     {"/api/v1/metrics/query_range", "query", P, T, "/api/v1/metrics/query_range", api_metrics_query_range},
     {"/api/v1/targets", "meta", G, T, "/api/v1/targets", api_targets},
     {"/api/v1/targets/metadata", "meta", G, T, "/api/v1/targets/metadata", api_targets_metadata},
     {"/api/v1/write", "write", P, T, "/api/v1/write", api_write},
-    {"/api/v1/series", "meta", G | P, T, "/api/v1/series", api_series},
-    {"/api/v1/labels", "meta", G | P, T, "/api/v1/labels", api_labels},
+    {"/api/v1/series", "meta", G | P, T | F, "/api/v1/series", api_series},
+    {"/api/v1/labels", "meta", G | P, T | F, "/api/v1/labels", api_labels},
     {"/api/v1/label/{name}/values", "meta", G, T, "/api/v1/label/{name}/values", api_label_values},
     {"/api/v1/metadata", "meta", G, T, "/api/v1/metadata", api_metadata},
-    {"/api/v1/query_exemplars", "query", G | P, T, "/api/v1/query_exemplars", api_query_exemplars},
+    {"/api/v1/query_exemplars", "query", G | P, T | F, "/api/v1/query_exemplars", api_query_exemplars},
     {"/api/v1/status/buildinfo", "probe", G, 0, "/api/v1/status/buildinfo", api_buildinfo},
     {"/api/v1/status/runtimeinfo", "admin", G, ADM, "/api/v1/status/runtimeinfo", api_runtimeinfo},
     {"/api/v1/status/flags", "admin", G, ADM, "/api/v1/status/flags", api_flags},

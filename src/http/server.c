@@ -4,7 +4,7 @@
  *   1st call (headers read)   → create ctx, resolve route (404/405 answered at once), refuse an
  *                               announced Content-Length over max_body with 413 before reading it;
  *   calls with upload data    → append to ctx->body up to max_body; past it, drop and mark too_large;
- *   last call (no more data)  → 413 if too_large, else parse form parameters and run the handler;
+ *   last call (no more data)  → 413 if too_large, else parse form parameters (HTTP_F_FORM routes only) and run the handler;
  *   completed_cb              → metrics, access log line, free ctx, in-flight - 1.
  * Shutdown: quiesce (close the listening socket), wait for in-flight requests up to a deadline, stop. */
 #include "http.h"
@@ -362,7 +362,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
     ctx->req.body = ctx->body.data ? ctx->body.data : "";
     ctx->req.body_len = ctx->body.len;
     const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Type");
-    if (!c.oom && ctx->body.len && ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+    if (!c.oom && (ctx->route->flags & HTTP_F_FORM) && ctx->body.len && ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
         /* decode a copy: the raw body stays available to the handler */
         char *copy = vg_arena_strndup(&ctx->arena, ctx->body.data, ctx->body.len);
         if (!copy) c.oom = true;

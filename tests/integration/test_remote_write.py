@@ -120,6 +120,12 @@ def main():
         check("series with invalid labels are skipped, the rest kept", st == 204
               and metric(port, "vigil_remote_write_invalid_series_total") == inv + 2, (st, body))
 
+        # a client that sends no content type or a form one (urllib's default) still writes: the body is
+        # the payload, never form parameters (a '%' in it is not percent-encoding)
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_pct", "v": "100%zz"}, [(now, 1)])])),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        check("a form Content-Type on remote_write does not form-decode the payload", st == 204, (st, body))
+
         st, _, body = post(port, b"\x10not snappy at all")
         check("malformed snappy → 400 bad_data", st == 400 and '"bad_data"' in body, body)
         st, _, body = post(port, snappy(b"\x0a\x05\x0a\x03\x0a\x01"))
