@@ -48,30 +48,79 @@ typedef struct hss {
     bool started;
 } hss_t;
 
-/* ---- id set algebra on sorted vectors ---- */
-
-static int cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
+/* ---- id set algebra on sorted vectors ----
+ * Postings lists are sorted and unique. A matcher on one value borrows its list (no copy); a union of
+ * several is merged into an owned vector; intersections start from the smallest list and gallop through
+ * much larger ones, so adding a selective matcher (a tenant's) costs about the smaller list's size. */
 
 static int append_all(tsdb__idvec_t *dst, const tsdb__idvec_t *src) {
-    for (size_t i = 0; i < src->n; i++)
-        if (tsdb__idvec_push(dst, src->v[i])) return VG_ENOMEM;
+    if (dst->n + src->n > dst->cap) {
+        size_t cap = dst->cap ? dst->cap : 64;
+        while (cap < dst->n + src->n) cap *= 2;
+        uint32_t *v = realloc(dst->v, cap * sizeof *v);
+        if (!v) return VG_ENOMEM;
+        dst->v = v, dst->cap = cap;
+    }
+    memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
+    dst->n += src->n;
     return 0;
 }
 
-static void sort_unique(tsdb__idvec_t *v) {
-    if (v->n < 2) return;
-    qsort(v->v, v->n, sizeof *v->v, cmp_u32);
-    size_t k = 1;
-    for (size_t i = 1; i < v->n; i++)
-        if (v->v[i] != v->v[k - 1]) v->v[k++] = v->v[i];
-    v->n = k;
+/* Sorts v, a concatenation of sorted, disjoint lists (the postings of different values of one label):
+ * nothing to do when already in order, else an LSD radix sort of 11-bit digits over the bits in use. */
+static int sort_ids(tsdb__idvec_t *v) {
+    uint32_t max = 0;
+    bool sorted = true;
+    for (size_t i = 0; i < v->n; i++) {
+        if (i && v->v[i - 1] > v->v[i]) sorted = false;
+        if (v->v[i] > max) max = v->v[i];
+    }
+    if (sorted) return 0;
+    uint32_t *tmp = malloc(v->n * sizeof *tmp), *a = v->v, *b = tmp;
+    if (!tmp) return VG_ENOMEM;
+    for (unsigned shift = 0; shift < 32 && (shift == 0 || max >> shift); shift += 11) {
+        size_t count[2048] = {0};
+        for (size_t i = 0; i < v->n; i++) count[(a[i] >> shift) & 2047]++;
+        for (size_t i = 0, sum = 0; i < 2048; i++) {
+            size_t c = count[i];
+            count[i] = sum, sum += c;
+        }
+        for (size_t i = 0; i < v->n; i++) b[count[(a[i] >> shift) & 2047]++] = a[i];
+        uint32_t *t = a;
+        a = b, b = t;
+    }
+    if (a == tmp) { /* an odd number of passes */
+        free(v->v);
+        v->v = tmp;
+        v->cap = v->n;
+    } else {
+        free(tmp);
+    }
+    return 0;
 }
 
+/* First index i >= lo with b[i] >= x (b sorted): exponential then binary search. */
+static size_t gallop(const uint32_t *b, size_t lo, size_t n, uint32_t x) {
+    size_t step = 1, hi = lo;
+    while (hi < n && b[hi] < x) lo = hi + 1, hi += step, step *= 2;
+    if (hi > n) hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* a ∩= b. */
 static void intersect(tsdb__idvec_t *a, const tsdb__idvec_t *b) {
     size_t i = 0, j = 0, k = 0;
+    if (b->n > 8 * a->n) {
+        for (; i < a->n && j < b->n; i++)
+            if ((j = gallop(b->v, j, b->n, a->v[i])) < b->n && b->v[j] == a->v[i]) a->v[k++] = a->v[i];
+        a->n = k;
+        return;
+    }
     while (i < a->n && j < b->n) {
         if (a->v[i] < b->v[j]) i++;
         else if (a->v[i] > b->v[j]) j++;
@@ -80,31 +129,51 @@ static void intersect(tsdb__idvec_t *a, const tsdb__idvec_t *b) {
     a->n = k;
 }
 
+/* a -= b. */
 static void subtract(tsdb__idvec_t *a, const tsdb__idvec_t *b) {
     size_t i = 0, j = 0, k = 0;
     while (i < a->n) {
-        while (j < b->n && b->v[j] < a->v[i]) j++;
+        j = gallop(b->v, j, b->n, a->v[i]);
         if (j < b->n && b->v[j] == a->v[i]) i++;
         else a->v[k++] = a->v[i++];
     }
     a->n = k;
 }
 
+/* The ids a matcher selects: one borrowed postings list, or a union owned in `own`. */
+typedef struct idset {
+    const tsdb__idvec_t *ids; /* NULL: empty */
+    tsdb__idvec_t own;
+    size_t n_lists;
+} idset_t;
+
+static int idset_add(idset_t *s, const tsdb__idvec_t *l) {
+    if (!l || !l->n) return 0;
+    if (s->n_lists++ == 0) {
+        s->ids = l;
+        return 0;
+    }
+    if (s->n_lists == 2 && append_all(&s->own, s->ids)) return VG_ENOMEM;
+    s->ids = &s->own;
+    return append_all(&s->own, l);
+}
+
 typedef struct collect {
     const model_matcher_t *m;
     bool want; /* collect values for which matches() == want */
-    tsdb__idvec_t *out;
+    idset_t *out;
     int rc;
 } collect_t;
 
 static int collect_fn(void *ctx, const char *value, const tsdb__idvec_t *ids) {
     collect_t *c = ctx;
-    if (model_matcher_matches(c->m, value) == c->want && append_all(c->out, ids)) return c->rc = VG_ENOMEM;
+    if (model_matcher_matches(c->m, value) == c->want && idset_add(c->out, ids)) return c->rc = VG_ENOMEM;
     return 0;
 }
 
-/* Ids of series whose label `name` is present with a value v where matches(v) == want. */
-static int ids_for(tsdb__head_t *h, const model_matcher_t *m, bool want, tsdb__idvec_t *out) {
+/* Ids of series whose label `name` is present with a value v where matches(v) == want. Borrowed lists
+ * are valid while the index lock is held. */
+static int ids_for(tsdb__head_t *h, const model_matcher_t *m, bool want, idset_t *out) {
     /* Lookups never intern: query strings must not grow the head's symbol table. */
     const char *name = model_symtab_find(h->syms, model_matcher_name(m), strlen(model_matcher_name(m)));
     if (!name) return 0;
@@ -113,46 +182,54 @@ static int ids_for(tsdb__head_t *h, const model_matcher_t *m, bool want, tsdb__i
     if (nv && (model_matcher_type(m) == MODEL_MATCH_EQ || model_matcher_type(m) == MODEL_MATCH_RE)) {
         for (size_t i = 0; i < nv; i++) {
             const char *v = model_symtab_find(h->syms, vals[i], strlen(vals[i]));
-            if (!v) continue;
-            const tsdb__idvec_t *l = tsdb__postings_get(h->postings, name, v);
-            if (l && append_all(out, l)) return VG_ENOMEM;
+            if (v && idset_add(out, tsdb__postings_get(h->postings, name, v))) return VG_ENOMEM;
         }
     } else {
         collect_t c = {m, want, out, 0};
         tsdb__postings_each_value(h->postings, name, collect_fn, &c);
         if (c.rc) return c.rc;
     }
-    sort_unique(out);
-    return 0;
+    return out->n_lists > 1 ? sort_ids(&out->own) : 0;
 }
 
 static int select_ids(tsdb__head_t *h, model_matcher_t *const *ms, size_t n, tsdb__idvec_t *res) {
-    bool have = false;
+    idset_t *sets = calloc(n ? n : 1, sizeof *sets);
+    if (!sets) return VG_ENOMEM;
     int rc = 0;
-    tsdb__idvec_t tmp = {0};
+    size_t np = 0;
+    bool empty = false;
     pthread_rwlock_rdlock(&h->index_lock);
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    /* matchers that need the label present: intersect them, smallest first */
+    for (size_t i = 0; i < n && !rc && !empty; i++) {
         if (model_matcher_matches_empty(ms[i])) continue;
-        tmp.n = 0;
-        if ((rc = ids_for(h, ms[i], true, have ? &tmp : res)) != 0) break;
-        if (have) intersect(res, &tmp);
-        have = true;
+        rc = ids_for(h, ms[i], true, &sets[np]);
+        empty = !sets[np++].ids;
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    if (!rc && !empty && np) {
+        size_t min = 0;
+        for (size_t i = 1; i < np; i++)
+            if (sets[i].ids->n < sets[min].ids->n) min = i;
+        rc = append_all(res, sets[min].ids);
+        for (size_t i = 0; i < np && !rc && res->n; i++)
+            if (i != min) intersect(res, sets[i].ids);
+    }
+    /* matchers that match the empty value: everything (when nothing else selected) minus the series
+     * whose value does not match */
+    for (size_t i = 0; i < n && !rc && !empty; i++) {
         if (!model_matcher_matches_empty(ms[i])) continue;
-        if (!have) {
+        if (!np++) {
             const char *all = model_symtab_find(h->syms, "", 0);
             const tsdb__idvec_t *l = all ? tsdb__postings_get(h->postings, all, all) : NULL;
             if (l && append_all(res, l)) rc = VG_ENOMEM;
-            have = true;
         }
-        if (rc) break;
-        tmp.n = 0;
-        if ((rc = ids_for(h, ms[i], false, &tmp)) != 0) break;
-        subtract(res, &tmp);
+        idset_t neg = {0};
+        if (!rc && !(rc = ids_for(h, ms[i], false, &neg)) && neg.ids) subtract(res, neg.ids);
+        tsdb__idvec_free(&neg.own);
     }
     pthread_rwlock_unlock(&h->index_lock);
-    tsdb__idvec_free(&tmp);
+    for (size_t i = 0; i < n; i++) tsdb__idvec_free(&sets[i].own);
+    free(sets);
+    if (empty) res->n = 0;
     return rc;
 }
 

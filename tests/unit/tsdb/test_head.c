@@ -250,6 +250,98 @@ static void select_and_labels(const char *path) {
     tsdb_db_close(db);
 }
 
+/* Selection through the postings (borrowed lists, merged unions, galloping intersections, subtraction)
+ * agrees with evaluating every matcher on every series' labels, for 400 random matcher sets. */
+#define BF_SERIES 4000
+static const char *bf_label(const model_label_t *l, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(l[i].name, name)) return l[i].value;
+    return "";
+}
+
+static void select_agrees_with_brute_force(void **state) {
+    (void)state;
+    tsdb_db_t *db = open_db(NULL);
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(db, &a, &err);
+    static char vals[BF_SERIES][5][16];
+    static model_label_t labels[BF_SERIES][5];
+    static size_t n_labels[BF_SERIES];
+    uint32_t rnd = 12345;
+    for (int k = 0; k < BF_SERIES; k++) {
+        int i = k * 3761 % BF_SERIES; /* a permutation: creation order unrelated to label order */
+        snprintf(vals[i][0], 16, "m%d", i % 4);
+        snprintf(vals[i][1], 16, "%d", i % 10);
+        snprintf(vals[i][2], 16, "v%d", i * 7919 % 500);
+        snprintf(vals[i][3], 16, "%d", i % 5);
+        size_t n = 0;
+        labels[i][n++] = (model_label_t){"__name__", vals[i][0]};
+        labels[i][n++] = (model_label_t){"a", vals[i][1]};
+        labels[i][n++] = (model_label_t){"b", vals[i][2]};
+        if (i % 3 == 0) labels[i][n++] = (model_label_t){"c", vals[i][3]};
+        snprintf(vals[i][4], 16, "%d", i);
+        labels[i][n++] = (model_label_t){"id", vals[i][4]};
+        n_labels[i] = n;
+        if (storage_append(a, labels[i], n, 1000, i, NULL, &err) != 0) fail_msg("%s", err.msg);
+    }
+    assert_true(storage_commit(a, &err) >= 0);
+    storage_appender_free(a);
+    const struct {
+        model_match_type_t t;
+        const char *name, *value;
+    } pool[] = {{MODEL_MATCH_EQ, "__name__", "m1"},   {MODEL_MATCH_RE, "__name__", "m1|m2"},
+                {MODEL_MATCH_EQ, "b", "v7"},          {MODEL_MATCH_RE, "b", "v1.*"},
+                {MODEL_MATCH_RE, "b", "v1|v2|v3|v499"}, {MODEL_MATCH_NEQ, "a", "3"},
+                {MODEL_MATCH_NRE, "a", "1|2|3"},      {MODEL_MATCH_EQ, "c", ""},
+                {MODEL_MATCH_NEQ, "c", ""},           {MODEL_MATCH_RE, "c", "1|2|"},
+                {MODEL_MATCH_RE, "a", ".*"},          {MODEL_MATCH_EQ, "a", "nope"},
+                {MODEL_MATCH_EQ, "zz", ""},           {MODEL_MATCH_RE, "a", "[0-4]"}};
+    const size_t npool = sizeof pool / sizeof pool[0];
+    static bool want[BF_SERIES];
+    for (int round = 0; round < 400; round++) {
+        model_matcher_t *ms[3];
+        size_t n = 1 + (rnd = rnd * 1103515245u + 12345u) % 3, expected = 0;
+        for (size_t j = 0; j < n; j++) {
+            size_t p = (rnd = rnd * 1103515245u + 12345u) >> 8;
+            p %= npool;
+            ms[j] = tu_m(pool[p].t, pool[p].name, pool[p].value);
+        }
+        for (int i = 0; i < BF_SERIES; i++) {
+            want[i] = true;
+            for (size_t j = 0; j < n && want[i]; j++)
+                want[i] = model_matcher_matches(ms[j], bf_label(labels[i], n_labels[i], model_matcher_name(ms[j])));
+            expected += want[i];
+        }
+        storage_querier_t *q;
+        assert_int_equal(tsdb_db_querier(db, 0, INT64_MAX, &q, &err), 0);
+        storage_series_set_t *ss;
+        assert_int_equal(storage_select(q, false, ms, n, &ss, &err), 0);
+        size_t got = 0;
+        while (ss->vt->next(ss)) {
+            const model_label_t *l;
+            size_t ln;
+            ss->vt->labels(ss, &l, &ln);
+            storage_iterator_t *it = ss->vt->iterator(ss, NULL);
+            assert_int_equal(it->vt->next(it), STORAGE_VAL_FLOAT);
+            int64_t t;
+            double v;
+            it->vt->at(it, &t, &v);
+            int i = (int)v;
+            if (!want[i]) fail_msg("round %d: series %d selected but does not match", round, i);
+            want[i] = false; /* each series once */
+            got++;
+        }
+        if (got != expected) {
+            fprintf(stderr, "round %d: %zu series selected, %zu match\n", round, got, expected);
+            fail();
+        }
+        storage_querier_close(q);
+        for (size_t j = 0; j < n; j++) model_matcher_free(ms[j]);
+    }
+    tsdb_db_close(db);
+}
+
 static void select_in_memory(void **state) {
     (void)state;
     select_and_labels(NULL);
@@ -403,6 +495,6 @@ int main(void) {
         cmocka_unit_test(append_commit_rollback), cmocka_unit_test(out_of_order_and_duplicates),
         cmocka_unit_test(out_of_bounds),          cmocka_unit_test(select_in_memory),
         cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
-        cmocka_unit_test(retention_drops_old_data)};
+        cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
