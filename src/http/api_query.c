@@ -7,6 +7,7 @@
 #include "params.h"
 
 #include "promql/engine/promql_engine.h"
+#include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -53,10 +54,11 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
     promql_query_t q = {expr, start, end, step, timeout_ms, req->ident->scoped ? lim.max_samples_per_query : 0};
     promql_result_t *res;
     /* a tenant's concurrent queries are bounded too, on top of the engine's global gate */
-    if (req->ident->scoped && (rc = http_app_tenant_query_enter(req->app, req->ident->tenant, lim.max_concurrent_queries, &req->err)))
+    if (req->ident->scoped && (rc = tenancy_usage_query_begin(http_app_usage(req->app), req->ident->tenant,
+                                                             lim.max_concurrent_queries, vg_now_ms(), &req->err)))
         return rc;
     rc = promql_exec(req->app->engine, &qb, &q, req->arena, &res, &req->err);
-    if (req->ident->scoped) http_app_tenant_query_leave(req->app, req->ident->tenant);
+    if (req->ident->scoped) tenancy_usage_query_end(http_app_usage(req->app), req->ident->tenant);
     if (rc) return rc;
     vg_json_t j;
     vg_json_init(&j, &resp->body);

@@ -1,9 +1,11 @@
 /* GET /api/v1/tenants/self: who the caller is to vigil — tenant, subject, role, the matcher enforced on
- * every query, the limits in force, and usage (active series). */
+ * every query, the limits in force, and usage: active series (what max_series bounds), ingestion and
+ * query rates over the last minute, totals since vigil started, queries running now. */
 #include "api.h"
 #include "auth.h"
 #include "params.h"
 
+#include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -14,21 +16,9 @@ int api_tenants_self(http_req_t *req, http_resp_t *resp) {
     config_limits_t lim;
     config_tenant_limits(c, id->scoped ? id->tenant : NULL, &lim);
     config_unref(c);
-    int64_t active = -1;
-    if (id->scoped && req->app->db) { /* series of the tenant with samples in the last lookback window */
-        model_matcher_t *m;
-        storage_querier_t *q;
-        int64_t now = vg_now_ms();
-        if (!api_tenant_matcher(req, &m)) {
-            if (!tsdb_db_querier(req->app->db, now - 5 * 60 * 1000, now, &q, &req->err)) {
-                storage_series_set_t *ss;
-                if (!storage_select(q, false, &m, 1, &ss, &req->err))
-                    for (active = 0; ss->vt->next(ss);) active++;
-                storage_querier_close(q);
-            }
-            model_matcher_free(m);
-        }
-    }
+    int64_t active = id->scoped && req->app->db ? (int64_t)api_tenant_active_series(req, false) : -1;
+    tenancy_usage_stats_t u;
+    if (id->scoped) tenancy_usage_get(http_app_usage(req->app), id->tenant, vg_now_ms(), &u);
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     vg_json_obj_open(&j);
@@ -67,6 +57,14 @@ int api_tenants_self(http_req_t *req, http_resp_t *resp) {
     vg_json_key(&j, "active_series");
     if (active >= 0) vg_json_i64(&j, active);
     else vg_json_null(&j);
+    if (id->scoped) {
+        vg_json_key(&j, "ingestion_rate"), vg_json_f64(&j, u.ingestion_rate);
+        vg_json_key(&j, "samples_ingested_total"), vg_json_i64(&j, (int64_t)u.samples_total);
+        vg_json_key(&j, "series_refused_total"), vg_json_i64(&j, (int64_t)u.series_refused_total);
+        vg_json_key(&j, "queries_running"), vg_json_i64(&j, u.queries_running);
+        vg_json_key(&j, "queries_total"), vg_json_i64(&j, (int64_t)u.queries_total);
+        vg_json_key(&j, "query_rate"), vg_json_f64(&j, u.query_rate);
+    }
     vg_json_obj_close(&j);
     vg_json_obj_close(&j);
     vg_json_obj_close(&j);

@@ -17,12 +17,7 @@
 typedef struct {
     pthread_mutex_t cfg_mu;    /* guards the pointer loads + refs in http_app_config / http_app_auth */
     http_auth_t *auth;         /* the auth state of the current config */
-    pthread_mutex_t q_mu;      /* running queries per tenant (a small open table; entries with 0 are reused) */
-    struct {
-        char tenant[TENANCY_TENANT_MAX + 1];
-        int64_t running;
-    } *queries;
-    size_t n_queries;
+    tenancy_usage_t *usage;    /* per tenant: running queries, counts, rates */
     tenancy_limiter_t *limiter;
     pthread_mutex_t reload_mu; /* one reload at a time */
     selfmon_metric_t *reload_ok, *reload_ts;
@@ -54,7 +49,6 @@ int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_er
     priv_t *p = calloc(1, sizeof *p);
     if (!p) return vg_error_set(err, VG_ENOMEM, "out of memory");
     pthread_mutex_init(&p->cfg_mu, NULL);
-    pthread_mutex_init(&p->q_mu, NULL);
     pthread_mutex_init(&p->reload_mu, NULL);
     selfmon_registry_t *r = selfmon_default();
     p->reload_ok = selfmon_metric(selfmon_gauge(r, "vigil_config_last_reload_successful",
@@ -68,7 +62,8 @@ int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_er
     int rc = apply_overrides(app, cfg);
     atomic_init(&app->cfg, cfg);
     if (rc) return vg_error_set(err, rc, "out of memory");
-    if ((rc = tenancy_limiter_new(100000, &p->limiter))) return vg_error_set(err, rc, "out of memory");
+    if ((rc = tenancy_limiter_new(100000, &p->limiter)) || (rc = tenancy_usage_new(100000, &p->usage)))
+        return vg_error_set(err, rc, "out of memory");
     if ((rc = http_auth_build(cfg, &p->auth, err))) return rc;
     apply_runtime(cfg);
     atomic_init(&app->last_reload_ok, true);
@@ -84,9 +79,8 @@ void http_app_deinit(http_app_t *app) {
     if (p) {
         http_auth_unref(p->auth);
         tenancy_limiter_free(p->limiter);
+        tenancy_usage_free(p->usage);
         pthread_mutex_destroy(&p->cfg_mu);
-        pthread_mutex_destroy(&p->q_mu);
-        free(p->queries);
         pthread_mutex_destroy(&p->reload_mu);
         free(p);
     }
@@ -103,46 +97,7 @@ http_auth_t *http_app_auth(http_app_t *app) {
 
 tenancy_limiter_t *http_app_limiter(http_app_t *app) { return ((priv_t *)app->priv)->limiter; }
 
-int http_app_tenant_query_enter(http_app_t *app, const char *tenant, int64_t max, vg_error_t *err) {
-    priv_t *p = app->priv;
-    int rc = 0;
-    pthread_mutex_lock(&p->q_mu);
-    size_t i, free_slot = p->n_queries;
-    for (i = 0; i < p->n_queries; i++) {
-        if (!strcmp(p->queries[i].tenant, tenant)) break;
-        if (!p->queries[i].running && free_slot == p->n_queries) free_slot = i;
-    }
-    if (i == p->n_queries) { /* new tenant: reuse an idle slot or grow */
-        if (free_slot == p->n_queries) {
-            void *nq = realloc(p->queries, (p->n_queries + 1) * sizeof *p->queries);
-            if (!nq) {
-                pthread_mutex_unlock(&p->q_mu);
-                return vg_error_set(err, VG_ENOMEM, "out of memory");
-            }
-            p->queries = nq;
-            p->n_queries++;
-        }
-        i = free_slot;
-        snprintf(p->queries[i].tenant, sizeof p->queries[i].tenant, "%s", tenant);
-        p->queries[i].running = 0;
-    }
-    if (max > 0 && p->queries[i].running >= max)
-        rc = vg_error_set(err, VG_ERATELIMIT, "too many concurrent queries for this tenant (limit %lld)", (long long)max);
-    else p->queries[i].running++;
-    pthread_mutex_unlock(&p->q_mu);
-    return rc;
-}
-
-void http_app_tenant_query_leave(http_app_t *app, const char *tenant) {
-    priv_t *p = app->priv;
-    pthread_mutex_lock(&p->q_mu);
-    for (size_t i = 0; i < p->n_queries; i++)
-        if (!strcmp(p->queries[i].tenant, tenant) && p->queries[i].running > 0) {
-            p->queries[i].running--;
-            break;
-        }
-    pthread_mutex_unlock(&p->q_mu);
-}
+tenancy_usage_t *http_app_usage(http_app_t *app) { return ((priv_t *)app->priv)->usage; }
 
 config_t *http_app_config(http_app_t *app) {
     priv_t *p = app->priv;

@@ -48,10 +48,8 @@ config_t *http_app_config(http_app_t *app);
 struct http_auth *http_app_auth(http_app_t *app);
 struct tenancy_limiter *http_app_limiter(http_app_t *app);
 
-/* Counts a tenant's running queries: enter fails with VG_ERATELIMIT (429) when `max` already run
- * (max <= 0: no limit); every successful enter is paired with a leave. */
-int http_app_tenant_query_enter(http_app_t *app, const char *tenant, int64_t max, vg_error_t *err);
-void http_app_tenant_query_leave(http_app_t *app, const char *tenant);
+/* Usage per tenant (tenancy_usage_*): the concurrent-query gate, query and ingestion counts, rates. */
+struct tenancy_usage *http_app_usage(http_app_t *app);
 
 /* Re-reads the config file. On success swaps it in and applies what can change at run time; on failure
  * keeps the running config, logs the error and fills err. Serialised; safe from any thread. */

@@ -189,6 +189,33 @@ size_t tenancy_limiter_sweep(tenancy_limiter_t *l, uint64_t now_ns);
 size_t tenancy_limiter_size(tenancy_limiter_t *l);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Usage per tenant (usage.c): the concurrent-query gate, counts since start and rates over the last
+ * minute, series refused by the series limit, and a cache of the tenant's active-series count. A
+ * bounded table (idle entries make room for new tenants); thread-safe. Times are wall-clock ms. */
+
+typedef struct tenancy_usage tenancy_usage_t;
+
+typedef struct tenancy_usage_stats {
+    int64_t queries_running;
+    uint64_t queries_total, samples_total, series_refused_total; /* since vigil started */
+    double query_rate, ingestion_rate; /* queries/s and accepted samples/s over the last minute */
+} tenancy_usage_stats_t;
+
+int tenancy_usage_new(size_t capacity, tenancy_usage_t **out);
+void tenancy_usage_free(tenancy_usage_t *u);
+/* A query starts: VG_ERATELIMIT (nothing counted) when max_running > 0 queries already run. */
+int tenancy_usage_query_begin(tenancy_usage_t *u, const char *tenant, int64_t max_running, int64_t now_ms, vg_error_t *err);
+void tenancy_usage_query_end(tenancy_usage_t *u, const char *tenant);
+void tenancy_usage_ingested(tenancy_usage_t *u, const char *tenant, uint64_t samples, uint64_t series_refused,
+                            int64_t now_ms);
+/* Zeros for a tenant never seen. */
+void tenancy_usage_get(tenancy_usage_t *u, const char *tenant, int64_t now_ms, tenancy_usage_stats_t *out);
+/* The cached active-series count if measured at most max_age_ms ago (count and when it was measured). */
+bool tenancy_usage_series_cached(tenancy_usage_t *u, const char *tenant, int64_t now_ms, int64_t max_age_ms,
+                                 uint64_t *count, int64_t *at_ms);
+void tenancy_usage_series_set(tenancy_usage_t *u, const char *tenant, int64_t at_ms, uint64_t count);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* API keys: revocable bearer credentials of one tenant minted by vigil (e.g. the datasource credential
  * of a tenant's Grafana organisation). "vgk_" + 43 base64url characters; only SHA-256 digests are kept,
  * in memory and in a JSON file replaced atomically on every change. Thread-safe. */

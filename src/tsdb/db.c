@@ -102,7 +102,7 @@ static int rp_series(void *ctx, uint64_t ref, const model_label_t *l, size_t n) 
     tsdb_db_t *db = ctx;
     model_label_t tmp[1024];
     if (n > 1024) return VG_ECORRUPT;
-    memcpy(tmp, l, n * sizeof *l);
+    if (n) memcpy(tmp, l, n * sizeof *l);
     size_t k = n;
     vg_error_t err;
     if (model_labels_normalize(tmp, &k, NULL, &err) != 0) return VG_ECORRUPT;
@@ -380,6 +380,21 @@ void tsdb_db_close(tsdb_db_t *db) {
     pthread_cond_destroy(&db->hk_cond);
     free(db->path);
     free(db);
+}
+
+bool tsdb_db_has_series(tsdb_db_t *db, const model_label_t *l, size_t n) {
+    model_label_t stack[64], *tmp = n <= 64 ? stack : malloc(n * sizeof *tmp);
+    if (!tmp) return false;
+    if (n) memcpy(tmp, l, n * sizeof *l);
+    size_t k = n;
+    vg_error_t err;
+    bool has = !model_labels_normalize(tmp, &k, NULL, &err) && tsdb__head_has(db->head, tmp, k, model_labels_hash(tmp, k));
+    if (tmp != stack) free(tmp);
+    return has;
+}
+
+uint64_t tsdb_db_count_series(tsdb_db_t *db, const char *name, const char *const *values, size_t n, int64_t since_ms) {
+    return tsdb__head_count(db->head, name, values, n, since_ms);
 }
 
 void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {

@@ -109,6 +109,22 @@ static int stripe_insert(tsdb__stripe_t *st, tsdb__series_t *s) {
     return 0;
 }
 
+/* The series with these labels in a stripe whose mutex is held, or NULL. */
+static tsdb__series_t *stripe_find(const tsdb__stripe_t *st, const model_label_t *l, size_t n, uint64_t hash) {
+    if (!st->n_buckets) return NULL;
+    for (tsdb__series_t *s = st->buckets[(size_t)(hash >> 10) & (st->n_buckets - 1)]; s; s = s->next)
+        if (s->hash == hash && model_labels_equal(s->labels, s->n_labels, l, n)) return s;
+    return NULL;
+}
+
+bool tsdb__head_has(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash) {
+    tsdb__stripe_t *st = &h->stripes[hash & (TSDB__STRIPES - 1)];
+    pthread_mutex_lock(&st->mu);
+    bool found = stripe_find(st, l, n, hash) != NULL;
+    pthread_mutex_unlock(&st->mu);
+    return found;
+}
+
 int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
                              tsdb__series_t **out, bool *created) {
     *out = NULL;
@@ -116,14 +132,11 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
     if (ref >= ((uint64_t)TSDB__ID_PAGES << TSDB__ID_PAGE_BITS)) return VG_ECORRUPT;
     tsdb__stripe_t *st = &h->stripes[hash & (TSDB__STRIPES - 1)];
     pthread_mutex_lock(&st->mu);
-    if (st->n_buckets) {
-        for (tsdb__series_t *s = st->buckets[(size_t)(hash >> 10) & (st->n_buckets - 1)]; s; s = s->next) {
-            if (s->hash == hash && model_labels_equal(s->labels, s->n_labels, l, n)) {
-                pthread_mutex_unlock(&st->mu);
-                *out = s;
-                return 0;
-            }
-        }
+    tsdb__series_t *found = stripe_find(st, l, n, hash);
+    if (found) {
+        pthread_mutex_unlock(&st->mu);
+        *out = found;
+        return 0;
     }
     int rc = VG_ENOMEM;
     tsdb__series_t *s = calloc(1, sizeof *s + n * sizeof(model_label_t));
@@ -336,6 +349,39 @@ static int svec_push(svec_t *sv, tsdb__series_t *s) {
     }
     sv->v[sv->n++] = s;
     return 0;
+}
+
+uint64_t tsdb__head_count(tsdb__head_t *h, const char *name, const char *const *values, size_t n, int64_t since) {
+    tsdb__idvec_t ids = {0};
+    uint64_t count = 0;
+    pthread_rwlock_rdlock(&h->trunc_lock);
+    pthread_rwlock_rdlock(&h->index_lock);
+    const char *iname = model_symtab_find(h->syms, name, strlen(name));
+    for (size_t i = 0; iname && i < n; i++) {
+        bool dup = false; /* a value listed twice counts once */
+        for (size_t j = 0; j < i && !dup; j++) dup = !strcmp(values[i], values[j]);
+        const char *v = dup ? NULL : model_symtab_find(h->syms, values[i], strlen(values[i]));
+        const tsdb__idvec_t *l = v ? tsdb__postings_get(h->postings, iname, v) : NULL;
+        if (!l) continue;
+        if (since == INT64_MIN) {
+            count += l->n;
+            continue;
+        }
+        for (size_t k = 0; k < l->n; k++)
+            if (tsdb__idvec_push(&ids, l->v[k])) break; /* out of memory: counts what it has */
+    }
+    pthread_rwlock_unlock(&h->index_lock);
+    for (size_t k = 0; k < ids.n; k++) {
+        tsdb__series_t *s = tsdb__head_by_ref(h, ids.v[k]);
+        if (!s) continue;
+        pthread_mutex_t *mu = tsdb__series_lock(h, s);
+        pthread_mutex_lock(mu);
+        count += s->maxt == INT64_MIN || s->maxt >= since; /* no sample yet: just created, so active */
+        pthread_mutex_unlock(mu);
+    }
+    pthread_rwlock_unlock(&h->trunc_lock);
+    tsdb__idvec_free(&ids);
+    return count;
 }
 
 int tsdb__head_each(tsdb__head_t *h, int (*fn)(void *ctx, tsdb__series_t *s), void *ctx) {

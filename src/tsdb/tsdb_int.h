@@ -137,6 +137,11 @@ static inline pthread_mutex_t *tsdb__series_lock(tsdb__head_t *h, const tsdb__se
 int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
                              tsdb__series_t **out, bool *created);
 tsdb__series_t *tsdb__head_by_ref(tsdb__head_t *h, uint64_t ref);
+/* Whether a series with this normalized label set exists. */
+bool tsdb__head_has(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash);
+/* Series with label `name` set to one of values whose newest sample is at or after since (or that have
+ * none yet); since == INT64_MIN counts them all from the postings alone. */
+uint64_t tsdb__head_count(tsdb__head_t *h, const char *name, const char *const *values, size_t n, int64_t since);
 /* Pre-check of a sample against a series (lock taken inside): 0 or STORAGE_REJECT_*. */
 int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits);
 /* Appends with the series lock held by the caller: 0 (appended; the caller adds it to h->appended),

@@ -115,6 +115,8 @@ tenants:
     limited: {{limits: {{request_rate: 1, request_burst: 2}}}}
     slowpush: {{limits: {{ingestion_rate: 10, ingestion_burst: 20}}}}
     small: {{limits: {{max_samples_per_query: 5, max_query_range: 1h}}}}
+    capped: {{limits: {{max_series: 5}}}}
+    racer: {{limits: {{max_series: 20}}}}
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}
 scrape_configs:
   - job_name: alice-app
@@ -297,6 +299,44 @@ scrape_configs:
         check("ingestion rate: within the burst 204, past it 429 with Retry-After, nothing of it stored",
               st1 == 204 and st2 == 429 and int(h2.get("Retry-After", "0")) >= 1 and "ingestion rate" in b2
               and get(port, "/api/v1/series", token=admin, params=[("match[]", "s")])[2]["data"].__len__() == 15, (st1, st2, b2))
+
+        # the series limit: new series past it are refused, everything else of the request is kept
+        capped = hs256(claims(org_id="capped"))
+        st, _, body = push(port, capped, [({"__name__": "cap", "i": str(i)}, [(now - 2000, 1)]) for i in range(3)])
+        check("series limit: 3 new series under a limit of 5 → 204", st == 204, body)
+        st, _, body = push(port, capped, [({"__name__": "cap", "i": str(i)}, [(now - 1000, 2)]) for i in range(7)])
+        check("series limit: 4 new series with 2 places left → 400 naming the limit",
+              st == 400 and "series limit of 5" in body and "2 new series refused" in body, body)
+        st, _, body = get(port, "/api/v1/query", token=capped, params=[("query", "cap"), ("time", str(now / 1000 - 1))])
+        vals = sorted((r["metric"]["i"], r["value"][1]) for r in body["data"]["result"])
+        check("series limit: existing series got their samples, 2 new ones were created, 2 refused",
+              vals == [("0", "2"), ("1", "2"), ("2", "2"), ("3", "2"), ("4", "2")], vals)
+        st, _, body = push(port, capped, [({"__name__": "cap", "i": str(i)}, [(now, 3)]) for i in range(5)])
+        check("series limit: at the limit, samples of existing series → 204", st == 204, body)
+        st, _, body = push(port, alice, [({"__name__": "alice_more", "i": str(i)}, [(now, 1)]) for i in range(10)])
+        check("series limit: another tenant is not affected", st == 204, body)
+        st, _, body = get(port, "/api/v1/query", token=capped, params=[("query", "count(cap)"), ("time", str(now / 1000))])
+        st, _, self_ = get(port, "/api/v1/tenants/self", token=capped)
+        u = self_["data"]["usage"]
+        check("tenants/self usage: active series, samples ingested, refused series, ingestion rate",
+              u["active_series"] == 5 and u["samples_ingested_total"] == 3 + 5 + 5 and u["series_refused_total"] == 2
+              and abs(u["ingestion_rate"] - 13 / 60) < 1e-9, u)
+        check("tenants/self usage: queries counted (2 so far), none running, rate over the last minute",
+              u["queries_total"] == 2 and u["queries_running"] == 0 and abs(u["query_rate"] - 2 / 60) < 1e-9, u)
+        # concurrent writers of one tenant cannot overshoot its limit together
+        racer = hs256(claims(org_id="racer"))
+        results = []
+
+        def race(k):
+            results.append(push(port, racer, [({"__name__": "race", "w": str(k), "i": str(i)}, [(now, 1)]) for i in range(8)])[0])
+        threads = [threading.Thread(target=race, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        st, _, body = get(port, "/api/v1/query", token=racer, params=[("query", "count(race)"), ("time", str(now / 1000))])
+        check("series limit: 6 concurrent writers of 8 new series each, limit 20 → exactly 20 series",
+              body["data"]["result"][0]["value"][1] == "20" and sorted(results).count(400) >= 3, (body, results))
         check("vigil survives", vig.alive(), vig.output()[-2000:])
     finally:
         srv.shutdown()

@@ -1,4 +1,4 @@
-/* The server state: config swap references and the per-tenant query concurrency gate. */
+/* The server state: config swap references. */
 #include "http/http.h"
 
 #include <setjmp.h>
@@ -8,27 +8,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-
-static void tenant_query_gate(void **state) {
-    (void)state;
-    http_app_t app = {0};
-    vg_error_t err;
-    assert_int_equal(http_app_init(&app, config_default(), NULL, &err), 0);
-    assert_int_equal(http_app_tenant_query_enter(&app, "alice", 2, &err), 0);
-    assert_int_equal(http_app_tenant_query_enter(&app, "alice", 2, &err), 0);
-    assert_int_equal(http_app_tenant_query_enter(&app, "alice", 2, &err), VG_ERATELIMIT);
-    assert_non_null(strstr(err.msg, "concurrent"));
-    assert_int_equal(http_app_tenant_query_enter(&app, "bob", 2, &err), 0); /* another tenant is not affected */
-    http_app_tenant_query_leave(&app, "alice");
-    assert_int_equal(http_app_tenant_query_enter(&app, "alice", 2, &err), 0);
-    assert_int_equal(http_app_tenant_query_enter(&app, "carol", 0, &err), 0); /* 0: no limit */
-    for (int i = 0; i < 3; i++) http_app_tenant_query_leave(&app, "alice");
-    http_app_tenant_query_leave(&app, "bob");
-    http_app_tenant_query_leave(&app, "carol");
-    assert_int_equal(http_app_tenant_query_enter(&app, "dave", 1, &err), 0); /* reuses an idle slot */
-    http_app_tenant_query_leave(&app, "dave");
-    http_app_deinit(&app);
-}
 
 static void config_references(void **state) {
     (void)state;
@@ -48,6 +27,6 @@ static void config_references(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(tenant_query_gate), cmocka_unit_test(config_references)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(config_references)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
