@@ -342,6 +342,41 @@ static void select_agrees_with_brute_force(void **state) {
     tsdb_db_close(db);
 }
 
+/* A tenant's series count (postings of its label values, optionally only series with a recent sample)
+ * and the existence check used by the series limit. */
+static void count_and_has_series(void **state) {
+    (void)state;
+    tsdb_db_t *db = open_db(NULL);
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(db, &a, &err);
+    const struct {
+        const char *ns, *i;
+        int64_t t;
+    } rows[] = {{"a", "1", 100000}, {"a", "2", 100000}, {"a", "3", 1000}, {"b", "1", 100000}, {"b", "2", 100000}};
+    for (size_t k = 0; k < 5; k++) {
+        model_label_t l[] = {{"__name__", "m"}, {"ns", rows[k].ns}, {"i", rows[k].i}};
+        assert_int_equal(storage_append(a, l, 3, rows[k].t, 1, NULL, &err), 0);
+    }
+    assert_true(storage_commit(a, &err) >= 0);
+    /* created by an append not yet committed: counted as active (it awaits its first sample) */
+    model_label_t fresh[] = {{"__name__", "m"}, {"ns", "a"}, {"i", "4"}};
+    assert_int_equal(storage_append(a, fresh, 3, 100000, 1, NULL, &err), 0);
+    const char *va[] = {"a"}, *vaa[] = {"a", "a"}, *vab[] = {"a", "b"}, *vz[] = {"zz"};
+    assert_int_equal(tsdb_db_count_series(db, "ns", va, 1, INT64_MIN), 4);
+    assert_int_equal(tsdb_db_count_series(db, "ns", va, 1, 50000), 3); /* i=3 is older */
+    assert_int_equal(tsdb_db_count_series(db, "ns", vaa, 2, INT64_MIN), 4); /* a value listed twice counts once */
+    assert_int_equal(tsdb_db_count_series(db, "ns", vab, 2, 50000), 5);
+    assert_int_equal(tsdb_db_count_series(db, "ns", vz, 1, INT64_MIN), 0);
+    assert_int_equal(tsdb_db_count_series(db, "nolabel", va, 1, INT64_MIN), 0);
+    model_label_t unordered[] = {{"i", "2"}, {"ns", "b"}, {"__name__", "m"}}, absent[] = {{"__name__", "m"}, {"ns", "b"}};
+    assert_true(tsdb_db_has_series(db, unordered, 3));
+    assert_false(tsdb_db_has_series(db, absent, 2));
+    storage_rollback(a);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+}
+
 static void select_in_memory(void **state) {
     (void)state;
     select_and_labels(NULL);
@@ -495,6 +530,7 @@ int main(void) {
         cmocka_unit_test(append_commit_rollback), cmocka_unit_test(out_of_order_and_duplicates),
         cmocka_unit_test(out_of_bounds),          cmocka_unit_test(select_in_memory),
         cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
-        cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force)};
+        cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force),
+        cmocka_unit_test(count_and_has_series)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
