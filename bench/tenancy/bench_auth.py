@@ -75,7 +75,8 @@ def main():
             assert st == 204, body
         st, _, body = request(port, "/api/v1/query?" + urllib.parse.urlencode({"query": "count(http_requests_total)", "time": now / 1000}))
         assert json.loads(body)["data"]["result"][0]["value"][1] == str(a.series), body
-        for query in ("sum(rate(http_requests_total[5m]))", 'sum by (code) (http_requests_total{pod=~"p1.*"})'):
+        for query in ("sum(rate(http_requests_total[5m]))", 'sum by (code) (http_requests_total{pod=~"p1.*"})',
+                      'http_requests_total{pod="p7"}'):
             path = "/api/v1/query?" + urllib.parse.urlencode({"query": query, "time": now / 1000})
             # requests are prebuilt bytes on a raw keep-alive socket, so the client's own cost is the same for
             # both kinds and the difference is the server's: token check, rewrite, the extra matcher

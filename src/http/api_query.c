@@ -10,6 +10,7 @@
 #include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
 #include <jansson.h>
@@ -45,7 +46,8 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
             return vg_error_set(&req->err, VG_ELIMIT, "the query time range exceeds the limit of %s for this tenant", d);
         }
     }
-    if (req->ident->scoped || req->ident->admin) { /* the audit log records what was evaluated */
+    /* the audit log records what was evaluated (printed only when the line will be written) */
+    if ((req->ident->scoped || req->ident->admin) && vg_log_get_level() <= VG_LOG_INFO) {
         vg_buf_t b = VG_BUF_INIT;
         if (!promql_print(expr, &b) && !b.failed) req->audit_query = vg_arena_strndup(req->arena, b.data, b.len);
         vg_buf_deinit(&b);
