@@ -5,7 +5,7 @@
    query of the bypass corpus (tests/promql/bypass.txt) is asked by each tenant as an instant and a range
    query, and every read endpoint is asked by each tenant; no series, label name, label value or metric
    name of another namespace may appear in any answer.
-2. A bounded soak (SOAK_SECONDS, default 45 s): writers for each tenant and readers for each tenant run
+2. A bounded soak (SOAK_SECONDS, default 60 s): writers for each tenant and readers for each tenant run
    concurrently; every answer is checked the same way, and no request may get a 5xx.
 Output is TAP."""
 import base64
@@ -28,7 +28,7 @@ from vigiltest import Proc, check, finish, free_port, request, wait_http  # noqa
 VIGIL = sys.argv[1]
 ROOT = os.environ.get("VIGIL_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 SECRET = b"soak-test-secret-of-at-least-32-bytes!!"
-SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "45"))
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 TENANTS = ["alice", "bob"]
 NAMESPACES = {"alice": "client-alice", "bob": "client-bob"}
 FOREIGN = {"alice": ["client-bob", "client-nobody", "bob_secret"], "bob": ["client-alice", "client-nobody", "alice_secret"]}
@@ -89,9 +89,9 @@ def main():
             return request(port, "/api/v1/write", method="POST", body=snappy(write_request(series)),
                            headers={"Content-Encoding": "snappy", "Authorization": f"Bearer {tok}"})[0]
 
-        for t in TENANTS:
-            push(toks[t], series_for(t, now - 60000) + series_for(t, now - 30000))
-        push(admin, series_for("nobody", now - 60000) + series_for("nobody", now - 30000))
+        loaded = [push(toks[t], series_for(t, now - 60000) + series_for(t, now - 30000)) for t in TENANTS]
+        loaded.append(push(admin, series_for("nobody", now - 60000) + series_for("nobody", now - 30000)))
+        check("the data of both tenants and of the unowned namespace is written", loaded == [204] * len(loaded), loaded)
 
         def ask(tenant, path, params):
             q = urllib.parse.urlencode(params)
@@ -125,7 +125,7 @@ def main():
 
         # 2. the soak
         stop = time.time() + SOAK_SECONDS
-        stats = {"requests": 0, "5xx": 0, "leaks": 0, "writes": 0}
+        stats = {"requests": 0, "5xx": 0, "leaks": 0, "writes": 0, "failed_writes": 0}
         lock = threading.Lock()
         queries = corpus()[:40] + ["sum(shared_metric)", "count by (namespace) ({__name__=~\".+\"})", "rate(http_requests_total[1m])"]
 
@@ -136,6 +136,7 @@ def main():
                 st = push(toks[tenant], series_for(tenant, int(time.time() * 1000)))
                 with lock:
                     stats["writes"] += 1
+                    stats["failed_writes"] += st != 204
                     stats["requests"] += 1
                     stats["5xx"] += st >= 500
                 time.sleep(0.05)
@@ -163,6 +164,7 @@ def main():
               f"{stats['5xx']} 5xx, {stats['leaks']} cross-tenant answers")
         check("soak: zero cross-tenant answers and zero 5xx", stats["requests"] > 100 and stats["5xx"] == 0 and stats["leaks"] == 0,
               stats)
+        check("soak: every write was accepted (204)", stats["writes"] > 10 and stats["failed_writes"] == 0, stats)
         check("vigil survives the soak", vig.alive(), vig.output()[-2000:])
     finally:
         for p in procs:
