@@ -95,8 +95,9 @@ grafana:
         now = int(time.time() * 1000)
         for tok, ns in ((alice, "client-alice"), (bob, "client-bob")):
             h = {"Content-Encoding": "snappy", "Authorization": f"Bearer {tok}"}
-            request(port, "/api/v1/write", method="POST", headers=h,
-                    body=snappy(write_request([({"__name__": "app_up", "pod": ns}, [(now, 1)])])))
+            st, _, body = request(port, "/api/v1/write", method="POST", headers=h,
+                                  body=snappy(write_request([({"__name__": "app_up", "pod": ns}, [(now, 1)])])))
+            check(f"{ns}'s data is written", st == 204, body)
 
         st, _, t1 = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
         fields = {"token", "name", "service_account_id", "grafana_url", "org_id", "namespace", "message", "expires_in_days"}
