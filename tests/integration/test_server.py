@@ -132,7 +132,7 @@ def run(port, proc, cfg_path, write_cfg, log_path, data):
                + b"".join(b"400\r\n" + b"y" * 0x400 + b"\r\n" for _ in range(6)) + b"0\r\n\r\n")
     resp = raw_request(port, chunked)
     check("oversize chunked body → 413", resp.startswith("HTTP/1.1 413") and '"errorType":"bad_data"' in resp, resp[:300])
-    st, h, body = request(port, "/-/reload", method="POST", body=b"a=%zz",
+    st, h, body = request(port, "/api/v1/query", method="POST", body=b"query=up&a=%zz",
                           headers={"Content-Type": "application/x-www-form-urlencoded"})
     j = json.loads(body)
     check("malformed form body → 400 bad_data", st == 400 and j["errorType"] == "bad_data" and "percent" in j["error"], body)
