@@ -4,7 +4,7 @@ on; the same query is asked anonymously (no token, unscoped) and with a tenant t
 syntax-tree enforcement + a matcher on every selector), interleaved; prints the median latency of each
 and the overhead. Data: N series of a counter in the tenant's namespace, remote-written first.
 
-usage: bench_auth.py VIGIL_BIN [--series 2000] [--reps 2000]"""
+usage: bench_auth.py VIGIL_BIN [--series 2000] [--reps 2000] [--query Q ...]"""
 import argparse
 import base64
 import hashlib
@@ -53,6 +53,7 @@ def main():
     ap.add_argument("vigil")
     ap.add_argument("--series", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=2000)
+    ap.add_argument("--query", action="append", help="measure this query only (repeatable); default: three shapes")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-auth-")
     with open(f"{tmp}/k", "wb") as f:
@@ -75,8 +76,8 @@ def main():
             assert st == 204, body
         st, _, body = request(port, "/api/v1/query?" + urllib.parse.urlencode({"query": "count(http_requests_total)", "time": now / 1000}))
         assert json.loads(body)["data"]["result"][0]["value"][1] == str(a.series), body
-        for query in ("sum(rate(http_requests_total[5m]))", 'sum by (code) (http_requests_total{pod=~"p1.*"})',
-                      'http_requests_total{pod="p7"}'):
+        for query in a.query or ("sum(rate(http_requests_total[5m]))", 'sum by (code) (http_requests_total{pod=~"p1.*"})',
+                                 'http_requests_total{pod="p7"}'):
             path = "/api/v1/query?" + urllib.parse.urlencode({"query": query, "time": now / 1000})
             # requests are prebuilt bytes on a raw keep-alive socket, so the client's own cost is the same for
             # both kinds and the difference is the server's: token check, rewrite, the extra matcher
