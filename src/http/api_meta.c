@@ -122,7 +122,8 @@ int api_metadata(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
-    /* vigil keeps no exemplars: validate like Prometheus, answer an empty list */
+    /* vigil keeps no exemplars: validate like Prometheus (and, for a tenant, enforce like a query, so a
+     * matcher on another namespace is refused here as everywhere), answer an empty list */
     int64_t t;
     int rc = api_time_param(req, "start", API_MIN_TIME_MS, &t);
     if (!rc) rc = api_time_param(req, "end", API_MAX_TIME_MS, &t);
@@ -130,6 +131,9 @@ int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
     const char *q = http_req_param(req, "query");
     promql_node_t *n;
     if ((rc = promql_parse(q ? q : "", q ? strlen(q) : 0, req->arena, &n, &req->err))) return rc;
+    if (req->ident->scoped &&
+        (rc = promql_enforce(n, &req->ident->enforced, 1, PROMQL_ENFORCE_REJECT, req->arena, &req->err)) < 0)
+        return rc;
     vg_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":[]}");
     return 0;
 }

@@ -188,6 +188,10 @@ scrape_configs:
                     'shared_metric{namespace!="client-alice"}', 'shared_metric{namespace=""}']:
             st, _, body = get(port, "/api/v1/series", token=alice, params=[("match[]", sel)])
             check(f"alice's {sel} → 403", st == 403 and body["errorType"] == "forbidden" and "namespace" in body["error"], (st, body))
+        st, _, body = get(port, "/api/v1/query_exemplars", token=alice, params=[("query", 'shared_metric{namespace="client-bob"}')])
+        check("exemplars: a matcher on another namespace → 403", st == 403 and body["errorType"] == "forbidden", (st, body))
+        st, _, body = get(port, "/api/v1/query_exemplars", token=alice, params=[("query", "rate(shared_metric[5m])")])
+        check("exemplars: a tenant's own query → 200, empty", st == 200 and body["data"] == [], (st, body))
         st, _, body = get(port, "/api/v1/series", token=alice, params=[("match[]", 'shared_metric{namespace="client-alice"}')])
         check("alice's own namespace matcher is accepted", st == 200 and len(body["data"]) == 1, body)
         st, _, body = get(port, "/api/v1/metadata", token=alice)
