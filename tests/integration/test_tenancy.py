@@ -50,9 +50,9 @@ def rs256(claims, keyfile, tmp):
 
 
 def claims(**kw):
-    c = {"exp": int(time.time()) + 3600}
+    c = {"exp": int(time.time()) + 3600, "iss": "https://issuer.test", "aud": "vigil"}
     c.update(kw)
-    return c
+    return {k: v for k, v in c.items() if v is not None}  # None drops a claim
 
 
 def get(port, path, token=None, params=(), headers=None):
@@ -105,6 +105,8 @@ def main():
 auth:
   jwt:
     admin_claim: {{name: role, value: admin}}
+    issuer: https://issuer.test
+    audience: vigil
     keys:
       - {{kid: k1, alg: HS256, secret_file: {tmp}/hs.key}}
       - {{kid: r1, algorithms: [RS256], public_key_file: {tmp}/rsa.pub}}
@@ -138,15 +140,26 @@ scrape_configs:
         # authentication
         st, hd, body = get(port, "/api/v1/series", params=[("match[]", "up")])
         check("no token → 401 with WWW-Authenticate", st == 401 and "Bearer" in hd.get("WWW-Authenticate", ""), (st, body))
+        alice_tok = hs256(claims(org_id="alice"))
         bad = [("expired", hs256(claims(org_id="alice", exp=int(time.time()) - 3600))),
                ("wrong secret", hs256(claims(org_id="alice"), secret=b"x" * 40)),
                ("alg none", b64(b'{"alg":"none","typ":"JWT"}') + "." + b64(json.dumps(claims(org_id="alice")).encode()) + "."),
                ("unknown kid", hs256(claims(org_id="alice"), kid="k9")),
                ("tenant with a quote", hs256(claims(org_id='a"b'))),
-               ("garbage", "not.a.token")]
+               ("garbage", "not.a.token"),
+               ("HS256 signed with the RS256 public key", hs256(claims(org_id="alice"), kid="r1", secret=open(f"{tmp}/rsa.pub", "rb").read())),
+               ("kid path trick", hs256(claims(org_id="alice"), kid="../../hs.key")),
+               ("not yet valid", hs256(claims(org_id="alice", nbf=int(time.time()) + 3600))),
+               ("missing exp", hs256(claims(org_id="alice", exp=None))),
+               ("wrong aud", hs256(claims(org_id="alice", aud="other"))),
+               ("wrong iss", hs256(claims(org_id="alice", iss="https://evil.test"))),
+               ("tampered claim", alice_tok.split(".")[0] + "." + b64(json.dumps(claims(org_id="bob")).encode()) + "." + alice_tok.split(".")[2]),
+               ("oversized", hs256(claims(org_id="alice", pad="x" * 20000)))]
         for name, tok in bad:
             st, _, body = get(port, "/api/v1/labels", token=tok)
             check(f"{name} token → 401", st == 401 and body.get("errorType") == "unauthorized", (st, body))
+            st, _, body = get(port, "/api/v1/series", token=tok, params=[("match[]", '{__name__=~".+"}')])
+            check(f"{name} token → 401 on series too, no data", st == 401 and "data" not in body, (st, body))
         st, _, body = get(port, "/api/v1/labels", headers={"Authorization": "Basic YTpi"})
         check("non-Bearer Authorization → 401", st == 401, body)
         st, _, body = get(port, "/-/healthy")
