@@ -1,6 +1,7 @@
 /* JSON writer and Go-compatible float formatting; see json.h. */
 #include "json.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,12 +203,17 @@ void vg_json_escape(vg_buf_t *b, const char *s, size_t len) {
 }
 
 /* Shortest digits that round-trip: fills digits (no dot, no sign, no trailing zeros) and the decimal
- * exponent e such that |v| = 0.d1d2d3... × 10^e. v must be finite and non-zero. */
+ * exponent e such that |v| = 0.d1d2d3... × 10^e. v must be finite and non-zero.
+ * The shortest form is the first precision p in 1…17 at which v rounded to p digits reads back as v. For a
+ * normal v that search can start at 15: a round-tripping decimal lies within 2^-53·|v| of v while 15-digit
+ * decimals are at least 1e-15·|v| apart, so when the shortest has p <= 15 digits, rounding to 15 gives those
+ * same digits followed by zeros. 15, 16, then 17 (which always round-trips) are at most three conversions
+ * instead of seventeen. Subnormals have less precision than that, so they search from 1. */
 static int shortest_digits(double v, char *digits, int *exp10) {
     char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
+    for (int prec = fabs(v) >= DBL_MIN ? 15 : 1; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (strtod(tmp, NULL) == v || prec == 17) break;
+        if (prec == 17 || strtod(tmp, NULL) == v) break;
     }
     /* tmp = [-]d.ddddde[+-]xx */
     const char *p = tmp;
@@ -229,20 +235,10 @@ static size_t special(double v, char *out) {
     return n;
 }
 
-size_t vg_fmt_float(double v, char *out) {
-    if (!isfinite(v)) return special(v, out);
+/* v (finite, non-zero) in positional notation from its shortest digits d[0..n) and exponent e. */
+static size_t fmt_positional(double v, const char *d, int n, int e, char *out) {
     size_t o = 0;
-    if (signbit(v) && v == 0) {
-        memcpy(out, "-0", 3);
-        return 2;
-    }
-    if (v == 0) {
-        memcpy(out, "0", 2);
-        return 1;
-    }
     if (v < 0) out[o++] = '-';
-    char d[24];
-    int e, n = shortest_digits(v, d, &e);
     if (e <= 0) {
         out[o++] = '0';
         out[o++] = '.';
@@ -264,13 +260,28 @@ size_t vg_fmt_float(double v, char *out) {
     return o;
 }
 
+size_t vg_fmt_float(double v, char *out) {
+    if (!isfinite(v)) return special(v, out);
+    if (signbit(v) && v == 0) {
+        memcpy(out, "-0", 3);
+        return 2;
+    }
+    if (v == 0) {
+        memcpy(out, "0", 2);
+        return 1;
+    }
+    char d[24];
+    int e, n = shortest_digits(v, d, &e);
+    return fmt_positional(v, d, n, e, out);
+}
+
 size_t vg_fmt_float_g(double v, char *out) {
     if (!isfinite(v)) return special(v, out);
     if (v == 0) return vg_fmt_float(v, out);
     char d[24];
     int e, n = shortest_digits(v, d, &e);
     int x = e - 1; /* exponent in d.ddd form */
-    if (x >= -4 && x < 21) return vg_fmt_float(v, out);
+    if (x >= -4 && x < 21) return fmt_positional(v, d, n, e, out);
     size_t o = 0;
     if (v < 0) out[o++] = '-';
     out[o++] = d[0];

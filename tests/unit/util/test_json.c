@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,10 +109,63 @@ static void float_roundtrip(void **state) {
     }
 }
 
+/* The significant digits of a formatted number: no sign, dot, exponent, leading or trailing zeros. */
+static void sig_digits(const char *s, char *out) {
+    size_t n = 0;
+    for (; *s && *s != 'e'; s++)
+        if (*s >= '0' && *s <= '9' && (n || *s != '0')) out[n++] = *s;
+    while (n > 1 && out[n - 1] == '0') n--;
+    out[n] = '\0';
+}
+
+/* The definition of shortest: the first precision 1…17 whose rounding reads back as v. */
+static void shortest_by_search(double v, char *out) {
+    char tmp[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    sig_digits(tmp, out);
+}
+
+static void expect_shortest(double v) {
+    char out[VG_FLOAT_MAX], got[VG_FLOAT_MAX], want[VG_FLOAT_MAX];
+    vg_fmt_float(v, out);
+    sig_digits(out, got);
+    shortest_by_search(v, want);
+    if (strcmp(got, want)) fail_msg("vg_fmt_float(%.17g) = %s: digits %s, the shortest are %s", v, out, got, want);
+    vg_fmt_float_g(v, out);
+    sig_digits(out, got);
+    if (strcmp(got, want)) fail_msg("vg_fmt_float_g(%.17g) = %s: digits %s, the shortest are %s", v, out, got, want);
+}
+
+/* The digits are the shortest that round-trip, for short decimals, full-precision values, neighbours of
+ * powers of two (where the rounding interval is lopsided) and subnormals. */
+static void float_shortest(void **state) {
+    (void)state;
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof v);
+        if (isfinite(v) && v != 0) expect_shortest(v);                 /* any bit pattern */
+        double dec = (double)(x % 100000000) / pow(10, (double)((x >> 40) % 20)); /* a short decimal */
+        if (dec != 0) expect_shortest(dec), expect_shortest(-dec * 1e200);
+        double p2 = ldexp(1.0, (int)(x >> 50) % 2000 - 1000);             /* around a power of two */
+        expect_shortest(p2), expect_shortest(nextafter(p2, 0)), expect_shortest(nextafter(p2, INFINITY));
+        uint64_t sub = x & 0x000FFFFFFFFFFFFFull >> (x >> 58);              /* subnormal */
+        memcpy(&v, &sub, sizeof v);
+        if (v != 0) expect_shortest(v);
+    }
+    expect_shortest(5e-324);
+    expect_shortest(2.2250738585072014e-308);
+    expect_shortest(1.7976931348623157e308);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(float_f), cmocka_unit_test(float_g), cmocka_unit_test(escape),
-        cmocka_unit_test(writer),  cmocka_unit_test(float_roundtrip),
+        cmocka_unit_test(writer),  cmocka_unit_test(float_roundtrip), cmocka_unit_test(float_shortest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
