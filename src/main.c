@@ -93,6 +93,7 @@ static int open_storage(http_app_t *app, tsdb_db_t **db, vg_error_t *err) {
               : c->storage.wal_fsync == CONFIG_FSYNC_NEVER ? TSDB_FSYNC_NEVER
                                                           : TSDB_FSYNC_INTERVAL;
     o.fsync_interval_ms = c->storage.wal_fsync_interval_ms;
+    o.wal_compression = c->storage.wal_compression;
     uint64_t t0 = vg_mono_ns();
     int rc = tsdb_db_open(&o, db, err);
     if (!rc) {

@@ -80,6 +80,7 @@ static const field_t storage_fields[] = {
     {.key = "path", .type = F_STR, .off = S(config_storage_t, path)},
     {.key = "wal_fsync", .type = F_ENUM, .off = S(config_storage_t, wal_fsync), .names = fsync_policies},
     {.key = "wal_fsync_interval", .type = F_DURATION, .off = S(config_storage_t, wal_fsync_interval_ms), .min = 1, .max = 60 * 1000},
+    {.key = "wal_compression", .type = F_BOOL, .off = S(config_storage_t, wal_compression)},
     {.key = "retention", .type = F_DURATION, .off = S(config_storage_t, retention_ms), .min = 60 * 1000, .max = 100 * 365 * DAY},
     END,
 };
@@ -936,6 +937,7 @@ config_t *config_default(void) {
     c->storage.retention_ms = 15LL * 24 * 3600 * 1000;
     c->storage.wal_fsync = CONFIG_FSYNC_INTERVAL;
     c->storage.wal_fsync_interval_ms = 1000;
+    c->storage.wal_compression = true;
     c->log.level = VG_LOG_INFO;
     c->log.format = VG_LOG_JSON;
     c->auth.anonymous = -1;

@@ -36,6 +36,7 @@ typedef struct config_storage {
     int64_t retention_ms;
     int wal_fsync;                 /* config_fsync_t, default interval */
     int64_t wal_fsync_interval_ms; /* default 1s */
+    bool wal_compression;          /* zstd samples records, default true */
 } config_storage_t;
 
 typedef struct config_log {

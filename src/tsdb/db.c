@@ -20,11 +20,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 typedef struct metrics {
     selfmon_metric_t *head_series, *head_chunks, *appended, *ooo, *dup, *oob, *wal_bytes, *fsync, *replay,
         *corrupt, *checkpoints;
 } metrics_t;
+
+#define ZPOOL_MAX 8
 
 struct tsdb_db {
     tsdb_options_t o;
@@ -44,6 +47,10 @@ struct tsdb_db {
     double replay_seconds;
     atomic_ullong checkpoints;
     atomic_bool wal_failed; /* health is degraded until a WAL write succeeds again */
+    pthread_mutex_t zmu;    /* compression contexts kept for commits (a context per commit costs more
+                               than compressing a scrape) */
+    void *zpool[ZPOOL_MAX];
+    size_t n_zpool;
 };
 
 void tsdb_options_default(tsdb_options_t *o) {
@@ -52,6 +59,7 @@ void tsdb_options_default(tsdb_options_t *o) {
     o->fsync = TSDB_FSYNC_INTERVAL;
     o->fsync_interval_ms = 1000;
     o->wal_segment_bytes = 64u << 20;
+    o->wal_compression = true;
     o->checkpoint_segments = 8;
     o->out_of_bounds_ms = 3600 * 1000;
     o->wal_repair = true;
@@ -293,6 +301,7 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
     pthread_mutex_init(&db->mem_commit, NULL);
     pthread_mutex_init(&db->ckpt_mu, NULL);
     pthread_mutex_init(&db->hk_mu, NULL);
+    pthread_mutex_init(&db->zmu, NULL);
     pthread_cond_init(&db->hk_cond, NULL);
     if (db->o.register_metrics) register_metrics(&db->m);
     selfmon_health_set("storage", SELFMON_STARTING, "replaying WAL");
@@ -316,7 +325,8 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
     }
     if (opts->path) {
         snprintf(p, sizeof p, "%s/wal", db->path);
-        tsdb__rec_handler_t h = {.ctx = db, .series = rp_series, .sample = rp_sample, .chunk = rp_chunk};
+        tsdb__rec_scratch_t scratch = {0};
+        tsdb__rec_handler_t h = {.ctx = db, .scratch = &scratch, .series = rp_series, .sample = rp_sample, .chunk = rp_chunk};
         tsdb__replay_stats_t rs;
         uint64_t t0 = vg_mono_ns();
         db->rs = (tsdb__replay_stats_t){0};
@@ -324,6 +334,7 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
          * segments after it, and the bound must not reject what was accepted the first time. */
         db->head->oob_ms = 0;
         rc = tsdb__wal_open(p, &db->o, &h, &rs, &db->wal, err);
+        tsdb__rec_scratch_free(&scratch);
         db->head->oob_ms = opts->out_of_bounds_ms;
         db->replay_seconds = (double)(vg_mono_ns() - t0) / 1e9;
         if (rc) goto fail;
@@ -377,6 +388,8 @@ void tsdb_db_close(tsdb_db_t *db) {
     pthread_mutex_destroy(&db->mem_commit);
     pthread_mutex_destroy(&db->ckpt_mu);
     pthread_mutex_destroy(&db->hk_mu);
+    for (size_t i = 0; i < db->n_zpool; i++) ZSTD_freeCCtx(db->zpool[i]);
+    pthread_mutex_destroy(&db->zmu);
     pthread_cond_destroy(&db->hk_cond);
     free(db->path);
     free(db);
@@ -435,7 +448,7 @@ typedef struct app {
     size_t n, cap;
     model_label_t *scratch;
     size_t scratch_cap;
-    tsdb__recbuf_t rb, rs;
+    tsdb__recbuf_t rb, rs, rz; /* samples, series, compressed samples */
 } app_t;
 
 static void batch_begin(app_t *a) {
@@ -532,7 +545,22 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
             pt = a->p[i].t;
         }
         tsdb__rec_end(&a->rb);
-        if (a->rb.failed) {
+        tsdb__recbuf_t *samples = &a->rb;
+        if (db->o.wal_compression && !a->rb.failed) { /* outside the WAL lock */
+            pthread_mutex_lock(&db->zmu);
+            ZSTD_CCtx *z = db->n_zpool ? db->zpool[--db->n_zpool] : NULL;
+            pthread_mutex_unlock(&db->zmu);
+            if (z || (z = ZSTD_createCCtx())) {
+                tsdb__recbuf_reset(&a->rz);
+                tsdb__rec_compress(&a->rb, &a->rz, z);
+                samples = &a->rz;
+                pthread_mutex_lock(&db->zmu);
+                if (db->n_zpool < ZPOOL_MAX) db->zpool[db->n_zpool++] = z, z = NULL;
+                pthread_mutex_unlock(&db->zmu);
+                ZSTD_freeCCtx(z);
+            }
+        }
+        if (samples->failed) {
             rc = vg_error_set(err, VG_ENOMEM, "out of memory encoding the batch");
             goto out;
         }
@@ -549,7 +577,7 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
         tsdb__rec_end(&a->rs);
         if (a->rs.failed) rc = vg_error_set(err, VG_ENOMEM, "out of memory encoding series");
         if (rc == 0 && a->rs.len) rc = tsdb__wal_write(db->wal, a->rs.p, a->rs.len, &end_pos, err);
-        if (rc == 0) rc = tsdb__wal_write(db->wal, a->rb.p, a->rb.len, &end_pos, err);
+        if (rc == 0) rc = tsdb__wal_write(db->wal, samples->p, samples->len, &end_pos, err);
         for (size_t i = 0; i < a->n; i++) {
             tsdb__series_t *s = a->p[i].s;
             if (atomic_load(&s->logged) == 2) atomic_store(&s->logged, rc == 0 ? 1 : 0);
@@ -604,6 +632,7 @@ static void app_free(storage_appender_t *base) {
     free(a->scratch);
     tsdb__recbuf_free(&a->rb);
     tsdb__recbuf_free(&a->rs);
+    tsdb__recbuf_free(&a->rz);
     free(a);
 }
 

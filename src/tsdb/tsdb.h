@@ -35,6 +35,7 @@ typedef struct tsdb_options {
     tsdb_fsync_t fsync;            /* default TSDB_FSYNC_INTERVAL */
     int64_t fsync_interval_ms;     /* for INTERVAL (default 1000) */
     uint64_t wal_segment_bytes;    /* segment size before a new one is cut (default 64 MiB) */
+    bool wal_compression;          /* samples records zstd-compressed when that is smaller (default true) */
     unsigned checkpoint_segments;  /* checkpoint once this many segments are closed since the last one
                                       (default 8; 0 = only by tsdb_db_checkpoint()) */
     int64_t out_of_bounds_ms;      /* reject samples older than head max time - this (default 1h, as

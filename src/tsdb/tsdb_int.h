@@ -161,13 +161,13 @@ int tsdb__head_each(tsdb__head_t *h, int (*fn)(void *ctx, tsdb__series_t *s), vo
 
 /* ---- WAL records (record.c; layout in docs/format/wal.md) ---- */
 
-enum { TSDB__REC_SERIES = 1, TSDB__REC_SAMPLES = 2, TSDB__REC_CHUNK = 3 };
+enum { TSDB__REC_SERIES = 1, TSDB__REC_SAMPLES = 2, TSDB__REC_CHUNK = 3, TSDB__REC_SAMPLES_ZSTD = 4 };
 /* Flags of a chunk record. */
 #define TSDB__CHUNK_OPEN 1   /* the series' open chunk: resume appending to it (XOR only) */
 #define TSDB__CHUNK_NEWEST 2 /* holds the series' newest sample (when there is no open chunk) */
 #define TSDB__REC_HDR 9      /* type u8, len u32le, crc32c u32le */
 #define TSDB__REC_MAX (64u << 20)
-#define TSDB__SEG_HDR 8      /* "VGWL", version u8 = 1, 3 zero bytes */
+#define TSDB__SEG_HDR 8      /* "VGWL", version u8 (1 or 2; 2 may hold TSDB__REC_SAMPLES_ZSTD), 3 zero bytes */
 
 typedef struct tsdb__recbuf {
     uint8_t *p;
@@ -186,10 +186,23 @@ void tsdb__rec_put_bytes(tsdb__recbuf_t *b, const void *p, size_t n);
 /* Finishes the record (length and CRC). Empty records of SAMPLES/SERIES are dropped. */
 void tsdb__rec_end(tsdb__recbuf_t *b);
 void tsdb__rec_series(tsdb__recbuf_t *b, uint64_t ref, const model_label_t *l, size_t n);
+/* Copies the finished records of in to the end of out, each samples record as a compressed-samples
+ * record when that is smaller, using zctx (a ZSTD_CCtx, reused across calls). Sets out->failed when out
+ * of memory. */
+void tsdb__rec_compress(const tsdb__recbuf_t *in, tsdb__recbuf_t *out, void *zctx);
+
+/* Decompression state reused across records (a ZSTD_DCtx and the output buffer). */
+typedef struct tsdb__rec_scratch {
+    void *dctx;
+    uint8_t *buf;
+    size_t cap;
+} tsdb__rec_scratch_t;
+void tsdb__rec_scratch_free(tsdb__rec_scratch_t *s);
 
 /* Record decoding callbacks; each returns 0 or an error that stops the replay. */
 typedef struct tsdb__rec_handler {
     void *ctx;
+    tsdb__rec_scratch_t *scratch; /* optional: without it each compressed record allocates its own */
     int (*series)(void *ctx, uint64_t ref, const model_label_t *l, size_t n);
     int (*sample)(void *ctx, uint64_t ref, int64_t t, uint64_t vbits);
     int (*chunk)(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags,

@@ -24,7 +24,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static const uint8_t seg_magic[TSDB__SEG_HDR] = {'V', 'G', 'W', 'L', 1, 0, 0, 0};
+/* Segments are written as version 2 (which may hold compressed samples records); version 1 is read. */
+static const uint8_t seg_magic[TSDB__SEG_HDR] = {'V', 'G', 'W', 'L', 2, 0, 0, 0};
+
+/* True if buf[0..n) (n <= TSDB__SEG_HDR) matches a segment header of a readable version. */
+static bool header_prefix_ok(const uint8_t *buf, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (i == 4 ? buf[i] != 1 && buf[i] != 2 : buf[i] != seg_magic[i]) return false;
+    return true;
+}
 
 struct tsdb__wal {
     char *dir;
@@ -72,8 +80,8 @@ static int replay_segment(const char *path, bool last, bool repair, const tsdb__
     int rc = vg_fs_read_file(path, &buf, &len, err);
     if (rc) return rc;
     size_t off = TSDB__SEG_HDR;
-    if (len < TSDB__SEG_HDR || memcmp(buf, seg_magic, 4) != 0 || buf[4] != 1) {
-        if (len < TSDB__SEG_HDR && memcmp(buf, seg_magic, len) == 0) {
+    if (len < TSDB__SEG_HDR || !header_prefix_ok(buf, TSDB__SEG_HDR)) {
+        if (len < TSDB__SEG_HDR && header_prefix_ok(buf, len)) {
             vg_log_warn("tsdb", "WAL segment header torn, treating as empty", VG_LS("segment", path),
                         VG_LI("size", len));
             off = len;

@@ -38,6 +38,7 @@ static void defaults(void **state) {
     assert_int_equal(c->server.max_body, 64u << 20);
     assert_string_equal(c->storage.path, "./data");
     assert_int_equal(c->storage.retention_ms, 15LL * 86400000);
+    assert_true(c->storage.wal_compression);
     assert_int_equal(c->log.level, VG_LOG_INFO);
     assert_int_equal(c->log.format, VG_LOG_JSON);
     config_unref(c);
@@ -52,7 +53,7 @@ static void every_key(void **state) {
     (void)state;
     config_t *c = parse_ok("server: {listen: '[::1]:9999', read_timeout: 30s, max_body: 1MiB, max_header: 16KiB,\n"
                            "         threads: 2, max_connections: 10, shutdown_timeout: 3s}\n"
-                           "storage: {path: /tmp/x, retention: 1y}\n"
+                           "storage: {path: /tmp/x, retention: 1y, wal_compression: false}\n"
                            "log: {level: debug, format: logfmt}\n");
     assert_string_equal(c->server.listen, "[::1]:9999");
     assert_int_equal(c->server.read_timeout_ms, 30000);
@@ -63,6 +64,7 @@ static void every_key(void **state) {
     assert_int_equal(c->server.shutdown_timeout_ms, 3000);
     assert_string_equal(c->storage.path, "/tmp/x");
     assert_int_equal(c->storage.retention_ms, 365LL * 86400000);
+    assert_false(c->storage.wal_compression);
     assert_int_equal(c->log.level, VG_LOG_DEBUG);
     assert_int_equal(c->log.format, VG_LOG_LOGFMT);
     assert_int_equal(strlen(c->hash), 16);
