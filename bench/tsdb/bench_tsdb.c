@@ -256,6 +256,8 @@ static double append_all(tsdb_db_t *db, const data_t *d, double *first_s) {
     return t2 - t1;
 }
 
+static void bench_wal(const data_t *d, const tsdb_options_t *base, bool compress);
+
 static void bench_append(const data_t *d) {
     vg_log_set_level(VG_LOG_WARN);
     char extra[160];
@@ -276,6 +278,21 @@ static void bench_append(const data_t *d) {
     line("append_new_series_mem", first * 1e9 / (double)d->n_series, 0, extra);
     tsdb_db_close(db);
 
+    bench_wal(d, &o, true);
+    bench_wal(d, &o, false);
+}
+
+/* Appends with the WAL, then replays it (from segments and from a checkpoint); compress: the WAL's
+ * samples records are zstd-compressed (the default), else the case names end in _plain. */
+static void bench_wal(const data_t *d, const tsdb_options_t *base, bool compress) {
+    char extra[160], name[64];
+    double first, rest;
+    size_t existing = d->n_series * (d->n_scrapes - 1);
+    const char *sfx = compress ? "" : "_plain";
+    tsdb_options_t o = *base;
+    tsdb_db_t *db;
+    vg_error_t err;
+    o.wal_compression = compress;
     char dir[] = "/tmp/vigil-bench-XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp");
     o.path = dir;
@@ -286,9 +303,11 @@ static void bench_append(const data_t *d) {
     tsdb_stats_t st;
     tsdb_db_stats(db, &st);
     snprintf(extra, sizeof extra, "%.2f M samples/s/core (WAL, mmapped chunks)", (double)existing / rest / 1e6);
-    line("append_existing_wal", rest * 1e9 / (double)existing, (double)st.wal_bytes / (double)(existing + d->n_series), extra);
+    snprintf(name, sizeof name, "append_existing_wal%s", sfx);
+    line(name, rest * 1e9 / (double)existing, (double)st.wal_bytes / (double)(existing + d->n_series), extra);
     snprintf(extra, sizeof extra, "%.0f k series/s created", (double)d->n_series / first / 1e3);
-    line("append_new_series_wal", first * 1e9 / (double)d->n_series, 0, extra);
+    snprintf(name, sizeof name, "append_new_series_wal%s", sfx);
+    line(name, first * 1e9 / (double)d->n_series, 0, extra);
     tsdb_db_close(db);
 
     double t0 = now_s();
@@ -298,7 +317,8 @@ static void bench_append(const data_t *d) {
     if (st.replay_samples != d->n_series * d->n_scrapes) die("replay lost samples");
     snprintf(extra, sizeof extra, "%.2f M samples/s (%zu samples, %zu series)", (double)st.replay_samples / el / 1e6,
              (size_t)st.replay_samples, d->n_series);
-    line("wal_replay", el * 1e9 / (double)st.replay_samples, 0, extra);
+    snprintf(name, sizeof name, "wal_replay%s", sfx);
+    line(name, el * 1e9 / (double)st.replay_samples, 0, extra);
 
     /* and after a checkpoint (replay copies chunks instead of re-encoding) */
     if (tsdb_db_checkpoint(db, &err) != 0) die(err.msg);
@@ -309,7 +329,8 @@ static void bench_append(const data_t *d) {
     tsdb_db_stats(db, &st);
     if (st.replay_samples != d->n_series * d->n_scrapes) die("checkpoint replay lost samples");
     snprintf(extra, sizeof extra, "%.2f M samples/s", (double)st.replay_samples / el / 1e6);
-    line("wal_replay_checkpoint", el * 1e9 / (double)st.replay_samples, 0, extra);
+    snprintf(name, sizeof name, "wal_replay_checkpoint%s", sfx);
+    line(name, el * 1e9 / (double)st.replay_samples, 0, extra);
     tsdb_db_close(db);
     vg_fs_remove_all(dir, &err);
 }
