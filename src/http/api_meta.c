@@ -131,9 +131,7 @@ int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
     const char *q = http_req_param(req, "query");
     promql_node_t *n;
     if ((rc = promql_parse(q ? q : "", q ? strlen(q) : 0, req->arena, &n, &req->err))) return rc;
-    if (req->ident->scoped &&
-        (rc = promql_enforce(n, &req->ident->enforced, 1, PROMQL_ENFORCE_REJECT, req->arena, &req->err)) < 0)
-        return rc;
+    if ((rc = api_enforce_query(req, n))) return rc;
     vg_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":[]}");
     return 0;
 }

@@ -34,9 +34,8 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
         return vg_error_set(&req->err, rc, "invalid parameter \"query\": %s", msg);
     }
     config_limits_t lim = {0};
+    if ((rc = api_enforce_query(req, expr))) return rc;
     if (req->ident->scoped) {
-        rc = promql_enforce(expr, &req->ident->enforced, 1, PROMQL_ENFORCE_REJECT, req->arena, &req->err);
-        if (rc < 0) return rc;
         config_t *c = http_app_config(req->app);
         config_tenant_limits(c, req->ident->tenant, &lim);
         config_unref(c);

@@ -90,6 +90,12 @@ void api_matchers_release(api_matchers_t *sets, size_t n) {
         for (size_t k = 0; k < sets[i].n; k++) model_matcher_free(sets[i].v[k]);
 }
 
+int api_enforce_query(http_req_t *req, promql_node_t *expr) {
+    if (!req->ident || !req->ident->scoped) return 0;
+    int rc = promql_enforce(expr, &req->ident->enforced, 1, PROMQL_ENFORCE_REJECT, req->arena, &req->err);
+    return rc < 0 ? rc : 0;
+}
+
 int api_tenant_matcher(const http_req_t *req, model_matcher_t **out) {
     const http_identity_t *id = req->ident;
     vg_error_t *err = (vg_error_t *)&req->err;

@@ -40,6 +40,10 @@ void api_matchers_release(api_matchers_t *sets, size_t n);
 /* The matchers of a parsed selector (up to cap; free each with model_matcher_free). */
 int api_selector_matchers(http_req_t *req, const struct promql_node *sel, model_matcher_t **out, size_t cap, size_t *n_out);
 
+/* For a scoped request, rewrites expr so every selector carries the tenant's matcher; a matcher of its
+ * own on the enforced label is refused (VG_EFORBIDDEN). 0 and nothing done for an unscoped request. */
+int api_enforce_query(http_req_t *req, struct promql_node *expr);
+
 /* The matcher selecting a scoped request's tenant's series (free with model_matcher_free). */
 int api_tenant_matcher(const http_req_t *req, model_matcher_t **out);
 
