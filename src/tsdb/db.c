@@ -519,6 +519,21 @@ static int app_append_ref(storage_appender_t *base, uint64_t ref, int64_t t, dou
     return add_pending(a, s, t, v, err);
 }
 
+/* A compression context from the database's pool, or a new one (NULL when out of memory). */
+static ZSTD_CCtx *zctx_take(tsdb_db_t *db) {
+    pthread_mutex_lock(&db->zmu);
+    ZSTD_CCtx *z = db->n_zpool ? db->zpool[--db->n_zpool] : NULL;
+    pthread_mutex_unlock(&db->zmu);
+    return z ? z : ZSTD_createCCtx();
+}
+
+static void zctx_give(tsdb_db_t *db, ZSTD_CCtx *z) {
+    pthread_mutex_lock(&db->zmu);
+    if (db->n_zpool < ZPOOL_MAX) db->zpool[db->n_zpool++] = z, z = NULL;
+    pthread_mutex_unlock(&db->zmu);
+    ZSTD_freeCCtx(z);
+}
+
 static int app_commit(storage_appender_t *base, vg_error_t *err) {
     app_t *a = (app_t *)base;
     tsdb_db_t *db = a->db;
@@ -546,19 +561,12 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
         }
         tsdb__rec_end(&a->rb);
         tsdb__recbuf_t *samples = &a->rb;
-        if (db->o.wal_compression && !a->rb.failed) { /* outside the WAL lock */
-            pthread_mutex_lock(&db->zmu);
-            ZSTD_CCtx *z = db->n_zpool ? db->zpool[--db->n_zpool] : NULL;
-            pthread_mutex_unlock(&db->zmu);
-            if (z || (z = ZSTD_createCCtx())) {
-                tsdb__recbuf_reset(&a->rz);
-                tsdb__rec_compress(&a->rb, &a->rz, z);
-                samples = &a->rz;
-                pthread_mutex_lock(&db->zmu);
-                if (db->n_zpool < ZPOOL_MAX) db->zpool[db->n_zpool++] = z, z = NULL;
-                pthread_mutex_unlock(&db->zmu);
-                ZSTD_freeCCtx(z);
-            }
+        ZSTD_CCtx *z;
+        if (db->o.wal_compression && !a->rb.failed && (z = zctx_take(db))) { /* outside the WAL lock */
+            tsdb__recbuf_reset(&a->rz);
+            tsdb__rec_compress(&a->rb, &a->rz, z);
+            samples = &a->rz;
+            zctx_give(db, z);
         }
         if (samples->failed) {
             rc = vg_error_set(err, VG_ENOMEM, "out of memory encoding the batch");
