@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "grafana/grafana.h"
 #include "http/http.h"
+#include "service/service.h"
 #include "ingest/scrape/import.h"
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
@@ -83,8 +84,8 @@ static void register_build_info(void) {
     selfmon_gauge_set(selfmon_with(f, values), 1);
 }
 
-static int open_storage(http_app_t *app, tsdb_db_t **db, vg_error_t *err) {
-    config_t *c = http_app_config(app);
+static int open_storage(service_t *app, tsdb_db_t **db, vg_error_t *err) {
+    config_t *c = service_config(app);
     tsdb_options_t o;
     tsdb_options_default(&o);
     o.path = c->storage.path;
@@ -275,12 +276,12 @@ static int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    http_app_t app = {0};
+    service_t app = {0};
     app.listen_override = listen;
     app.data_override = data;
-    if (http_app_init(&app, cfg, config_path, &err)) {
+    if (service_init(&app, cfg, config_path, &err)) {
         print_config_error(&err, config_path ? config_path : "(defaults)");
-        http_app_deinit(&app);
+        service_deinit(&app);
         return 1;
     }
     selfmon_registry_t *reg = selfmon_default();
@@ -288,7 +289,7 @@ static int cmd_serve(int argc, char **argv) {
     register_build_info();
     selfmon_health_set("http", SELFMON_STARTING, "");
 
-    config_t *c = http_app_config(&app);
+    config_t *c = service_config(&app);
     vg_log_info("main", "starting vigil", VG_LS("version", VIGIL_VERSION), VG_LS("revision", VIGIL_REVISION),
                 VG_LS("config", config_path ? config_path : "(defaults)"), VG_LS("data", c->storage.path));
     config_unref(c);
@@ -297,7 +298,7 @@ static int cmd_serve(int argc, char **argv) {
     http_server_t *srv;
     if (http_server_start(&app, &srv, &err)) {
         vg_log_error("main", "cannot start the HTTP server", VG_LS("err", err.msg));
-        http_app_deinit(&app);
+        service_deinit(&app);
         return 1;
     }
     selfmon_health_set("http", SELFMON_UP, "");
@@ -306,20 +307,20 @@ static int cmd_serve(int argc, char **argv) {
     if (open_storage(&app, &db, &err)) {
         vg_log_error("main", "cannot open storage", VG_LS("err", err.msg));
         http_server_stop(srv, 0);
-        http_app_deinit(&app);
+        service_deinit(&app);
         return 1;
     }
     app.db = db;
     ingest_scraper_t *scraper = NULL;
     int rc;
-    c = http_app_config(&app);
+    c = service_config(&app);
     rc = ingest_scraper_start(c, new_appender, db, &scraper, &err);
     config_unref(c);
     if (rc) {
         vg_log_error("main", "cannot start scraping", VG_LS("err", err.msg));
         http_server_stop(srv, 0);
         tsdb_db_close(db);
-        http_app_deinit(&app);
+        service_deinit(&app);
         return 1;
     }
     app.scraper = scraper;
@@ -328,7 +329,7 @@ static int cmd_serve(int argc, char **argv) {
     /* vigil API keys (tenant datasource credentials) live in the data directory */
     tenancy_keystore_t *keys = NULL;
     char keys_path[4200];
-    c = http_app_config(&app);
+    c = service_config(&app);
     snprintf(keys_path, sizeof keys_path, "%s/apikeys.json", c->storage.path);
     if (tenancy_keystore_open(keys_path, &keys, &err))
         vg_log_error("main", "cannot open the API key store; API keys are disabled", VG_LS("err", err.msg));
@@ -357,6 +358,7 @@ static int cmd_serve(int argc, char **argv) {
     else selfmon_health_set("engine", SELFMON_UP, "");
     app.engine = engine;
     config_unref(c);
+    if (engine && service_executor_local(&app, &err)) vg_log_error("main", "cannot create the executor", VG_LS("err", err.msg));
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
 
@@ -364,14 +366,14 @@ static int cmd_serve(int argc, char **argv) {
         int sig;
         if (sigwait(&sigs, &sig)) continue;
         if (sig == SIGHUP) {
-            http_app_reload(&app, &err);
+            service_reload(&app, &err);
             continue;
         }
         vg_log_info("main", "shutting down", VG_LS("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
         break;
     }
     atomic_store(&app.ready, false);
-    c = http_app_config(&app);
+    c = service_config(&app);
     int64_t grace = c->server.shutdown_timeout_ms;
     config_unref(c);
     uint64_t t0 = vg_mono_ns();
@@ -392,7 +394,7 @@ static int cmd_serve(int argc, char **argv) {
     tsdb_db_close(db); /* syncs the WAL */
     selfmon_health_set("storage", SELFMON_DOWN, "closed");
     vg_log_info("main", "stopped", VG_LF("shutdown_s", (double)(vg_mono_ns() - t0) / 1e9), VG_LI("aborted_requests", left));
-    http_app_deinit(&app);
+    service_deinit(&app);
     selfmon_registry_free(reg);
     return 0;
 }

@@ -28,9 +28,6 @@ int api_tsdb_status(http_req_t *req, http_resp_t *resp);
 
 /* api_write.c: remote_write receiver */
 int api_write(http_req_t *req, http_resp_t *resp);
-/* The scoped caller's active series (what limits.max_series bounds): series of the tenant with a sample
- * in the last hour or awaiting their first; use_cache accepts a count up to a second old. */
-uint64_t api_tenant_active_series(http_req_t *req, bool use_cache);
 
 /* api_series.c: series, label names and values */
 int api_series(http_req_t *req, http_resp_t *resp);

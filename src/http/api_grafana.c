@@ -29,7 +29,7 @@ static int need_grafana(http_req_t *req) {
 
 /* The tenant a request acts for: its own, or ?tenant= for an admin. */
 static int tenant_of(http_req_t *req, const char **out) {
-    const http_identity_t *id = req->ident;
+    const service_ctx_t *id = req->ctx;
     if (id->scoped) {
         *out = id->tenant;
         return 0;
@@ -93,11 +93,10 @@ int api_grafana_token(http_req_t *req, http_resp_t *resp) {
     const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
-    config_t *c = http_app_config(req->app);
+    const config_t *c = req->ctx->cfg;
     double rate = (double)c->grafana.token_requests / ((double)c->grafana.token_window_ms / 1000);
     uint64_t burst = (uint64_t)c->grafana.token_requests;
-    config_unref(c);
-    int64_t wait = tenancy_limiter_take(http_app_limiter(req->app), tenant, "grafana-token", rate, burst, vg_mono_ns(), 1);
+    int64_t wait = tenancy_limiter_take(service_limiter(req->app), tenant, "grafana-token", rate, burst, vg_mono_ns(), 1);
     if (wait > 0) {
         char *ra = vg_arena_alloc(req->arena, 24);
         if (ra) snprintf(ra, 24, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
@@ -109,7 +108,7 @@ int api_grafana_token(http_req_t *req, http_resp_t *resp) {
     grafana_err_t ge;
     if ((rc = grafana_token_create(req->app->grafana, tenant, 0, &t, &ge))) return grafana_fail(req, rc, &ge);
     char *out = NULL;
-    const char *ns = req->ident->scoped && req->ident->matcher.n_values ? req->ident->matcher.values[0] : NULL;
+    const char *ns = req->ctx->scoped && req->ctx->matcher.n_values ? req->ctx->matcher.values[0] : NULL;
     rc = grafana_token_response(req->app->grafana, tenant, ns, &t, &out);
     vg_log_info("grafana", "token created", VG_LS("tenant", tenant), VG_LS("name", t.name), VG_LI("id", t.id));
     grafana_token_deinit(&t);

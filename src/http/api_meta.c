@@ -7,7 +7,6 @@
 
 #include "ingest/scrape/scrape.h"
 #include "promql/promql.h"
-#include "tsdb/tsdb.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -21,9 +20,9 @@
 
 /* The targets a scoped caller may see (NULL: all). */
 static const ingest_target_filter_t *tenant_filter(const http_req_t *req, ingest_target_filter_t *f) {
-    if (!req->ident->scoped) return NULL;
-    *f = (ingest_target_filter_t){req->ident->matcher.label, (const char *const *)req->ident->matcher.values,
-                                  req->ident->matcher.n_values};
+    const service_ctx_t *ctx = req->ctx;
+    if (!ctx->scoped) return NULL;
+    *f = (ingest_target_filter_t){ctx->matcher.label, (const char *const *)ctx->matcher.values, ctx->matcher.n_values};
     return f;
 }
 
@@ -71,7 +70,7 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
             snprintf(msg, sizeof msg, "%s", req->err.msg);
             return vg_error_set(&req->err, rc, "invalid parameter \"match_target\": %s", msg);
         }
-        if ((rc = api_selector_matchers(req, sel, ms, sizeof ms / sizeof ms[0], &n_ms))) return rc;
+        if ((rc = promql_selector_matchers(sel, ms, sizeof ms / sizeof ms[0], &n_ms, &req->err))) return rc;
     }
     ingest_target_filter_t f;
     vg_json_t j;
@@ -93,32 +92,32 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
 int api_metadata(http_req_t *req, http_resp_t *resp) {
     long limit;
     if (limit_param(req, &limit)) return req->err.code;
-    /* a tenant sees the metadata of the metrics it has series of, nothing else */
-    storage_querier_t *q = NULL;
-    const char *const *names = NULL;
-    size_t n_names = 0;
-    model_matcher_t *tm = NULL;
-    int rc = 0;
-    if (req->ident->scoped) {
-        if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
-        if (!(rc = api_tenant_matcher(req, &tm)) && !(rc = tsdb_db_querier(req->app->db, API_MIN_TIME_MS, API_MAX_TIME_MS, &q, &req->err)))
-            rc = q->vt->label_values(q, MODEL_METRIC_NAME, &tm, 1, &names, &n_names, &req->err);
-    }
-    if (!rc) {
-        vg_json_t j;
-        vg_json_init(&j, &resp->body);
+    promql_metadata_t *md;
+    size_t n;
+    int rc = service_metadata(req->ctx, http_req_param(req, "metric"), limit, req->arena, &md, &n, &req->err);
+    if (rc) return rc;
+    vg_json_t j;
+    vg_json_init(&j, &resp->body);
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "status"), vg_json_str(&j, "success");
+    vg_json_key(&j, "data");
+    vg_json_obj_open(&j);
+    for (size_t i = 0; i < n; i++) {
+        if (!i || strcmp(md[i - 1].metric, md[i].metric)) {
+            if (i) vg_json_arr_close(&j);
+            vg_json_key(&j, md[i].metric);
+            vg_json_arr_open(&j);
+        }
         vg_json_obj_open(&j);
-        vg_json_key(&j, "status"), vg_json_str(&j, "success");
-        vg_json_key(&j, "data");
-        if (req->app->scraper)
-            ingest_scraper_metadata_json(req->app->scraper, &j, http_req_param(req, "metric"), limit,
-                                         req->ident->scoped ? names : NULL, n_names);
-        else vg_json_obj_open(&j), vg_json_obj_close(&j);
+        vg_json_key(&j, "type"), vg_json_str(&j, md[i].type);
+        vg_json_key(&j, "help"), vg_json_str(&j, md[i].help);
+        vg_json_key(&j, "unit"), vg_json_str(&j, md[i].unit);
         vg_json_obj_close(&j);
     }
-    storage_querier_close(q);
-    model_matcher_free(tm);
-    return rc;
+    if (n) vg_json_arr_close(&j);
+    vg_json_obj_close(&j);
+    vg_json_obj_close(&j);
+    return 0;
 }
 
 int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
@@ -129,9 +128,7 @@ int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
     if (!rc) rc = api_time_param(req, "end", API_MAX_TIME_MS, &t);
     if (rc) return rc;
     const char *q = http_req_param(req, "query");
-    promql_node_t *n;
-    if ((rc = promql_parse(q ? q : "", q ? strlen(q) : 0, req->arena, &n, &req->err))) return rc;
-    if ((rc = api_enforce_query(req, n))) return rc;
+    if ((rc = service_query_check(req->ctx, q ? q : "", req->arena, &req->err))) return rc;
     vg_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":[]}");
     return 0;
 }
@@ -167,8 +164,8 @@ int api_buildinfo(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_runtimeinfo(http_req_t *req, http_resp_t *resp) {
-    http_app_t *app = req->app;
-    config_t *c = http_app_config(app);
+    service_t *app = req->app;
+    config_t *c = service_config(app);
     char ts[VG_RFC3339_MAX], ret[VG_DURATION_MAX], cwd[1024];
     vg_json_t j;
     status_open(&j, &resp->body);
@@ -191,7 +188,7 @@ int api_runtimeinfo(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_flags(http_req_t *req, http_resp_t *resp) {
-    config_t *c = http_app_config(req->app);
+    config_t *c = service_config(req->app);
     char ret[VG_DURATION_MAX];
     vg_duration_format(c->storage.retention_ms, ret);
     vg_json_t j;
@@ -208,7 +205,7 @@ int api_flags(http_req_t *req, http_resp_t *resp) {
 }
 
 int api_config(http_req_t *req, http_resp_t *resp) {
-    config_t *c = http_app_config(req->app);
+    config_t *c = service_config(req->app);
     vg_buf_t y = VG_BUF_INIT;
     config_write_yaml(c, &y);
     config_unref(c);
@@ -220,31 +217,7 @@ int api_config(http_req_t *req, http_resp_t *resp) {
     return y.failed ? vg_error_set(&req->err, VG_ENOMEM, "out of memory") : 0;
 }
 
-/* A top-10 list of (name, count), kept sorted by count descending, then name. */
-#define TOP_N 10
-typedef struct {
-    char name[256];
-    uint64_t count;
-} stat_t;
-typedef struct {
-    stat_t v[TOP_N];
-    size_t n;
-} top_t;
-
-static void top_push(top_t *t, const char *a, const char *b, uint64_t count) {
-    char name[256];
-    snprintf(name, sizeof name, "%s%s%s", a, b ? "=" : "", b ? b : "");
-    size_t i = t->n;
-    while (i > 0 && (t->v[i - 1].count < count || (t->v[i - 1].count == count && strcmp(t->v[i - 1].name, name) > 0))) i--;
-    if (i >= TOP_N) return;
-    size_t last = t->n < TOP_N ? t->n : TOP_N - 1;
-    memmove(&t->v[i + 1], &t->v[i], (last - i) * sizeof t->v[0]);
-    snprintf(t->v[i].name, sizeof t->v[i].name, "%s", name);
-    t->v[i].count = count;
-    if (t->n < TOP_N) t->n++;
-}
-
-static void top_json(vg_json_t *j, const char *key, const top_t *t) {
+static void top_json(vg_json_t *j, const char *key, const service_top_t *t) {
     vg_json_key(j, key);
     vg_json_arr_open(j);
     for (size_t i = 0; i < t->n; i++) {
@@ -257,65 +230,23 @@ static void top_json(vg_json_t *j, const char *key, const top_t *t) {
 }
 
 int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
-    if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
-    tsdb_stats_t st;
-    tsdb_db_stats(req->app->db, &st);
-    storage_querier_t *q;
-    int rc = tsdb_db_querier(req->app->db, API_MIN_TIME_MS, API_MAX_TIME_MS, &q, &req->err);
+    service_tsdb_status_t st;
+    int rc = service_tsdb_status(req->ctx, &st, &req->err);
     if (rc) return rc;
-    top_t by_metric = {0}, by_name_values = {0}, by_name_bytes = {0}, by_pair = {0};
-    uint64_t pairs = 0, tenant_series = 0;
-    const char *const *names;
-    size_t n_names;
-    /* a tenant's statistics are computed over its own series only */
-    model_matcher_t *ms[2] = {NULL, NULL};
-    size_t n_scope = 0;
-    if (req->ident->scoped && !(rc = api_tenant_matcher(req, &ms[0]))) n_scope = 1;
-    if (!rc) rc = q->vt->label_names(q, ms, n_scope, &names, &n_names, &req->err);
-    if (!rc && n_scope) {
-        storage_series_set_t *ss;
-        if (!(rc = storage_select(q, false, ms, 1, &ss, &req->err)))
-            while (ss->vt->next(ss)) tenant_series++;
-    }
-    for (size_t i = 0; !rc && i < n_names; i++) {
-        const char *const *values;
-        size_t n_values;
-        if ((rc = q->vt->label_values(q, names[i], ms, n_scope, &values, &n_values, &req->err))) break;
-        top_push(&by_name_values, names[i], NULL, n_values);
-        pairs += n_values;
-        uint64_t bytes = 0;
-        for (size_t k = 0; !rc && k < n_values; k++) {
-            if ((rc = model_matcher_new(MODEL_MATCH_EQ, names[i], values[k], &ms[n_scope], &req->err))) break;
-            storage_series_set_t *ss;
-            uint64_t count = 0;
-            if (!(rc = storage_select(q, false, ms, n_scope + 1, &ss, &req->err)))
-                while (ss->vt->next(ss)) count++;
-            model_matcher_free(ms[n_scope]);
-            ms[n_scope] = NULL;
-            bytes += strlen(values[k]); /* Prometheus counts each distinct value once */
-            top_push(&by_pair, names[i], values[k], count);
-            if (!strcmp(names[i], MODEL_METRIC_NAME)) top_push(&by_metric, values[k], NULL, count);
-        }
-        top_push(&by_name_bytes, names[i], NULL, bytes);
-    }
-    if (!rc) {
-        vg_json_t j;
-        status_open(&j, &resp->body);
-        vg_json_key(&j, "headStats");
-        vg_json_obj_open(&j);
-        vg_json_key(&j, "numSeries"), vg_json_u64(&j, n_scope ? tenant_series : st.head_series);
-        vg_json_key(&j, "numLabelPairs"), vg_json_u64(&j, pairs);
-        vg_json_key(&j, "chunkCount"), vg_json_u64(&j, n_scope ? 0 : st.head_chunks);
-        vg_json_key(&j, "minTime"), vg_json_i64(&j, st.head_series ? st.head_mint : INT64_MAX);
-        vg_json_key(&j, "maxTime"), vg_json_i64(&j, st.head_series ? st.head_maxt : INT64_MIN);
-        vg_json_obj_close(&j);
-        top_json(&j, "seriesCountByMetricName", &by_metric);
-        top_json(&j, "labelValueCountByLabelName", &by_name_values);
-        top_json(&j, "memoryInBytesByLabelName", &by_name_bytes);
-        top_json(&j, "seriesCountByLabelValuePair", &by_pair);
-        status_close(&j);
-    }
-    model_matcher_free(ms[0]);
-    storage_querier_close(q);
-    return rc;
+    vg_json_t j;
+    status_open(&j, &resp->body);
+    vg_json_key(&j, "headStats");
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "numSeries"), vg_json_u64(&j, st.num_series);
+    vg_json_key(&j, "numLabelPairs"), vg_json_u64(&j, st.num_label_pairs);
+    vg_json_key(&j, "chunkCount"), vg_json_u64(&j, st.chunk_count);
+    vg_json_key(&j, "minTime"), vg_json_i64(&j, st.min_time);
+    vg_json_key(&j, "maxTime"), vg_json_i64(&j, st.max_time);
+    vg_json_obj_close(&j);
+    top_json(&j, "seriesCountByMetricName", &st.by_metric);
+    top_json(&j, "labelValueCountByLabelName", &st.by_name_values);
+    top_json(&j, "memoryInBytesByLabelName", &st.by_name_bytes);
+    top_json(&j, "seriesCountByLabelValuePair", &st.by_pair);
+    status_close(&j);
+    return 0;
 }

@@ -3,63 +3,21 @@
  * A scoped caller's expression is rewritten on its syntax tree before evaluation so every selector
  * carries the tenant's matcher; the engine never sees the tenant's text. */
 #include "api.h"
-#include "auth.h"
 #include "params.h"
 
-#include "promql/engine/promql_engine.h"
-#include "tenancy/tenancy.h"
-#include "tsdb/tsdb.h"
 #include "util/json.h"
-#include "util/log.h"
 #include "util/timeutil.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-static int open_querier(void *ctx, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
-    return tsdb_db_querier(ctx, mint, maxt, out, err);
-}
-
-/* Parses, enforces (for tenants), evaluates and answers. */
+/* Runs a query through the service (parse → enforce → limits → executor) and answers. */
 static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t start, int64_t end, int64_t step,
                int64_t timeout_ms) {
-    if (!req->app->db || !req->app->engine) return vg_error_set(&req->err, VG_EUNAVAIL, "the query engine is not ready");
-    promql_node_t *expr;
-    int rc = promql_parse(text, strlen(text), req->arena, &expr, &req->err);
-    if (rc && step) return rc; /* Prometheus prefixes the parser's message for instant queries only */
-    if (rc) {
-        char msg[VG_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", req->err.msg);
-        return vg_error_set(&req->err, rc, "invalid parameter \"query\": %s", msg);
-    }
-    config_limits_t lim = {0};
-    if ((rc = api_enforce_query(req, expr))) return rc;
-    if (req->ident->scoped) {
-        config_t *c = http_app_config(req->app);
-        config_tenant_limits(c, req->ident->tenant, &lim);
-        config_unref(c);
-        if (lim.max_query_range_ms && end - start > lim.max_query_range_ms) {
-            char d[VG_DURATION_MAX];
-            vg_duration_format(lim.max_query_range_ms, d);
-            return vg_error_set(&req->err, VG_ELIMIT, "the query time range exceeds the limit of %s for this tenant", d);
-        }
-    }
-    /* the audit log records what was evaluated (printed only when the line will be written) */
-    if ((req->ident->scoped || req->ident->admin) && vg_log_get_level() <= VG_LOG_INFO) {
-        vg_buf_t b = VG_BUF_INIT;
-        if (!promql_print(expr, &b) && !b.failed) req->audit_query = vg_arena_strndup(req->arena, b.data, b.len);
-        vg_buf_deinit(&b);
-    }
-    promql_queryable_t qb = {open_querier, req->app->db};
-    promql_query_t q = {expr, start, end, step, timeout_ms, req->ident->scoped ? lim.max_samples_per_query : 0};
+    service_query_t q = {text, start, end, step, timeout_ms};
     promql_result_t *res;
-    /* a tenant's concurrent queries are bounded too, on top of the engine's global gate */
-    if (req->ident->scoped && (rc = tenancy_usage_query_begin(http_app_usage(req->app), req->ident->tenant,
-                                                             lim.max_concurrent_queries, vg_now_ms(), &req->err)))
-        return rc;
-    rc = promql_exec(req->app->engine, &qb, &q, req->arena, &res, &req->err);
-    if (req->ident->scoped) tenancy_usage_query_end(http_app_usage(req->app), req->ident->tenant);
+    int rc = service_query(req->ctx, &q, req->arena, &res, &req->audit_query, &req->err);
     if (rc) return rc;
     vg_json_t j;
     vg_json_init(&j, &resp->body);

@@ -26,7 +26,7 @@ int api_ready(http_req_t *req, http_resp_t *resp) {
 
 int api_reload(http_req_t *req, http_resp_t *resp) {
     vg_error_t err;
-    if (http_app_reload(req->app, &err)) {
+    if (service_reload(req->app, &err)) {
         char msg[VG_ERROR_MSG_MAX + 300];
         char loc[VG_ERROR_MSG_MAX + 256];
         config_error_format(&err, req->app->config_path ? req->app->config_path : "", loc, sizeof loc);
@@ -38,7 +38,7 @@ int api_reload(http_req_t *req, http_resp_t *resp) {
     return 0;
 }
 
-static void uptime_fields(vg_json_t *j, const http_app_t *app) {
+static void uptime_fields(vg_json_t *j, const service_t *app) {
     char ts[VG_RFC3339_MAX];
     vg_rfc3339_format(vg_now_ms(), ts);
     vg_json_key(j, "timestamp"), vg_json_str(j, ts);
@@ -82,8 +82,8 @@ static void component_json(void *ctx, const char *name, selfmon_status_t st, con
 }
 
 int api_status(http_req_t *req, http_resp_t *resp) {
-    http_app_t *app = req->app;
-    config_t *cfg = http_app_config(app);
+    service_t *app = req->app;
+    config_t *cfg = service_config(app);
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     char ts[VG_RFC3339_MAX];

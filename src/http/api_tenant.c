@@ -2,23 +2,18 @@
  * every query, the limits in force, and usage: active series (what max_series bounds), ingestion and
  * query rates over the last minute, totals since vigil started, queries running now. */
 #include "api.h"
-#include "auth.h"
 #include "params.h"
 
 #include "tenancy/tenancy.h"
-#include "tsdb/tsdb.h"
 #include "util/json.h"
 #include "util/timeutil.h"
 
 int api_tenants_self(http_req_t *req, http_resp_t *resp) {
-    const http_identity_t *id = req->ident;
-    config_t *c = http_app_config(req->app);
-    config_limits_t lim;
-    config_tenant_limits(c, id->scoped ? id->tenant : NULL, &lim);
-    config_unref(c);
-    int64_t active = id->scoped && req->app->db ? (int64_t)api_tenant_active_series(req, false) : -1;
+    service_ctx_t *id = req->ctx;
+    const config_limits_t lim = id->limits;
+    int64_t active = id->scoped && req->app->db ? (int64_t)service_ctx_active_series(id) : -1;
     tenancy_usage_stats_t u;
-    if (id->scoped) tenancy_usage_get(http_app_usage(req->app), id->tenant, vg_now_ms(), &u);
+    if (id->scoped) tenancy_usage_get(service_usage(req->app), id->tenant, vg_now_ms(), &u);
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     vg_json_obj_open(&j);

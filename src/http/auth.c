@@ -1,240 +1,31 @@
-/* Request authentication and tenant scoping; the rules are in auth.h. */
+/* Request authentication: the Authorization headers → service_authenticate → route flags → rate. */
 #include "auth.h"
 
-#include "util/log.h"
-#include "util/timeutil.h"
-
 #include <microhttpd.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <strings.h>
-#include <xxhash.h>
-
-/* Verified tokens, so a dashboard's burst of queries pays for one signature check: slot = hash of the
- * token; a hit needs the whole token to be equal and `exp` still ahead. One per auth state, so a reload
- * (new keys, new claims rules) starts empty. */
-#define TOKEN_CACHE_SLOTS 512
-typedef struct {
-    char *token; /* owned */
-    size_t len;
-    tenancy_identity_t id;
-} cached_t;
-
-struct http_auth {
-    _Atomic int refs;
-    config_t *cfg; /* ref: every string below is borrowed from it */
-    tenancy_verifier_t *verifier;
-    pthread_mutex_t cache_mu;
-    cached_t cache[TOKEN_CACHE_SLOTS];
-    tenancy_enforce_config_t enforce;
-    tenancy_tenant_override_t *overrides;
-};
-
-http_auth_t *http_auth_ref(http_auth_t *a) {
-    if (a) atomic_fetch_add(&a->refs, 1);
-    return a;
-}
-
-void http_auth_unref(http_auth_t *a) {
-    if (!a || atomic_fetch_sub(&a->refs, 1) != 1) return;
-    for (size_t i = 0; i < TOKEN_CACHE_SLOTS; i++) {
-        if (a->cache[i].token) explicit_bzero(a->cache[i].token, a->cache[i].len);
-        free(a->cache[i].token);
-    }
-    pthread_mutex_destroy(&a->cache_mu);
-    tenancy_verifier_free(a->verifier);
-    free(a->overrides);
-    config_unref(a->cfg);
-    free(a);
-}
-
-int http_auth_build(config_t *cfg, http_auth_t **out, vg_error_t *err) {
-    *out = NULL;
-    http_auth_t *a = calloc(1, sizeof *a);
-    if (!a) return vg_error_set(err, VG_ENOMEM, "out of memory");
-    atomic_init(&a->refs, 1);
-    pthread_mutex_init(&a->cache_mu, NULL);
-    a->cfg = config_ref(cfg);
-    int rc = 0;
-    size_t nk = cfg->auth.jwt.keys.n;
-    if (nk) {
-        tenancy_key_config_t *keys = calloc(nk, sizeof *keys);
-        if (!keys) {
-            http_auth_unref(a);
-            return vg_error_set(err, VG_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; !rc && i < nk; i++) {
-            const config_jwt_key_t *k = &cfg->auth.jwt.keys.v[i];
-            keys[i].kid = k->kid;
-            keys[i].public_key_file = k->public_key_file;
-            keys[i].secret_file = k->secret_file;
-            keys[i].secret = k->secret;
-            keys[i].secret_len = k->secret ? strlen(k->secret) : 0;
-            keys[i].jwks_file = k->jwks_file;
-            const char *const one[] = {k->alg};
-            const char *const *names = k->alg ? one : (const char *const *)k->algorithms.v;
-            size_t n = k->alg ? 1 : k->algorithms.n;
-            for (size_t j = 0; j < n; j++) {
-                unsigned bit = tenancy_alg_parse(names[j], strlen(names[j]));
-                if (!bit) {
-                    rc = vg_error_set(err, VG_ECONFIG, "auth.jwt.keys[%zu]: unsupported algorithm \"%s\" (HS256, RS256, ES256)", i, names[j]);
-                    err->line = k->line, err->col = k->col;
-                    break;
-                }
-                keys[i].algorithms |= bit;
-            }
-        }
-        if (!rc) {
-            tenancy_auth_config_t ac;
-            tenancy_auth_config_init(&ac);
-            ac.keys = keys;
-            ac.n_keys = nk;
-            ac.leeway_ms = cfg->auth.jwt.leeway_ms;
-            ac.max_token_len = (size_t)cfg->auth.jwt.max_token_size;
-            ac.issuer = cfg->auth.jwt.issuer;
-            ac.audience = cfg->auth.jwt.audience;
-            ac.tenant_claim = cfg->auth.jwt.tenant_claim;
-            ac.admin_claim = cfg->auth.jwt.admin_claim.name;
-            ac.admin_value = cfg->auth.jwt.admin_claim.value;
-            rc = tenancy_verifier_new(&ac, &a->verifier, err);
-        }
-        free(keys);
-    }
-    if (!rc) {
-        if (cfg->tenants.enforce.n) {
-            a->enforce.label = cfg->tenants.enforce.keys[0];
-            a->enforce.value_template = cfg->tenants.enforce.values[0];
-        }
-        size_t no = cfg->tenants.overrides.n;
-        if (no && !(a->overrides = calloc(no, sizeof *a->overrides))) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
-        size_t k = 0;
-        for (size_t i = 0; !rc && i < no; i++) {
-            const config_tenant_override_t *o = &cfg->tenants.overrides.v[i];
-            if (!o->enforce.n) continue; /* an override of limits only */
-            a->overrides[k++] = (tenancy_tenant_override_t){o->tenant, o->enforce.keys[0],
-                                                            (const char *const *)o->enforce.values, o->enforce.n};
-        }
-        a->enforce.overrides = a->overrides;
-        a->enforce.n_overrides = k;
-        if (!rc) rc = tenancy_enforce_config_check(&a->enforce, err);
-    }
-    if (rc) {
-        http_auth_unref(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
-}
-
-void http_identity_deinit(http_identity_t *id) {
-    if (id && id->scoped) tenancy_matcher_deinit(&id->matcher);
-    if (id) id->scoped = false;
-}
-
-/* tenancy_verify with the cache in front (see TOKEN_CACHE_SLOTS). */
-static int verify_cached(http_auth_t *a, const char *tok, size_t len, tenancy_identity_t *out, vg_error_t *err) {
-    int64_t now = vg_now_ms();
-    cached_t *c = &a->cache[XXH64(tok, len, 0) % TOKEN_CACHE_SLOTS];
-    pthread_mutex_lock(&a->cache_mu);
-    bool hit = c->token && c->len == len && !memcmp(c->token, tok, len) && now < c->id.expires_ms;
-    if (hit) *out = c->id;
-    pthread_mutex_unlock(&a->cache_mu);
-    if (hit) return 0;
-    int rc = tenancy_verify(a->verifier, tok, len, now, out, err);
-    if (rc) return rc;
-    char *copy = malloc(len);
-    if (!copy) return 0;
-    memcpy(copy, tok, len);
-    pthread_mutex_lock(&a->cache_mu);
-    if (c->token) explicit_bzero(c->token, c->len);
-    free(c->token);
-    c->token = copy;
-    c->len = len;
-    c->id = *out;
-    pthread_mutex_unlock(&a->cache_mu);
-    return 0;
-}
-
-typedef struct {
-    int count;
-    const char *value;
-} authz_t;
 
 static enum MHD_Result count_authz(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     (void)kind;
-    authz_t *a = cls;
+    service_credentials_t *c = cls;
     if (!strcasecmp(key, "Authorization")) {
-        a->count++;
-        a->value = value;
+        c->n_authorization++;
+        c->authorization = value;
     }
     return MHD_YES;
 }
 
-int http_auth_check(http_app_t *app, http_req_t *req, unsigned flags, const char *klass, int *retry_after_s) {
-    http_identity_t *id = req->ident;
-    memset(id, 0, sizeof *id);
+int http_auth_check(service_t *app, http_req_t *req, unsigned flags, const char *klass, int *retry_after_s) {
     *retry_after_s = 0;
-    http_auth_t *a = http_app_auth(app);
-    authz_t az = {0, NULL};
-    if (req->conn) MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_authz, &az);
-    int rc = 0;
-    if (az.count > 1) {
-        rc = vg_error_set(&req->err, VG_EAUTH, "more than one Authorization header");
-    } else if (az.count == 0) {
-        if (config_anonymous(a->cfg)) id->anonymous = true;
-        else rc = vg_error_set(&req->err, VG_EAUTH, "authentication required: send Authorization: Bearer <token>");
-    } else if (strncasecmp(az.value ? az.value : "", "Bearer ", 7) || !az.value[7]) {
-        rc = vg_error_set(&req->err, VG_EAUTH, "expected an Authorization: Bearer <token> header");
-    } else if (app->keys && tenancy_apikey_like(az.value + 7, strlen(az.value + 7))) {
-        /* a vigil API key (e.g. a Grafana datasource's): always a tenant, never admin */
-        rc = tenancy_keystore_verify(app->keys, az.value + 7, strlen(az.value + 7), id->tenant, &req->err);
-        if (!rc) rc = tenancy_matcher_build(&a->enforce, id->tenant, strlen(id->tenant), &id->matcher, &req->err);
-        if (!rc) {
-            id->scoped = true;
-            id->enforced = (promql_enforced_label_t){id->matcher.label, (const char *const *)id->matcher.values,
-                                                     id->matcher.n_values};
-        }
-    } else if (!a->verifier) {
-        rc = vg_error_set(&req->err, VG_EAUTH, "token authentication is not configured (auth.jwt.keys)");
-    } else {
-        const char *tok = az.value + 7;
-        tenancy_identity_t ti;
-        rc = verify_cached(a, tok, strlen(tok), &ti, &req->err);
-        if (!rc) {
-            id->admin = ti.admin;
-            snprintf(id->tenant, sizeof id->tenant, "%s", ti.tenant);
-            snprintf(id->subject, sizeof id->subject, "%s", ti.subject);
-            if (!ti.admin) {
-                rc = tenancy_matcher_build(&a->enforce, ti.tenant, strlen(ti.tenant), &id->matcher, &req->err);
-                if (!rc) {
-                    id->scoped = true;
-                    id->enforced = (promql_enforced_label_t){id->matcher.label, (const char *const *)id->matcher.values,
-                                                             id->matcher.n_values};
-                }
-            }
-        }
-    }
-    if (!rc && (flags & HTTP_F_ADMIN) && !(id->admin || id->anonymous))
+    service_credentials_t cred = {0, NULL};
+    if (req->conn) MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_authz, &cred);
+    service_ctx_t *ctx = req->ctx;
+    int rc = service_authenticate(app, &cred, ctx, &req->err);
+    if (rc) return rc;
+    if ((flags & HTTP_F_ADMIN) && !(ctx->admin || ctx->anonymous))
         rc = vg_error_set(&req->err, VG_EFORBIDDEN, "this endpoint needs the admin role");
-    if (!rc && id->scoped && !(flags & HTTP_F_TENANT))
+    else if (ctx->scoped && !(flags & HTTP_F_TENANT))
         rc = vg_error_set(&req->err, VG_EFORBIDDEN, "this endpoint is not available to tenants");
-    if (!rc) {
-        config_limits_t lim;
-        config_tenant_limits(a->cfg, id->scoped ? id->tenant : NULL, &lim);
-        if (lim.request_rate > 0) {
-            uint64_t burst = lim.request_burst > 0 ? (uint64_t)lim.request_burst : (uint64_t)(lim.request_rate + 1);
-            int64_t wait = tenancy_limiter_take(http_app_limiter(app), id->scoped ? id->tenant : "-", klass,
-                                                lim.request_rate, burst, vg_mono_ns(), 1);
-            if (wait > 0) {
-                *retry_after_s = (int)((wait + 999) / 1000);
-                rc = vg_error_set(&req->err, VG_ERATELIMIT, "rate limit exceeded for %s requests: retry in %d s",
-                                  klass, *retry_after_s);
-            }
-        }
-    }
-    http_auth_unref(a);
-    if (rc) http_identity_deinit(id);
+    else rc = service_ctx_rate(ctx, klass, retry_after_s, &req->err);
+    if (rc) service_ctx_deinit(ctx);
     return rc;
 }

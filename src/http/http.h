@@ -10,6 +10,7 @@
 #define VG_HTTP_H
 
 #include "config/config.h"
+#include "service/service.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -19,41 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- the server's state: the one global object of a running vigil ---- */
-typedef struct http_app {
-    const char *config_path;     /* borrowed from argv */
-    const char *listen_override; /* --listen, or NULL */
-    const char *data_override;   /* --data, or NULL */
-    double start_time;           /* Unix seconds */
-    _Atomic bool ready;
-    _Atomic bool last_reload_ok;
-    _Atomic int64_t last_reload_ms; /* Unix ms of the last successful load */
-    _Atomic(config_t *) cfg;     /* current config; take it with http_app_config() */
-    struct tsdb_db *db;          /* the embedded storage (borrowed; NULL until opened) */
-    struct ingest_scraper *scraper; /* the scrape manager (borrowed; NULL when not running) */
-    struct tenancy_keystore *keys;  /* vigil API keys (borrowed; NULL when not opened) */
-    struct grafana_client *grafana; /* the Grafana client (borrowed; NULL when grafana.url is unset) */
-    struct promql_engine *engine;   /* the PromQL engine (borrowed) */
-    /* private */
-    void *priv;
-} http_app_t;
-
-/* Initialises the app around an already loaded config (takes over the caller's reference), building
- * the auth state (key files are read here). On failure call http_app_deinit. */
-int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_error_t *err);
-void http_app_deinit(http_app_t *app);
-/* A reference to the current config; drop it with config_unref(). */
-config_t *http_app_config(http_app_t *app);
-/* The current auth state / the request rate limiter (see auth.h). http_app_auth returns a reference. */
-struct http_auth *http_app_auth(http_app_t *app);
-struct tenancy_limiter *http_app_limiter(http_app_t *app);
-
-/* Usage per tenant (tenancy_usage_*): the concurrent-query gate, query and ingestion counts, rates. */
-struct tenancy_usage *http_app_usage(http_app_t *app);
-
-/* Re-reads the config file. On success swaps it in and applies what can change at run time; on failure
- * keeps the running config, logs the error and fills err. Serialised; safe from any thread. */
-int http_app_reload(http_app_t *app, vg_error_t *err);
 
 /* ---- requests and responses ---- */
 enum { HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_DELETE = 8 };
@@ -85,8 +51,9 @@ typedef struct http_req {
     size_t n_params;
     http_param_t path_params[HTTP_MAX_PATH_PARAMS];
     size_t n_path_params;
-    http_app_t *app;
-    struct http_identity *ident; /* who asks (set for HTTP_F_AUTH/ADMIN routes; see auth.h) */
+    service_t *app;
+    service_ctx_t *ctx;          /* who asks, with the request's config snapshot and limits (set for
+                                    HTTP_F_AUTH/ADMIN routes; see auth.h) */
     const char *audit_query;     /* the query as evaluated (after tenant enforcement), for the audit log */
     vg_arena_t *arena;   /* lives as long as the request */
     vg_error_t err;      /* set by a handler that returns <0 */
@@ -141,7 +108,7 @@ extern const size_t http_n_routes;
 typedef struct http_server http_server_t;
 
 /* Starts listening on cfg->server.listen (or app->listen_override) with the worker pool. */
-int http_server_start(http_app_t *app, http_server_t **out, vg_error_t *err);
+int http_server_start(service_t *app, http_server_t **out, vg_error_t *err);
 /* Graceful stop: stop accepting, let in-flight requests finish for up to timeout_ms, then close every
  * connection and free the server. Returns the number of requests still running at the deadline. */
 int http_server_stop(http_server_t *s, int64_t timeout_ms);

@@ -27,7 +27,7 @@
 
 struct http_server {
     struct MHD_Daemon *d;
-    http_app_t *app;
+    service_t *app;
     _Atomic int in_flight;
     selfmon_family_t *requests;      /* vigil_http_requests_total{handler,method,code} */
     selfmon_metric_t **durations;    /* per route, + 1 for unmatched paths */
@@ -37,7 +37,7 @@ struct http_server {
 typedef struct {
     http_req_t req;
     http_resp_t resp;
-    http_identity_t ident;
+    service_ctx_t tctx;   /* the tenant context (zeroed for routes without auth) */
     vg_arena_t arena;
     vg_buf_t body;
     const http_route_t *route;
@@ -289,7 +289,7 @@ static enum MHD_Result send_error(struct MHD_Connection *con, ctx_t *ctx, int co
 }
 
 static void ctx_free(ctx_t *ctx) {
-    http_identity_deinit(&ctx->ident);
+    service_ctx_deinit(&ctx->tctx);
     vg_buf_deinit(&ctx->body);
     vg_buf_deinit(&ctx->resp.body);
     vg_arena_deinit(&ctx->arena);
@@ -307,7 +307,7 @@ static enum MHD_Result first_call(http_server_t *s, struct MHD_Connection *con, 
     ctx->req.request_id = ctx->request_id;
     if (!ctx->req.method || !ctx->req.path) return send_error(con, ctx, VG_ENOMEM, NULL);
 
-    config_t *cfg = http_app_config(s->app);
+    config_t *cfg = service_config(s->app);
     ctx->max_body = cfg->server.max_body;
     config_unref(cfg);
 
@@ -370,7 +370,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
     }
     if (c.oom) return send_error(con, ctx, VG_ENOMEM, NULL);
     ctx->req.app = s->app;
-    ctx->req.ident = &ctx->ident;
+    ctx->req.ctx = &ctx->tctx;
     ctx->resp.status = 200;
     ctx->resp.content_type = "application/json";
     vg_error_clear(&ctx->req.err);
@@ -382,7 +382,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
             char *ra = vg_arena_alloc(&ctx->arena, 24);
             if (ra) snprintf(ra, 24, "%d", retry), http_resp_header(&ctx->resp, "Retry-After", ra);
         }
-        if (!arc && ctx->ident.scoped) arc = check_pollution(&ctx->req);
+        if (!arc && ctx->tctx.scoped) arc = check_pollution(&ctx->req);
         if (arc) return send_error(con, ctx, arc, ctx->req.err.msg);
     }
     int rc = ctx->route->fn(&ctx->req, &ctx->resp);
@@ -448,9 +448,9 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls, 
                  VG_LF("duration_s", secs), VG_LI("bytes_in", ctx->body.len),
                  VG_LB("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK), VG_LEND);
     /* the audit log: one line per request made with a verified identity */
-    if (ctx->ident.scoped || ctx->ident.admin)
-        vg_log__emit(VG_LOG_INFO, "audit", "request", VG_LS("request_id", ctx->request_id), VG_LS("tenant", ctx->ident.tenant),
-                     VG_LS("subject", ctx->ident.subject), VG_LB("admin", ctx->ident.admin), VG_LS("endpoint", handler),
+    if (ctx->tctx.scoped || ctx->tctx.admin)
+        vg_log__emit(VG_LOG_INFO, "audit", "request", VG_LS("request_id", ctx->request_id), VG_LS("tenant", ctx->tctx.tenant),
+                     VG_LS("subject", ctx->tctx.subject), VG_LB("admin", ctx->tctx.admin), VG_LS("endpoint", handler),
                      VG_LS("method", method), VG_LS("query", ctx->req.audit_query ? ctx->req.audit_query : ""),
                      VG_LI("status", status), VG_LF("duration_s", secs), VG_LEND);
     ctx_free(ctx);
@@ -465,9 +465,9 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     vg_log_warn("http", msg);
 }
 
-int http_server_start(http_app_t *app, http_server_t **out, vg_error_t *err) {
+int http_server_start(service_t *app, http_server_t **out, vg_error_t *err) {
     *out = NULL;
-    config_t *cfg = http_app_config(app);
+    config_t *cfg = service_config(app);
     char host[256];
     int port;
     if (config_split_listen(cfg->server.listen, host, sizeof host, &port)) {

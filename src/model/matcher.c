@@ -319,3 +319,24 @@ size_t model_matcher_set_values(const model_matcher_t *m, const char *const **va
     }
     return 0;
 }
+
+void model_regex_alternation(vg_buf_t *out, const char *const *values, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (i) vg_buf_putc(out, '|');
+        for (const char *c = values[i]; *c; c++) {
+            if (strchr("\\.+*?()|[]{}^$", *c)) vg_buf_putc(out, '\\');
+            vg_buf_putc(out, *c);
+        }
+    }
+}
+
+int model_matcher_new_set(const char *name, const char *const *values, size_t n, model_matcher_t **out, vg_error_t *err) {
+    *out = NULL;
+    if (n == 0) return vg_error_set(err, VG_EINVAL, "a value set matcher needs at least one value");
+    if (n == 1) return model_matcher_new(MODEL_MATCH_EQ, name, values[0], out, err);
+    vg_buf_t re = VG_BUF_INIT;
+    model_regex_alternation(&re, values, n);
+    int rc = re.failed ? vg_error_set(err, VG_ENOMEM, "out of memory") : model_matcher_new(MODEL_MATCH_RE, name, re.data, out, err);
+    vg_buf_deinit(&re);
+    return rc;
+}

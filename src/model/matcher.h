@@ -10,6 +10,7 @@
 #ifndef VG_MODEL_MATCHER_H
 #define VG_MODEL_MATCHER_H
 
+#include "util/buf.h"
 #include "util/error.h"
 
 #include <stdbool.h>
@@ -24,6 +25,13 @@ typedef struct model_matcher model_matcher_t;
 int model_matcher_new(model_match_type_t type, const char *name, const char *value, model_matcher_t **out,
                       vg_error_t *err);
 void model_matcher_free(model_matcher_t *m);
+
+/* The matcher of "label is one of values" (n >= 1): `=` for one value, else `=~` of the values
+ * regex-quoted and joined with '|' (a literal alternation, so selection uses the postings set path).
+ * The one place a value set becomes a matcher: tenants' matchers are built here. */
+int model_matcher_new_set(const char *name, const char *const *values, size_t n, model_matcher_t **out, vg_error_t *err);
+/* Appends the regex source of "one of values" (quoted, joined with '|') to out. */
+void model_regex_alternation(vg_buf_t *out, const char *const *values, size_t n);
 
 model_match_type_t model_matcher_type(const model_matcher_t *m);
 const char *model_matcher_name(const model_matcher_t *m);  /* borrowed, lives as long as m */

@@ -91,3 +91,24 @@ bool promql_node_equal(const promql_node_t *a, const promql_node_t *b) {
     }
     return false;
 }
+
+int promql_matcher_compile(const promql_matcher_t *m, model_matcher_t **out, vg_error_t *err) {
+    static const model_match_type_t types[] = {[PROMQL_MATCH_EQ] = MODEL_MATCH_EQ, [PROMQL_MATCH_NEQ] = MODEL_MATCH_NEQ,
+                                               [PROMQL_MATCH_RE] = MODEL_MATCH_RE, [PROMQL_MATCH_NRE] = MODEL_MATCH_NRE};
+    return model_matcher_new(types[m->type], m->name.ptr, m->value.ptr, out, err);
+}
+
+int promql_selector_matchers(const promql_node_t *sel, model_matcher_t **out, size_t cap, size_t *n_out, vg_error_t *err) {
+    *n_out = 0;
+    size_t n = sel->u.vector.n_matchers;
+    if (n > cap) return vg_error_set(err, VG_ELIMIT, "more than %zu matchers in a selector", cap);
+    for (size_t i = 0; i < n; i++) {
+        int rc = promql_matcher_compile(&sel->u.vector.matchers[i], &out[i], err);
+        if (rc) {
+            while (i) model_matcher_free(out[--i]);
+            return rc;
+        }
+    }
+    *n_out = n;
+    return 0;
+}

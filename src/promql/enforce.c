@@ -10,6 +10,8 @@
  * match. Invariant: recursion depth is the tree height (bounded by the parser). */
 #include "promql_int.h"
 
+#include "model/matcher.h"
+
 #include <string.h>
 
 typedef struct enforcer {
@@ -76,10 +78,7 @@ static int build_targets(enforcer_t *e) {
             t->value.len = vl;
         } else {
             vg_buf_t b = VG_BUF_INIT;
-            for (size_t v = 0; v < l->n_values; v++) {
-                if (v) vg_buf_putc(&b, '|');
-                promql__regex_quote(&b, l->values[v], strlen(l->values[v]));
-            }
+            model_regex_alternation(&b, l->values, l->n_values);
             t->type = PROMQL_MATCH_RE;
             t->value.ptr = b.failed ? NULL : vg_arena_strndup(e->arena, b.data, b.len);
             t->value.len = b.len;

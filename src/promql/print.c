@@ -141,13 +141,6 @@ bool promql__is_label_name(const char *s, size_t len) {
     return true;
 }
 
-void promql__regex_quote(vg_buf_t *out, const char *s, size_t len) {
-    for (size_t i = 0; i < len; i++) {
-        if (strchr("\\.+*?()|[]{}^$", s[i]) && s[i] != '\0') vg_buf_putc(out, '\\');
-        vg_buf_putc(out, s[i]);
-    }
-}
-
 const char *promql_op_str(promql_op_t op) {
     static const char *const names[] = {
         [PROMQL_OP_NONE] = "",        [PROMQL_OP_LOR] = "or",       [PROMQL_OP_LAND] = "and",

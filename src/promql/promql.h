@@ -14,6 +14,7 @@
 #ifndef VG_PROMQL_PROMQL_H
 #define VG_PROMQL_PROMQL_H
 
+#include "model/matcher.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -215,6 +216,12 @@ int promql_parse(const char *text, size_t len, vg_arena_t *arena, promql_node_t 
  * like Prometheus' ParseMetricSelector). */
 int promql_parse_selector(const char *text, size_t len, const promql_limits_t *limits, vg_arena_t *arena,
                           promql_node_t **out, vg_error_t *err);
+
+/* The storage matcher of a parsed matcher (model_matcher_new's errors; free with model_matcher_free). */
+int promql_matcher_compile(const promql_matcher_t *m, model_matcher_t **out, vg_error_t *err);
+/* Every matcher of vector selector sel, compiled into out[0..n) (cap slots). VG_ELIMIT past cap; on
+ * error nothing is left allocated. */
+int promql_selector_matchers(const promql_node_t *sel, model_matcher_t **out, size_t cap, size_t *n_out, vg_error_t *err);
 
 /* The type a node evaluates to. */
 promql_value_type_t promql_node_value_type(const promql_node_t *n);

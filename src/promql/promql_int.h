@@ -130,7 +130,4 @@ bool promql__is_label_name(const char *s, size_t len);
 size_t promql__function_count(void);
 const promql_function_t *promql__function_at(size_t i);
 
-/* Go's regexp.QuoteMeta appended to out. */
-void promql__regex_quote(vg_buf_t *out, const char *s, size_t len);
-
 #endif

@@ -210,10 +210,18 @@ void tenancy_usage_ingested(tenancy_usage_t *u, const char *tenant, uint64_t sam
                             int64_t now_ms);
 /* Zeros for a tenant never seen. */
 void tenancy_usage_get(tenancy_usage_t *u, const char *tenant, int64_t now_ms, tenancy_usage_stats_t *out);
-/* The cached active-series count if measured at most max_age_ms ago (count and when it was measured). */
-bool tenancy_usage_series_cached(tenancy_usage_t *u, const char *tenant, int64_t now_ms, int64_t max_age_ms,
-                                 uint64_t *count, int64_t *at_ms);
-void tenancy_usage_series_set(tenancy_usage_t *u, const char *tenant, int64_t at_ms, uint64_t count);
+/* The active-series count and the series budget (see usage.c for the protocol):
+ * begin: 0 when the count was measured at most max_age_ms ago; 1 when the caller must measure now and
+ * report with tenancy_usage_series_measured(token) (other callers wait meanwhile); -1 when the tenant
+ * cannot be tracked (table full of busy entries). */
+int tenancy_usage_series_begin(tenancy_usage_t *u, const char *tenant, int64_t now_ms, int64_t max_age_ms,
+                               uint64_t *token);
+void tenancy_usage_series_measured(tenancy_usage_t *u, const char *tenant, uint64_t token, int64_t at_ms, uint64_t count);
+/* Reserves one new series: false (nothing counted) when the count is at max (> 0). *count receives the
+ * count after the call. An untracked tenant is always allowed. */
+bool tenancy_usage_series_reserve(tenancy_usage_t *u, const char *tenant, int64_t max, uint64_t *count);
+/* The current count (0 for a tenant never measured). */
+uint64_t tenancy_usage_series_count(tenancy_usage_t *u, const char *tenant);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* API keys: revocable bearer credentials of one tenant minted by vigil (e.g. the datasource credential

@@ -1,6 +1,11 @@
 /* Per-tenant usage: queries running (the concurrency gate), queries and samples counted since start
- * and over the last minute, series refused by the series limit, and a short-lived cache of the
- * tenant's active-series count. One mutex over a chained hash table.
+ * and over the last minute, series refused by the series limit, and the tenant's active-series count
+ * that the series budget reserves from. One mutex over a chained hash table.
+ *
+ * The series count: measured (a scan of the head, outside every lock) at most once per max age, by
+ * one thread at a time per tenant (others wait for its result), then raised by each reservation. A
+ * measurement that overlapped a reservation is discarded (the raised count is kept), so a creation
+ * is never lost from the count: concurrent writers cannot overshoot the budget.
  *
  * Invariants: an entry with queries running is never evicted (its gate would be lost); the table holds
  * at most `capacity` entries — when full, the idle entry used longest ago makes room, and if every
@@ -28,11 +33,14 @@ typedef struct entry {
     uint64_t slot_queries[SLOTS], slot_samples[SLOTS];
     int64_t last_ms;
     uint64_t active;
-    int64_t active_at_ms; /* INT64_MIN: not cached */
+    int64_t active_at_ms; /* INT64_MIN: not measured yet */
+    uint64_t reservations; /* ever made: tells a measurement whether one overlapped it */
+    bool measuring;
 } entry_t;
 
 struct tenancy_usage {
     pthread_mutex_t mu;
+    pthread_cond_t measured; /* a measurement ended */
     entry_t *buckets[BUCKETS];
     size_t n, capacity;
 };
@@ -41,6 +49,7 @@ int tenancy_usage_new(size_t capacity, tenancy_usage_t **out) {
     *out = calloc(1, sizeof **out);
     if (!*out) return VG_ENOMEM;
     pthread_mutex_init(&(*out)->mu, NULL);
+    pthread_cond_init(&(*out)->measured, NULL);
     (*out)->capacity = capacity ? capacity : 1;
     return 0;
 }
@@ -53,6 +62,7 @@ void tenancy_usage_free(tenancy_usage_t *u) {
             free(e);
         }
     pthread_mutex_destroy(&u->mu);
+    pthread_cond_destroy(&u->measured);
     free(u);
 }
 
@@ -69,7 +79,7 @@ static bool evict_one(tenancy_usage_t *u) {
     entry_t **victim = NULL;
     for (size_t b = 0; b < BUCKETS; b++)
         for (entry_t **pe = &u->buckets[b]; *pe; pe = &(*pe)->next)
-            if (!(*pe)->running && (!victim || (*pe)->last_ms < (*victim)->last_ms)) victim = pe;
+            if (!(*pe)->running && !(*pe)->measuring && (!victim || (*pe)->last_ms < (*victim)->last_ms)) victim = pe;
     if (!victim) return false;
     entry_t *e = *victim;
     *victim = e->next;
@@ -161,19 +171,54 @@ void tenancy_usage_get(tenancy_usage_t *u, const char *tenant, int64_t now_ms, t
     pthread_mutex_unlock(&u->mu);
 }
 
-bool tenancy_usage_series_cached(tenancy_usage_t *u, const char *tenant, int64_t now_ms, int64_t max_age_ms,
-                                 uint64_t *count, int64_t *at_ms) {
+int tenancy_usage_series_begin(tenancy_usage_t *u, const char *tenant, int64_t now_ms, int64_t max_age_ms,
+                               uint64_t *token) {
     pthread_mutex_lock(&u->mu);
-    const entry_t *e = find(u, tenant);
-    bool hit = e && e->active_at_ms != INT64_MIN && now_ms >= e->active_at_ms && now_ms - e->active_at_ms <= max_age_ms;
-    if (hit) *count = e->active, *at_ms = e->active_at_ms;
+    entry_t *e = get(u, tenant, now_ms);
+    while (e && e->measuring) {
+        pthread_cond_wait(&u->measured, &u->mu);
+        e = get(u, tenant, now_ms);
+    }
+    int must = 1;
+    if (e && e->active_at_ms != INT64_MIN && now_ms >= e->active_at_ms && now_ms - e->active_at_ms <= max_age_ms) must = 0;
+    else if (e) e->measuring = true, *token = e->reservations;
+    else must = -1; /* untracked: the caller measures and keeps its own count */
     pthread_mutex_unlock(&u->mu);
-    return hit;
+    return must;
 }
 
-void tenancy_usage_series_set(tenancy_usage_t *u, const char *tenant, int64_t at_ms, uint64_t active) {
+void tenancy_usage_series_measured(tenancy_usage_t *u, const char *tenant, uint64_t token, int64_t at_ms, uint64_t count) {
     pthread_mutex_lock(&u->mu);
-    entry_t *e = get(u, tenant, at_ms);
-    if (e) e->active = active, e->active_at_ms = at_ms;
+    entry_t *e = find(u, tenant);
+    if (e && e->measuring) {
+        if (e->reservations == token || e->active_at_ms == INT64_MIN) {
+            /* a first measurement cannot overlap a reservation: reservations wait for it */
+            e->active = count;
+        }
+        e->active_at_ms = at_ms;
+        e->measuring = false;
+        pthread_cond_broadcast(&u->measured);
+    }
     pthread_mutex_unlock(&u->mu);
+}
+
+bool tenancy_usage_series_reserve(tenancy_usage_t *u, const char *tenant, int64_t max, uint64_t *count) {
+    pthread_mutex_lock(&u->mu);
+    entry_t *e = find(u, tenant);
+    bool ok = true;
+    if (e) {
+        ok = max <= 0 || e->active < (uint64_t)max;
+        if (ok) e->active++, e->reservations++;
+        *count = e->active;
+    }
+    pthread_mutex_unlock(&u->mu);
+    return ok;
+}
+
+uint64_t tenancy_usage_series_count(tenancy_usage_t *u, const char *tenant) {
+    pthread_mutex_lock(&u->mu);
+    const entry_t *e = find(u, tenant);
+    uint64_t n = e ? e->active : 0;
+    pthread_mutex_unlock(&u->mu);
+    return n;
 }

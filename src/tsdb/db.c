@@ -116,7 +116,7 @@ static int rp_series(void *ctx, uint64_t ref, const model_label_t *l, size_t n) 
     if (model_labels_normalize(tmp, &k, NULL, &err) != 0) return VG_ECORRUPT;
     tsdb__series_t *s;
     bool created;
-    int rc = tsdb__head_get_or_create(db->head, tmp, k, model_labels_hash(tmp, k), ref, &s, &created);
+    int rc = tsdb__head_get_or_create(db->head, tmp, k, model_labels_hash(tmp, k), ref, NULL, NULL, &s, &created);
     if (rc == VG_EEXIST || rc == VG_ECORRUPT) return VG_ECORRUPT;
     if (rc) return rc;
     atomic_store(&s->logged, 1);
@@ -395,17 +395,6 @@ void tsdb_db_close(tsdb_db_t *db) {
     free(db);
 }
 
-bool tsdb_db_has_series(tsdb_db_t *db, const model_label_t *l, size_t n) {
-    model_label_t stack[64], *tmp = n <= 64 ? stack : malloc(n * sizeof *tmp);
-    if (!tmp) return false;
-    if (n) memcpy(tmp, l, n * sizeof *l);
-    size_t k = n;
-    vg_error_t err;
-    bool has = !model_labels_normalize(tmp, &k, NULL, &err) && tsdb__head_has(db->head, tmp, k, model_labels_hash(tmp, k));
-    if (tmp != stack) free(tmp);
-    return has;
-}
-
 uint64_t tsdb_db_count_series(tsdb_db_t *db, const char *name, const char *const *values, size_t n, int64_t since_ms) {
     return tsdb__head_count(db->head, name, values, n, since_ms);
 }
@@ -449,6 +438,8 @@ typedef struct app {
     model_label_t *scratch;
     size_t scratch_cap;
     tsdb__recbuf_t rb, rs, rz; /* samples, series, compressed samples */
+    storage_series_gate_fn gate; /* asked before a series is created (NULL: none) */
+    void *gate_ctx;
 } app_t;
 
 static void batch_begin(app_t *a) {
@@ -504,7 +495,9 @@ static int app_append(storage_appender_t *base, const model_label_t *l, size_t n
     batch_begin(a);
     tsdb__series_t *s;
     bool created;
-    rc = tsdb__head_get_or_create(a->db->head, a->scratch, k, model_labels_hash(a->scratch, k), 0, &s, &created);
+    rc = tsdb__head_get_or_create(a->db->head, a->scratch, k, model_labels_hash(a->scratch, k), 0, a->gate, a->gate_ctx,
+                                  &s, &created);
+    if (rc == STORAGE_REJECT_SERIES_LIMIT) return rc;
     if (rc) return vg_error_set(err, rc, "creating series: %s", vg_error_str(rc));
     if (created) m_set(a->db->m.head_series, (double)atomic_load(&a->db->head->n_series));
     if (ref_out) *ref_out = s->ref;
@@ -644,8 +637,19 @@ static void app_free(storage_appender_t *base) {
     free(a);
 }
 
-static const storage_appender_vt app_vt = {
-    .append = app_append, .append_ref = app_append_ref, .commit = app_commit, .rollback = app_rollback, .free = app_free};
+static int app_set_series_gate(storage_appender_t *base, storage_series_gate_fn fn, void *ctx) {
+    app_t *a = (app_t *)base;
+    a->gate = fn;
+    a->gate_ctx = ctx;
+    return 0;
+}
+
+static const storage_appender_vt app_vt = {.append = app_append,
+                                           .append_ref = app_append_ref,
+                                           .commit = app_commit,
+                                           .rollback = app_rollback,
+                                           .free = app_free,
+                                           .set_series_gate = app_set_series_gate};
 
 int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err) {
     *out = NULL;

@@ -117,16 +117,8 @@ static tsdb__series_t *stripe_find(const tsdb__stripe_t *st, const model_label_t
     return NULL;
 }
 
-bool tsdb__head_has(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash) {
-    tsdb__stripe_t *st = &h->stripes[hash & (TSDB__STRIPES - 1)];
-    pthread_mutex_lock(&st->mu);
-    bool found = stripe_find(st, l, n, hash) != NULL;
-    pthread_mutex_unlock(&st->mu);
-    return found;
-}
-
 int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
-                             tsdb__series_t **out, bool *created) {
+                             storage_series_gate_fn gate, void *gate_ctx, tsdb__series_t **out, bool *created) {
     *out = NULL;
     *created = false;
     if (ref >= ((uint64_t)TSDB__ID_PAGES << TSDB__ID_PAGE_BITS)) return VG_ECORRUPT;
@@ -137,6 +129,10 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
         pthread_mutex_unlock(&st->mu);
         *out = found;
         return 0;
+    }
+    if (gate && !gate(gate_ctx, l, n)) { /* under the stripe lock: no other creation of this series races */
+        pthread_mutex_unlock(&st->mu);
+        return STORAGE_REJECT_SERIES_LIMIT;
     }
     int rc = VG_ENOMEM;
     tsdb__series_t *s = calloc(1, sizeof *s + n * sizeof(model_label_t));

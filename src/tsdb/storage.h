@@ -28,8 +28,14 @@
 enum {
     STORAGE_REJECT_OUT_OF_ORDER = 1, /* t < the series' newest timestamp */
     STORAGE_REJECT_DUPLICATE = 2,    /* t == newest timestamp with a different value */
-    STORAGE_REJECT_OUT_OF_BOUNDS = 3 /* t older than the head accepts (too old) */
+    STORAGE_REJECT_OUT_OF_BOUNDS = 3, /* t older than the head accepts (too old) */
+    STORAGE_REJECT_SERIES_LIMIT = 4  /* a new series the series gate refused (nothing created) */
 };
+
+/* A gate on series creation: asked, under the storage's own lock for that series, just before a new
+ * series would be created (never for an existing one); false refuses it. Called with the normalized
+ * labels; must not call back into the storage. */
+typedef bool (*storage_series_gate_fn)(void *ctx, const model_label_t *labels, size_t n_labels);
 
 typedef struct storage_appender storage_appender_t;
 
@@ -50,6 +56,9 @@ typedef struct storage_appender_vt {
     void (*rollback)(storage_appender_t *a);
     /* Rolls back anything pending and frees the appender. */
     void (*free)(storage_appender_t *a);
+    /* Installs a series gate for this appender's appends (fn NULL removes it). Returns VG_EUNSUPPORTED
+     * where the storage cannot enforce one. */
+    int (*set_series_gate)(storage_appender_t *a, storage_series_gate_fn fn, void *ctx);
 } storage_appender_vt;
 
 struct storage_appender {
@@ -65,6 +74,9 @@ static inline int storage_append_ref(storage_appender_t *a, uint64_t ref, int64_
 }
 static inline int storage_commit(storage_appender_t *a, vg_error_t *err) { return a->vt->commit(a, err); }
 static inline void storage_rollback(storage_appender_t *a) { a->vt->rollback(a); }
+static inline int storage_set_series_gate(storage_appender_t *a, storage_series_gate_fn fn, void *ctx) {
+    return a->vt->set_series_gate ? a->vt->set_series_gate(a, fn, ctx) : VG_EUNSUPPORTED;
+}
 static inline void storage_appender_free(storage_appender_t *a) {
     if (a) a->vt->free(a);
 }

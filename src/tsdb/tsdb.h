@@ -72,8 +72,6 @@ int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);
 /* fsyncs the WAL now. */
 int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err);
 
-/* Whether the head holds a series with exactly these labels (any order; normalized inside). */
-bool tsdb_db_has_series(tsdb_db_t *db, const model_label_t *l, size_t n);
 /* The number of series carrying label `name` with one of `values` (a tenant's series) whose newest
  * sample is at or after since_ms, counting series created and still awaiting their first sample;
  * since_ms == INT64_MIN counts every such series in the head, in O(n) from the postings. */

@@ -133,12 +133,12 @@ static inline pthread_mutex_t *tsdb__series_lock(tsdb__head_t *h, const tsdb__se
 }
 
 /* Finds or creates the series for a normalized label set. ref == 0: allocate the next id; else use
- * that ref (replay; an existing series with the same labels is returned as is). *created tells. */
+ * that ref (replay; an existing series with the same labels is returned as is). *created tells. A gate
+ * (may be NULL) is asked under the stripe lock before a series is created: STORAGE_REJECT_SERIES_LIMIT
+ * when it refuses. */
 int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
-                             tsdb__series_t **out, bool *created);
+                             storage_series_gate_fn gate, void *gate_ctx, tsdb__series_t **out, bool *created);
 tsdb__series_t *tsdb__head_by_ref(tsdb__head_t *h, uint64_t ref);
-/* Whether a series with this normalized label set exists. */
-bool tsdb__head_has(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash);
 /* Series with label `name` set to one of values whose newest sample is at or after since (or that have
  * none yet); since == INT64_MIN counts them all from the postings alone. */
 uint64_t tsdb__head_count(tsdb__head_t *h, const char *name, const char *const *values, size_t n, int64_t since);

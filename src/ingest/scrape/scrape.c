@@ -1287,42 +1287,46 @@ static bool family_in(const char *family, const char *const *names, size_t n) {
     return false;
 }
 
-void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit,
-                                  const char *const *names, size_t n_names) {
+int ingest_scraper_metadata(ingest_scraper_t *s, const char *metric, long limit, const char *const *names,
+                            size_t n_names, vg_arena_t *arena, ingest_metric_metadata_t **out, size_t *n_out) {
+    *out = NULL;
+    *n_out = 0;
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
     for (pool_t *p = s->pools; p; p = p->next)
         for (target_t *t = p->targets; t; t = t->next) n += t->n_meta;
     meta_ref_t *all = malloc((n ? n : 1) * sizeof *all);
-    size_t k = 0;
-    for (pool_t *p = s->pools; all && p; p = p->next)
+    ingest_metric_metadata_t *res = vg_arena_calloc(arena, n ? n : 1, sizeof *res);
+    int rc = all && res ? 0 : VG_ENOMEM;
+    size_t k = 0, m = 0;
+    for (pool_t *p = s->pools; !rc && p; p = p->next)
         for (target_t *t = p->targets; t; t = t->next)
             for (size_t i = 0; i < t->n_meta; i++)
                 if ((!metric || !*metric || !strcmp(metric, t->meta[i].family)) &&
                     (!names || family_in(t->meta[i].family, names, n_names)))
                     all[k++].m = &t->meta[i];
-    if (all) qsort(all, k, sizeof *all, cmp_meta_ref);
-    vg_json_obj_open(j);
+    if (!rc) qsort(all, k, sizeof *all, cmp_meta_ref);
     long families = 0;
-    for (size_t i = 0; i < k;) {
-        size_t e = i;
-        while (e < k && !strcmp(all[e].m->family, all[i].m->family)) e++;
-        if (limit >= 0 && families >= limit) break;
-        families++;
-        vg_json_key(j, all[i].m->family);
-        vg_json_arr_open(j);
-        for (size_t x = i; x < e; x++) {
-            if (x > i && !cmp_meta_ref(&all[x - 1], &all[x])) continue; /* the same metadata from several targets */
-            vg_json_obj_open(j);
-            meta_obj(j, all[x].m);
-            vg_json_obj_close(j);
+    for (size_t i = 0; !rc && i < k; i++) {
+        if (i && !cmp_meta_ref(&all[i - 1], &all[i])) continue; /* the same metadata from several targets */
+        if (!i || strcmp(all[i - 1].m->family, all[i].m->family)) {
+            if (limit >= 0 && families >= limit) break;
+            families++;
         }
-        vg_json_arr_close(j);
-        i = e;
+        const meta_t *e = all[i].m;
+        ingest_metric_metadata_t *r = &res[m++];
+        r->metric = vg_arena_strndup(arena, e->family, strlen(e->family));
+        r->type = ingest_mtype_name((ingest_mtype_t)e->type);
+        r->help = vg_arena_strndup(arena, e->help, strlen(e->help));
+        r->unit = vg_arena_strndup(arena, e->unit, strlen(e->unit));
+        if (!r->metric || !r->help || !r->unit) rc = VG_ENOMEM;
     }
-    vg_json_obj_close(j);
-    free(all);
     pthread_mutex_unlock(&s->mu);
+    free(all);
+    if (rc) return rc;
+    *out = res;
+    *n_out = m;
+    return 0;
 }
 
 void ingest_scraper_targets_metadata_json(ingest_scraper_t *s, vg_json_t *j, model_matcher_t *const *ms, size_t n_ms,

@@ -16,6 +16,7 @@
 #include "model/matcher.h"
 #include "tsdb/storage.h"
 #include "util/error.h"
+#include "util/arena.h"
 #include "util/json.h"
 
 typedef struct ingest_scraper ingest_scraper_t;
@@ -44,12 +45,16 @@ typedef struct ingest_target_filter {
  * Prometheus' shape. state: NULL/"any", "active" or "dropped". */
 void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state, const ingest_target_filter_t *filter);
 
-/* Writes the data object of /api/v1/metadata: {"<family>":[{"type","help","unit"},…],…} over every
- * active target's last successful scrape, families sorted, identical entries merged. metric filters
- * to one family; limit < 0 means no limit on the number of families. names (sorted, may be NULL = no
- * restriction) limits the output to families with at least one of these series names. */
-void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char *metric, long limit,
-                                  const char *const *names, size_t n_names);
+/* Metric metadata over every active target's last successful scrape: entries sorted by family (then
+ * type, help, unit), identical entries merged. metric filters to one family; limit < 0 means no limit
+ * on the number of families. names (sorted, may be NULL = no restriction) limits the output to
+ * families with at least one of these series names. *out and its strings live in arena. Returns 0 or
+ * VG_ENOMEM. */
+typedef struct ingest_metric_metadata {
+    const char *metric, *type, *help, *unit;
+} ingest_metric_metadata_t;
+int ingest_scraper_metadata(ingest_scraper_t *s, const char *metric, long limit, const char *const *names,
+                            size_t n_names, vg_arena_t *arena, ingest_metric_metadata_t **out, size_t *n_out);
 
 /* Writes the data array of /api/v1/targets/metadata: [{"target":{labels},"metric","type","help","unit"}]
  * for targets whose labels satisfy every matcher in ms, limited to one metric family (metric) and to

@@ -185,15 +185,6 @@ static void plan(const promql__q_t *q, const promql_node_t *n, int64_t s, int64_
 
 /* ---- selectors ----------------------------------------------------------------------------------- */
 
-static model_match_type_t match_type(promql_match_type_t t) {
-    switch (t) {
-    case PROMQL_MATCH_NEQ: return MODEL_MATCH_NEQ;
-    case PROMQL_MATCH_RE: return MODEL_MATCH_RE;
-    case PROMQL_MATCH_NRE: return MODEL_MATCH_NRE;
-    default: return MODEL_MATCH_EQ;
-    }
-}
-
 /* Reads the series of vector selector vs with their samples in [mint, maxt] (stale markers dropped when
  * drop_stale). Series without samples are left out. */
 static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, int64_t maxt, bool drop_stale,
@@ -213,7 +204,7 @@ static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, in
             q->ms = g;
             q->cap_ms = cap;
         }
-        int rc = model_matcher_new(match_type(pm->type), pm->name.ptr, pm->value.ptr, &ms[i], q->err);
+        int rc = promql_matcher_compile(pm, &ms[i], q->err);
         if (rc < 0) return rc;
         q->ms[q->n_ms++] = ms[i];
     }

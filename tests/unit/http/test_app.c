@@ -11,19 +11,19 @@
 
 static void config_references(void **state) {
     (void)state;
-    http_app_t app = {0};
+    service_t app = {0};
     vg_error_t err;
-    assert_int_equal(http_app_init(&app, config_default(), NULL, &err), 0);
-    config_t *c = http_app_config(&app);
+    assert_int_equal(service_init(&app, config_default(), NULL, &err), 0);
+    config_t *c = service_config(&app);
     int held = atomic_load(&c->refs); /* the app's, the auth state's, and ours */
-    config_t *c2 = http_app_config(&app);
+    config_t *c2 = service_config(&app);
     assert_ptr_equal(c, c2);
     assert_int_equal(atomic_load(&c->refs), held + 1);
     config_unref(c2);
     assert_int_equal(atomic_load(&c->refs), held);
     config_unref(c);
-    assert_int_equal(http_app_reload(&app, &err), VG_EINVAL); /* no file to reload */
-    http_app_deinit(&app);
+    assert_int_equal(service_reload(&app, &err), VG_EINVAL); /* no file to reload */
+    service_deinit(&app);
 }
 
 int main(void) {

@@ -72,16 +72,40 @@ static void series_cache(void **state) {
     (void)state;
     tenancy_usage_t *u;
     assert_int_equal(tenancy_usage_new(16, &u), 0);
-    uint64_t n;
-    int64_t at;
-    assert_false(tenancy_usage_series_cached(u, "alice", T0, 1000, &n, &at));
-    tenancy_usage_series_set(u, "alice", T0, 42);
-    assert_true(tenancy_usage_series_cached(u, "alice", T0 + 1000, 1000, &n, &at));
-    assert_int_equal(n, 42);
-    assert_int_equal(at, T0);
-    assert_false(tenancy_usage_series_cached(u, "alice", T0 + 1001, 1000, &n, &at)); /* too old */
-    assert_false(tenancy_usage_series_cached(u, "alice", T0 - 1, 1000, &n, &at));    /* clock went back */
-    assert_false(tenancy_usage_series_cached(u, "bob", T0, 1000, &n, &at));
+    uint64_t tok;
+    assert_int_equal(tenancy_usage_series_begin(u, "alice", T0, 1000, &tok), 1); /* never measured */
+    tenancy_usage_series_measured(u, "alice", tok, T0, 42);
+    assert_int_equal(tenancy_usage_series_begin(u, "alice", T0 + 1000, 1000, &tok), 0);
+    assert_int_equal(tenancy_usage_series_count(u, "alice"), 42);
+    assert_int_equal(tenancy_usage_series_begin(u, "alice", T0 + 1001, 1000, &tok), 1); /* too old */
+    tenancy_usage_series_measured(u, "alice", tok, T0 + 1001, 40);
+    assert_int_equal(tenancy_usage_series_count(u, "alice"), 40);
+    assert_int_equal(tenancy_usage_series_begin(u, "alice", T0 - 1, 1000, &tok), 1); /* clock went back */
+    tenancy_usage_series_measured(u, "alice", tok, T0 - 1, 40);
+    assert_int_equal(tenancy_usage_series_count(u, "bob"), 0);
+    tenancy_usage_free(u);
+}
+
+/* Reservations stop at the budget, and a measurement that overlapped one is discarded (the count that
+ * includes the reservation is kept), so a concurrent recount cannot make room that is not there. */
+static void series_budget(void **state) {
+    (void)state;
+    tenancy_usage_t *u;
+    assert_int_equal(tenancy_usage_new(16, &u), 0);
+    uint64_t tok, n;
+    assert_int_equal(tenancy_usage_series_begin(u, "alice", T0, 1000, &tok), 1);
+    tenancy_usage_series_measured(u, "alice", tok, T0, 3);
+    assert_true(tenancy_usage_series_reserve(u, "alice", 5, &n));
+    assert_int_equal(n, 4);
+    assert_int_equal(tenancy_usage_series_begin(u, "alice", T0 + 2000, 1000, &tok), 1);
+    assert_true(tenancy_usage_series_reserve(u, "alice", 5, &n)); /* during the scan */
+    assert_int_equal(n, 5);
+    tenancy_usage_series_measured(u, "alice", tok, T0 + 2000, 4); /* the scan missed it: discarded */
+    assert_int_equal(tenancy_usage_series_count(u, "alice"), 5);
+    assert_false(tenancy_usage_series_reserve(u, "alice", 5, &n));
+    assert_int_equal(n, 5);
+    assert_true(tenancy_usage_series_reserve(u, "alice", 0, &n)); /* no limit */
+    assert_true(tenancy_usage_series_reserve(u, "untracked", 1, &n));
     tenancy_usage_free(u);
 }
 
@@ -111,6 +135,7 @@ static void bounded_table(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(query_gate), cmocka_unit_test(rates_over_the_last_minute),
-                                       cmocka_unit_test(series_cache), cmocka_unit_test(bounded_table)};
+                                       cmocka_unit_test(series_cache), cmocka_unit_test(series_budget),
+                                       cmocka_unit_test(bounded_table)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -342,9 +343,8 @@ static void select_agrees_with_brute_force(void **state) {
     tsdb_db_close(db);
 }
 
-/* A tenant's series count (postings of its label values, optionally only series with a recent sample)
- * and the existence check used by the series limit. */
-static void count_and_has_series(void **state) {
+/* A tenant's series count (postings of its label values, optionally only series with a recent sample). */
+static void count_series(void **state) {
     (void)state;
     tsdb_db_t *db = open_db(NULL);
     storage_appender_t *a;
@@ -369,10 +369,48 @@ static void count_and_has_series(void **state) {
     assert_int_equal(tsdb_db_count_series(db, "ns", vab, 2, 50000), 5);
     assert_int_equal(tsdb_db_count_series(db, "ns", vz, 1, INT64_MIN), 0);
     assert_int_equal(tsdb_db_count_series(db, "nolabel", va, 1, INT64_MIN), 0);
-    model_label_t unordered[] = {{"i", "2"}, {"ns", "b"}, {"__name__", "m"}}, absent[] = {{"__name__", "m"}, {"ns", "b"}};
-    assert_true(tsdb_db_has_series(db, unordered, 3));
-    assert_false(tsdb_db_has_series(db, absent, 2));
     storage_rollback(a);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+}
+
+typedef struct {
+    int calls, allow;
+    char last[64];
+} gate_t;
+
+static bool gate_fn(void *ctx, const model_label_t *l, size_t n) {
+    gate_t *g = ctx;
+    g->calls++;
+    snprintf(g->last, sizeof g->last, "%s", n > 1 ? l[1].value : "");
+    return g->allow-- > 0;
+}
+
+/* The series gate is asked only before a series is created, with normalized labels; a refusal creates
+ * nothing, returns STORAGE_REJECT_SERIES_LIMIT and leaves the batch usable. */
+static void series_gate(void **state) {
+    (void)state;
+    tsdb_db_t *db = open_db(NULL);
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(db, &a, &err);
+    model_label_t x[] = {{"__name__", "m"}, {"i", "x"}}, y[] = {{"i", "y"}, {"__name__", "m"}}, z[] = {{"__name__", "m"}, {"i", "z"}};
+    assert_int_equal(storage_append(a, x, 2, 1000, 1, NULL, &err), 0); /* before the gate: created freely */
+    gate_t g = {0, 1, ""};
+    assert_int_equal(storage_set_series_gate(a, gate_fn, &g), 0);
+    assert_int_equal(storage_append(a, x, 2, 2000, 1, NULL, &err), 0);
+    assert_int_equal(g.calls, 0); /* existing series: not asked */
+    assert_int_equal(storage_append(a, y, 2, 2000, 1, NULL, &err), 0);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.last, "y"); /* sorted: __name__ first */
+    assert_int_equal(storage_append(a, z, 2, 2000, 1, NULL, &err), STORAGE_REJECT_SERIES_LIMIT);
+    assert_int_equal(storage_append(a, y, 2, 3000, 2, NULL, &err), 0); /* the batch goes on */
+    assert_int_equal(storage_commit(a, &err), 0);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, 2);
+    const char *vz[] = {"z"};
+    assert_int_equal(tsdb_db_count_series(db, "i", vz, 1, INT64_MIN), 0);
     storage_appender_free(a);
     tsdb_db_close(db);
 }
@@ -531,6 +569,6 @@ int main(void) {
         cmocka_unit_test(out_of_bounds),          cmocka_unit_test(select_in_memory),
         cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
         cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force),
-        cmocka_unit_test(count_and_has_series)};
+        cmocka_unit_test(count_series), cmocka_unit_test(series_gate)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,14 @@
 /* The server state of a running vigil: the current config behind a reference-counted pointer swap
- * (readers never block on a reload), reload itself, and readiness. */
-#include "http.h"
-
-#include "auth.h"
+ * (readers never block on a reload), reload and its fan-out (log settings, auth state, scrape targets),
+ * and readiness.
+ *
+ * Invariants: the config pointer and the auth state built from it are swapped together under cfg_mu,
+ * so a request that takes the auth state sees the config of the same generation; a reload that fails
+ * anywhere (file, keys) changes nothing. */
+#include "service_int.h"
 
 #include "ingest/scrape/scrape.h"
-#include "selfmon/selfmon.h"
+#include "promql/engine/promql_engine.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -14,17 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    pthread_mutex_t cfg_mu;    /* guards the pointer loads + refs in http_app_config / http_app_auth */
-    http_auth_t *auth;         /* the auth state of the current config */
-    tenancy_usage_t *usage;    /* per tenant: running queries, counts, rates */
-    tenancy_limiter_t *limiter;
-    pthread_mutex_t reload_mu; /* one reload at a time */
-    selfmon_metric_t *reload_ok, *reload_ts;
-} priv_t;
+typedef service__priv_t priv_t;
 
 /* --listen/--data win over the file on every load, so a reload cannot move them. */
-static int apply_overrides(http_app_t *app, config_t *c) {
+static int apply_overrides(service_t *app, config_t *c) {
     if (app->listen_override) {
         char *s = strdup(app->listen_override);
         if (!s) return VG_ENOMEM;
@@ -45,7 +41,7 @@ static void apply_runtime(const config_t *c) {
     vg_log_set_format(c->log.format);
 }
 
-int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_error_t *err) {
+int service_init(service_t *app, config_t *cfg, const char *config_path, vg_error_t *err) {
     priv_t *p = calloc(1, sizeof *p);
     if (!p) return vg_error_set(err, VG_ENOMEM, "out of memory");
     pthread_mutex_init(&p->cfg_mu, NULL);
@@ -64,7 +60,7 @@ int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_er
     if (rc) return vg_error_set(err, rc, "out of memory");
     if ((rc = tenancy_limiter_new(100000, &p->limiter)) || (rc = tenancy_usage_new(100000, &p->usage)))
         return vg_error_set(err, rc, "out of memory");
-    if ((rc = http_auth_build(cfg, &p->auth, err))) return rc;
+    if ((rc = service__auth_build(cfg, &p->auth, err))) return rc;
     apply_runtime(cfg);
     atomic_init(&app->last_reload_ok, true);
     atomic_init(&app->last_reload_ms, (int64_t)(app->start_time * 1000));
@@ -73,11 +69,13 @@ int http_app_init(http_app_t *app, config_t *cfg, const char *config_path, vg_er
     return rc;
 }
 
-void http_app_deinit(http_app_t *app) {
+void service_deinit(service_t *app) {
     priv_t *p = app->priv;
+    promql_executor_free(app->exec);
+    app->exec = NULL;
     config_unref(atomic_exchange(&app->cfg, NULL));
     if (p) {
-        http_auth_unref(p->auth);
+        service__auth_unref(p->auth);
         tenancy_limiter_free(p->limiter);
         tenancy_usage_free(p->usage);
         pthread_mutex_destroy(&p->cfg_mu);
@@ -87,19 +85,19 @@ void http_app_deinit(http_app_t *app) {
     app->priv = NULL;
 }
 
-http_auth_t *http_app_auth(http_app_t *app) {
+service__auth_t *service__auth(service_t *app) {
     priv_t *p = app->priv;
     pthread_mutex_lock(&p->cfg_mu);
-    http_auth_t *a = http_auth_ref(p->auth);
+    service__auth_t *a = service__auth_ref(p->auth);
     pthread_mutex_unlock(&p->cfg_mu);
     return a;
 }
 
-tenancy_limiter_t *http_app_limiter(http_app_t *app) { return ((priv_t *)app->priv)->limiter; }
+tenancy_limiter_t *service_limiter(service_t *app) { return ((priv_t *)app->priv)->limiter; }
 
-tenancy_usage_t *http_app_usage(http_app_t *app) { return ((priv_t *)app->priv)->usage; }
+tenancy_usage_t *service_usage(service_t *app) { return ((priv_t *)app->priv)->usage; }
 
-config_t *http_app_config(http_app_t *app) {
+config_t *service_config(service_t *app) {
     priv_t *p = app->priv;
     pthread_mutex_lock(&p->cfg_mu);
     config_t *c = config_ref(atomic_load(&app->cfg));
@@ -113,7 +111,7 @@ static void warn_restart(const char *key, const char *old, const char *nw) {
                     VG_LS("configured", nw));
 }
 
-int http_app_reload(http_app_t *app, vg_error_t *err) {
+int service_reload(service_t *app, vg_error_t *err) {
     priv_t *p = app->priv;
     vg_error_clear(err);
     pthread_mutex_lock(&p->reload_mu);
@@ -125,8 +123,8 @@ int http_app_reload(http_app_t *app, vg_error_t *err) {
         vg_error_set(err, rc, "out of memory");
         config_unref(nc);
     }
-    http_auth_t *na = NULL;
-    if (!rc && (rc = http_auth_build(nc, &na, err)) != 0) config_unref(nc); /* e.g. a key file that does not load */
+    service__auth_t *na = NULL;
+    if (!rc && (rc = service__auth_build(nc, &na, err)) != 0) config_unref(nc); /* e.g. a key file that does not load */
     if (rc) {
         char msg[VG_ERROR_MSG_MAX + 256];
         config_error_format(err, app->config_path ? app->config_path : "", msg, sizeof msg);
@@ -145,11 +143,11 @@ int http_app_reload(http_app_t *app, vg_error_t *err) {
                     VG_LS("key", "server.threads/max_connections/max_header/read_timeout"));
     pthread_mutex_lock(&p->cfg_mu);
     atomic_store(&app->cfg, nc);
-    http_auth_t *old_auth = p->auth;
+    service__auth_t *old_auth = p->auth;
     p->auth = na;
     pthread_mutex_unlock(&p->cfg_mu);
     config_unref(old);
-    http_auth_unref(old_auth);
+    service__auth_unref(old_auth);
     apply_runtime(nc);
     if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
     atomic_store(&app->last_reload_ok, true);

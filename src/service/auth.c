@@ -1,0 +1,240 @@
+/* Authentication and the per-request tenant context.
+ *
+ * Rules (docs/tenancy.md): a token comes from exactly one `Authorization: Bearer` header; a request with
+ * a token that fails verification is 401 even when anonymous access is on; without a token it is served
+ * unscoped only when `auth.anonymous` allows it. An admin token, or an anonymous request, is unscoped;
+ * any other identity (a JWT tenant, a vigil API key) is scoped to its tenant's matcher on every read and
+ * write. The context takes its config snapshot and limits from the auth state it was verified with, so
+ * one request sees one config generation. */
+#include "service_int.h"
+
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <xxhash.h>
+
+/* Verified tokens, so a dashboard's burst of queries pays for one signature check: slot = hash of the
+ * token; a hit needs the whole token to be equal and `exp` still ahead. One per auth state, so a reload
+ * (new keys, new claims rules) starts empty. */
+#define TOKEN_CACHE_SLOTS 512
+typedef struct {
+    char *token; /* owned */
+    size_t len;
+    tenancy_identity_t id;
+} cached_t;
+
+struct service__auth {
+    _Atomic int refs;
+    config_t *cfg; /* ref: every string below is borrowed from it */
+    tenancy_verifier_t *verifier;
+    pthread_mutex_t cache_mu;
+    cached_t cache[TOKEN_CACHE_SLOTS];
+    tenancy_enforce_config_t enforce;
+    tenancy_tenant_override_t *overrides;
+};
+
+service__auth_t *service__auth_ref(service__auth_t *a) {
+    if (a) atomic_fetch_add(&a->refs, 1);
+    return a;
+}
+
+void service__auth_unref(service__auth_t *a) {
+    if (!a || atomic_fetch_sub(&a->refs, 1) != 1) return;
+    for (size_t i = 0; i < TOKEN_CACHE_SLOTS; i++) {
+        if (a->cache[i].token) explicit_bzero(a->cache[i].token, a->cache[i].len);
+        free(a->cache[i].token);
+    }
+    pthread_mutex_destroy(&a->cache_mu);
+    tenancy_verifier_free(a->verifier);
+    free(a->overrides);
+    config_unref(a->cfg);
+    free(a);
+}
+
+int service__auth_build(config_t *cfg, service__auth_t **out, vg_error_t *err) {
+    *out = NULL;
+    service__auth_t *a = calloc(1, sizeof *a);
+    if (!a) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    atomic_init(&a->refs, 1);
+    pthread_mutex_init(&a->cache_mu, NULL);
+    a->cfg = config_ref(cfg);
+    int rc = 0;
+    size_t nk = cfg->auth.jwt.keys.n;
+    if (nk) {
+        tenancy_key_config_t *keys = calloc(nk, sizeof *keys);
+        if (!keys) {
+            service__auth_unref(a);
+            return vg_error_set(err, VG_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; !rc && i < nk; i++) {
+            const config_jwt_key_t *k = &cfg->auth.jwt.keys.v[i];
+            keys[i].kid = k->kid;
+            keys[i].public_key_file = k->public_key_file;
+            keys[i].secret_file = k->secret_file;
+            keys[i].secret = k->secret;
+            keys[i].secret_len = k->secret ? strlen(k->secret) : 0;
+            keys[i].jwks_file = k->jwks_file;
+            const char *const one[] = {k->alg};
+            const char *const *names = k->alg ? one : (const char *const *)k->algorithms.v;
+            size_t n = k->alg ? 1 : k->algorithms.n;
+            for (size_t j = 0; j < n; j++) {
+                unsigned bit = tenancy_alg_parse(names[j], strlen(names[j]));
+                if (!bit) {
+                    rc = vg_error_set(err, VG_ECONFIG, "auth.jwt.keys[%zu]: unsupported algorithm \"%s\" (HS256, RS256, ES256)", i, names[j]);
+                    err->line = k->line, err->col = k->col;
+                    break;
+                }
+                keys[i].algorithms |= bit;
+            }
+        }
+        if (!rc) {
+            tenancy_auth_config_t ac;
+            tenancy_auth_config_init(&ac);
+            ac.keys = keys;
+            ac.n_keys = nk;
+            ac.leeway_ms = cfg->auth.jwt.leeway_ms;
+            ac.max_token_len = (size_t)cfg->auth.jwt.max_token_size;
+            ac.issuer = cfg->auth.jwt.issuer;
+            ac.audience = cfg->auth.jwt.audience;
+            ac.tenant_claim = cfg->auth.jwt.tenant_claim;
+            ac.admin_claim = cfg->auth.jwt.admin_claim.name;
+            ac.admin_value = cfg->auth.jwt.admin_claim.value;
+            rc = tenancy_verifier_new(&ac, &a->verifier, err);
+        }
+        free(keys);
+    }
+    if (!rc) {
+        if (cfg->tenants.enforce.n) {
+            a->enforce.label = cfg->tenants.enforce.keys[0];
+            a->enforce.value_template = cfg->tenants.enforce.values[0];
+        }
+        size_t no = cfg->tenants.overrides.n;
+        if (no && !(a->overrides = calloc(no, sizeof *a->overrides))) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; !rc && i < no; i++) {
+            const config_tenant_override_t *o = &cfg->tenants.overrides.v[i];
+            if (!o->enforce.n) continue; /* an override of limits only */
+            a->overrides[k++] = (tenancy_tenant_override_t){o->tenant, o->enforce.keys[0],
+                                                            (const char *const *)o->enforce.values, o->enforce.n};
+        }
+        a->enforce.overrides = a->overrides;
+        a->enforce.n_overrides = k;
+        if (!rc) rc = tenancy_enforce_config_check(&a->enforce, err);
+    }
+    if (rc) {
+        service__auth_unref(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+/* tenancy_verify with the cache in front (see TOKEN_CACHE_SLOTS). */
+static int verify_cached(service__auth_t *a, const char *tok, size_t len, tenancy_identity_t *out, vg_error_t *err) {
+    int64_t now = vg_now_ms();
+    cached_t *c = &a->cache[XXH64(tok, len, 0) % TOKEN_CACHE_SLOTS];
+    pthread_mutex_lock(&a->cache_mu);
+    bool hit = c->token && c->len == len && !memcmp(c->token, tok, len) && now < c->id.expires_ms;
+    if (hit) *out = c->id;
+    pthread_mutex_unlock(&a->cache_mu);
+    if (hit) return 0;
+    int rc = tenancy_verify(a->verifier, tok, len, now, out, err);
+    if (rc) return rc;
+    char *copy = malloc(len);
+    if (!copy) return 0;
+    memcpy(copy, tok, len);
+    pthread_mutex_lock(&a->cache_mu);
+    if (c->token) explicit_bzero(c->token, c->len);
+    free(c->token);
+    c->token = copy;
+    c->len = len;
+    c->id = *out;
+    pthread_mutex_unlock(&a->cache_mu);
+    return 0;
+}
+
+/* Scopes ctx to a tenant: its one matcher from the auth state's rules. */
+static int scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err) {
+    int rc = tenancy_matcher_build(&a->enforce, ctx->tenant, strlen(ctx->tenant), &ctx->matcher, err);
+    if (!rc) ctx->scoped = true;
+    return rc;
+}
+
+int service_authenticate(service_t *s, const service_credentials_t *cred, service_ctx_t *ctx, vg_error_t *err) {
+    memset(ctx, 0, sizeof *ctx);
+    ctx->svc = s;
+    service__auth_t *a = service__auth(s);
+    const char *authz = cred ? cred->authorization : NULL;
+    int n = cred ? cred->n_authorization : 0;
+    int rc = 0;
+    if (n > 1) {
+        rc = vg_error_set(err, VG_EAUTH, "more than one Authorization header");
+    } else if (n == 0) {
+        if (config_anonymous(a->cfg)) ctx->anonymous = true;
+        else rc = vg_error_set(err, VG_EAUTH, "authentication required: send Authorization: Bearer <token>");
+    } else if (strncasecmp(authz ? authz : "", "Bearer ", 7) || !authz[7]) {
+        rc = vg_error_set(err, VG_EAUTH, "expected an Authorization: Bearer <token> header");
+    } else if (s->keys && tenancy_apikey_like(authz + 7, strlen(authz + 7))) {
+        /* a vigil API key (e.g. a Grafana datasource's): always a tenant, never admin */
+        rc = tenancy_keystore_verify(s->keys, authz + 7, strlen(authz + 7), ctx->tenant, err);
+        if (!rc) rc = scope(a, ctx, err);
+    } else if (!a->verifier) {
+        rc = vg_error_set(err, VG_EAUTH, "token authentication is not configured (auth.jwt.keys)");
+    } else {
+        const char *tok = authz + 7;
+        tenancy_identity_t ti;
+        rc = verify_cached(a, tok, strlen(tok), &ti, err);
+        if (!rc) {
+            ctx->admin = ti.admin;
+            snprintf(ctx->tenant, sizeof ctx->tenant, "%s", ti.tenant);
+            snprintf(ctx->subject, sizeof ctx->subject, "%s", ti.subject);
+            if (!ti.admin) rc = scope(a, ctx, err);
+        }
+    }
+    if (!rc) {
+        ctx->cfg = config_ref(a->cfg);
+        config_tenant_limits(ctx->cfg, ctx->scoped ? ctx->tenant : NULL, &ctx->limits);
+    }
+    service__auth_unref(a);
+    if (rc) service_ctx_deinit(ctx);
+    return rc;
+}
+
+int service_ctx_internal(service_t *s, service_ctx_t *ctx) {
+    memset(ctx, 0, sizeof *ctx);
+    ctx->svc = s;
+    ctx->anonymous = true;
+    ctx->cfg = service_config(s);
+    config_tenant_limits(ctx->cfg, NULL, &ctx->limits);
+    return 0;
+}
+
+void service_ctx_deinit(service_ctx_t *ctx) {
+    if (!ctx) return;
+    if (ctx->scoped) tenancy_matcher_deinit(&ctx->matcher);
+    ctx->scoped = false;
+    config_unref(ctx->cfg);
+    ctx->cfg = NULL;
+}
+
+int service_ctx_rate(service_ctx_t *ctx, const char *klass, int *retry_after_s, vg_error_t *err) {
+    *retry_after_s = 0;
+    const config_limits_t *lim = &ctx->limits;
+    if (!(lim->request_rate > 0)) return 0;
+    uint64_t burst = lim->request_burst > 0 ? (uint64_t)lim->request_burst : (uint64_t)(lim->request_rate + 1);
+    int64_t wait = tenancy_limiter_take(service_limiter(ctx->svc), ctx->scoped ? ctx->tenant : "-", klass,
+                                        lim->request_rate, burst, vg_mono_ns(), 1);
+    if (wait <= 0) return 0;
+    *retry_after_s = (int)((wait + 999) / 1000);
+    return vg_error_set(err, VG_ERATELIMIT, "rate limit exceeded for %s requests: retry in %d s", klass, *retry_after_s);
+}
+
+int service_ctx_matcher(const service_ctx_t *ctx, model_matcher_t **out, vg_error_t *err) {
+    return model_matcher_new_set(ctx->matcher.label, (const char *const *)ctx->matcher.values, ctx->matcher.n_values, out,
+                                 err);
+}

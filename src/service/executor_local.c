@@ -1,0 +1,182 @@
+/* The local executor: promql/executor.h over vigil's own engine and TSDB querier, with metric metadata
+ * from the scraper's last scrapes.
+ *
+ * Invariants: every querier it opens is closed before the call returns, so results are copied into the
+ * caller's arena (labels and strings), which keeps them valid after retention or head GC; results of
+ * several selectors are merged sorted and distinct, as Prometheus answers. */
+#include "service_int.h"
+
+#include "ingest/scrape/scrape.h"
+#include "tsdb/tsdb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    promql_executor_t base;
+    service_t *svc; /* engine, db and scraper are read from it at each call (they start after us) */
+} local_t;
+
+static int open_querier(void *ctx, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
+    return tsdb_db_querier(ctx, mint, maxt, out, err);
+}
+
+static int ready(const local_t *l, vg_error_t *err) {
+    return l->svc->db && l->svc->engine ? 0 : vg_error_set(err, VG_EUNAVAIL, "the query engine is not ready");
+}
+
+static int exec_query(promql_executor_t *ex, const promql_query_t *q, vg_arena_t *arena, promql_result_t **out,
+                      vg_error_t *err) {
+    local_t *l = (local_t *)ex;
+    *out = NULL;
+    int rc = ready(l, err);
+    if (rc) return rc;
+    promql_queryable_t qb = {open_querier, l->svc->db};
+    return promql_exec(l->svc->engine, &qb, q, arena, out, err);
+}
+
+static int cmp_labels(const void *a, const void *b) {
+    const promql_labels_t *x = a, *y = b;
+    return model_labels_cmp(x->labels, x->n_labels, y->labels, y->n_labels);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static const char *dup(vg_arena_t *a, const char *s) { return vg_arena_strndup(a, s, strlen(s)); }
+
+static int exec_series(promql_executor_t *ex, int64_t start, int64_t end, const promql_matcher_set_t *sets, size_t n_sets,
+                       vg_arena_t *arena, promql_labels_t **out, size_t *n_out, vg_error_t *err) {
+    local_t *l = (local_t *)ex;
+    *out = NULL;
+    *n_out = 0;
+    storage_querier_t *q;
+    int rc = l->svc->db ? 0 : vg_error_set(err, VG_EUNAVAIL, "storage is not open");
+    if (rc || (rc = tsdb_db_querier(l->svc->db, start, end, &q, err))) return rc;
+    promql_labels_t *all = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; !rc && i < n_sets; i++) {
+        storage_series_set_t *ss;
+        if ((rc = storage_select(q, true, sets[i].v, sets[i].n, &ss, err))) break;
+        while (ss->vt->next(ss)) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                promql_labels_t *na = realloc(all, cap * sizeof *na);
+                if (!na) {
+                    rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+                    break;
+                }
+                all = na;
+            }
+            ss->vt->labels(ss, &all[n].labels, &all[n].n_labels);
+            n++;
+        }
+        if (!rc && ss->vt->err(ss)) rc = vg_error_set(err, ss->vt->err(ss), "reading series failed");
+    }
+    if (!rc && n_sets > 1) qsort(all, n, sizeof *all, cmp_labels);
+    promql_labels_t *res = rc ? NULL : vg_arena_calloc(arena, n ? n : 1, sizeof *res);
+    if (!rc && !res) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (i && !cmp_labels(&all[i - 1], &all[i])) continue; /* the same series from two selectors */
+        model_label_t *ls = vg_arena_alloc(arena, (all[i].n_labels ? all[i].n_labels : 1) * sizeof *ls);
+        if (!ls) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+        for (size_t j = 0; !rc && j < all[i].n_labels; j++) {
+            ls[j].name = dup(arena, all[i].labels[j].name);
+            ls[j].value = dup(arena, all[i].labels[j].value);
+            if (!ls[j].name || !ls[j].value) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+        }
+        res[k++] = (promql_labels_t){ls, all[i].n_labels};
+    }
+    free(all);
+    storage_querier_close(q);
+    if (rc) return rc;
+    *out = res;
+    *n_out = k;
+    return 0;
+}
+
+static int exec_labels(promql_executor_t *ex, const char *name, int64_t start, int64_t end, const promql_matcher_set_t *sets,
+                       size_t n_sets, vg_arena_t *arena, const char *const **out, size_t *n_out, vg_error_t *err) {
+    local_t *l = (local_t *)ex;
+    *out = NULL;
+    *n_out = 0;
+    storage_querier_t *q;
+    int rc = l->svc->db ? 0 : vg_error_set(err, VG_EUNAVAIL, "storage is not open");
+    if (rc || (rc = tsdb_db_querier(l->svc->db, start, end, &q, err))) return rc;
+    const char **all = NULL;
+    size_t n = 0;
+    for (size_t i = 0; !rc && i < (n_sets ? n_sets : 1); i++) {
+        const char *const *v;
+        size_t nv;
+        model_matcher_t *const *ms = n_sets ? sets[i].v : NULL;
+        size_t n_ms = n_sets ? sets[i].n : 0;
+        rc = name ? q->vt->label_values(q, name, ms, n_ms, &v, &nv, err) : q->vt->label_names(q, ms, n_ms, &v, &nv, err);
+        if (rc) break;
+        const char **na = realloc(all, (n + nv + 1) * sizeof *na);
+        if (!na) {
+            rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+            break;
+        }
+        all = na;
+        if (nv) memcpy(all + n, v, nv * sizeof *v);
+        n += nv;
+    }
+    if (!rc && n_sets > 1) qsort(all, n, sizeof *all, cmp_str);
+    const char **res = rc ? NULL : vg_arena_calloc(arena, n ? n : 1, sizeof *res);
+    if (!rc && !res) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (i && !strcmp(all[i - 1], all[i])) continue;
+        if (!(res[k++] = dup(arena, all[i]))) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+    }
+    free(all);
+    storage_querier_close(q);
+    if (rc) return rc;
+    *out = res;
+    *n_out = k;
+    return 0;
+}
+
+static int exec_metadata(promql_executor_t *ex, const char *metric, long limit, const promql_matcher_set_t *scope,
+                         vg_arena_t *arena, promql_metadata_t **out, size_t *n_out, vg_error_t *err) {
+    local_t *l = (local_t *)ex;
+    *out = NULL;
+    *n_out = 0;
+    const char *const *names = NULL;
+    size_t n_names = 0;
+    int rc = 0;
+    if (scope) { /* the metric names that have a series in scope */
+        if ((rc = exec_labels(ex, MODEL_METRIC_NAME, INT64_MIN / 2, INT64_MAX / 2, scope, 1, arena, &names, &n_names, err)))
+            return rc;
+    }
+    if (!l->svc->scraper) return 0;
+    ingest_metric_metadata_t *m;
+    size_t n;
+    if ((rc = ingest_scraper_metadata(l->svc->scraper, metric, limit, scope ? names : NULL, n_names, arena, &m, &n)))
+        return vg_error_set(err, rc, "out of memory");
+    promql_metadata_t *res = vg_arena_calloc(arena, n ? n : 1, sizeof *res);
+    if (!res) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) res[i] = (promql_metadata_t){m[i].metric, m[i].type, m[i].help, m[i].unit};
+    *out = res;
+    *n_out = n;
+    return 0;
+}
+
+static void exec_free(promql_executor_t *ex) { free(ex); }
+
+static const promql_executor_vt local_vt = {.query_instant = exec_query,
+                                            .query_range = exec_query,
+                                            .series = exec_series,
+                                            .labels = exec_labels,
+                                            .metadata = exec_metadata,
+                                            .free = exec_free};
+
+int service_executor_local(service_t *s, vg_error_t *err) {
+    local_t *l = calloc(1, sizeof *l);
+    if (!l) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    l->base.vt = &local_vt;
+    l->svc = s;
+    promql_executor_free(s->exec);
+    s->exec = &l->base;
+    return 0;
+}

@@ -1,0 +1,194 @@
+/* The read paths every front end shares: parse → enforce (scoped callers) → limits → executor.
+ *
+ * Invariants: nothing reaches the executor before enforcement — a scoped caller's expression and every
+ * match[] selector carry the tenant's matcher (a matcher of its own on the enforced label is refused
+ * with VG_EFORBIDDEN); a caller's limits come from its context (one config snapshot), never looked up
+ * again here. Error texts are Prometheus' where Prometheus has one. */
+#include "service_int.h"
+
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The tenant matcher as the PromQL enforcer takes it (a view of ctx->matcher). */
+static promql_enforced_label_t enforced(const service_ctx_t *ctx) {
+    return (promql_enforced_label_t){ctx->matcher.label, (const char *const *)ctx->matcher.values, ctx->matcher.n_values};
+}
+
+static int executor_of(service_ctx_t *ctx, promql_executor_t **ex, vg_error_t *err) {
+    *ex = ctx->svc ? ctx->svc->exec : NULL;
+    return *ex ? 0 : vg_error_set(err, VG_EUNAVAIL, "the query engine is not ready");
+}
+
+/* Parses and, for a scoped caller, enforces. Instant queries prefix the parser's message as
+ * Prometheus does; range queries do not. */
+static int parse_enforced(service_ctx_t *ctx, const char *text, bool prefix, vg_arena_t *arena, promql_node_t **expr,
+                          vg_error_t *err) {
+    int rc = promql_parse(text, strlen(text), arena, expr, err);
+    if (rc && prefix) {
+        char msg[VG_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return vg_error_set(err, rc, "invalid parameter \"query\": %s", msg);
+    }
+    if (rc || !ctx->scoped) return rc;
+    promql_enforced_label_t e = enforced(ctx);
+    rc = promql_enforce(*expr, &e, 1, PROMQL_ENFORCE_REJECT, arena, err);
+    return rc < 0 ? rc : 0;
+}
+
+int service_query_check(service_ctx_t *ctx, const char *text, vg_arena_t *arena, vg_error_t *err) {
+    promql_node_t *expr;
+    int rc = promql_parse(text, strlen(text), arena, &expr, err);
+    if (rc || !ctx->scoped) return rc;
+    promql_enforced_label_t e = enforced(ctx);
+    rc = promql_enforce(expr, &e, 1, PROMQL_ENFORCE_REJECT, arena, err);
+    return rc < 0 ? rc : 0;
+}
+
+int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *arena, promql_result_t **out,
+                  const char **evaluated, vg_error_t *err) {
+    *out = NULL;
+    if (evaluated) *evaluated = NULL;
+    promql_executor_t *ex;
+    promql_node_t *expr;
+    int rc = executor_of(ctx, &ex, err);
+    if (rc || (rc = parse_enforced(ctx, q->text, q->step == 0, arena, &expr, err))) return rc;
+    const config_limits_t *lim = &ctx->limits;
+    if (ctx->scoped && lim->max_query_range_ms && q->end - q->start > lim->max_query_range_ms) {
+        char d[VG_DURATION_MAX];
+        vg_duration_format(lim->max_query_range_ms, d);
+        return vg_error_set(err, VG_ELIMIT, "the query time range exceeds the limit of %s for this tenant", d);
+    }
+    /* the audit log records what was evaluated (printed only when the line will be written) */
+    if (evaluated && (ctx->scoped || ctx->admin) && vg_log_get_level() <= VG_LOG_INFO) {
+        vg_buf_t b = VG_BUF_INIT;
+        if (!promql_print(expr, &b) && !b.failed) *evaluated = vg_arena_strndup(arena, b.data, b.len);
+        vg_buf_deinit(&b);
+    }
+    promql_query_t pq = {expr, q->start, q->end, q->step, q->timeout_ms, ctx->scoped ? lim->max_samples_per_query : 0};
+    /* a tenant's concurrent queries are bounded too, on top of the engine's global gate */
+    tenancy_usage_t *u = service_usage(ctx->svc);
+    if (ctx->scoped && (rc = tenancy_usage_query_begin(u, ctx->tenant, lim->max_concurrent_queries, vg_now_ms(), err)))
+        return rc;
+    rc = q->step ? promql_query_range(ex, &pq, arena, out, err) : promql_query_instant(ex, &pq, arena, out, err);
+    if (ctx->scoped) tenancy_usage_query_end(u, ctx->tenant);
+    return rc;
+}
+
+/* ---- match[] ---- */
+
+/* Matchers are freed at the end of the call (they own compiled regexes); the sets live in the arena. */
+typedef struct {
+    promql_matcher_set_t *v;
+    size_t n;
+} sets_t;
+
+static void sets_release(sets_t *s) {
+    for (size_t i = 0; s->v && i < s->n; i++)
+        for (size_t k = 0; k < s->v[i].n; k++) model_matcher_free(s->v[i].v[k]);
+    s->n = 0;
+}
+
+static int selector_set(const promql_node_t *sel, vg_arena_t *arena, promql_matcher_set_t *out, vg_error_t *err) {
+    size_t n = sel->u.vector.n_matchers, got;
+    model_matcher_t **v = vg_arena_calloc(arena, n ? n : 1, sizeof *v);
+    if (!v) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    int rc = promql_selector_matchers(sel, v, n, &got, err);
+    if (!rc) *out = (promql_matcher_set_t){v, got};
+    return rc;
+}
+
+/* Parses (and for a scoped caller enforces) every match[] selector. */
+static int match_sets(service_ctx_t *ctx, const service_match_t *m, vg_arena_t *arena, sets_t *out, vg_error_t *err) {
+    static const char all_series[] = "{__name__=~\".+\"}";
+    size_t n = m ? m->n : 0;
+    const char *const *texts = m ? m->selectors : NULL;
+    bool wrap = m && m->wrap;
+    out->v = NULL;
+    out->n = 0;
+    if (ctx->scoped && n == 0) { /* a tenant asking about "everything" asks about its own series */
+        static const char *const all[] = {all_series};
+        texts = all;
+        n = 1;
+    }
+    if (n == 0) return 0;
+    size_t *lens = vg_arena_calloc(arena, n, sizeof *lens);
+    promql_node_t **nodes = vg_arena_calloc(arena, n, sizeof *nodes);
+    out->v = vg_arena_calloc(arena, n, sizeof *out->v);
+    if (!lens || !nodes || !out->v) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) lens[i] = strlen(texts[i]);
+    if (ctx->scoped) {
+        promql_enforced_label_t e = enforced(ctx);
+        int rc = promql_enforce_match(texts, lens, n, &e, 1, PROMQL_ENFORCE_REJECT, NULL, arena, nodes, err);
+        if (rc < 0) return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        promql_node_t *sel = nodes[i];
+        int rc = sel ? 0 : promql_parse_selector(texts[i], lens[i], NULL, arena, &sel, err);
+        if (rc) {
+            sets_release(out);
+            if (!wrap) return rc;
+            char msg[VG_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            return vg_error_set(err, rc, "invalid parameter \"match[]\": %s", msg);
+        }
+        if ((rc = selector_set(sel, arena, &out->v[out->n], err))) {
+            sets_release(out);
+            return rc;
+        }
+        promql_matcher_set_t *set = &out->v[out->n++];
+        bool nonempty = false;
+        for (size_t k = 0; k < set->n; k++) nonempty |= !model_matcher_matches_empty(set->v[k]);
+        if (!nonempty) {
+            sets_release(out);
+            return vg_error_set(err, VG_EINVAL, "invalid parameter \"match[]\": match[] must contain at least one non-empty matcher");
+        }
+    }
+    return 0;
+}
+
+int service_series(service_ctx_t *ctx, const service_match_t *m, int64_t start, int64_t end, vg_arena_t *arena,
+                   promql_labels_t **out, size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    promql_executor_t *ex;
+    sets_t sets;
+    int rc = executor_of(ctx, &ex, err);
+    if (rc || (rc = match_sets(ctx, m, arena, &sets, err))) return rc;
+    rc = promql_series(ex, start, end, sets.v, sets.n, arena, out, n_out, err);
+    sets_release(&sets);
+    return rc;
+}
+
+int service_labels(service_ctx_t *ctx, const char *name, const service_match_t *m, int64_t start, int64_t end,
+                   vg_arena_t *arena, const char *const **out, size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    promql_executor_t *ex;
+    sets_t sets;
+    int rc = executor_of(ctx, &ex, err);
+    if (rc || (rc = match_sets(ctx, m, arena, &sets, err))) return rc;
+    rc = name ? promql_label_values(ex, name, start, end, sets.v, sets.n, arena, out, n_out, err)
+              : promql_label_names(ex, start, end, sets.v, sets.n, arena, out, n_out, err);
+    sets_release(&sets);
+    return rc;
+}
+
+int service_metadata(service_ctx_t *ctx, const char *metric, long limit, vg_arena_t *arena, promql_metadata_t **out,
+                     size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    promql_executor_t *ex;
+    int rc = executor_of(ctx, &ex, err);
+    if (rc) return rc;
+    if (!ctx->scoped) return promql_metadata(ex, metric, limit, NULL, arena, out, n_out, err);
+    /* a tenant sees the metadata of the metrics it has series of, nothing else */
+    model_matcher_t *tm;
+    if ((rc = service_ctx_matcher(ctx, &tm, err))) return rc;
+    promql_matcher_set_t scope = {&tm, 1};
+    rc = promql_metadata(ex, metric, limit, &scope, arena, out, n_out, err);
+    model_matcher_free(tm);
+    return rc;
+}

@@ -1,0 +1,173 @@
+/* service: the running vigil between the HTTP layer and the engine. It owns the server's state (the
+ * current config behind a reference-counted pointer swap, reload and its fan-out, the auth state, usage
+ * and rate limiters) and the three seams every front end goes through:
+ *
+ *   - the tenant context (service_ctx_t): who asks, the one config snapshot the request sees, the
+ *     tenant's resolved limits and its one matcher; built once per request by service_authenticate();
+ *   - the executor (promql/executor.h): reads — PromQL, series, label names/values, metadata — over a
+ *     local (engine + TSDB querier) or remote implementation, always called after tenant enforcement
+ *     (service_query, service_series, service_labels, service_metadata do parse → enforce → limits → run);
+ *   - the tenant appender (service_tenant_appender): writes with the tenant label forced and the
+ *     tenant's series budget enforced by the head, under its own lock.
+ *
+ * Threading: every function may be called from any thread; the state is read through references
+ * (config_ref / service_auth refs) so a reload never blocks a request in flight. */
+#ifndef VG_SERVICE_H
+#define VG_SERVICE_H
+
+#include "config/config.h"
+#include "model/labels.h"
+#include "model/matcher.h"
+#include "promql/executor.h"
+#include "tenancy/tenancy.h"
+#include "tsdb/storage.h"
+#include "util/arena.h"
+#include "util/error.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tsdb_db;
+struct ingest_scraper;
+struct tenancy_keystore;
+struct grafana_client;
+struct promql_engine;
+
+/* ---- the server's state: the one global object of a running vigil ---- */
+typedef struct service {
+    const char *config_path;     /* borrowed from argv; NULL: built-in defaults, nothing to reload */
+    const char *listen_override; /* --listen, or NULL */
+    const char *data_override;   /* --data, or NULL */
+    double start_time;           /* Unix seconds */
+    _Atomic bool ready;
+    _Atomic bool last_reload_ok;
+    _Atomic int64_t last_reload_ms; /* Unix ms of the last successful load */
+    _Atomic(config_t *) cfg;     /* current config; take it with service_config() */
+    struct tsdb_db *db;          /* the embedded storage (borrowed; NULL until opened) */
+    struct ingest_scraper *scraper; /* the scrape manager (borrowed; NULL when not running) */
+    struct tenancy_keystore *keys;  /* vigil API keys (borrowed; NULL when not opened) */
+    struct grafana_client *grafana; /* the Grafana client (borrowed; NULL when grafana.url is unset) */
+    struct promql_engine *engine;   /* the PromQL engine (borrowed) */
+    promql_executor_t *exec;        /* the executor reads go through (owned; set by service_executor_local) */
+    void *priv;
+} service_t;
+
+/* Initialises the state around an already loaded config (takes over the caller's reference), building
+ * the auth state (key files are read here). On failure call service_deinit. */
+int service_init(service_t *s, config_t *cfg, const char *config_path, vg_error_t *err);
+void service_deinit(service_t *s);
+/* A reference to the current config; drop it with config_unref(). */
+config_t *service_config(service_t *s);
+/* Re-reads the config file. On success swaps it in and applies what can change at run time (log level,
+ * auth, scrape targets); on failure keeps the running config, logs the error and fills err. Serialised;
+ * safe from any thread. */
+int service_reload(service_t *s, vg_error_t *err);
+/* Builds the local executor (engine over the TSDB querier, metadata from the scraper) from s->engine,
+ * s->db and s->scraper, and sets s->exec. Call once those are set. */
+int service_executor_local(service_t *s, vg_error_t *err);
+
+/* Usage per tenant (tenancy_usage_*) and the token-bucket limiter; live as long as s. */
+tenancy_usage_t *service_usage(service_t *s);
+tenancy_limiter_t *service_limiter(service_t *s);
+
+/* ---- the per-request tenant context ---- */
+typedef struct service_ctx {
+    bool anonymous; /* no token, allowed by auth.anonymous */
+    bool admin;     /* admin claim */
+    bool scoped;    /* a tenant: every read and write is limited to its matcher */
+    char tenant[TENANCY_TENANT_MAX + 1];
+    char subject[TENANCY_SUBJECT_MAX + 1];
+    tenancy_matcher_t matcher; /* the tenant's one matcher (label, values), when scoped */
+    config_t *cfg;             /* the snapshot this request sees (ref, dropped by service_ctx_deinit) */
+    config_limits_t limits;    /* the tenant's resolved limits (the defaults when not scoped) */
+    service_t *svc;
+} service_ctx_t;
+
+/* A token as the caller presented it: the value of its one Authorization header. */
+typedef struct service_credentials {
+    int n_authorization;       /* how many Authorization headers came (more than one is refused) */
+    const char *authorization; /* the header's value when n_authorization == 1 */
+} service_credentials_t;
+
+/* Authenticates a caller and builds its context from one config snapshot. Returns 0 (ctx filled; free
+ * with service_ctx_deinit), VG_EAUTH (401) with err set, or VG_ENOMEM. */
+int service_authenticate(service_t *s, const service_credentials_t *cred, service_ctx_t *ctx, vg_error_t *err);
+/* The context of an in-process caller with no token (tools, tests): anonymous and unscoped. */
+int service_ctx_internal(service_t *s, service_ctx_t *ctx);
+void service_ctx_deinit(service_ctx_t *ctx);
+/* The request-rate limit of ctx for an endpoint class: 0, or VG_ERATELIMIT with *retry_after_s. */
+int service_ctx_rate(service_ctx_t *ctx, const char *klass, int *retry_after_s, vg_error_t *err);
+/* The matcher selecting ctx's tenant's series (free with model_matcher_free). */
+int service_ctx_matcher(const service_ctx_t *ctx, model_matcher_t **out, vg_error_t *err);
+
+/* ---- reads: parse → enforce (scoped callers) → limits → executor ---- */
+typedef struct service_query {
+    const char *text;   /* the PromQL expression */
+    int64_t start, end, step; /* ms; step 0: an instant query at start */
+    int64_t timeout_ms; /* 0: the engine's */
+} service_query_t;
+
+/* Runs a query for ctx. *out and everything in it live in arena. *evaluated (may be NULL) receives the
+ * expression as evaluated (after enforcement; arena) when the audit log will want it, else NULL. */
+int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *arena, promql_result_t **out,
+                  const char **evaluated, vg_error_t *err);
+/* Parses and enforces a query for ctx without running it (e.g. query_exemplars, where nothing is kept). */
+int service_query_check(service_ctx_t *ctx, const char *text, vg_arena_t *arena, vg_error_t *err);
+
+/* match[] selectors as the Prometheus API takes them. wrap: prefix parse errors with
+ * `invalid parameter "match[]": ` (Prometheus does for /series, not for /labels). A scoped caller
+ * with no selector asks about its own series. */
+typedef struct service_match {
+    const char *const *selectors;
+    size_t n;
+    bool wrap;
+} service_match_t;
+
+int service_series(service_ctx_t *ctx, const service_match_t *m, int64_t start, int64_t end, vg_arena_t *arena,
+                   promql_labels_t **out, size_t *n_out, vg_error_t *err);
+/* Label names (name == NULL) or the values of `name`. */
+int service_labels(service_ctx_t *ctx, const char *name, const service_match_t *m, int64_t start, int64_t end,
+                   vg_arena_t *arena, const char *const **out, size_t *n_out, vg_error_t *err);
+/* Metric metadata (of the tenant's metrics only, for a scoped caller); metric NULL or "" for all, limit
+ * < 0 for no limit on the number of metrics. */
+int service_metadata(service_ctx_t *ctx, const char *metric, long limit, vg_arena_t *arena, promql_metadata_t **out,
+                     size_t *n_out, vg_error_t *err);
+
+/* A scoped caller's active series (what limits.max_series bounds). */
+uint64_t service_ctx_active_series(service_ctx_t *ctx);
+
+/* TSDB statistics as /api/v1/status/tsdb shows them (over the tenant's own series for a tenant). */
+#define SERVICE_TOP_N 10
+typedef struct service_top {
+    struct {
+        char name[256];
+        uint64_t count;
+    } v[SERVICE_TOP_N];
+    size_t n;
+} service_top_t;
+typedef struct service_tsdb_status {
+    uint64_t num_series, num_label_pairs, chunk_count;
+    int64_t min_time, max_time;
+    service_top_t by_metric, by_name_values, by_name_bytes, by_pair;
+} service_tsdb_status_t;
+int service_tsdb_status(service_ctx_t *ctx, service_tsdb_status_t *out, vg_error_t *err);
+
+/* ---- writes ---- */
+
+/* Admission of a write of n_samples by ctx's ingestion rate: 0, or VG_ERATELIMIT with *retry_after_s. */
+int service_ingest_admit(service_ctx_t *ctx, size_t n_samples, int *retry_after_s, vg_error_t *err);
+
+/* An appender for ctx over `inner` (which it takes over and frees): for a scoped caller it forces the
+ * tenant label onto every series (an allowed value sent by the client is kept, anything else — missing,
+ * another tenant's, forged — is overwritten with the tenant's first value) and, with limits.max_series
+ * set, installs a series gate on inner so the storage refuses new series past the budget under its own
+ * lock (append returns STORAGE_REJECT_SERIES_LIMIT; the batch stays usable). Labels are validated once,
+ * by the storage. For an unscoped caller *out is inner itself. Owned: storage_appender_free. */
+int service_tenant_appender(service_ctx_t *ctx, storage_appender_t *inner, storage_appender_t **out, vg_error_t *err);
+/* ctx's tenant's series count as the budget last counted it (no measurement). */
+uint64_t service_ctx_series_count(service_ctx_t *ctx);
+/* An appender for ctx over the embedded storage (service_tenant_appender over a TSDB appender). */
+int service_appender(service_ctx_t *ctx, storage_appender_t **out, vg_error_t *err);
+
+#endif
