@@ -5,7 +5,7 @@ TSAN    ?= build-tsan     # gcc ThreadSanitizer build for the concurrent tests
 CONFIG  ?= examples/vigil.yml
 
 .PHONY: all deps build release run test tsan clean
-TSAN_TESTS = tsdb_head tsdb_wal selfmon_registry
+TSAN_TESTS = tsdb_head tsdb_wal selfmon_registry service_appender
 
 all: build
 

@@ -1,5 +1,5 @@
-/* The server state: config swap references. */
-#include "http/http.h"
+/* The server state: config swap references, and the tenant context built from one snapshot. */
+#include "service/service.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
