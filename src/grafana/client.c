@@ -37,24 +37,6 @@ void grafana_config_defaults(grafana_config_t *cfg) {
 
 /* ---- errors ------------------------------------------------------------------------------------ */
 
-void grafana__err_clear(grafana_err_t *err) {
-    if (!err) return;
-    vg_error_clear(&err->err);
-    err->http_status = 0;
-    err->reason[0] = '\0';
-}
-
-int grafana__err_set(grafana_err_t *err, int code, const char *fmt, ...) {
-    if (!err) return code;
-    grafana__err_clear(err);
-    char msg[VG_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vg_error_set(&err->err, code, "%s", msg);
-}
-
 static int code_for_status(long status) {
     if (status >= 500) return VG_EUNAVAIL;
     switch (status) {
@@ -92,84 +74,13 @@ bool grafana__retryable(const grafana_err_t *err) {
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
 
-int64_t grafana__jint(const json_t *obj, const char *key) {
-    json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-    if (json_is_integer(v)) return (int64_t)json_integer_value(v);
-    if (json_is_real(v)) return (int64_t)json_real_value(v);
-    return 0;
-}
-
-const char *grafana__jstr(const json_t *obj, const char *key) {
-    json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-int grafana__dump(const json_t *j, char **out) {
-    *out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    return *out ? 0 : VG_ENOMEM;
-}
-
-int grafana__parse(const char *text, size_t len, json_t **out, vg_error_t *err) {
-    *out = NULL;
-    if (!text) return vg_error_set(err, VG_EINVAL, "missing JSON body");
-    json_error_t je;
-    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j) return vg_error_set(err, VG_EINVAL, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
-    *out = j;
-    return 0;
-}
-
-static bool charset_ok(const char *s, size_t max, bool dot) {
-    if (!s) return false;
-    size_t n = 0;
-    for (; s[n]; n++) {
-        char ch = s[n];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-                  ch == '_' || (dot && ch == '.');
-        if (!ok || n >= max) return false;
-    }
-    return n > 0;
-}
-
-bool grafana__ident_ok(const char *s) { return charset_ok(s, 64, true) && strcmp(s, ".") && strcmp(s, ".."); }
-bool grafana__uid_ok(const char *s) { return charset_ok(s, 40, false); }
-
-int grafana__check_tenant(const char *tenant, grafana_err_t *err) {
-    if (grafana__ident_ok(tenant)) return 0;
-    return grafana__err_set(err, VG_EINVAL, "grafana: invalid tenant id (want 1-64 of [A-Za-z0-9._-])");
-}
-
-void grafana__org_name(const char *tenant, char out[GRAFANA__NAME_MAX]) {
-    snprintf(out, GRAFANA__NAME_MAX, "vigil-%s", tenant);
-}
-
-void grafana__sa_name(const char *tenant, char out[GRAFANA__NAME_MAX]) {
-    snprintf(out, GRAFANA__NAME_MAX, "metrics-%s", tenant);
-}
-
-static _Thread_local uint64_t rng_state;
-
-static uint64_t rng_next(void) {
-    if (!rng_state) rng_state = vg_mono_ns() ^ ((uint64_t)(uintptr_t)&rng_state << 17) ^ (uint64_t)time(NULL);
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-void grafana__random_uid(char *out, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) out[i] = hex[rng_next() & 15];
-    out[n] = '\0';
-}
-
 void grafana__backoff(const grafana_client_t *c, int attempt) {
     int64_t d = c->cfg.backoff_initial_ms;
     for (int i = 1; i < attempt && d < c->cfg.backoff_max_ms; i++) d *= 2;
     if (d > c->cfg.backoff_max_ms) d = c->cfg.backoff_max_ms;
     if (d <= 0) return;
     /* Jitter in [d/2, d]: concurrent callers spread out instead of hitting a recovering Grafana together. */
-    int64_t ms = d / 2 + (int64_t)(rng_next() % (uint64_t)(d / 2 + 1));
+    int64_t ms = d / 2 + (int64_t)(grafana__rand64() % (uint64_t)(d / 2 + 1));
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
@@ -232,7 +143,7 @@ int grafana_client_new(const grafana_config_t *cfg, grafana_client_t **out, vg_e
         cfg->backoff_max_ms < cfg->backoff_initial_ms || cfg->max_response_bytes < 1024 || cfg->token_ttl_s <= 0)
         return vg_error_set(err, VG_ECONFIG, "grafana: timeouts, backoff, token_ttl and response limit must be positive");
     for (size_t i = 0; i < cfg->n_vars; i++)
-        if (!cfg->vars[i].name || !charset_ok(cfg->vars[i].name, 64, false) || !cfg->vars[i].value)
+        if (!cfg->vars[i].name || !grafana__charset_ok(cfg->vars[i].name, 64, false) || !cfg->vars[i].value)
             return vg_error_set(err, VG_ECONFIG, "grafana: template variable %zu: bad name or missing value", i);
 
     pthread_once(&curl_once, curl_init_once);

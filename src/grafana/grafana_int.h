@@ -77,6 +77,10 @@ int grafana__err_set(grafana_err_t *err, int code, const char *fmt, ...) __attri
 /* Tenant ids: [A-Za-z0-9._-]{1,64}. Grafana uids: [A-Za-z0-9_-]{1,40}. */
 bool grafana__ident_ok(const char *s);
 bool grafana__uid_ok(const char *s);
+/* Whether s is 1..max bytes of [A-Za-z0-9_-] (and '.' when dot). */
+bool grafana__charset_ok(const char *s, size_t max, bool dot);
+/* A thread-local pseudo-random number (jitter, uids; not for secrets). */
+uint64_t grafana__rand64(void);
 int grafana__check_tenant(const char *tenant, grafana_err_t *err);
 
 /* "vigil-<tenant>", "metrics-<tenant>". */
@@ -115,6 +119,9 @@ int grafana__vars_merge(const grafana_client_t *c, const grafana_var_t *req, siz
                         size_t *n_out);
 
 /* Saves a dashboard model (POST /api/dashboards/db); *out_resp gets Grafana's answer. */
+/* The tenant's organisation, created when missing (*created tells). */
+int grafana__org_ensure(grafana_client_t *c, const char *tenant, int64_t *out, int *created, grafana_err_t *err);
+
 int grafana__dashboard_save(grafana_client_t *c, int64_t org, json_t *model, const char *folder_uid, bool overwrite,
                             grafana__resp_t *rs, grafana_err_t *err);
 

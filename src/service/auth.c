@@ -1,11 +1,11 @@
-/* Authentication and the per-request tenant context.
+/* The auth state of one config generation (JWT verifier, tenant matcher rules, verified-token cache)
+ * and the verification of a caller's credential against it.
  *
  * Rules (docs/tenancy.md): a token comes from exactly one `Authorization: Bearer` header; a request with
  * a token that fails verification is 401 even when anonymous access is on; without a token it is served
  * unscoped only when `auth.anonymous` allows it. An admin token, or an anonymous request, is unscoped;
  * any other identity (a JWT tenant, a vigil API key) is scoped to its tenant's matcher on every read and
- * write. The context takes its config snapshot and limits from the auth state it was verified with, so
- * one request sees one config generation. */
+ * write. */
 #include "service_int.h"
 
 #include "util/log.h"
@@ -165,76 +165,32 @@ static int scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err) {
     return rc;
 }
 
-int service_authenticate(service_t *s, const service_credentials_t *cred, service_ctx_t *ctx, vg_error_t *err) {
-    memset(ctx, 0, sizeof *ctx);
-    ctx->svc = s;
-    service__auth_t *a = service__auth(s);
+int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const service_credentials_t *cred,
+                           service_ctx_t *ctx, vg_error_t *err) {
     const char *authz = cred ? cred->authorization : NULL;
     int n = cred ? cred->n_authorization : 0;
-    int rc = 0;
-    if (n > 1) {
-        rc = vg_error_set(err, VG_EAUTH, "more than one Authorization header");
-    } else if (n == 0) {
-        if (config_anonymous(a->cfg)) ctx->anonymous = true;
-        else rc = vg_error_set(err, VG_EAUTH, "authentication required: send Authorization: Bearer <token>");
-    } else if (strncasecmp(authz ? authz : "", "Bearer ", 7) || !authz[7]) {
-        rc = vg_error_set(err, VG_EAUTH, "expected an Authorization: Bearer <token> header");
-    } else if (s->keys && tenancy_apikey_like(authz + 7, strlen(authz + 7))) {
+    if (n > 1) return vg_error_set(err, VG_EAUTH, "more than one Authorization header");
+    if (n == 0) {
+        if (!config_anonymous(a->cfg)) return vg_error_set(err, VG_EAUTH, "authentication required: send Authorization: Bearer <token>");
+        ctx->anonymous = true;
+        return 0;
+    }
+    if (strncasecmp(authz ? authz : "", "Bearer ", 7) || !authz[7])
+        return vg_error_set(err, VG_EAUTH, "expected an Authorization: Bearer <token> header");
+    const char *tok = authz + 7;
+    if (keys && tenancy_apikey_like(tok, strlen(tok))) {
         /* a vigil API key (e.g. a Grafana datasource's): always a tenant, never admin */
-        rc = tenancy_keystore_verify(s->keys, authz + 7, strlen(authz + 7), ctx->tenant, err);
-        if (!rc) rc = scope(a, ctx, err);
-    } else if (!a->verifier) {
-        rc = vg_error_set(err, VG_EAUTH, "token authentication is not configured (auth.jwt.keys)");
-    } else {
-        const char *tok = authz + 7;
-        tenancy_identity_t ti;
-        rc = verify_cached(a, tok, strlen(tok), &ti, err);
-        if (!rc) {
-            ctx->admin = ti.admin;
-            snprintf(ctx->tenant, sizeof ctx->tenant, "%s", ti.tenant);
-            snprintf(ctx->subject, sizeof ctx->subject, "%s", ti.subject);
-            if (!ti.admin) rc = scope(a, ctx, err);
-        }
+        int rc = tenancy_keystore_verify(keys, tok, strlen(tok), ctx->tenant, err);
+        return rc ? rc : scope(a, ctx, err);
     }
-    if (!rc) {
-        ctx->cfg = config_ref(a->cfg);
-        config_tenant_limits(ctx->cfg, ctx->scoped ? ctx->tenant : NULL, &ctx->limits);
-    }
-    service__auth_unref(a);
-    if (rc) service_ctx_deinit(ctx);
-    return rc;
+    if (!a->verifier) return vg_error_set(err, VG_EAUTH, "token authentication is not configured (auth.jwt.keys)");
+    tenancy_identity_t ti;
+    int rc = verify_cached(a, tok, strlen(tok), &ti, err);
+    if (rc) return rc;
+    ctx->admin = ti.admin;
+    snprintf(ctx->tenant, sizeof ctx->tenant, "%s", ti.tenant);
+    snprintf(ctx->subject, sizeof ctx->subject, "%s", ti.subject);
+    return ti.admin ? 0 : scope(a, ctx, err);
 }
 
-int service_ctx_internal(service_t *s, service_ctx_t *ctx) {
-    memset(ctx, 0, sizeof *ctx);
-    ctx->svc = s;
-    ctx->anonymous = true;
-    ctx->cfg = service_config(s);
-    config_tenant_limits(ctx->cfg, NULL, &ctx->limits);
-    return 0;
-}
-
-void service_ctx_deinit(service_ctx_t *ctx) {
-    if (!ctx) return;
-    if (ctx->scoped) tenancy_matcher_deinit(&ctx->matcher);
-    ctx->scoped = false;
-    config_unref(ctx->cfg);
-    ctx->cfg = NULL;
-}
-
-int service_ctx_rate(service_ctx_t *ctx, const char *klass, int *retry_after_s, vg_error_t *err) {
-    *retry_after_s = 0;
-    const config_limits_t *lim = &ctx->limits;
-    if (!(lim->request_rate > 0)) return 0;
-    uint64_t burst = lim->request_burst > 0 ? (uint64_t)lim->request_burst : (uint64_t)(lim->request_rate + 1);
-    int64_t wait = tenancy_limiter_take(service_limiter(ctx->svc), ctx->scoped ? ctx->tenant : "-", klass,
-                                        lim->request_rate, burst, vg_mono_ns(), 1);
-    if (wait <= 0) return 0;
-    *retry_after_s = (int)((wait + 999) / 1000);
-    return vg_error_set(err, VG_ERATELIMIT, "rate limit exceeded for %s requests: retry in %d s", klass, *retry_after_s);
-}
-
-int service_ctx_matcher(const service_ctx_t *ctx, model_matcher_t **out, vg_error_t *err) {
-    return model_matcher_new_set(ctx->matcher.label, (const char *const *)ctx->matcher.values, ctx->matcher.n_values, out,
-                                 err);
-}
+config_t *service__auth_config(service__auth_t *a) { return a->cfg; }

@@ -13,6 +13,13 @@ typedef struct service__auth service__auth_t;
 int service__auth_build(config_t *cfg, service__auth_t **out, vg_error_t *err);
 service__auth_t *service__auth_ref(service__auth_t *a);
 void service__auth_unref(service__auth_t *a);
+/* Verifies a caller's credential (cred->authorization: "Bearer <JWT or vigil API key>"; none:
+ * anonymous when the config allows it) and fills ctx's identity and, for a tenant, its matcher.
+ * Returns 0 or VG_EAUTH / VG_ENOMEM with err set. */
+int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const service_credentials_t *cred,
+                           service_ctx_t *ctx, vg_error_t *err);
+/* The config the auth state was built from (borrowed: lives as long as a). */
+config_t *service__auth_config(service__auth_t *a);
 
 typedef struct service__priv {
     pthread_mutex_t cfg_mu;    /* guards the pointer loads + refs of the config and auth state */

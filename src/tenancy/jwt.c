@@ -38,23 +38,6 @@ struct tenancy_verifier {
     char *admin_value;           /* owned, NULL = claim must be true */
 };
 
-unsigned tenancy_alg_parse(const char *s, size_t len) {
-    if (len != 5) return 0;
-    if (!memcmp(s, "HS256", 5)) return TENANCY_ALG_HS256;
-    if (!memcmp(s, "RS256", 5)) return TENANCY_ALG_RS256;
-    if (!memcmp(s, "ES256", 5)) return TENANCY_ALG_ES256;
-    return 0;
-}
-
-const char *tenancy_alg_name(unsigned alg) {
-    switch (alg) {
-    case TENANCY_ALG_HS256: return "HS256";
-    case TENANCY_ALG_RS256: return "RS256";
-    case TENANCY_ALG_ES256: return "ES256";
-    }
-    return "?";
-}
-
 void tenancy_auth_config_init(tenancy_auth_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->leeway_ms = TENANCY_LEEWAY_DEFAULT_MS;

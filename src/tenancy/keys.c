@@ -23,6 +23,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Algorithm names: keys are typed by them (a key serves the algorithms of its type). */
+unsigned tenancy_alg_parse(const char *s, size_t len) {
+    if (len != 5) return 0;
+    if (!memcmp(s, "HS256", 5)) return TENANCY_ALG_HS256;
+    if (!memcmp(s, "RS256", 5)) return TENANCY_ALG_RS256;
+    if (!memcmp(s, "ES256", 5)) return TENANCY_ALG_ES256;
+    return 0;
+}
+
+const char *tenancy_alg_name(unsigned alg) {
+    switch (alg) {
+    case TENANCY_ALG_HS256: return "HS256";
+    case TENANCY_ALG_RS256: return "RS256";
+    case TENANCY_ALG_ES256: return "ES256";
+    }
+    return "?";
+}
+
 #define SECRET_FILE_MAX 65536
 #define PEM_FILE_MAX (1u << 20)
 #define JWKS_FILE_MAX (1u << 20)

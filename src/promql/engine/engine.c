@@ -95,18 +95,6 @@ int promql__check_time(promql__q_t *q) {
     return 0;
 }
 
-int promql__samples_add(promql__q_t *q, int64_t n) {
-    q->cur_samples += n;
-    if (q->cur_samples > q->max_samples)
-        return vg_error_set(q->err, VG_ELIMIT,
-                            "query processing would load too many samples into memory in query execution");
-    return 0;
-}
-
-int promql__err_same_labelset(promql__q_t *q) {
-    return vg_error_set(q->err, VG_EEXEC, "vector cannot contain metrics with the same labelset");
-}
-
 int64_t promql__at_ms(const promql__q_t *q, const promql_time_mods_t *m) {
     switch (m->at) {
     case PROMQL_AT_TIME: return m->at_ms;

@@ -378,3 +378,17 @@ bool promql__parse_go_float(const char *s, double *out) {
     *out = v;
     return true;
 }
+
+/* ---- limits and errors every evaluator shares ---- */
+
+int promql__samples_add(promql__q_t *q, int64_t n) {
+    q->cur_samples += n;
+    if (q->cur_samples > q->max_samples)
+        return vg_error_set(q->err, VG_ELIMIT,
+                            "query processing would load too many samples into memory in query execution");
+    return 0;
+}
+
+int promql__err_same_labelset(promql__q_t *q) {
+    return vg_error_set(q->err, VG_EEXEC, "vector cannot contain metrics with the same labelset");
+}
