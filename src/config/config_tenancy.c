@@ -1,6 +1,6 @@
 /* The tenancy sections (semantics in docs/tenancy.md): `auth` (anonymous access, JWT verification keys),
  * `tenants` (the enforced label template and per-tenant overrides) and `limits` (the per-tenant
- * defaults that overrides refine).
+ * defaults that overrides refine, and the global ingestion limits, which overrides cannot change).
  *
  * Invariants after checking: each JWT key has exactly one key source and an explicit algorithm list;
  * exactly one label is enforced, globally and in each override. In an override's limits a 0 means
@@ -46,21 +46,41 @@ static const config__field_t auth_fields[] = {
     FIELD_END,
 };
 
-#define LIMIT_FIELDS(T)                                                                                                  \
-    {.key = "request_rate", .type = F_FLOAT, .off = OFF(T, request_rate), .min = 0, .max = 1000000000},                  \
-    {.key = "request_burst", .type = F_INT, .off = OFF(T, request_burst), .min = 0, .max = 1000000000},                  \
-    {.key = "ingestion_rate", .type = F_FLOAT, .off = OFF(T, ingestion_rate), .min = 0, .max = 1000000000000LL},         \
-    {.key = "ingestion_burst", .type = F_INT, .off = OFF(T, ingestion_burst), .min = 0, .max = 1000000000000LL},         \
-    {.key = "max_series", .type = F_INT, .off = OFF(T, max_series), .min = 0, .max = INT64_MAX},                         \
-    {.key = "max_samples_per_query", .type = F_INT, .off = OFF(T, max_samples_per_query), .min = 0, .max = INT64_MAX},   \
-    {.key = "max_concurrent_queries", .type = F_INT, .off = OFF(T, max_concurrent_queries), .min = 0, .max = 100000},    \
-    {.key = "max_query_range", .type = F_DURATION, .off = OFF(T, max_query_range_ms), .min = 0, .max = 100 * 365 * DAY_MS}
+/* The per-tenant limits, in struct T at member path p (empty, or e.g. `limits.`). */
+#define LIMIT_FIELDS(T, p)                                                                                                 \
+    {.key = "request_rate", .type = F_FLOAT, .off = OFF(T, p request_rate), .min = 0, .max = 1000000000},                \
+    {.key = "request_burst", .type = F_INT, .off = OFF(T, p request_burst), .min = 0, .max = 1000000000},                \
+    {.key = "ingestion_rate", .type = F_FLOAT, .off = OFF(T, p ingestion_rate), .min = 0, .max = 1000000000000LL},       \
+    {.key = "ingestion_burst", .type = F_INT, .off = OFF(T, p ingestion_burst), .min = 0, .max = 1000000000000LL},       \
+    {.key = "max_series", .type = F_INT, .off = OFF(T, p max_series), .min = 0, .max = INT64_MAX},                       \
+    {.key = "max_samples_per_query", .type = F_INT, .off = OFF(T, p max_samples_per_query), .min = 0, .max = INT64_MAX}, \
+    {.key = "max_concurrent_queries", .type = F_INT, .off = OFF(T, p max_concurrent_queries), .min = 0, .max = 100000},  \
+    {.key = "max_query_range", .type = F_DURATION, .off = OFF(T, p max_query_range_ms), .min = 0, .max = 100 * 365 * DAY_MS}
 
-static const config__field_t limits_fields[] = {LIMIT_FIELDS(config_limits_t), FIELD_END};
+/* tenants.overrides.<tenant>.limits: the per-tenant keys only. */
+static const config__field_t tenant_limits_fields[] = {LIMIT_FIELDS(config_limits_t, ), FIELD_END};
+
+#define INGEST(m) OFF(config_t, ingest_limits.m)
+
+/* Top-level `limits`: the per-tenant defaults (config_t.limits), then the global ingestion limits
+ * (config_t.ingest_limits), so offsets are from config_t. Bounds: a label name must fit "__name__"; at
+ * most 1024 labels and 1 MiB per value (a scrape line's limit) keep one series' parse buffers bounded. */
+static const config__field_t limits_fields[] = {
+    LIMIT_FIELDS(config_t, limits.),
+    {.key = "max_label_names_per_series", .type = F_INT, .off = INGEST(max_label_names_per_series), .min = 1, .max = 1024},
+    {.key = "max_label_name_length", .type = F_INT, .off = INGEST(max_label_name_length), .min = 8, .max = 65536},
+    {.key = "max_label_value_length", .type = F_INT, .off = INGEST(max_label_value_length), .min = 1, .max = 1 << 20},
+    {.key = "active_series_window", .type = F_DURATION, .off = INGEST(active_series_window_ms), .min = 60 * 1000, .max = DAY_MS},
+    {.key = "max_remote_write_decompressed_size", .type = F_SIZE, .off = INGEST(max_remote_write_decompressed_size),
+     .min = 1024, .max = 4LL << 30},
+    {.key = "max_remote_write_series_per_request", .type = F_INT, .off = INGEST(max_remote_write_series_per_request),
+     .min = 1, .max = 100000000},
+    FIELD_END,
+};
 
 static const config__field_t override_fields[] = {
     {.key = "enforce", .type = F_VALUES, .off = OFF(config_tenant_override_t, enforce)},
-    {.key = "limits", .type = F_STRUCT, .off = OFF(config_tenant_override_t, limits), .sub = limits_fields},
+    {.key = "limits", .type = F_STRUCT, .off = OFF(config_tenant_override_t, limits), .sub = tenant_limits_fields},
     FIELD_END,
 };
 
@@ -122,13 +142,34 @@ static int limits_defaults(config_t *c) {
     c->limits.request_burst = 0;
     c->limits.max_samples_per_query = 50000000;
     c->limits.max_concurrent_queries = 20;
+    /* Label limits: the head's (MODEL_LIMITS_DEFAULT). Every path appends through the head, which
+     * normalises each label set with them, so nothing stored today exceeds them; the larger per-path
+     * caps (256 labels in scrape and import, 128 in the remote_write decoder) only sized parse buffers
+     * in front of it. Defaulting to anything else would change what is accepted. */
+    c->ingest_limits.max_label_names_per_series = 64;
+    c->ingest_limits.max_label_name_length = 1024;
+    c->ingest_limits.max_label_value_length = 4096;
+    /* "Active" for max_series: a sample within the last hour (the remote_write handler's window until
+     * now; a series that stops counts against its tenant for that long). */
+    c->ingest_limits.active_series_window_ms = 3600 * 1000;
+    /* remote_write: 64 MiB decompressed (as server.max_body for the compressed body) and a million
+     * series per request, the decoder's bounds until now. */
+    c->ingest_limits.max_remote_write_decompressed_size = 64u << 20;
+    c->ingest_limits.max_remote_write_series_per_request = 1000000;
     return 0;
 }
 
+/* The entry sits at offset 0: its table spans config_t.limits and config_t.ingest_limits. */
 const config__section_t config__section_limits = {
-    .field = {.key = "limits", .type = F_STRUCT, .off = OFF(config_t, limits), .sub = limits_fields},
+    .field = {.key = "limits", .type = F_STRUCT, .off = 0, .sub = limits_fields},
     .defaults = limits_defaults,
 };
+
+void config_label_limits(const config_t *c, model_label_limits_t *out) {
+    out->max_labels = (size_t)c->ingest_limits.max_label_names_per_series;
+    out->max_name_len = (size_t)c->ingest_limits.max_label_name_length;
+    out->max_value_len = (size_t)c->ingest_limits.max_label_value_length;
+}
 
 bool config_anonymous(const config_t *c) { return c->auth.anonymous < 0 ? c->auth.jwt.keys.n == 0 : c->auth.anonymous == 1; }
 
