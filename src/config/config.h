@@ -6,6 +6,7 @@
 #ifndef VG_CONFIG_H
 #define VG_CONFIG_H
 
+#include "model/labels.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -167,6 +168,19 @@ typedef struct config_limits {
     int64_t max_query_range_ms;
 } config_limits_t;
 
+/* Global ingestion limits, in the top-level `limits` section beside the per-tenant defaults (keys and
+ * the paths each bounds: docs/configuration.md). They hold for every tenant and every ingest path —
+ * scrape, remote_write, import — so one label set is valid or not wherever it comes from. A scrape
+ * job's own label_limit, label_name_length_limit and label_value_length_limit may only tighten them. */
+typedef struct config_ingest_limits {
+    int64_t max_label_names_per_series;           /* labels per series, __name__ included */
+    int64_t max_label_name_length;                /* bytes per label name */
+    int64_t max_label_value_length;               /* bytes per label value */
+    int64_t active_series_window_ms;              /* a series with a sample this recent counts against max_series */
+    uint64_t max_remote_write_decompressed_size;  /* bytes of one remote_write request after snappy */
+    int64_t max_remote_write_series_per_request;  /* TimeSeries in one remote_write request */
+} config_ingest_limits_t;
+
 typedef struct config_tenant_override {
     char *tenant;
     config_kv_t enforce;       /* label → values (a label repeated once per value) */
@@ -211,6 +225,7 @@ typedef struct config {
     config_auth_t auth;
     config_tenants_t tenants;
     config_limits_t limits;
+    config_ingest_limits_t ingest_limits; /* also under `limits:` in the file */
     config_grafana_t grafana;
     config_query_t query;
 } config_t;
@@ -219,6 +234,10 @@ typedef struct config {
 bool config_anonymous(const config_t *c);
 /* The effective limits of a tenant (its overrides over the defaults); tenant may be NULL. */
 void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t *out);
+
+/* The label limits every ingest path applies (limits.max_label_names_per_series, _name_length,
+ * _value_length), in the form model_labels_normalize() takes. */
+void config_label_limits(const config_t *c, model_label_limits_t *out);
 
 /* Names of relabel actions as written in YAML ("replace", "keep", …). */
 const char *config_relabel_action_name(config_relabel_action_t a);

@@ -278,11 +278,118 @@ static void yaml_round_trip(void **state) {
     config_unref(c);
 }
 
+/* limits: the global ingestion limits beside the per-tenant defaults. */
+static void ingest_limits_defaults(void **state) {
+    (void)state;
+    config_t *c = parse_ok("");
+    assert_int_equal(c->ingest_limits.max_label_names_per_series, 64);
+    assert_int_equal(c->ingest_limits.max_label_name_length, 1024);
+    assert_int_equal(c->ingest_limits.max_label_value_length, 4096);
+    assert_int_equal(c->ingest_limits.active_series_window_ms, 3600 * 1000);
+    assert_int_equal(c->ingest_limits.max_remote_write_decompressed_size, 64u << 20);
+    assert_int_equal(c->ingest_limits.max_remote_write_series_per_request, 1000000);
+    /* the defaults are the head's until every path takes them from the config */
+    model_label_limits_t l, m = MODEL_LIMITS_DEFAULT;
+    config_label_limits(c, &l);
+    assert_int_equal(l.max_labels, m.max_labels);
+    assert_int_equal(l.max_name_len, m.max_name_len);
+    assert_int_equal(l.max_value_len, m.max_value_len);
+    config_unref(c);
+    c = config_default();
+    assert_non_null(c);
+    assert_int_equal(c->ingest_limits.max_label_names_per_series, 64);
+    assert_int_equal(c->ingest_limits.active_series_window_ms, 3600 * 1000);
+    config_unref(c);
+}
+
+static const char limits_yml[] =
+    "limits:\n"
+    "  max_series: 500\n"
+    "  max_label_names_per_series: 30\n"
+    "  max_label_name_length: 200\n"
+    "  max_label_value_length: 2048\n"
+    "  active_series_window: 20m\n"
+    "  max_remote_write_decompressed_size: 16MiB\n"
+    "  max_remote_write_series_per_request: 5000\n"
+    "  request_rate: 3\n"
+    "tenants:\n"
+    "  overrides:\n"
+    "    acme: {limits: {max_series: 7}}\n";
+
+static void ingest_limits_keys(void **state) {
+    (void)state;
+    config_t *c = parse_ok(limits_yml);
+    assert_int_equal(c->ingest_limits.max_label_names_per_series, 30);
+    assert_int_equal(c->ingest_limits.max_label_name_length, 200);
+    assert_int_equal(c->ingest_limits.max_label_value_length, 2048);
+    assert_int_equal(c->ingest_limits.active_series_window_ms, 20 * 60 * 1000);
+    assert_int_equal(c->ingest_limits.max_remote_write_decompressed_size, 16u << 20);
+    assert_int_equal(c->ingest_limits.max_remote_write_series_per_request, 5000);
+    /* the per-tenant keys of the same section still land in config_t.limits */
+    assert_int_equal(c->limits.max_series, 500);
+    assert_true(c->limits.request_rate == 3.0);
+    assert_int_equal(c->limits.max_samples_per_query, 50000000);
+    config_limits_t tl;
+    config_tenant_limits(c, "acme", &tl);
+    assert_int_equal(tl.max_series, 7);
+    assert_true(tl.request_rate == 3.0);
+    model_label_limits_t l;
+    config_label_limits(c, &l);
+    assert_int_equal(l.max_labels, 30);
+    assert_int_equal(l.max_name_len, 200);
+    assert_int_equal(l.max_value_len, 2048);
+    config_unref(c);
+}
+
+static void ingest_limits_errors(void **state) {
+    (void)state;
+    parse_err("limits:\n  max_label_names_per_series: 0\n", 2, 31, "out of range [1, 1024]");
+    parse_err("limits:\n  max_label_names_per_series: 2000\n", 2, 31, "out of range [1, 1024]");
+    parse_err("limits:\n  max_label_names_per_series: lots\n", 2, 31, "expected an integer");
+    parse_err("limits:\n  max_label_name_length: 4\n", 2, 26, "out of range [8, 65536]");
+    parse_err("limits:\n  max_label_value_length: 2000000\n", 2, 27, "out of range [1, 1048576]");
+    parse_err("limits:\n  active_series_window: 30s\n", 2, 25, "out of range [1m, 1d]");
+    parse_err("limits:\n  active_series_window: soon\n", 2, 25, "invalid duration");
+    parse_err("limits:\n  max_remote_write_decompressed_size: 10XB\n", 2, 39, "invalid size");
+    parse_err("limits:\n  max_remote_write_decompressed_size: 512B\n", 2, 39, "out of range [1024, 4294967296] bytes");
+    parse_err("limits:\n  max_remote_write_series_per_request: 0\n", 2, 40, "out of range");
+    parse_err("limits:\n  max_label_name_lenght: 100\n", 2, 3, "did you mean \"max_label_name_length\"");
+    parse_err("limits:\n  max_label_names_per_series: 10\n  max_label_names_per_series: 20\n", 3, 3,
+              "duplicate key \"max_label_names_per_series\"");
+    /* global, not per tenant: an override cannot change them */
+    parse_err("tenants:\n  overrides:\n    acme:\n      limits: {max_label_names_per_series: 10}\n", 4, 16,
+              "unknown field \"tenants.overrides.acme.limits.max_label_names_per_series\"");
+}
+
+static void ingest_limits_round_trip(void **state) {
+    (void)state;
+    config_t *c = parse_ok(limits_yml);
+    vg_buf_t y = VG_BUF_INIT;
+    config_write_yaml(c, &y);
+    assert_non_null(strstr(y.data, "\n  max_label_names_per_series: 30\n"));
+    assert_non_null(strstr(y.data, "\n  active_series_window: 20m\n"));
+    assert_non_null(strstr(y.data, "\n  max_remote_write_decompressed_size: 16MiB\n"));
+    config_t *c2 = parse_ok(y.data);
+    vg_buf_t y2 = VG_BUF_INIT;
+    config_write_yaml(c2, &y2);
+    if (strcmp(y.data, y2.data)) fail_msg("not a fixed point:\n%s\n----\n%s", y.data, y2.data);
+    assert_memory_equal(&c->ingest_limits, &c2->ingest_limits, sizeof c->ingest_limits);
+    assert_int_equal(c2->limits.max_series, 500);
+    assert_int_equal(c2->tenants.overrides.n, 1);
+    assert_int_equal(c2->tenants.overrides.v[0].limits.max_series, 7);
+    vg_buf_deinit(&y);
+    vg_buf_deinit(&y2);
+    config_unref(c);
+    config_unref(c2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults), cmocka_unit_test(every_key),   cmocka_unit_test(hash_changes_with_content),
         cmocka_unit_test(errors),   cmocka_unit_test(file_errors), cmocka_unit_test(split_listen),
         cmocka_unit_test(prometheus_sections), cmocka_unit_test(prometheus_errors), cmocka_unit_test(yaml_round_trip),
+        cmocka_unit_test(ingest_limits_defaults), cmocka_unit_test(ingest_limits_keys),
+        cmocka_unit_test(ingest_limits_errors), cmocka_unit_test(ingest_limits_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

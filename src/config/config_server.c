@@ -1,0 +1,79 @@
+/* The server's own sections: `server` (HTTP listener and request bounds), `storage` (TSDB path,
+ * retention, WAL durability) and `log`. Each is a field table with its defaults; none has a rule that
+ * spans fields. */
+#include "config_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const config__field_t server_fields[] = {
+    {.key = "listen", .type = F_ADDR, .off = OFF(config_server_t, listen)},
+    {.key = "read_timeout", .type = F_DURATION, .off = OFF(config_server_t, read_timeout_ms), .min = 1000, .max = DAY_MS},
+    {.key = "max_body", .type = F_SIZE, .off = OFF(config_server_t, max_body), .min = 1024, .max = 4LL << 30},
+    {.key = "max_header", .type = F_SIZE, .off = OFF(config_server_t, max_header), .min = 4096, .max = 1 << 20},
+    {.key = "threads", .type = F_INT, .off = OFF(config_server_t, threads), .min = 1, .max = 256},
+    {.key = "max_connections", .type = F_INT, .off = OFF(config_server_t, max_connections), .min = 1, .max = 1000000},
+    {.key = "shutdown_timeout", .type = F_DURATION, .off = OFF(config_server_t, shutdown_timeout_ms), .min = 0, .max = 3600 * 1000},
+    FIELD_END,
+};
+
+static int server_defaults(config_t *c) {
+    c->server.listen = strdup("127.0.0.1:9290");
+    c->server.read_timeout_ms = 2 * 60 * 1000;
+    c->server.max_body = 64u << 20;
+    c->server.max_header = 64u << 10;
+    c->server.threads = 4;
+    c->server.max_connections = 1024;
+    c->server.shutdown_timeout_ms = 5000;
+    return c->server.listen ? 0 : VG_ENOMEM;
+}
+
+const config__section_t config__section_server = {
+    .field = {.key = "server", .type = F_STRUCT, .off = OFF(config_t, server), .sub = server_fields},
+    .defaults = server_defaults,
+};
+
+static const char *const fsync_policies[] = {"never", "interval", "always", NULL};
+
+static const config__field_t storage_fields[] = {
+    {.key = "path", .type = F_STR, .off = OFF(config_storage_t, path)},
+    {.key = "wal_fsync", .type = F_ENUM, .off = OFF(config_storage_t, wal_fsync), .names = fsync_policies},
+    {.key = "wal_fsync_interval", .type = F_DURATION, .off = OFF(config_storage_t, wal_fsync_interval_ms), .min = 1, .max = 60 * 1000},
+    {.key = "wal_compression", .type = F_BOOL, .off = OFF(config_storage_t, wal_compression)},
+    {.key = "retention", .type = F_DURATION, .off = OFF(config_storage_t, retention_ms), .min = 60 * 1000, .max = 100 * 365 * DAY_MS},
+    FIELD_END,
+};
+
+static int storage_defaults(config_t *c) {
+    c->storage.path = strdup("./data");
+    c->storage.retention_ms = 15LL * 24 * 3600 * 1000;
+    c->storage.wal_fsync = CONFIG_FSYNC_INTERVAL;
+    c->storage.wal_fsync_interval_ms = 1000;
+    c->storage.wal_compression = true;
+    return c->storage.path ? 0 : VG_ENOMEM;
+}
+
+const config__section_t config__section_storage = {
+    .field = {.key = "storage", .type = F_STRUCT, .off = OFF(config_t, storage), .sub = storage_fields},
+    .defaults = storage_defaults,
+};
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"json", "logfmt", NULL};
+
+static const config__field_t log_fields[] = {
+    {.key = "level", .type = F_ENUM, .off = OFF(config_log_t, level), .names = log_levels},
+    {.key = "format", .type = F_ENUM, .off = OFF(config_log_t, format), .names = log_formats},
+    FIELD_END,
+};
+
+static int log_defaults(config_t *c) {
+    c->log.level = VG_LOG_INFO;
+    c->log.format = VG_LOG_JSON;
+    return 0;
+}
+
+const config__section_t config__section_log = {
+    .field = {.key = "log", .type = F_STRUCT, .off = OFF(config_t, log), .sub = log_fields},
+    .defaults = log_defaults,
+};
