@@ -3,7 +3,7 @@
 #include "config/config.h"
 #include "grafana/grafana.h"
 #include "http/http.h"
-#include "ingest/scrape/import.h"
+#include "ingest/import.h"
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
 #include "promql/promql.h"
