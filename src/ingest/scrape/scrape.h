@@ -32,6 +32,12 @@ int ingest_scraper_apply(ingest_scraper_t *s, config_t *cfg, vg_error_t *err);
 /* Stops the thread (in-flight scrapes are abandoned; nothing half-appended is committed) and frees. */
 void ingest_scraper_stop(ingest_scraper_t *s);
 
+typedef enum ingest_target_health {
+    INGEST_TARGET_UNKNOWN = 0, /* not scraped yet */
+    INGEST_TARGET_UP,
+    INGEST_TARGET_DOWN,
+} ingest_target_health_t;
+
 /* Limits the targets API to the targets a tenant owns: those whose labels give `label` one of `values`
  * (dropped targets are never shown to a tenant). NULL means no limit. */
 typedef struct ingest_target_filter {
