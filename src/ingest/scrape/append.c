@@ -143,7 +143,7 @@ void ingest__meta_publish(ingest_scraper_t *s, ingest__target_t *t) {
 }
 
 int ingest__append_body(ingest_scraper_t *s, ingest__target_t *t, storage_appender_t *app, const char *ct, int64_t ts,
-                       size_t *scraped, size_t *post, size_t *added, vg_error_t *err) {
+                        size_t *scraped, size_t *post, size_t *added, vg_error_t *err) {
     const config_scrape_t *sc = t->pool->sc;
     ingest_expfmt_parser_t p;
     ingest_expfmt_init(&p, ingest_expfmt_from_content_type(ct), t->body.data ? t->body.data : "", t->body.len, NULL,

@@ -4,7 +4,7 @@
  * Files and what each owns:
  *   scrape.c  the manager: the scrape thread's loop, scheduling, reload (apply_config), file SD refresh,
  *             finishing a scrape (appender transaction, report series, staleness);
- *   snapshot.c what other threads read, under `mu`: the targets API JSON and stats;
+ *   snapshot.c what other threads read, under `mu`: targets snapshots, stats, /api/v1/metadata;
  *   append.c  one scrape's body → appender: parse, series labels (target labels, honor_labels,
  *             metric relabeling, label limits), sample_limit, HELP/TYPE/UNIT collection;
  *   cache.c   the per-target series cache and its staleness bookkeeping;

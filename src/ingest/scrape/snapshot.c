@@ -1,82 +1,105 @@
-/* What other threads see of the scraper: the targets API JSON (/api/v1/targets,
- * /api/v1/targets/metadata, /api/v1/metadata) and stats.
+/* What other threads see of the scraper: the targets snapshot (the /api/v1/targets and
+ * /api/v1/targets/metadata data, rendered in http/), stats, and the /api/v1/metadata JSON.
  *
  * Invariants: every function here runs on a caller's thread, never the scrape thread, and reads the
  * scraper's pools, targets and metadata only while holding `mu` (see scrape_int.h for what `mu`
- * guards). */
+ * guards). A snapshot copies everything it shows into its own arena before the lock is released, so
+ * nothing in it is borrowed from the scraper. */
 #include "scrape_int.h"
-
-#include "util/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-/* ---- targets API ---- */
+/* ---- targets snapshot ---- */
 
-static void labels_obj(vg_json_t *j, const model_label_t *l, size_t n) {
-    vg_json_obj_open(j);
-    for (size_t i = 0; i < n; i++) {
-        vg_json_key(j, l[i].name);
-        vg_json_str(j, l[i].value);
+static const char *snap_str(vg_arena_t *a, const char *s, bool *oom) {
+    if (!s) return NULL;
+    char *c = vg_arena_strndup(a, s, strlen(s));
+    if (!c) *oom = true;
+    return c;
+}
+
+static const model_label_t *snap_labels(vg_arena_t *a, const model_label_t *l, size_t n, bool *oom) {
+    model_label_t *c = vg_arena_alloc(a, (n ? n : 1) * sizeof *c);
+    if (!c) {
+        *oom = true;
+        return NULL;
     }
-    vg_json_obj_close(j);
+    for (size_t i = 0; i < n; i++) c[i] = (model_label_t){snap_str(a, l[i].name, oom), snap_str(a, l[i].value, oom)};
+    return c;
 }
 
-static bool target_visible(const ingest__target_t *t, const ingest_target_filter_t *f) {
-    if (!f) return true;
-    const char *v = model_labels_get(t->def.labels, t->def.n_labels, f->label);
-    for (size_t i = 0; v && i < f->n_values; i++)
-        if (!strcmp(v, f->values[i])) return true;
-    return false;
+static void snap_active(vg_arena_t *a, const ingest__pool_t *p, const ingest__target_t *t, bool with_meta,
+                        ingest_target_status_t *out, bool *oom) {
+    *out = (ingest_target_status_t){
+        .discovered = snap_labels(a, t->def.discovered, t->def.n_discovered, oom),
+        .n_discovered = t->def.n_discovered,
+        .labels = snap_labels(a, t->def.labels, t->def.n_labels, oom),
+        .n_labels = t->def.n_labels,
+        .scrape_pool = snap_str(a, p->sc->job_name, oom),
+        .url = snap_str(a, t->def.url, oom),
+        .health = t->health,
+        .last_error = snap_str(a, t->last_error, oom),
+        .last_scrape_ms = t->last_scrape_ms,
+        .last_duration_s = t->last_duration,
+        .interval_ms = t->def.interval_ms,
+        .timeout_ms = t->def.timeout_ms,
+    };
+    if (!with_meta || !t->n_meta) return;
+    ingest_target_meta_t *m = vg_arena_alloc(a, t->n_meta * sizeof *m);
+    if (!m) {
+        *oom = true;
+        return;
+    }
+    for (size_t i = 0; i < t->n_meta; i++)
+        m[i] = (ingest_target_meta_t){snap_str(a, t->meta[i].family, oom), snap_str(a, t->meta[i].help, oom),
+                                      snap_str(a, t->meta[i].unit, oom), (ingest_mtype_t)t->meta[i].type};
+    out->meta = m;
+    out->n_meta = t->n_meta;
 }
 
-void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state, const ingest_target_filter_t *filter) {
-    bool any = !state || !*state || !strcasecmp(state, "any");
-    bool active = any || !strcasecmp(state, "active");
-    bool dropped = (any || !strcasecmp(state, "dropped")) && !filter;
+int ingest_scraper_targets_snapshot(ingest_scraper_t *s, unsigned flags, ingest_targets_snapshot_t **out) {
+    *out = NULL;
+    ingest_targets_snapshot_t *snap = calloc(1, sizeof *snap);
+    if (!snap) return VG_ENOMEM;
+    vg_arena_init(&snap->arena, 16384);
+    vg_arena_t *a = &snap->arena;
+    bool oom = false, with_meta = flags & INGEST_SNAPSHOT_METADATA;
     pthread_mutex_lock(&s->mu);
-    vg_json_obj_open(j);
-    vg_json_key(j, "activeTargets");
-    vg_json_arr_open(j);
-    for (ingest__pool_t *p = s->pools; active && p; p = p->next)
-        for (ingest__target_t *t = p->targets; t; t = t->next) {
-            if (!target_visible(t, filter)) continue;
-            char ts[VG_RFC3339_MAX], iv[VG_DURATION_MAX], to[VG_DURATION_MAX];
-            vg_json_obj_open(j);
-            vg_json_key(j, "discoveredLabels");
-            labels_obj(j, t->def.discovered, t->def.n_discovered);
-            vg_json_key(j, "labels");
-            labels_obj(j, t->def.labels, t->def.n_labels);
-            vg_json_key(j, "scrapePool"), vg_json_str(j, p->sc->job_name);
-            vg_json_key(j, "scrapeUrl"), vg_json_str(j, t->def.url);
-            vg_json_key(j, "globalUrl"), vg_json_str(j, t->def.url);
-            vg_json_key(j, "lastError"), vg_json_str(j, t->last_error);
-            if (t->last_scrape_ms) vg_rfc3339_format(t->last_scrape_ms, ts);
-            else strcpy(ts, "0001-01-01T00:00:00Z");
-            vg_json_key(j, "lastScrape"), vg_json_str(j, ts);
-            vg_json_key(j, "lastScrapeDuration"), vg_json_f64(j, t->last_duration);
-            vg_json_key(j, "health"), vg_json_str(j, t->health == INGEST_TARGET_UP ? "up" : t->health == INGEST_TARGET_DOWN ? "down" : "unknown");
-            vg_duration_format(t->def.interval_ms, iv);
-            vg_duration_format(t->def.timeout_ms, to);
-            vg_json_key(j, "scrapeInterval"), vg_json_str(j, iv);
-            vg_json_key(j, "scrapeTimeout"), vg_json_str(j, to);
-            vg_json_obj_close(j);
+    size_t n_active = 0, n_dropped = 0;
+    for (const ingest__pool_t *p = s->pools; p; p = p->next) {
+        for (const ingest__target_t *t = p->targets; t; t = t->next) n_active++;
+        for (const ingest__dropped_t *d = p->dropped; d; d = d->next) n_dropped++;
+    }
+    if (!(flags & INGEST_SNAPSHOT_ACTIVE)) n_active = 0;
+    if (!(flags & INGEST_SNAPSHOT_DROPPED)) n_dropped = 0;
+    snap->active = vg_arena_calloc(a, n_active ? n_active : 1, sizeof *snap->active);
+    snap->dropped = vg_arena_calloc(a, n_dropped ? n_dropped : 1, sizeof *snap->dropped);
+    oom = !snap->active || !snap->dropped;
+    for (const ingest__pool_t *p = s->pools; !oom && p; p = p->next) {
+        for (const ingest__target_t *t = p->targets; n_active && t; t = t->next)
+            snap_active(a, p, t, with_meta, &snap->active[snap->n_active++], &oom);
+        for (const ingest__dropped_t *d = p->dropped; n_dropped && d; d = d->next) {
+            ingest_target_status_t *st = &snap->dropped[snap->n_dropped++];
+            st->discovered = snap_labels(a, d->def.discovered, d->def.n_discovered, &oom);
+            st->n_discovered = d->def.n_discovered;
+            st->scrape_pool = snap_str(a, p->sc->job_name, &oom);
         }
-    vg_json_arr_close(j);
-    vg_json_key(j, "droppedTargets");
-    vg_json_arr_open(j);
-    for (ingest__pool_t *p = s->pools; dropped && p; p = p->next)
-        for (ingest__dropped_t *d = p->dropped; d; d = d->next) {
-            vg_json_obj_open(j);
-            vg_json_key(j, "discoveredLabels");
-            labels_obj(j, d->def.discovered, d->def.n_discovered);
-            vg_json_obj_close(j);
-        }
-    vg_json_arr_close(j);
-    vg_json_obj_close(j);
+    }
     pthread_mutex_unlock(&s->mu);
+    if (oom) {
+        ingest_targets_snapshot_free(snap);
+        return VG_ENOMEM;
+    }
+    *out = snap;
+    return 0;
+}
+
+void ingest_targets_snapshot_free(ingest_targets_snapshot_t *snap) {
+    if (!snap) return;
+    vg_arena_deinit(&snap->arena);
+    free(snap);
 }
 
 /* ---- stats ---- */
@@ -171,31 +194,5 @@ void ingest_scraper_metadata_json(ingest_scraper_t *s, vg_json_t *j, const char 
     }
     vg_json_obj_close(j);
     free(all);
-    pthread_mutex_unlock(&s->mu);
-}
-
-void ingest_scraper_targets_metadata_json(ingest_scraper_t *s, vg_json_t *j, model_matcher_t *const *ms, size_t n_ms,
-                                          const char *metric, long limit, const ingest_target_filter_t *filter) {
-    pthread_mutex_lock(&s->mu);
-    long n = 0;
-    vg_json_arr_open(j);
-    for (ingest__pool_t *p = s->pools; p; p = p->next)
-        for (ingest__target_t *t = p->targets; t; t = t->next) {
-            if (!target_visible(t, filter)) continue;
-            bool ok = true;
-            for (size_t k = 0; k < n_ms && ok; k++)
-                ok = model_matcher_matches(ms[k], model_labels_get(t->def.labels, t->def.n_labels, model_matcher_name(ms[k])));
-            for (size_t i = 0; ok && i < t->n_meta && (limit < 0 || n < limit); i++) {
-                if (metric && *metric && strcmp(metric, t->meta[i].family)) continue;
-                vg_json_obj_open(j);
-                vg_json_key(j, "target");
-                labels_obj(j, t->def.labels, t->def.n_labels);
-                if (!metric || !*metric) vg_json_key(j, "metric"), vg_json_str(j, t->meta[i].family); /* omitted when asked for */
-                meta_obj(j, &t->meta[i]);
-                vg_json_obj_close(j);
-                n++;
-            }
-        }
-    vg_json_arr_close(j);
     pthread_mutex_unlock(&s->mu);
 }
