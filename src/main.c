@@ -4,7 +4,7 @@
 #include "grafana/grafana.h"
 #include "http/http.h"
 #include "service/service.h"
-#include "ingest/scrape/import.h"
+#include "ingest/import.h"
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
 #include "promql/promql.h"

@@ -16,14 +16,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
-/* The targets a scoped caller may see (NULL: all). */
-static const ingest_target_filter_t *tenant_filter(const http_req_t *req, ingest_target_filter_t *f) {
-    const service_ctx_t *ctx = req->ctx;
-    if (!ctx->scoped) return NULL;
-    *f = (ingest_target_filter_t){ctx->matcher.label, (const char *const *)ctx->matcher.values, ctx->matcher.n_values};
-    return f;
+/* Whether a caller may see a target: a tenant sees the targets whose labels give its matcher's label
+ * one of its values (and no dropped targets); everyone else sees all. */
+static bool target_visible(const http_req_t *req, const ingest_target_status_t *t) {
+    if (!req->ctx->scoped) return true;
+    const tenancy_matcher_t *m = &req->ctx->matcher;
+    const char *v = model_labels_get(t->labels, t->n_labels, m->label);
+    for (size_t i = 0; v && i < m->n_values; i++)
+        if (!strcmp(v, m->values[i])) return true;
+    return false;
+}
+
+static void target_labels_json(vg_json_t *j, const model_label_t *l, size_t n) {
+    vg_json_obj_open(j);
+    for (size_t i = 0; i < n; i++) {
+        vg_json_key(j, l[i].name);
+        vg_json_str(j, l[i].value);
+    }
+    vg_json_obj_close(j);
+}
+
+static const char *target_health_name(ingest_target_health_t h) {
+    return h == INGEST_TARGET_UP ? "up" : h == INGEST_TARGET_DOWN ? "down" : "unknown";
+}
+
+static void active_target_json(vg_json_t *j, const ingest_target_status_t *t) {
+    char ts[VG_RFC3339_MAX], iv[VG_DURATION_MAX], to[VG_DURATION_MAX];
+    vg_json_obj_open(j);
+    vg_json_key(j, "discoveredLabels");
+    target_labels_json(j, t->discovered, t->n_discovered);
+    vg_json_key(j, "labels");
+    target_labels_json(j, t->labels, t->n_labels);
+    vg_json_key(j, "scrapePool"), vg_json_str(j, t->scrape_pool);
+    vg_json_key(j, "scrapeUrl"), vg_json_str(j, t->url);
+    vg_json_key(j, "globalUrl"), vg_json_str(j, t->url);
+    vg_json_key(j, "lastError"), vg_json_str(j, t->last_error);
+    if (t->last_scrape_ms) vg_rfc3339_format(t->last_scrape_ms, ts);
+    else snprintf(ts, sizeof ts, "%s", "0001-01-01T00:00:00Z"); /* Go's zero time */
+    vg_json_key(j, "lastScrape"), vg_json_str(j, ts);
+    vg_json_key(j, "lastScrapeDuration"), vg_json_f64(j, t->last_duration_s);
+    vg_json_key(j, "health"), vg_json_str(j, target_health_name(t->health));
+    vg_duration_format(t->interval_ms, iv);
+    vg_duration_format(t->timeout_ms, to);
+    vg_json_key(j, "scrapeInterval"), vg_json_str(j, iv);
+    vg_json_key(j, "scrapeTimeout"), vg_json_str(j, to);
+    vg_json_obj_close(j);
 }
 
 /* Prometheus' `limit` parameter (absent: -1, no limit). */
@@ -38,21 +78,36 @@ static int limit_param(http_req_t *req, long *out) {
 
 int api_targets(http_req_t *req, http_resp_t *resp) {
     const char *state = http_req_param(req, "state"); /* an unknown state selects nothing, as in Prometheus */
+    bool any = !state || !*state || !strcasecmp(state, "any");
+    bool active = any || !strcasecmp(state, "active");
+    bool dropped = (any || !strcasecmp(state, "dropped")) && !req->ctx->scoped;
+    ingest_targets_snapshot_t *snap = NULL;
+    unsigned flags = (active ? INGEST_SNAPSHOT_ACTIVE : 0) | (dropped ? INGEST_SNAPSHOT_DROPPED : 0);
+    if (req->app->scraper && flags && ingest_scraper_targets_snapshot(req->app->scraper, flags, &snap))
+        return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     vg_json_obj_open(&j);
     vg_json_key(&j, "status"), vg_json_str(&j, "success");
     vg_json_key(&j, "data");
-    ingest_target_filter_t f;
-    if (req->app->scraper) {
-        ingest_scraper_targets_json(req->app->scraper, &j, state, tenant_filter(req, &f));
-    } else {
+    vg_json_obj_open(&j);
+    vg_json_key(&j, "activeTargets");
+    vg_json_arr_open(&j);
+    for (size_t i = 0; snap && i < snap->n_active; i++)
+        if (target_visible(req, &snap->active[i])) active_target_json(&j, &snap->active[i]);
+    vg_json_arr_close(&j);
+    vg_json_key(&j, "droppedTargets");
+    vg_json_arr_open(&j);
+    for (size_t i = 0; snap && i < snap->n_dropped; i++) {
         vg_json_obj_open(&j);
-        vg_json_key(&j, "activeTargets"), vg_json_arr_open(&j), vg_json_arr_close(&j);
-        vg_json_key(&j, "droppedTargets"), vg_json_arr_open(&j), vg_json_arr_close(&j);
+        vg_json_key(&j, "discoveredLabels");
+        target_labels_json(&j, snap->dropped[i].discovered, snap->dropped[i].n_discovered);
         vg_json_obj_close(&j);
     }
+    vg_json_arr_close(&j);
     vg_json_obj_close(&j);
+    vg_json_obj_close(&j);
+    ingest_targets_snapshot_free(snap);
     return 0;
 }
 
@@ -72,17 +127,43 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
         }
         if ((rc = promql_selector_matchers(sel, ms, sizeof ms / sizeof ms[0], &n_ms, &req->err))) return rc;
     }
-    ingest_target_filter_t f;
+    ingest_targets_snapshot_t *snap = NULL;
+    if (req->app->scraper &&
+        ingest_scraper_targets_snapshot(req->app->scraper, INGEST_SNAPSHOT_ACTIVE | INGEST_SNAPSHOT_METADATA, &snap)) {
+        while (n_ms) model_matcher_free(ms[--n_ms]);
+        return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+    }
+    const char *metric = http_req_param(req, "metric");
     vg_json_t j;
     vg_json_init(&j, &resp->body);
     vg_json_obj_open(&j);
     vg_json_key(&j, "status"), vg_json_str(&j, "success");
     vg_json_key(&j, "data");
-    if (req->app->scraper)
-        ingest_scraper_targets_metadata_json(req->app->scraper, &j, ms, n_ms, http_req_param(req, "metric"), limit,
-                                             tenant_filter(req, &f));
-    else vg_json_arr_open(&j), vg_json_arr_close(&j);
+    vg_json_arr_open(&j);
+    long n = 0;
+    for (size_t t = 0; snap && t < snap->n_active; t++) {
+        const ingest_target_status_t *ts = &snap->active[t];
+        if (!target_visible(req, ts)) continue;
+        bool ok = true;
+        for (size_t k = 0; k < n_ms && ok; k++)
+            ok = model_matcher_matches(ms[k], model_labels_get(ts->labels, ts->n_labels, model_matcher_name(ms[k])));
+        for (size_t i = 0; ok && i < ts->n_meta && (limit < 0 || n < limit); i++) {
+            const ingest_target_meta_t *m = &ts->meta[i];
+            if (metric && *metric && strcmp(metric, m->family)) continue;
+            vg_json_obj_open(&j);
+            vg_json_key(&j, "target");
+            target_labels_json(&j, ts->labels, ts->n_labels);
+            if (!metric || !*metric) vg_json_key(&j, "metric"), vg_json_str(&j, m->family); /* omitted when asked for */
+            vg_json_key(&j, "type"), vg_json_str(&j, ingest_mtype_name(m->type));
+            vg_json_key(&j, "help"), vg_json_str(&j, m->help);
+            vg_json_key(&j, "unit"), vg_json_str(&j, m->unit);
+            vg_json_obj_close(&j);
+            n++;
+        }
+    }
+    vg_json_arr_close(&j);
     vg_json_obj_close(&j);
+    ingest_targets_snapshot_free(snap);
     while (n_ms) model_matcher_free(ms[--n_ms]);
     return 0;
 }

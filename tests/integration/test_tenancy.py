@@ -213,6 +213,12 @@ scrape_configs:
         st, _, body = get(port, "/api/v1/targets", token=alice)
         pools = [t["scrapePool"] for t in body["data"]["activeTargets"]]
         check("targets: only alice's", pools == ["alice-app"] and body["data"]["droppedTargets"] == [], body)
+        st, _, body = get(port, "/api/v1/targets/metadata", token=alice)
+        check("targets/metadata: only alice's targets", st == 200 and body["data"]
+              and all(e["target"].get("namespace") == "client-alice" for e in body["data"]), body)
+        st, _, body = get(port, "/api/v1/targets/metadata", token=admin)
+        check("targets/metadata: the admin sees every target",
+              st == 200 and {e["target"].get("namespace") for e in body["data"]} == {"client-alice", "client-bob"}, body)
         st, _, body = get(port, "/api/v1/status/tsdb", token=alice)
         names = [e["name"] for e in body["data"]["seriesCountByMetricName"]]
         check("tsdb status: alice's series only", "bob_only" not in names and "alice_only" in names

@@ -13,11 +13,11 @@
 #define VG_INGEST_SCRAPE_H
 
 #include "config/config.h"
-#include "model/matcher.h"
+#include "ingest/expfmt.h"
+#include "model/labels.h"
 #include "tsdb/storage.h"
-#include "util/error.h"
 #include "util/arena.h"
-#include "util/json.h"
+#include "util/error.h"
 
 typedef struct ingest_scraper ingest_scraper_t;
 
@@ -33,17 +33,59 @@ int ingest_scraper_apply(ingest_scraper_t *s, config_t *cfg, vg_error_t *err);
 /* Stops the thread (in-flight scrapes are abandoned; nothing half-appended is committed) and frees. */
 void ingest_scraper_stop(ingest_scraper_t *s);
 
-/* Limits the targets API to the targets a tenant owns: those whose labels give `label` one of `values`
- * (dropped targets are never shown to a tenant). NULL means no limit. */
-typedef struct ingest_target_filter {
-    const char *label;
-    const char *const *values;
-    size_t n_values;
-} ingest_target_filter_t;
+/* ---- what the targets API shows: a snapshot ---- */
 
-/* Writes the data object of /api/v1/targets ({"activeTargets":[…],"droppedTargets":[…]}) in
- * Prometheus' shape. state: NULL/"any", "active" or "dropped". */
-void ingest_scraper_targets_json(ingest_scraper_t *s, vg_json_t *j, const char *state, const ingest_target_filter_t *filter);
+typedef enum ingest_target_health {
+    INGEST_TARGET_UNKNOWN = 0, /* not scraped yet */
+    INGEST_TARGET_UP,
+    INGEST_TARGET_DOWN,
+} ingest_target_health_t;
+
+/* Metadata of one metric family as a target exposed it in its last successful scrape. */
+typedef struct ingest_target_meta {
+    const char *family, *help, *unit; /* help and unit "" when not exposed */
+    ingest_mtype_t type;
+} ingest_target_meta_t;
+
+/* One target as of the snapshot. For a dropped target only discovered and scrape_pool are set. */
+typedef struct ingest_target_status {
+    const model_label_t *discovered; /* sorted: the labels before relabeling */
+    size_t n_discovered;
+    const model_label_t *labels;     /* sorted: the final target labels */
+    size_t n_labels;
+    const char *scrape_pool;         /* the job name */
+    const char *url;
+    ingest_target_health_t health;
+    const char *last_error;          /* "" when the last scrape succeeded */
+    int64_t last_scrape_ms;          /* start of the last scrape (wall clock); 0: never */
+    double last_duration_s;
+    int64_t interval_ms, timeout_ms;
+    const ingest_target_meta_t *meta; /* with INGEST_SNAPSHOT_METADATA, in the order the target exposed them */
+    size_t n_meta;
+} ingest_target_status_t;
+
+/* An immutable copy of the targets: everything it points to is its own (free with
+ * ingest_targets_snapshot_free()), so it stays valid however the scraper changes afterwards. Targets
+ * are in the scraper's list order (pool by pool), which only a change of the target set changes. */
+typedef struct ingest_targets_snapshot {
+    ingest_target_status_t *active;
+    size_t n_active;
+    ingest_target_status_t *dropped; /* those relabeling dropped */
+    size_t n_dropped;
+    vg_arena_t arena;                /* holds everything above */
+} ingest_targets_snapshot_t;
+
+enum {
+    INGEST_SNAPSHOT_ACTIVE = 1,   /* fill active */
+    INGEST_SNAPSHOT_DROPPED = 2,  /* fill dropped */
+    INGEST_SNAPSHOT_METADATA = 4, /* with each active target's metadata */
+};
+
+/* Copies the targets selected by flags (INGEST_SNAPSHOT_*) under the scraper's lock; the scrape
+ * thread waits only for the copy. Returns 0 and *out (owned: ingest_targets_snapshot_free()), or
+ * VG_ENOMEM with *out NULL. */
+int ingest_scraper_targets_snapshot(ingest_scraper_t *s, unsigned flags, ingest_targets_snapshot_t **out);
+void ingest_targets_snapshot_free(ingest_targets_snapshot_t *snap);
 
 /* Metric metadata over every active target's last successful scrape: entries sorted by family (then
  * type, help, unit), identical entries merged. metric filters to one family; limit < 0 means no limit
@@ -55,12 +97,6 @@ typedef struct ingest_metric_metadata {
 } ingest_metric_metadata_t;
 int ingest_scraper_metadata(ingest_scraper_t *s, const char *metric, long limit, const char *const *names,
                             size_t n_names, vg_arena_t *arena, ingest_metric_metadata_t **out, size_t *n_out);
-
-/* Writes the data array of /api/v1/targets/metadata: [{"target":{labels},"metric","type","help","unit"}]
- * for targets whose labels satisfy every matcher in ms, limited to one metric family (metric) and to
- * `limit` entries (< 0: no limit). */
-void ingest_scraper_targets_metadata_json(ingest_scraper_t *s, vg_json_t *j, model_matcher_t *const *ms, size_t n_ms,
-                                          const char *metric, long limit, const ingest_target_filter_t *filter);
 
 /* Counts for status pages and tests. */
 typedef struct ingest_scraper_stats {

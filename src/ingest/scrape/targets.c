@@ -1,12 +1,24 @@
-/* Target label construction; the rules are listed in targets.h. */
-#include "targets.h"
+/* Scrape targets: one target's definition from a discovered address (ingest_target_build, whose
+ * rules targets.h lists), and a pool's whole target set from its static_configs and the files its
+ * file_sd_configs globs match (the file SD watch: files are re-globbed and stat()ed, and re-read only
+ * when their set or any (mtime, size, inode) changed).
+ *
+ * Invariants: a target set is built on the scrape thread into fresh lists, without the scraper's
+ * mutex, and touches no running target; the manager (scrape.c) swaps it in under the mutex. A target
+ * relabeling drops keeps only its discovered labels (ingest__dropped_t); a target that cannot be
+ * scraped at all (no address, bad interval) is logged and listed nowhere; the same target (labels +
+ * URL) twice in one pool is kept once. */
+#include "scrape_int.h"
 
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 static const char *interval_str(vg_arena_t *a, int64_t ms) {
@@ -153,3 +165,153 @@ int ingest_target_build(const config_scrape_t *sc, const ingest_relabel_t *relab
     out->hash = XXH64(out->url, strlen(out->url), h);
     return 0;
 }
+
+/* ---- target sets of a pool (scrape thread) ---- */
+
+void ingest__target_free(ingest_scraper_t *s, ingest__target_t *t) {
+    ingest__meta_free(t->meta, t->n_meta);
+    ingest__fetch_release(s, t);
+    ingest__cache_free(&t->cache);
+    vg_arena_deinit(&t->arena);
+    free(t);
+}
+
+/* Adds one target group's targets (source: "static" or the file SD path) to *list or *drops. */
+static int add_group(ingest_scraper_t *s, ingest__pool_t *p, const config_static_t *g, const char *source,
+                     ingest__target_t **list, ingest__dropped_t **drops) {
+    for (size_t i = 0; i < g->targets.n; i++) {
+        ingest__target_t *t = calloc(1, sizeof *t);
+        if (!t) return VG_ENOMEM;
+        vg_arena_init(&t->arena, 1024);
+        t->pool = p;
+        t->iter = 1; /* 0 in a cache entry means "never seen" */
+        config_kv_t labels = g->labels;
+        /* file SD targets carry __meta_filepath, as Prometheus' file SD does */
+        char *keys[65], *vals[65];
+        if (strcmp(source, "static") && g->labels.n < 64) {
+            if (g->labels.n) {
+                memcpy(keys, g->labels.keys, g->labels.n * sizeof *keys);
+                memcpy(vals, g->labels.values, g->labels.n * sizeof *vals);
+            }
+            keys[g->labels.n] = "__meta_filepath";
+            vals[g->labels.n] = (char *)source;
+            labels = (config_kv_t){keys, vals, g->labels.n + 1};
+        }
+        vg_error_t err;
+        int rc = ingest_target_build(p->sc, p->relabel, g->targets.v[i], &labels, &t->arena, &t->def, &err);
+        if (rc == VG_ENOMEM) {
+            ingest__target_free(s, t);
+            return rc;
+        }
+        if (rc) { /* not scrapeable (no address, bad interval): logged, listed nowhere — as Prometheus */
+            vg_log_warn("scrape", "dropping target", VG_LS("job", p->sc->job_name), VG_LS("target", g->targets.v[i]),
+                        VG_LS("err", err.msg));
+            ingest__target_free(s, t);
+            continue;
+        }
+        if (t->def.dropped) {
+            ingest__dropped_t *d = calloc(1, sizeof *d);
+            if (d) {
+                d->arena = t->arena; /* hand the labels' memory over */
+                d->def = t->def;
+                d->next = *drops;
+                *drops = d;
+                vg_arena_init(&t->arena, 64);
+            }
+            ingest__target_free(s, t);
+            continue;
+        }
+        /* the same target twice in one pool is scraped once */
+        bool dup = false;
+        for (ingest__target_t *o = *list; o && !dup; o = o->next) dup = o->def.hash == t->def.hash;
+        if (dup) {
+            ingest__target_free(s, t);
+            continue;
+        }
+        t->sd_source = vg_arena_strndup(&t->arena, source, strlen(source));
+        t->next = *list;
+        *list = t;
+    }
+    return 0;
+}
+
+void ingest__dropped_free(ingest__dropped_t *d) {
+    while (d) {
+        ingest__dropped_t *n = d->next;
+        vg_arena_deinit(&d->arena);
+        free(d);
+        d = n;
+    }
+}
+
+bool ingest__sd_scan(ingest__pool_t *p) {
+    ingest__sd_file_t *files = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < p->sc->file_sd_configs.n; i++) {
+        const config_file_sd_t *sd = &p->sc->file_sd_configs.v[i];
+        for (size_t k = 0; k < sd->files.n; k++) {
+            glob_t g;
+            if (glob(sd->files.v[k], 0, NULL, &g)) continue;
+            for (size_t m = 0; m < g.gl_pathc; m++) {
+                struct stat st;
+                if (stat(g.gl_pathv[m], &st) || !S_ISREG(st.st_mode)) continue;
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 8;
+                    ingest__sd_file_t *nf = realloc(files, cap * sizeof *nf);
+                    if (!nf) break;
+                    files = nf;
+                }
+                files[n++] = (ingest__sd_file_t){strdup(g.gl_pathv[m]), st.st_mtim, st.st_size, st.st_ino};
+            }
+            globfree(&g);
+        }
+    }
+    bool changed = n != p->n_sd_files;
+    for (size_t i = 0; i < n && !changed; i++) {
+        const ingest__sd_file_t *a = &files[i], *b = &p->sd_files[i];
+        changed = !a->path || !b->path || strcmp(a->path, b->path) || a->mtime.tv_sec != b->mtime.tv_sec ||
+                  a->mtime.tv_nsec != b->mtime.tv_nsec || a->size != b->size || a->ino != b->ino;
+    }
+    for (size_t i = 0; i < p->n_sd_files; i++) free(p->sd_files[i].path);
+    free(p->sd_files);
+    p->sd_files = files;
+    p->n_sd_files = n;
+    return changed;
+}
+
+int ingest__targets_build(ingest_scraper_t *s, ingest__pool_t *p, ingest__target_t **list, ingest__dropped_t **drops) {
+    *list = NULL;
+    *drops = NULL;
+    for (size_t i = 0; i < p->sc->static_configs.n; i++) {
+        int rc = add_group(s, p, &p->sc->static_configs.v[i], "static", list, drops);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < p->n_sd_files; i++) {
+        const char *path = p->sd_files[i].path;
+        FILE *fp = path ? fopen(path, "rb") : NULL;
+        if (!fp) continue;
+        vg_buf_t b = VG_BUF_INIT;
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0 && b.len <= CONFIG_MAX_FILE_BYTES) vg_buf_append(&b, chunk, n);
+        fclose(fp);
+        config_static_t *groups;
+        size_t n_groups;
+        vg_error_t err;
+        if (config_parse_target_groups(b.data ? b.data : "", b.len, &groups, &n_groups, &err)) {
+            char msg[VG_ERROR_MSG_MAX + 300];
+            config_error_format(&err, path, msg, sizeof msg);
+            vg_log_error("scrape", "cannot read file SD targets; keeping none from this file", VG_LS("job", p->sc->job_name),
+                         VG_LS("err", msg));
+            vg_buf_deinit(&b);
+            continue;
+        }
+        vg_buf_deinit(&b);
+        int rc = 0;
+        for (size_t g = 0; g < n_groups && !rc; g++) rc = add_group(s, p, &groups[g], path, list, drops);
+        config_target_groups_free(groups, n_groups);
+        if (rc) return rc;
+    }
+    return 0;
+}
+

@@ -1,5 +1,6 @@
-/* OpenMetrics import for backfill and tests: the text `promtool tsdb create-blocks-from openmetrics`
- * takes (timestamped samples, `# EOF` last) appended through the storage appender interface. */
+/* OpenMetrics file import (`vigil import`; not scraping) for backfill and tests: the text
+ * `promtool tsdb create-blocks-from openmetrics` takes (timestamped samples, `# EOF` last), appended
+ * through the storage appender interface. */
 #ifndef VG_INGEST_IMPORT_H
 #define VG_INGEST_IMPORT_H
 
