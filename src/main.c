@@ -95,6 +95,7 @@ static int open_storage(service_t *app, tsdb_db_t **db, vg_error_t *err) {
                                                           : TSDB_FSYNC_INTERVAL;
     o.fsync_interval_ms = c->storage.wal_fsync_interval_ms;
     o.wal_compression = c->storage.wal_compression;
+    config_label_limits(c, &o.limits);
     uint64_t t0 = vg_mono_ns();
     int rc = tsdb_db_open(&o, db, err);
     if (!rc) {

@@ -99,8 +99,14 @@ int api_write(http_req_t *req, http_resp_t *resp) {
     pthread_once(&once, init_metrics);
     if (!req->app->db) return vg_error_set(&req->err, VG_EUNAVAIL, "storage is not open");
     service_ctx_t *ctx = req->ctx;
+    const config_ingest_limits_t *il = &ctx->cfg->ingest_limits;
+    ingest_rw_limits_t rl = {.max_decoded = il->max_remote_write_decompressed_size,
+                             .max_series = (size_t)il->max_remote_write_series_per_request,
+                             .max_labels = (size_t)il->max_label_names_per_series,
+                             .max_name_len = (size_t)il->max_label_name_length,
+                             .max_value_len = (size_t)il->max_label_value_length};
     ingest_rw_reader_t rd;
-    ingest_rw_reader_init(&rd, NULL);
+    ingest_rw_reader_init(&rd, &rl);
     int rc = ingest_rw_reader_load(&rd, req->body, req->body_len, &req->err);
     int retry = 0;
     if (!rc && (rc = service_ingest_admit(ctx, ingest_rw_reader_stats(&rd)->n_samples, &retry, &req->err)) && retry > 0) {

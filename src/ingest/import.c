@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LABELS 256
+#define MAX_LABELS 1024 /* the largest limits.max_label_names_per_series; the labels are validated with the defaults */
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -128,7 +128,7 @@ uint64_t service__active_series(service_ctx_t *ctx, int64_t max_age_ms) {
     int must = tenancy_usage_series_begin(u, ctx->tenant, now, max_age_ms, &token);
     if (must == 0) return tenancy_usage_series_count(u, ctx->tenant);
     uint64_t n = ctx->svc->db ? tsdb_db_count_series(ctx->svc->db, m->label, (const char *const *)m->values, m->n_values,
-                                                    now - SERVICE__ACTIVE_WINDOW_MS)
+                                                    now - ctx->cfg->ingest_limits.active_series_window_ms)
                               : 0;
     if (must > 0) tenancy_usage_series_measured(u, ctx->tenant, token, now, n);
     return must > 0 ? tenancy_usage_series_count(u, ctx->tenant) : n;

@@ -33,9 +33,8 @@ typedef struct service__priv {
 /* The current auth state (a reference). */
 service__auth_t *service__auth(service_t *s);
 
-/* "Active": a sample in the last hour, or created and awaiting its first; the count is measured at
- * most once a second (series created meanwhile are added to it). */
-#define SERVICE__ACTIVE_WINDOW_MS (3600 * 1000)
+/* "Active": a sample within limits.active_series_window (default 1h), or created and awaiting its
+ * first; the count is measured at most once a second (series created meanwhile are added to it). */
 #define SERVICE__ACTIVE_MAX_AGE_MS 1000
 
 /* Measures (or reads, when fresh) ctx's tenant's active series count; with max_age_ms 0 it always

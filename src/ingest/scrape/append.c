@@ -82,7 +82,9 @@ static int series_labels(ingest_scraper_t *s, ingest__target_t *t, const ingest_
                                 name, b.v[i].name, (long long)sc->label_value_length_limit);
     }
     size_t n = b.n;
-    if (model_labels_normalize(b.v, &n, NULL, err)) return err->code;
+    model_label_limits_t lim;
+    config_label_limits(s->cfg, &lim);
+    if (model_labels_normalize(b.v, &n, &lim, err)) return err->code;
     if (!model_labels_get(b.v, n, MODEL_METRIC_NAME)) return 1; /* relabeling removed the name: nothing to store */
     *out = b.v;
     *n_out = n;

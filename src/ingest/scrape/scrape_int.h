@@ -35,7 +35,9 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define MAX_LABELS_PER_SERIES 256
+/* The parse buffer's label capacity: the largest limits.max_label_names_per_series the config
+ * accepts, so the configured limit (checked on each new series) is the one that applies. */
+#define MAX_LABELS_PER_SERIES 1024
 #define SCRATCH_BYTES (1u << 20)
 #define SD_CHECK_NS (1000000000ull) /* how often file SD files are stat()ed */
 
