@@ -71,11 +71,11 @@ typedef struct http_resp {
 typedef int (*http_handler_fn)(http_req_t *req, http_resp_t *resp);
 
 typedef struct http_route {
-    const char *pattern; /* "/api/v1/label/{name}/values": a {x} segment matches one non-empty segment */
+    const char *pattern; /* "/api/v1/label/{name}/values": a {x} segment matches one non-empty segment; also
+                            the `handler` label of the vigil_http_* metrics, as Prometheus labels by route */
     const char *klass;   /* endpoint class for rate limits: "query", "meta", "write", "admin", "probe" */
     unsigned methods;    /* HTTP_GET | … (GET implies HEAD) */
     unsigned flags;      /* HTTP_F_* */
-    const char *handler; /* the `handler` label of vigil_http_* metrics */
     http_handler_fn fn;
 } http_route_t;
 

@@ -433,7 +433,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls, 
     double secs = (double)(vg_mono_ns() - ctx->t0) / 1e9;
     int status = ctx->answered ? (ctx->resp.status ? ctx->resp.status : 200) : 0;
     size_t idx = ctx->route ? (size_t)(ctx->route - http_routes) : http_n_routes;
-    const char *handler = ctx->route ? ctx->route->handler : other_handler;
+    const char *handler = ctx->route ? ctx->route->pattern : other_handler;
     char code[8];
     snprintf(code, sizeof code, "%d", status);
     const char *method = ctx->req.method ? ctx->req.method : "";
@@ -499,7 +499,7 @@ int http_server_start(service_t *app, http_server_t **out, vg_error_t *err) {
     s->durations = calloc(http_n_routes + 1, sizeof *s->durations);
     if (!s->durations) goto oom;
     for (size_t i = 0; i <= http_n_routes; i++) {
-        const char *h = i < http_n_routes ? http_routes[i].handler : other_handler;
+        const char *h = i < http_n_routes ? http_routes[i].pattern : other_handler;
         s->durations[i] = selfmon_with(dur, &h);
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
