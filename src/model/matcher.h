@@ -35,7 +35,6 @@ void model_regex_alternation(vg_buf_t *out, const char *const *values, size_t n)
 
 model_match_type_t model_matcher_type(const model_matcher_t *m);
 const char *model_matcher_name(const model_matcher_t *m);  /* borrowed, lives as long as m */
-const char *model_matcher_value(const model_matcher_t *m); /* borrowed, lives as long as m */
 const char *model_match_type_str(model_match_type_t t);    /* "=", "!=", "=~", "!~" */
 
 /* Does a label value match? value NULL means the label is absent and matches as "". */

@@ -254,10 +254,6 @@ void selfmon_gauge_set(selfmon_metric_t *m, double v) {
     if (m) atomic_store_explicit(&m->gauge, f64_to_bits(v), memory_order_relaxed);
 }
 
-void selfmon_gauge_add(selfmon_metric_t *m, double v) {
-    if (m) atomic_add_f64(&m->gauge, v);
-}
-
 void selfmon_histogram_observe(selfmon_metric_t *m, double v) {
     if (!m || !m->buckets) return;
     size_t i = 0;

@@ -48,7 +48,6 @@ selfmon_metric_t *selfmon_metric(selfmon_family_t *f);
 void selfmon_counter_inc(selfmon_metric_t *m);
 void selfmon_counter_add(selfmon_metric_t *m, double v); /* v >= 0; negative values are ignored */
 void selfmon_gauge_set(selfmon_metric_t *m, double v);
-void selfmon_gauge_add(selfmon_metric_t *m, double v);
 void selfmon_histogram_observe(selfmon_metric_t *m, double v);
 /* Current value (sum of shards for counters; observation count for histograms). */
 double selfmon_value(const selfmon_metric_t *m);

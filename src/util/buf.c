@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void vg_buf_init(vg_buf_t *b) { *b = (vg_buf_t)VG_BUF_INIT; }
-
 void vg_buf_deinit(vg_buf_t *b) {
     free(b->data);
     *b = (vg_buf_t)VG_BUF_INIT;

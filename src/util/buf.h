@@ -19,7 +19,6 @@ typedef struct vg_buf {
 
 #define VG_BUF_INIT {NULL, 0, 0, false}
 
-void vg_buf_init(vg_buf_t *b);
 void vg_buf_deinit(vg_buf_t *b);
 /* Empties the buffer, keeping its memory (and clearing `failed`). */
 void vg_buf_reset(vg_buf_t *b);

@@ -24,7 +24,6 @@ static const entry_t *lookup(int code) {
     return &table[0];
 }
 
-const char *vg_error_name(int code) { return lookup(code)->name; }
 const char *vg_error_str(int code) { return lookup(code)->desc; }
 int vg_error_http_status(int code) { return lookup(code)->status; }
 const char *vg_error_type(int code) { return lookup(code)->type; }

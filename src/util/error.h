@@ -63,9 +63,8 @@ int vg_error_set(vg_error_t *err, int code, const char *fmt, ...)
 int vg_error_set_pos(vg_error_t *err, int code, long pos, long end, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Name of a code ("VG_EINVAL"), its description, HTTP status and Prometheus errorType.
+/* A code's description, HTTP status and Prometheus errorType.
  * Unknown codes map to VG_EINTERNAL's values. Returned strings are static. */
-const char *vg_error_name(int code);
 const char *vg_error_str(int code);
 int vg_error_http_status(int code);
 const char *vg_error_type(int code);

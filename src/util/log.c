@@ -25,22 +25,6 @@ const char *vg_log_level_name(vg_log_level_t level) { return (unsigned)level <= 
 
 vg_log_level_t vg_log_get_level(void) { return (vg_log_level_t)atomic_load(&cur_level); }
 
-int vg_log_level_parse(const char *s, vg_log_level_t *out) {
-    for (int i = VG_LOG_DEBUG; i <= VG_LOG_ERROR; i++)
-        if (!strcmp(s, level_names[i])) {
-            *out = (vg_log_level_t)i;
-            return 0;
-        }
-    return VG_EINVAL;
-}
-
-int vg_log_format_parse(const char *s, vg_log_format_t *out) {
-    if (!strcmp(s, "json")) *out = VG_LOG_JSON;
-    else if (!strcmp(s, "logfmt")) *out = VG_LOG_LOGFMT;
-    else return VG_EINVAL;
-    return 0;
-}
-
 /* logfmt value: bare when it has no space, quote or '=', quoted with JSON escapes otherwise. */
 static void logfmt_str(vg_buf_t *b, const char *s) {
     size_t n = strlen(s);

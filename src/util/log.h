@@ -36,9 +36,6 @@ void vg_log_set_format(vg_log_format_t format);
 /* Where lines go (default 2 = stderr). */
 void vg_log_set_fd(int fd);
 vg_log_level_t vg_log_get_level(void);
-/* Parses "debug|info|warn|error" / "json|logfmt"; return 0 or VG_EINVAL. */
-int vg_log_level_parse(const char *s, vg_log_level_t *out);
-int vg_log_format_parse(const char *s, vg_log_format_t *out);
 /* "debug", "info", "warn", "error". */
 const char *vg_log_level_name(vg_log_level_t level);
 

@@ -98,11 +98,5 @@ typedef struct ingest_metric_metadata {
 int ingest_scraper_metadata(ingest_scraper_t *s, const char *metric, long limit, const char *const *names,
                             size_t n_names, vg_arena_t *arena, ingest_metric_metadata_t **out, size_t *n_out);
 
-/* Counts for status pages and tests. */
-typedef struct ingest_scraper_stats {
-    size_t active, dropped, up;
-    uint64_t scrapes, failures;
-} ingest_scraper_stats_t;
-void ingest_scraper_stats(ingest_scraper_t *s, ingest_scraper_stats_t *out);
 
 #endif

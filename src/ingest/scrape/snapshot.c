@@ -104,21 +104,6 @@ void ingest_targets_snapshot_free(ingest_targets_snapshot_t *snap) {
 
 /* ---- stats ---- */
 
-void ingest_scraper_stats(ingest_scraper_t *s, ingest_scraper_stats_t *out) {
-    memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&s->mu);
-    for (ingest__pool_t *p = s->pools; p; p = p->next) {
-        for (ingest__target_t *t = p->targets; t; t = t->next) {
-            out->active++;
-            out->up += t->health == INGEST_TARGET_UP;
-        }
-        for (ingest__dropped_t *d = p->dropped; d; d = d->next) out->dropped++;
-    }
-    out->scrapes = s->scrapes;
-    out->failures = s->failures;
-    pthread_mutex_unlock(&s->mu);
-}
-
 /* ---- /api/v1/metadata ---- */
 
 typedef struct {
