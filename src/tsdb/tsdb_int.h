@@ -44,6 +44,9 @@ void tsdb__cstore_release(tsdb__cstore_t *cs, const tsdb__chunk_t *c);
 /* Deletes files whose chunks all end before cutoff. Caller guarantees no reader holds such chunks. */
 void tsdb__cstore_gc(tsdb__cstore_t *cs, int64_t cutoff);
 uint64_t tsdb__cstore_files(tsdb__cstore_t *cs);
+/* Reads back every frame of the live chunk files and checks it (length, encoding, CRC32C); counts
+ * them in *n_frames. VG_ECORRUPT names the file, the offset and what was wrong. */
+int tsdb__cstore_verify(tsdb__cstore_t *cs, uint64_t *n_frames, vg_error_t *err);
 
 /* ---- postings (postings.c): label pair -> sorted series ids. Not thread-safe: the head guards it
  * with its index lock. Names and values are interned pointers (compared by address). ---- */
