@@ -6,7 +6,8 @@
  * a file is unmapped and deleted only by cstore_gc when every chunk in it ends before the cutoff, which
  * the head calls with its trunc_lock held exclusively (no reader holds pointers then). The files are
  * scratch space: the head is rebuilt from the WAL at start, so they are removed on open. Frame layout in
- * docs/format/chunks.md ("Where chunks live") and docs/storage.md. */
+ * docs/format/chunks.md ("Where chunks live") and docs/storage.md; frame_encode and frame_decode below
+ * are the only code that knows it. */
 #include "tsdb/tsdb_int.h"
 
 #include "util/crc32c.h"
@@ -22,6 +23,7 @@
 
 #define FRAME_HDR 28 /* ref u64, mint i64, maxt i64, len u32 with encoding in its top byte (all
                       * little-endian); data; crc32c u32 */
+#define FRAME_MAX (FRAME_HDR + TSDB_CHUNK_MAX_BYTES + 4)
 
 typedef struct cfile {
     int fd;
@@ -119,6 +121,73 @@ static int new_file(tsdb__cstore_t *cs) {
 static void le64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
+static uint64_t get_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Lays out one frame in out (FRAME_MAX bytes); returns its length. */
+static size_t frame_encode(uint8_t *out, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, const uint8_t *data,
+                           uint32_t len) {
+    le64(out, ref);
+    le64(out + 8, (uint64_t)mint);
+    le64(out + 16, (uint64_t)maxt);
+    uint32_t lenc = len | (uint32_t)enc << 24; /* encoding in the top byte */
+    for (int i = 0; i < 4; i++) out[24 + i] = (uint8_t)(lenc >> (8 * i));
+    memcpy(out + FRAME_HDR, data, len);
+    uint32_t crc = vg_crc32c(out, FRAME_HDR + len);
+    for (int i = 0; i < 4; i++) out[FRAME_HDR + len + i] = (uint8_t)(crc >> (8 * i));
+    return FRAME_HDR + (size_t)len + 4;
+}
+
+/* Reads the frame at p (avail bytes) of file seq at offset off: its length, or VG_ECORRUPT saying what
+ * is wrong where. */
+static long frame_decode(const uint8_t *p, size_t avail, uint32_t seq, uint64_t off, tsdb__chunk_t *c,
+                         vg_error_t *err) {
+    if (avail < FRAME_HDR + 4)
+        return VG_CORRUPT(err, "head chunk file %08u offset %llu: frame header truncated: %zu bytes left, need %d",
+                          seq, (unsigned long long)off, avail, FRAME_HDR + 4);
+    uint32_t lenc = (uint32_t)get_le(p + 24, 4), len = lenc & 0xffffff;
+    uint8_t enc = (uint8_t)(lenc >> 24);
+    if (len > TSDB_CHUNK_MAX_BYTES || (size_t)len + FRAME_HDR + 4 > avail)
+        return VG_CORRUPT(err, "head chunk file %08u offset %llu: chunk length %u (at most %d, %zu bytes left)", seq,
+                          (unsigned long long)off, len, TSDB_CHUNK_MAX_BYTES, avail - FRAME_HDR - 4);
+    if (enc != TSDB_ENC_XOR && enc != TSDB_ENC_DENSE)
+        return VG_CORRUPT(err, "head chunk file %08u offset %llu: encoding %u (expected %d or %d)", seq,
+                          (unsigned long long)off, enc, TSDB_ENC_XOR, TSDB_ENC_DENSE);
+    uint32_t stored = (uint32_t)get_le(p + FRAME_HDR + len, 4), crc = vg_crc32c(p, FRAME_HDR + len);
+    if (stored != crc)
+        return VG_CORRUPT(err, "head chunk file %08u offset %llu: bad CRC32C: stored %08x, computed %08x", seq,
+                          (unsigned long long)off, stored, crc);
+    c->mint = (int64_t)get_le(p + 8, 8);
+    c->maxt = (int64_t)get_le(p + 16, 8);
+    c->enc = enc;
+    c->len = (uint16_t)len;
+    c->data = p + FRAME_HDR;
+    return (long)(FRAME_HDR + len + 4);
+}
+
+int tsdb__cstore_verify(tsdb__cstore_t *cs, uint64_t *n_frames, vg_error_t *err) {
+    *n_frames = 0;
+    int rc = 0;
+    pthread_mutex_lock(&cs->mu);
+    for (size_t i = 0; i < cs->n_files && rc == 0; i++) {
+        const cfile_t *f = &cs->files[i];
+        for (uint64_t off = 0; f->live && off < f->used && rc == 0;) {
+            tsdb__chunk_t c;
+            long n = frame_decode(f->base + off, (size_t)(f->used - off), f->seq, off, &c, err);
+            if (n < 0) {
+                rc = (int)n;
+                break;
+            }
+            off += (uint64_t)n;
+            ++*n_frames;
+        }
+    }
+    pthread_mutex_unlock(&cs->mu);
+    return rc;
+}
 
 int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc,
                      const uint8_t *data, uint32_t len, tsdb__chunk_t *c) {
@@ -135,16 +204,8 @@ int tsdb__cstore_put(tsdb__cstore_t *cs, uint64_t ref, int64_t mint, int64_t max
         c->file = TSDB__HEAP;
         return 0;
     }
-    uint8_t frame[FRAME_HDR + TSDB_CHUNK_MAX_BYTES + 4];
-    size_t flen = FRAME_HDR + (size_t)len + 4;
-    le64(frame, ref);
-    le64(frame + 8, (uint64_t)mint);
-    le64(frame + 16, (uint64_t)maxt);
-    uint32_t lenc = len | (uint32_t)enc << 24; /* encoding in the top byte */
-    for (int i = 0; i < 4; i++) frame[24 + i] = (uint8_t)(lenc >> (8 * i));
-    memcpy(frame + FRAME_HDR, data, len);
-    uint32_t crc = vg_crc32c(frame, FRAME_HDR + len);
-    for (int i = 0; i < 4; i++) frame[FRAME_HDR + len + i] = (uint8_t)(crc >> (8 * i));
+    uint8_t frame[FRAME_MAX];
+    size_t flen = frame_encode(frame, ref, mint, maxt, enc, data, len);
 
     pthread_mutex_lock(&cs->mu);
     int rc = 0;

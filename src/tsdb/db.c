@@ -10,6 +10,7 @@
 #include "tsdb/tsdb_int.h"
 
 #include "selfmon/selfmon.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -117,7 +118,7 @@ static int rp_series(void *ctx, uint64_t ref, const model_label_t *l, size_t n) 
     tsdb__series_t *s;
     bool created;
     int rc = tsdb__head_get_or_create(db->head, tmp, k, model_labels_hash(tmp, k), ref, NULL, NULL, &s, &created);
-    if (rc == VG_EEXIST || rc == VG_ECORRUPT) return VG_ECORRUPT;
+    if (rc == VG_EEXIST || rc == VG_ECORRUPT) return VG_ECORRUPT; /* the ref names other labels, or is too big */
     if (rc) return rc;
     atomic_store(&s->logged, 1);
     return 0;
@@ -165,26 +166,13 @@ static int ck_collect(void *ctx, tsdb__series_t *s) {
     ckpt_t *c = ctx;
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 1024;
-        tsdb__series_t **nv = realloc(c->v, nc * sizeof *nv);
+        tsdb__series_t **nv = VG_FAULT_ALLOC_FAILS() ? NULL : realloc(c->v, nc * sizeof *nv);
         if (!nv) return VG_ENOMEM;
         c->v = nv;
         c->cap = nc;
     }
     c->v[c->n++] = s;
     return 0;
-}
-
-static void put_chunk(tsdb__recbuf_t *b, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags,
-                      const uint8_t *d, uint32_t len) {
-    tsdb__rec_begin(b, TSDB__REC_CHUNK);
-    tsdb__rec_put_uvarint(b, ref);
-    tsdb__rec_put_varint(b, mint);
-    tsdb__rec_put_varint(b, maxt);
-    uint8_t ef[2] = {enc, flags};
-    tsdb__rec_put_bytes(b, ef, 2);
-    tsdb__rec_put_uvarint(b, len);
-    tsdb__rec_put_bytes(b, d, len);
-    tsdb__rec_end(b);
 }
 
 /* Emits up to 512 series per call: one series record, then their chunk records. The open chunk goes
@@ -208,11 +196,11 @@ static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
         for (uint32_t k = 0; k < s->n_chunks; k++) {
             const tsdb__chunk_t *ch = &s->chunks[k];
             uint8_t fl = !s->open.n && k + 1 == s->n_chunks ? TSDB__CHUNK_NEWEST : 0;
-            put_chunk(b, s->ref, ch->mint, ch->maxt, ch->enc, fl, ch->data, ch->len);
+            tsdb__rec_chunk(b, s->ref, ch->mint, ch->maxt, ch->enc, fl, ch->data, ch->len);
         }
         if (s->open.n)
-            put_chunk(b, s->ref, tsdb__open_mint(s), s->open.t, TSDB_ENC_XOR, TSDB__CHUNK_OPEN, s->open.buf,
-                      (uint32_t)tsdb_xor_enc_len(&s->open));
+            tsdb__rec_chunk(b, s->ref, tsdb__open_mint(s), s->open.t, TSDB_ENC_XOR, TSDB__CHUNK_OPEN, s->open.buf,
+                            (uint32_t)tsdb_xor_enc_len(&s->open));
         pthread_mutex_unlock(mu);
     }
     c->next = end;
@@ -469,7 +457,7 @@ static int add_pending(app_t *a, tsdb__series_t *s, int64_t t, double v, vg_erro
     }
     if (a->n == a->cap) {
         size_t nc = a->cap ? a->cap * 2 : 256;
-        pending_t *np = realloc(a->p, nc * sizeof *np);
+        pending_t *np = VG_FAULT_ALLOC_FAILS() ? NULL : realloc(a->p, nc * sizeof *np);
         if (!np) return vg_error_set(err, VG_ENOMEM, "out of memory");
         a->p = np;
         a->cap = nc;
@@ -483,7 +471,7 @@ static int app_append(storage_appender_t *base, const model_label_t *l, size_t n
     app_t *a = (app_t *)base;
     if (ref_out) *ref_out = 0;
     if (n > a->scratch_cap) {
-        model_label_t *ns = realloc(a->scratch, n * sizeof *ns);
+        model_label_t *ns = VG_FAULT_ALLOC_FAILS() ? NULL : realloc(a->scratch, n * sizeof *ns);
         if (!ns) return vg_error_set(err, VG_ENOMEM, "out of memory");
         a->scratch = ns;
         a->scratch_cap = n;
@@ -517,7 +505,7 @@ static ZSTD_CCtx *zctx_take(tsdb_db_t *db) {
     pthread_mutex_lock(&db->zmu);
     ZSTD_CCtx *z = db->n_zpool ? db->zpool[--db->n_zpool] : NULL;
     pthread_mutex_unlock(&db->zmu);
-    return z ? z : ZSTD_createCCtx();
+    return z ? z : VG_FAULT_ALLOC_FAILS() ? NULL : ZSTD_createCCtx();
 }
 
 static void zctx_give(tsdb_db_t *db, ZSTD_CCtx *z) {
@@ -538,21 +526,10 @@ static int app_commit(storage_appender_t *base, vg_error_t *err) {
     uint64_t end_pos = 0, accepted = 0, ooo = 0, dup = 0, oob = 0;
     if (db->wal) {
         tsdb__recbuf_reset(&a->rb);
-        tsdb__rec_begin(&a->rb, TSDB__REC_SAMPLES);
-        int64_t pr = 0, pt = 0;
-        for (size_t i = 0; i < a->n; i++) {
-            if (i > 0 && i % 65536 == 0) { /* keep records far below TSDB__REC_MAX */
-                tsdb__rec_end(&a->rb);
-                tsdb__rec_begin(&a->rb, TSDB__REC_SAMPLES);
-                pr = pt = 0;
-            }
-            tsdb__rec_put_varint(&a->rb, (int64_t)a->p[i].s->ref - pr);
-            tsdb__rec_put_varint(&a->rb, (int64_t)((uint64_t)a->p[i].t - (uint64_t)pt));
-            tsdb__rec_put_u64le(&a->rb, a->p[i].v);
-            pr = (int64_t)a->p[i].s->ref;
-            pt = a->p[i].t;
-        }
-        tsdb__rec_end(&a->rb);
+        tsdb__samples_enc_t se;
+        tsdb__rec_samples_begin(&a->rb, &se);
+        for (size_t i = 0; i < a->n; i++) tsdb__rec_sample(&a->rb, &se, a->p[i].s->ref, a->p[i].t, a->p[i].v);
+        tsdb__rec_samples_end(&a->rb, &se);
         tsdb__recbuf_t *samples = &a->rb;
         ZSTD_CCtx *z;
         if (db->o.wal_compression && !a->rb.failed && (z = zctx_take(db))) { /* outside the WAL lock */

@@ -1,12 +1,14 @@
 /* Internals of the tsdb module shared across its files: the head (series map, postings, chunk
- * references), the head chunk files, the WAL writer/reader and the record codec. Nothing outside
- * src/tsdb includes this. Invariants are stated next to each structure. */
+ * references), the head chunk files and the WAL writer/reader. The WAL record codec has its own
+ * internal header, tsdb/record.h, included here. Nothing outside src/tsdb and its tests includes this.
+ * Invariants are stated next to each structure. */
 #ifndef VG_TSDB_INT_H
 #define VG_TSDB_INT_H
 
 #include "model/labels.h"
 #include "model/symbols.h"
 #include "tsdb/chunkenc.h"
+#include "tsdb/record.h"
 #include "tsdb/tsdb.h"
 #include "util/error.h"
 #include "util/varint.h"
@@ -42,6 +44,9 @@ void tsdb__cstore_release(tsdb__cstore_t *cs, const tsdb__chunk_t *c);
 /* Deletes files whose chunks all end before cutoff. Caller guarantees no reader holds such chunks. */
 void tsdb__cstore_gc(tsdb__cstore_t *cs, int64_t cutoff);
 uint64_t tsdb__cstore_files(tsdb__cstore_t *cs);
+/* Reads back every frame of the live chunk files and checks it (length, encoding, CRC32C); counts
+ * them in *n_frames. VG_ECORRUPT names the file, the offset and what was wrong. */
+int tsdb__cstore_verify(tsdb__cstore_t *cs, uint64_t *n_frames, vg_error_t *err);
 
 /* ---- postings (postings.c): label pair -> sorted series ids. Not thread-safe: the head guards it
  * with its index lock. Names and values are interned pointers (compared by address). ---- */
@@ -159,62 +164,11 @@ void tsdb__head_truncate(tsdb__head_t *h, int64_t cutoff);
 /* Calls fn on every series (no lock held; fn takes the series lock itself). */
 int tsdb__head_each(tsdb__head_t *h, int (*fn)(void *ctx, tsdb__series_t *s), void *ctx);
 
-/* ---- WAL records (record.c; layout in docs/format/wal.md) ---- */
+/* ---- WAL records: see tsdb/record.h (record.c owns the record formats in both directions) ---- */
 
-enum { TSDB__REC_SERIES = 1, TSDB__REC_SAMPLES = 2, TSDB__REC_CHUNK = 3, TSDB__REC_SAMPLES_ZSTD = 4 };
-/* Flags of a chunk record. */
-#define TSDB__CHUNK_OPEN 1   /* the series' open chunk: resume appending to it (XOR only) */
-#define TSDB__CHUNK_NEWEST 2 /* holds the series' newest sample (when there is no open chunk) */
-#define TSDB__REC_HDR 9      /* type u8, len u32le, crc32c u32le */
-#define TSDB__REC_MAX (64u << 20)
-#define TSDB__SEG_HDR 8      /* "VGWL", version u8 (1 or 2; 2 may hold TSDB__REC_SAMPLES_ZSTD), 3 zero bytes */
+/* ---- WAL (wal.c; segment layout in docs/format/wal.md) ---- */
 
-typedef struct tsdb__recbuf {
-    uint8_t *p;
-    size_t len, cap;
-    size_t start; /* offset of the record being built */
-    bool failed;
-} tsdb__recbuf_t;
-
-void tsdb__recbuf_reset(tsdb__recbuf_t *b);
-void tsdb__recbuf_free(tsdb__recbuf_t *b);
-void tsdb__rec_begin(tsdb__recbuf_t *b, uint8_t type);
-void tsdb__rec_put_uvarint(tsdb__recbuf_t *b, uint64_t v);
-void tsdb__rec_put_varint(tsdb__recbuf_t *b, int64_t v);
-void tsdb__rec_put_u64le(tsdb__recbuf_t *b, uint64_t v);
-void tsdb__rec_put_bytes(tsdb__recbuf_t *b, const void *p, size_t n);
-/* Finishes the record (length and CRC). Empty records of SAMPLES/SERIES are dropped. */
-void tsdb__rec_end(tsdb__recbuf_t *b);
-void tsdb__rec_series(tsdb__recbuf_t *b, uint64_t ref, const model_label_t *l, size_t n);
-/* Copies the finished records of in to the end of out, each samples record as a compressed-samples
- * record when that is smaller, using zctx (a ZSTD_CCtx, reused across calls). Sets out->failed when out
- * of memory. */
-void tsdb__rec_compress(const tsdb__recbuf_t *in, tsdb__recbuf_t *out, void *zctx);
-
-/* Decompression state reused across records (a ZSTD_DCtx and the output buffer). */
-typedef struct tsdb__rec_scratch {
-    void *dctx;
-    uint8_t *buf;
-    size_t cap;
-} tsdb__rec_scratch_t;
-void tsdb__rec_scratch_free(tsdb__rec_scratch_t *s);
-
-/* Record decoding callbacks; each returns 0 or an error that stops the replay. */
-typedef struct tsdb__rec_handler {
-    void *ctx;
-    tsdb__rec_scratch_t *scratch; /* optional: without it each compressed record allocates its own */
-    int (*series)(void *ctx, uint64_t ref, const model_label_t *l, size_t n);
-    int (*sample)(void *ctx, uint64_t ref, int64_t t, uint64_t vbits);
-    int (*chunk)(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags,
-                 const uint8_t *data, uint32_t len);
-} tsdb__rec_handler_t;
-
-/* Decodes one record payload. VG_ECORRUPT for malformed content (after the CRC passed). */
-int tsdb__rec_decode(uint8_t type, const uint8_t *p, size_t len, const tsdb__rec_handler_t *h);
-/* Checks a framed record at p (avail bytes): returns its total length, 0 if truncated, -1 if invalid. */
-long tsdb__rec_frame(const uint8_t *p, size_t avail);
-
-/* ---- WAL (wal.c) ---- */
+#define TSDB__SEG_HDR 8 /* "VGWL", version u8 (1 or 2; 2 may hold TSDB__REC_SAMPLES_ZSTD), 3 zero bytes */
 
 typedef struct tsdb__wal tsdb__wal_t;
 typedef struct tsdb__replay_stats {

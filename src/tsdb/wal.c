@@ -10,9 +10,15 @@
  * Writers hold the commit lock (mu) around write(2); `written` counts bytes ever written and is the
  * position group commit waits on; `synced` <= `written` is the fsynced prefix. Replay is tolerant: a
  * torn tail is cut off with a warning, a corrupt record in the middle is skipped by scanning for the
- * next valid frame (CRC32C), with an error log. */
+ * next valid frame (CRC32C), with an error log naming segment, offset, record type and what was
+ * expected versus found (the same text is the error when wal_repair is off).
+ *
+ * This file owns the segment files (header, cutting, replay order, checkpoint directories); what the
+ * bytes of a record mean is record.c's. A failed write is truncated away (ftruncate to the segment's
+ * size before it), so a failed commit never leaves part of a record in front of the next one. */
 #include "tsdb/tsdb_int.h"
 
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -72,7 +78,23 @@ static int create_segment(const char *dir, uint64_t n, int *fd_out, vg_error_t *
     return 0;
 }
 
-/* Replays one segment file. last: the newest segment (its torn tail is cut off). */
+/* Describes the first bytes of a segment that do not form a readable header. */
+static int bad_header(vg_error_t *err, const char *path, const uint8_t *buf, size_t len) {
+    char found[3 * TSDB__SEG_HDR + 1] = "";
+    for (size_t i = 0, k = 0; i < len && i < TSDB__SEG_HDR; i++)
+        k += (size_t)snprintf(found + k, sizeof found - k, "%s%02x", i ? " " : "", buf[i]);
+    return VG_CORRUPT(err, "WAL segment %s offset 0: bad segment header: expected \"VGWL\", version 1 or 2, "
+                           "3 zero bytes; found %s (%zu bytes)", path, found[0] ? found : "nothing", len);
+}
+
+static void log_corrupt(const char *msg, const char *path, size_t off, const vg_error_t *e) {
+    vg_log_error("tsdb", msg, VG_LS("segment", path), VG_LI("offset", off), VG_LS("error", e->msg),
+                 VG_LS("check", e->src_file ? e->src_file : ""), VG_LI("line", e->src_line));
+}
+
+/* Replays one segment file. last: the newest segment (its torn tail is cut off). Every corruption is
+ * described as "WAL segment <path> offset <byte>: <record type>: <expected versus found>": returned in
+ * err when repair is off, logged when it is on. */
 static int replay_segment(const char *path, bool last, bool repair, const tsdb__rec_handler_t *h,
                           tsdb__replay_stats_t *rs, vg_error_t *err) {
     uint8_t *buf;
@@ -80,6 +102,8 @@ static int replay_segment(const char *path, bool last, bool repair, const tsdb__
     int rc = vg_fs_read_file(path, &buf, &len, err);
     if (rc) return rc;
     size_t off = TSDB__SEG_HDR;
+    vg_error_t e;
+    vg_error_clear(&e);
     if (len < TSDB__SEG_HDR || !header_prefix_ok(buf, TSDB__SEG_HDR)) {
         if (len < TSDB__SEG_HDR && header_prefix_ok(buf, len)) {
             vg_log_warn("tsdb", "WAL segment header torn, treating as empty", VG_LS("segment", path),
@@ -94,49 +118,62 @@ static int replay_segment(const char *path, bool last, bool repair, const tsdb__
                 }
             }
         } else {
+            bad_header(&e, path, buf, len);
             free(buf);
             rs->corrupt++;
-            vg_log_error("tsdb", "WAL segment has a bad header", VG_LS("segment", path));
-            if (!repair) return vg_error_set(err, VG_ECORRUPT, "WAL segment %s has a bad header", path);
+            log_corrupt("WAL segment has a bad header", path, 0, &e);
+            if (!repair) {
+                if (err) *err = e;
+                return VG_ECORRUPT;
+            }
             return 0;
         }
     }
     while (off < len) {
-        long r = tsdb__rec_frame(buf + off, len - off);
+        long r = tsdb__rec_frame(buf + off, len - off, NULL);
         if (r > 0) {
             rs->records++;
-            rc = tsdb__rec_decode(buf[off], buf + off + TSDB__REC_HDR, (size_t)r - TSDB__REC_HDR, h);
+            rc = tsdb__rec_decode(buf[off], buf + off + TSDB__REC_HDR, (size_t)r - TSDB__REC_HDR, h, &e);
+            if (rc) vg_error_prefix(&e, "WAL segment %s offset %zu", path, off);
             if (rc == VG_ECORRUPT) {
                 /* CRC matched but the content is malformed: a writer bug, not a torn write. */
                 rs->corrupt++;
-                vg_log_error("tsdb", "skipping malformed WAL record", VG_LS("segment", path), VG_LI("offset", off));
+                log_corrupt("skipping malformed WAL record", path, off, &e);
                 if (!repair) {
                     free(buf);
-                    return vg_error_set(err, VG_ECORRUPT, "malformed WAL record in %s at offset %zu", path, off);
+                    if (err) *err = e;
+                    return VG_ECORRUPT;
                 }
             } else if (rc) {
                 free(buf);
-                return vg_error_set(err, rc, "replaying %s at offset %zu: %s", path, off, vg_error_str(rc));
+                if (err) *err = e;
+                return rc;
             }
             off += (size_t)r;
             continue;
         }
+        tsdb__rec_frame(buf + off, len - off, &e); /* why the frame at off does not check out */
         size_t next = off + 1;
-        while (next < len && tsdb__rec_frame(buf + next, len - next) <= 0) next++;
+        while (next < len && tsdb__rec_frame(buf + next, len - next, NULL) <= 0) next++;
         if (next < len) {
             rs->corrupt++;
-            vg_log_error("tsdb", "skipping corrupt WAL bytes", VG_LS("segment", path), VG_LI("offset", off),
-                         VG_LI("bytes", next - off));
+            vg_error_prefix(&e, "WAL segment %s offset %zu", path, off);
+            char tail[96];
+            snprintf(tail, sizeof tail, "; next valid record at offset %zu (%zu bytes skipped)", next, next - off);
+            size_t ml = strlen(e.msg);
+            if (ml + strlen(tail) < sizeof e.msg) memcpy(e.msg + ml, tail, strlen(tail) + 1);
+            log_corrupt("skipping corrupt WAL bytes", path, off, &e);
             if (!repair) {
                 free(buf);
-                return vg_error_set(err, VG_ECORRUPT, "corrupt WAL record in %s at offset %zu", path, off);
+                if (err) *err = e;
+                return VG_ECORRUPT;
             }
             off = next;
             continue;
         }
         rs->torn++;
         vg_log_warn("tsdb", "dropping torn WAL record", VG_LS("segment", path), VG_LI("offset", off),
-                    VG_LI("bytes", len - off));
+                    VG_LI("bytes", len - off), VG_LS("reason", e.msg));
         if (last) {
             int fd = open(path, O_WRONLY | O_CLOEXEC);
             if (fd < 0 || ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0)
@@ -180,8 +217,8 @@ int tsdb__wal_open(const char *dir, const tsdb_options_t *o, const tsdb__rec_han
     memset(rs, 0, sizeof *rs);
     int rc = vg_fs_mkdir_p(dir, err);
     if (rc) return rc;
-    tsdb__wal_t *w = calloc(1, sizeof *w);
-    if (!w || !(w->dir = strdup(dir))) {
+    tsdb__wal_t *w = VG_FAULT_ALLOC_FAILS() ? NULL : calloc(1, sizeof *w);
+    if (!w || VG_FAULT_ALLOC_FAILS() || !(w->dir = strdup(dir))) {
         free(w);
         return vg_error_set(err, VG_ENOMEM, "out of memory");
     }

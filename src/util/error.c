@@ -33,11 +33,15 @@ void vg_error_clear(vg_error_t *err) {
     err->code = VG_OK;
     err->pos = err->end = -1;
     err->line = err->col = 0;
+    err->src_file = NULL;
+    err->src_line = 0;
     err->msg[0] = '\0';
 }
 
 __attribute__((format(printf, 3, 0))) static void vset(vg_error_t *err, int code, const char *fmt, va_list ap) {
     err->code = code;
+    err->src_file = NULL;
+    err->src_line = 0;
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     if (n >= (int)sizeof err->msg) memcpy(err->msg + sizeof err->msg - 4, "...", 4);
 }
@@ -63,4 +67,30 @@ int vg_error_set_pos(vg_error_t *err, int code, long pos, long end, const char *
     err->end = end;
     err->line = err->col = 0;
     return code;
+}
+
+int vg_error_corrupt(vg_error_t *err, const char *src_file, int src_line, const char *fmt, ...) {
+    if (!err) return VG_ECORRUPT;
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, VG_ECORRUPT, fmt, ap);
+    va_end(ap);
+    err->pos = err->end = -1;
+    err->line = err->col = 0;
+    err->src_file = src_file;
+    err->src_line = src_line;
+    return VG_ECORRUPT;
+}
+
+int vg_error_prefix(vg_error_t *err, const char *fmt, ...) {
+    if (!err) return VG_OK;
+    char pre[VG_ERROR_MSG_MAX], old[VG_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    int n = snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+    if (n >= (int)sizeof err->msg) memcpy(err->msg + sizeof err->msg - 4, "...", 4);
+    return err->code;
 }

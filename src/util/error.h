@@ -43,11 +43,14 @@ enum {
 #define VG_ERROR_MSG_MAX 512
 
 /* User-facing detail of an error. pos/end are byte offsets into the input being parsed (or -1);
- * line/col are 1-based positions in a file (or 0). */
+ * line/col are 1-based positions in a file (or 0). src_file/src_line name the line of vigil's source
+ * that detected corrupt data (VG_CORRUPT), or NULL/0. */
 typedef struct vg_error {
     int code;
     long pos, end;
     int line, col;
+    const char *src_file;
+    int src_line;
     char msg[VG_ERROR_MSG_MAX];
 } vg_error_t;
 
@@ -62,6 +65,19 @@ int vg_error_set(vg_error_t *err, int code, const char *fmt, ...)
 /* Same, recording a byte range [pos, end) of the input. */
 int vg_error_set_pos(vg_error_t *err, int code, long pos, long end, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Corrupt bytes from disk or network: sets VG_ECORRUPT with the message and records the source line
+ * that noticed (as SQLite's SQLITE_CORRUPT_BKPT does), so a report points at the check that failed.
+ * The message should say where (file, offset) and what was expected versus found. Returns
+ * VG_ECORRUPT. */
+#define VG_CORRUPT(err, ...) vg_error_corrupt((err), __FILE__, __LINE__, __VA_ARGS__)
+int vg_error_corrupt(vg_error_t *err, const char *src_file, int src_line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Prepends "<prefix>: " to err's message, keeping its code, position and source line — for a caller
+ * that knows the context (file, offset) of an error a callee described. Returns err->code (VG_OK if
+ * err is NULL). */
+int vg_error_prefix(vg_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A code's description, HTTP status and Prometheus errorType.
  * Unknown codes map to VG_EINTERNAL's values. Returned strings are static. */

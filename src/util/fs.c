@@ -1,6 +1,8 @@
 /* File-system helpers (see fs.h). Every failure carries the path and strerror(errno) in err. */
 #include "util/fs.h"
 
+#include "util/fault.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,11 +43,12 @@ int vg_fs_fsync_dir(const char *path, vg_error_t *err) {
 int vg_fs_write_all(int fd, const void *p, size_t n, vg_error_t *err) {
     const char *c = p;
     while (n > 0) {
-        ssize_t w = write(fd, c, n);
+        ssize_t w = VG_FAULT_WRITE(fd, c, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             return vg_error_set(err, VG_EIO, "write: %s", strerror(errno));
         }
+        if (w == 0) return vg_error_set(err, VG_EIO, "write: no progress with %zu bytes left", n);
         c += w;
         n -= (size_t)w;
     }

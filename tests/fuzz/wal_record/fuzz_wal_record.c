@@ -39,16 +39,17 @@ static int on_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static unsigned long calls;
     tsdb__rec_handler_t h = {.series = on_series, .sample = on_sample, .chunk = on_chunk};
-    /* 1: the bytes as a sequence of framed records */
+    /* 1: the bytes as a sequence of framed records (describing what is wrong, as replay does) */
+    vg_error_t rerr;
     size_t off = 0;
     while (off < size) {
-        long r = tsdb__rec_frame(data + off, size - off);
+        long r = tsdb__rec_frame(data + off, size - off, &rerr);
         if (r <= 0) {
             /* also feed the raw payload to the decoder, bypassing the CRC */
-            if (size - off > 1) tsdb__rec_decode((uint8_t)(1 + data[off] % 4), data + off + 1, size - off - 1, &h);
+            if (size - off > 1) tsdb__rec_decode((uint8_t)(1 + data[off] % 4), data + off + 1, size - off - 1, &h, &rerr);
             break;
         }
-        tsdb__rec_decode(data[off], data + off + TSDB__REC_HDR, (size_t)r - TSDB__REC_HDR, &h);
+        tsdb__rec_decode(data[off], data + off + TSDB__REC_HDR, (size_t)r - TSDB__REC_HDR, &h, &rerr);
         off += (size_t)r;
     }
     /* 1b: the input as a samples payload, compressed as the WAL writer does, decodes exactly as the
@@ -57,14 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static ZSTD_CCtx *zc;
         if (!zc) zc = ZSTD_createCCtx();
         tsdb__recbuf_t raw = {0}, z = {0};
-        tsdb__rec_begin(&raw, TSDB__REC_SAMPLES);
-        tsdb__rec_put_bytes(&raw, data, size);
-        tsdb__rec_end(&raw);
+        tsdb__rec_raw(&raw, TSDB__REC_SAMPLES, data, size);
         tsdb__rec_compress(&raw, &z, zc);
         if (!raw.failed && !z.failed) {
-            int a = tsdb__rec_decode(TSDB__REC_SAMPLES, data, size, &h);
-            int b = tsdb__rec_decode(z.p[0], z.p + TSDB__REC_HDR, z.len - TSDB__REC_HDR, &h);
-            if (a != b || tsdb__rec_frame(z.p, z.len) != (long)z.len) abort();
+            int a = tsdb__rec_decode(TSDB__REC_SAMPLES, data, size, &h, NULL);
+            int b = tsdb__rec_decode(z.p[0], z.p + TSDB__REC_HDR, z.len - TSDB__REC_HDR, &h, NULL);
+            if (a != b || tsdb__rec_frame(z.p, z.len, NULL) != (long)z.len) abort();
         }
         tsdb__recbuf_free(&raw);
         tsdb__recbuf_free(&z);

@@ -3,6 +3,7 @@
  * with readers. Runs in memory and on disk with mmapped chunk files. */
 #include "tsdb/chunkenc.h"
 #include "tsdb/tsdb.h"
+#include "tsdb/tsdb_int.h"
 #include "tsdb_testutil.h"
 
 #include <math.h>
@@ -13,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 
 #include <cmocka.h>
 
@@ -563,12 +566,50 @@ static void retention_drops_old_data(void **state) {
     tu_rmdir(d);
 }
 
+/* Head chunk files read back frame by frame as written; a flipped byte is reported with the file, the
+ * offset of its frame and the CRC that does not match. */
+static void chunk_files_read_back(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/chunks_head", d);
+    tsdb__cstore_t *cs;
+    vg_error_t err;
+    assert_int_equal(tsdb__cstore_open(dir, 1 << 20, &cs, &err), 0);
+    uint8_t data[100];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)i;
+    tsdb__chunk_t c[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tsdb__cstore_put(cs, 1, i * 10, i * 10 + 9, TSDB_ENC_XOR, data, 50u + (uint32_t)i, &c[i]), 0);
+    uint64_t n;
+    assert_int_equal(tsdb__cstore_verify(cs, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(c[2].data, data, 52);
+    /* frames are 28 + len + 4 bytes: the second starts at 82; flip a byte of its data */
+    char p[4200];
+    snprintf(p, sizeof p, "%s/00000001", dir);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, 82 + 28 + 5), 1);
+    b ^= 0x20;
+    assert_int_equal(pwrite(fd, &b, 1, 82 + 28 + 5), 1);
+    close(fd);
+    assert_int_equal(tsdb__cstore_verify(cs, &n, &err), VG_ECORRUPT);
+    assert_int_equal(n, 1);
+    if (!strstr(err.msg, "head chunk file 00000001 offset 82: bad CRC32C: stored "))
+        fail_msg("unexpected message: %s", err.msg);
+    assert_non_null(err.src_file);
+    tsdb__cstore_close(cs);
+    tu_rmdir(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(append_commit_rollback), cmocka_unit_test(out_of_order_and_duplicates),
         cmocka_unit_test(out_of_bounds),          cmocka_unit_test(select_in_memory),
         cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
         cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force),
-        cmocka_unit_test(count_series), cmocka_unit_test(series_gate)};
+        cmocka_unit_test(count_series), cmocka_unit_test(series_gate), cmocka_unit_test(chunk_files_read_back)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include "tsdb/tsdb.h"
 #include "tsdb/tsdb_int.h"
 #include "tsdb_testutil.h"
+#include "util/crc32c.h"
 #include "util/log.h"
 
 #include <dirent.h>
@@ -280,26 +281,26 @@ static void record_decoder_rejects_garbage(void **state) {
     tsdb__rec_begin(&b, TSDB__REC_SERIES);
     tsdb__rec_series(&b, 7, l, 2);
     tsdb__rec_end(&b);
-    assert_true(tsdb__rec_frame(b.p, b.len) == (long)b.len);
-    assert_int_equal(tsdb__rec_decode(b.p[0], b.p + TSDB__REC_HDR, b.len - TSDB__REC_HDR, &h), 0);
+    assert_true(tsdb__rec_frame(b.p, b.len, NULL) == (long)b.len);
+    assert_int_equal(tsdb__rec_decode(b.p[0], b.p + TSDB__REC_HDR, b.len - TSDB__REC_HDR, &h, NULL), 0);
     assert_int_equal(calls, 1);
     /* every truncation of the payload is malformed or a shorter valid prefix, never a crash */
     for (size_t cut = 0; cut < b.len - TSDB__REC_HDR; cut++) {
         uint8_t *p = malloc(cut ? cut : 1);
         memcpy(p, b.p + TSDB__REC_HDR, cut);
-        tsdb__rec_decode(TSDB__REC_SERIES, p, cut, &h);
-        tsdb__rec_decode(TSDB__REC_SAMPLES, p, cut, &h);
-        tsdb__rec_decode(TSDB__REC_CHUNK, p, cut, &h);
-        tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, cut, &h);
+        tsdb__rec_decode(TSDB__REC_SERIES, p, cut, &h, NULL);
+        tsdb__rec_decode(TSDB__REC_SAMPLES, p, cut, &h, NULL);
+        tsdb__rec_decode(TSDB__REC_CHUNK, p, cut, &h, NULL);
+        tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, cut, &h, NULL);
         free(p);
-        assert_true(tsdb__rec_frame(b.p, TSDB__REC_HDR + cut) == 0);
+        assert_true(tsdb__rec_frame(b.p, TSDB__REC_HDR + cut, NULL) == 0);
     }
     for (int i = 0; i < 20000; i++) {
         size_t len = rnd() % 48;
         uint8_t p[48];
         for (size_t k = 0; k < len; k++) p[k] = (uint8_t)rnd();
-        tsdb__rec_decode((uint8_t)(1 + rnd() % 4), p, len, &h);
-        tsdb__rec_frame(p, len);
+        tsdb__rec_decode((uint8_t)(1 + rnd() % 4), p, len, &h, NULL);
+        tsdb__rec_frame(p, len, NULL);
     }
     tsdb__recbuf_free(&b);
 }
@@ -357,7 +358,7 @@ static void count_types(const char *seg, int counts[5]) {
     if (vg_fs_read_file(seg, &buf, &len, &err) != 0) fail_msg("%s", err.msg);
     memset(counts, 0, 5 * sizeof *counts);
     for (size_t off = TSDB__SEG_HDR; off < len;) {
-        long r = tsdb__rec_frame(buf + off, len - off);
+        long r = tsdb__rec_frame(buf + off, len - off, NULL);
         assert_true(r > 0);
         counts[buf[off]]++;
         off += (size_t)r;
@@ -441,45 +442,42 @@ static void compressed_record_codec(void **state) {
     tsdb__rec_handler_t h = {.ctx = &calls, .sample = h_sample};
     tsdb__recbuf_t raw = {0}, z = {0};
     ZSTD_CCtx *zc = ZSTD_createCCtx();
-    tsdb__rec_begin(&raw, TSDB__REC_SAMPLES);
-    for (int i = 0; i < 1000; i++) {
-        tsdb__rec_put_varint(&raw, 1);
-        tsdb__rec_put_varint(&raw, i == 0 ? 1000 : 0);
-        tsdb__rec_put_u64le(&raw, (uint64_t)(rnd() % 16));
-    }
-    tsdb__rec_end(&raw);
+    tsdb__samples_enc_t se;
+    tsdb__rec_samples_begin(&raw, &se);
+    for (int i = 0; i < 1000; i++) tsdb__rec_sample(&raw, &se, (uint64_t)i + 1, 1000, (uint64_t)(rnd() % 16));
+    tsdb__rec_samples_end(&raw, &se);
     tsdb__rec_compress(&raw, &z, zc);
     assert_false(z.failed);
     assert_int_equal(z.p[0], TSDB__REC_SAMPLES_ZSTD);
-    assert_true(tsdb__rec_frame(z.p, z.len) == (long)z.len);
+    assert_true(tsdb__rec_frame(z.p, z.len, NULL) == (long)z.len);
     assert_true(z.len < raw.len / 2);
     const uint8_t *zp = z.p + TSDB__REC_HDR;
     size_t zl = z.len - TSDB__REC_HDR;
-    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, zp, zl, &h), 0);
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, zp, zl, &h, NULL), 0);
     assert_int_equal(calls, 1000);
     tsdb__rec_scratch_t scratch = {0}; /* with reused state, twice */
     tsdb__rec_handler_t hs = {.ctx = &calls, .scratch = &scratch, .sample = h_sample};
-    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, zp, zl, &hs), 0);
-    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, zp, zl, &hs), 0);
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, zp, zl, &hs, NULL), 0);
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, zp, zl, &hs, NULL), 0);
     assert_int_equal(calls, 3000);
     tsdb__rec_scratch_free(&scratch);
     uint8_t *p = malloc(zl + 1);
     for (size_t cut = 0; cut < zl; cut++) {
         memcpy(p, zp, cut);
-        assert_int_not_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, cut, &h), 0);
+        assert_int_not_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, cut, &h, NULL), 0);
     }
     memcpy(p, zp, zl);
     p[zl] = 0;
-    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, zl + 1, &h), VG_ECORRUPT); /* trailing byte */
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, zl + 1, &h, NULL), VG_ECORRUPT); /* trailing byte */
     p[0] ^= 1; /* the raw length, off by one */
-    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, zl, &h), VG_ECORRUPT);
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES_ZSTD, p, zl, &h, NULL), VG_ECORRUPT);
     free(p);
     /* a small record stays a plain samples record */
     tsdb__recbuf_reset(&raw);
     tsdb__recbuf_reset(&z);
-    tsdb__rec_begin(&raw, TSDB__REC_SAMPLES);
-    tsdb__rec_put_varint(&raw, 1), tsdb__rec_put_varint(&raw, 5), tsdb__rec_put_u64le(&raw, 42);
-    tsdb__rec_end(&raw);
+    tsdb__rec_samples_begin(&raw, &se);
+    tsdb__rec_sample(&raw, &se, 1, 5, 42);
+    tsdb__rec_samples_end(&raw, &se);
     tsdb__rec_compress(&raw, &z, zc);
     assert_int_equal(z.len, raw.len);
     assert_memory_equal(z.p, raw.p, raw.len);
@@ -488,10 +486,196 @@ static void compressed_record_codec(void **state) {
     ZSTD_freeCCtx(zc);
 }
 
+/* The exact bytes of each record type (docs/format/wal.md): the encoders must not drift from the
+ * documented layout, or WALs written before would not replay. */
+static void record_bytes_as_documented(void **state) {
+    (void)state;
+    tsdb__recbuf_t b = {0};
+    tsdb__samples_enc_t se;
+    tsdb__rec_samples_begin(&b, &se);
+    tsdb__rec_sample(&b, &se, 3, 1000, 0x3ff0000000000000ull);
+    tsdb__rec_sample(&b, &se, 5, 1015, 0);
+    tsdb__rec_samples_end(&b, &se);
+    static const uint8_t samples[] = {0x06, 0xd0, 0x0f, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, /* ref 3, t 1000, 1.0 */
+                                      0x04, 0x1e, 0, 0, 0, 0, 0, 0, 0, 0};            /* +2, +15, 0.0 */
+    assert_int_equal(b.len, TSDB__REC_HDR + sizeof samples);
+    assert_int_equal(b.p[0], TSDB__REC_SAMPLES);
+    assert_int_equal(b.p[1] | b.p[2] << 8 | b.p[3] << 16 | (uint32_t)b.p[4] << 24, sizeof samples);
+    uint32_t crc = vg_crc32c_update(vg_crc32c_update(0, b.p, 5), samples, sizeof samples);
+    assert_int_equal(b.p[5] | b.p[6] << 8 | b.p[7] << 16 | (uint32_t)b.p[8] << 24, crc);
+    assert_memory_equal(b.p + TSDB__REC_HDR, samples, sizeof samples);
+
+    tsdb__recbuf_reset(&b);
+    model_label_t l[] = {{"a", "bc"}};
+    tsdb__rec_begin(&b, TSDB__REC_SERIES);
+    tsdb__rec_series(&b, 300, l, 1);
+    tsdb__rec_end(&b);
+    static const uint8_t series[] = {0xac, 0x02, 0x01, 0x01, 'a', 0x02, 'b', 'c'};
+    assert_int_equal(b.len, TSDB__REC_HDR + sizeof series);
+    assert_memory_equal(b.p + TSDB__REC_HDR, series, sizeof series);
+
+    tsdb__recbuf_reset(&b);
+    static const uint8_t data[] = {9, 8, 7};
+    tsdb__rec_chunk(&b, 2, -1, 64, TSDB_ENC_XOR, TSDB__CHUNK_OPEN, data, 3);
+    static const uint8_t chunk[] = {0x02, 0x01, 0x80, 0x01, TSDB_ENC_XOR, TSDB__CHUNK_OPEN, 0x03, 9, 8, 7};
+    assert_int_equal(b.p[0], TSDB__REC_CHUNK);
+    assert_int_equal(b.len, TSDB__REC_HDR + sizeof chunk);
+    assert_memory_equal(b.p + TSDB__REC_HDR, chunk, sizeof chunk);
+    tsdb__recbuf_free(&b);
+}
+
+static void assert_has(const char *msg, const char *part) {
+    if (!strstr(msg, part)) fail_msg("error \"%s\" does not mention \"%s\"", msg, part);
+}
+
+/* Malformed payloads behind a valid CRC: the decoder names the record type, the field, the byte and
+ * what it expected, and points at the check (source line) that failed. */
+static void decoder_messages(void **state) {
+    (void)state;
+    tsdb__rec_handler_t h = {0};
+    vg_error_t err;
+    /* one valid sample (10 bytes), then a varint cut short */
+    const uint8_t trunc[] = {0x02, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80};
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES, trunc, sizeof trunc, &h, &err), VG_ECORRUPT);
+    assert_string_equal(err.msg, "samples record: series ref delta: truncated varint at byte 10 of 12");
+    assert_int_equal(err.code, VG_ECORRUPT);
+    assert_non_null(err.src_file);
+    assert_true(strstr(err.src_file, "record.c") != NULL && err.src_line > 0);
+    const uint8_t overlong[] = {0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES, overlong, sizeof overlong, &h, &err), VG_ECORRUPT);
+    assert_string_equal(err.msg, "samples record: timestamp delta: overlong varint at byte 1 of 12");
+    const uint8_t short_value[] = {0x02, 0x02, 1, 2, 3};
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SAMPLES, short_value, sizeof short_value, &h, &err), VG_ECORRUPT);
+    assert_string_equal(err.msg, "samples record: value: need 8 bytes, 3 left at byte 2 of 5");
+    const uint8_t no_labels[] = {0x07, 0x00};
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_SERIES, no_labels, sizeof no_labels, &h, &err), VG_ECORRUPT);
+    assert_string_equal(err.msg, "series record: label count 0 out of range (expected 1..1024) at byte 2 of 2");
+    const uint8_t bad_enc[] = {0x01, 0x00, 0x02, 7, 0, 0};
+    assert_int_equal(tsdb__rec_decode(TSDB__REC_CHUNK, bad_enc, sizeof bad_enc, &h, &err), VG_ECORRUPT);
+    assert_string_equal(err.msg, "chunk record: encoding 7 (expected 1 or 2) at byte 3 of 6");
+    assert_int_equal(tsdb__rec_decode(9, bad_enc, sizeof bad_enc, &h, &err), VG_ECORRUPT);
+    assert_string_equal(err.msg, "unknown record type 9 (expected 1..4)");
+    /* frames: bad CRC, unknown type, truncated */
+    tsdb__recbuf_t b = {0};
+    tsdb__rec_raw(&b, TSDB__REC_SAMPLES, trunc, sizeof trunc);
+    b.p[TSDB__REC_HDR + 3] ^= 0x10;
+    assert_int_equal(tsdb__rec_frame(b.p, b.len, &err), -1);
+    assert_has(err.msg, "samples record (12 bytes): bad CRC32C: stored ");
+    assert_int_equal(tsdb__rec_frame(b.p, b.len - 1, &err), 0);
+    assert_string_equal(err.msg, "samples record truncated: payload of 12 bytes, 11 left");
+    b.p[0] = 42;
+    assert_int_equal(tsdb__rec_frame(b.p, b.len, &err), -1);
+    assert_string_equal(err.msg, "unknown record type 42 (expected 1..4)");
+    tsdb__recbuf_free(&b);
+}
+
+static const uint8_t seg_header[TSDB__SEG_HDR] = {'V', 'G', 'W', 'L', 2, 0, 0, 0};
+
+/* Writes <dir>/wal/00000001 from the records in b (after the segment header). */
+static void write_segment(const char *dir, const tsdb__recbuf_t *b) {
+    char p[4096];
+    vg_error_t err;
+    snprintf(p, sizeof p, "%s/wal", dir);
+    assert_int_equal(vg_fs_mkdir_p(p, &err), 0);
+    snprintf(p, sizeof p, "%s/wal/00000001", dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, seg_header, sizeof seg_header), (ssize_t)sizeof seg_header);
+    assert_int_equal(write(fd, b->p, b->len), (ssize_t)b->len);
+    close(fd);
+}
+
+/* Opens dir with wal_repair off, expecting VG_ECORRUPT with a message naming the segment, the offset
+ * and each of parts; then with repair on, expecting success and a counted corruption. */
+static void expect_corrupt(const char *dir, size_t offset, const char *const *parts) {
+    tsdb_options_t o = tu_opts(dir);
+    o.wal_repair = false;
+    tsdb_db_t *db = NULL;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), VG_ECORRUPT);
+    assert_null(db);
+    assert_int_equal(err.code, VG_ECORRUPT);
+    char want[64];
+    assert_has(err.msg, "WAL segment ");
+    assert_has(err.msg, "/wal/00000001 ");
+    snprintf(want, sizeof want, " offset %zu: ", offset);
+    assert_has(err.msg, want);
+    for (; *parts; parts++) assert_has(err.msg, *parts);
+    o.wal_repair = true;
+    db = open_db(dir, &o);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_true(st.replay_corrupt_records > 0);
+    tsdb_db_close(db);
+}
+
+/* Replay errors say which segment, which offset, which record and what was wrong: a bit flip in a
+ * record (bad CRC), an unknown record type, a truncated varint behind a valid CRC, a bad header. */
+static void replay_corruption_messages(void **state) {
+    (void)state;
+    vg_log_set_level(VG_LOG_OFF);
+    model_label_t l[] = {{"__name__", "m"}, {"series", "x"}};
+    tsdb__recbuf_t b = {0};
+    tsdb__rec_begin(&b, TSDB__REC_SERIES);
+    tsdb__rec_series(&b, 1, l, 2);
+    tsdb__rec_end(&b);
+    size_t second = TSDB__SEG_HDR + b.len;
+    tsdb__samples_enc_t se;
+    tsdb__rec_samples_begin(&b, &se);
+    tsdb__rec_sample(&b, &se, 1, 1000, 0);
+    tsdb__rec_samples_end(&b, &se);
+    size_t third = TSDB__SEG_HDR + b.len;
+    tsdb__rec_samples_begin(&b, &se);
+    tsdb__rec_sample(&b, &se, 1, 2000, 0);
+    tsdb__rec_samples_end(&b, &se);
+
+    /* bit flip in the second record's payload */
+    char *d = tu_tmpdir();
+    b.p[second - TSDB__SEG_HDR + TSDB__REC_HDR + 2] ^= 4;
+    write_segment(d, &b);
+    expect_corrupt(d, second, (const char *const[]){"samples record (11 bytes): bad CRC32C", "next valid record at offset",
+                                                    NULL});
+    b.p[second - TSDB__SEG_HDR + TSDB__REC_HDR + 2] ^= 4;
+    tu_rmdir(d);
+
+    /* unknown type in the second record */
+    d = tu_tmpdir();
+    b.p[second - TSDB__SEG_HDR] = 9;
+    write_segment(d, &b);
+    expect_corrupt(d, second, (const char *const[]){"unknown record type 9", NULL});
+    b.p[second - TSDB__SEG_HDR] = TSDB__REC_SAMPLES;
+    tu_rmdir(d);
+
+    /* a third record whose CRC is right but whose payload ends inside a varint */
+    d = tu_tmpdir();
+    b.len = third - TSDB__SEG_HDR;
+    const uint8_t trunc[] = {0x02, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0x80};
+    tsdb__rec_raw(&b, TSDB__REC_SAMPLES, trunc, sizeof trunc);
+    write_segment(d, &b);
+    expect_corrupt(d, third,
+                   (const char *const[]){"samples record: series ref delta: truncated varint at byte 10 of 11", NULL});
+    tu_rmdir(d);
+
+    /* a segment that is not one */
+    d = tu_tmpdir();
+    write_segment(d, &b);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/wal/00000001", d);
+    int fd = open(p, O_WRONLY);
+    assert_int_equal(pwrite(fd, "XGWL", 4, 0), 4);
+    close(fd);
+    expect_corrupt(d, 0, (const char *const[]){"bad segment header", "found 58 47 57 4c 02 00 00 00", NULL});
+    tu_rmdir(d);
+    tsdb__recbuf_free(&b);
+    vg_log_set_level(VG_LOG_INFO);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(replay_roundtrip), cmocka_unit_test(checkpoints),
                                        cmocka_unit_test(torn_tail_every_offset), cmocka_unit_test(bit_flips),
                                        cmocka_unit_test(record_decoder_rejects_garbage), cmocka_unit_test(huge_batch),
-                                       cmocka_unit_test(compressed_wal), cmocka_unit_test(compressed_record_codec)};
+                                       cmocka_unit_test(compressed_wal), cmocka_unit_test(compressed_record_codec),
+                                       cmocka_unit_test(record_bytes_as_documented), cmocka_unit_test(decoder_messages),
+                                       cmocka_unit_test(replay_corruption_messages)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
