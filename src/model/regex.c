@@ -94,6 +94,15 @@ static bool is_word(char c) { return is_alnum(c) || c == '_'; }
 /* Length of the UTF-8 sequence starting with byte c (1 for an invalid lead byte). */
 static size_t utf8_len(unsigned char c) { return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1; }
 
+/* Code point of the n-byte sequence at s (no validation: only used to order range ends). */
+static uint32_t utf8_cp(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (n == 1) return u[0];
+    uint32_t cp = u[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) cp = (cp << 6) | (u[i] & 0x3f);
+    return cp;
+}
+
 /* An escape Go rejects: a letter or digit outside `ok`, or any non-ASCII character. Returns its length
  * (2 or more) or 0 when the escape is fine. */
 static size_t bad_escape(const char *re, size_t i, size_t len, const char *ok) {
@@ -115,15 +124,19 @@ static bool posix_class_ok(const char *s, size_t len) {
 }
 
 /* Rejects the constructs Go's regexp/syntax (Perl flags, as Prometheus uses it) rejects but PCRE2
- * would accept, with Go's message; leaves the rest (unbalanced parentheses, bad ranges) to PCRE2. */
-static int scan(const char *re, size_t len, vg_error_t *err) {
+ * would accept, with Go's message; leaves the rest (unbalanced parentheses, a trailing backslash that
+ * escapes the wrapper's ')') to PCRE2 compiling `^(?:re)$`. *closes_wrapper tells whether a ')' closed
+ * more groups than re opened, which the wrapped text can hide (`x)|(y`). */
+static int scan(const char *re, size_t len, bool *closes_wrapper, vg_error_t *err) {
+    long depth = 0;
+    *closes_wrapper = false;
     bool operand = false;   /* a repeatable item precedes (Go: the parse stack is not empty or a '(' / '|') */
     bool prev_quant = false; /* the previous item was a quantifier ... */
     size_t qstart = 0;       /* ... starting here */
     for (size_t i = 0; i < len;) {
         char c = re[i];
         if (c == '\\') {
-            if (i + 1 >= len) return re_error(err, (long)i, "trailing backslash at end of expression", "", 0);
+            if (i + 1 >= len) return 0;
             if (re[i + 1] == 'Q') { /* literal text up to \E */
                 size_t j = i + 2;
                 while (j + 1 < len && !(re[j] == '\\' && re[j + 1] == 'E')) j++;
@@ -159,7 +172,14 @@ static int scan(const char *re, size_t len, vg_error_t *err) {
                         j++;
                     }
                 } else {
-                    j++;
+                    /* a range of two literal characters: Go checks the order and quotes just `x-y` */
+                    size_t l1 = utf8_len((unsigned char)re[j]), k = j + l1;
+                    if (k + 1 < len && re[k] == '-' && re[k + 1] != ']' && re[k + 1] != '\\' && re[k + 1] != '[') {
+                        size_t l2 = utf8_len((unsigned char)re[k + 1]);
+                        if (k + 1 + l2 <= len && utf8_cp(re + k + 1, l2) < utf8_cp(re + j, l1))
+                            return re_error(err, (long)j, "invalid character class range", re + j, k + 1 + l2 - j);
+                    }
+                    j = k < len ? k : len;
                 }
             }
             if (j >= len) return re_error_tail(err, (long)i, "missing closing ]", re + i, len - i);
@@ -179,6 +199,7 @@ static int scan(const char *re, size_t len, vg_error_t *err) {
                     for (size_t q = j + 2; q < k; q++) ok = ok && is_word(re[q]);
                     if (!ok) return re_error(err, (long)i, "invalid named capture", re + i, k + 1 - i);
                     i = k + 1;
+                    depth++;
                     prev_quant = operand = false;
                     continue;
                 }
@@ -200,13 +221,18 @@ static int scan(const char *re, size_t len, vg_error_t *err) {
                 if (!ok) return re_error(err, (long)i, "invalid or unsupported Perl syntax", re + i, j + 1 - i);
                 i = j + 1;
                 prev_quant = false;
-                if (re[j] == ':') operand = false; /* a group opens; a bare (?flags) changes nothing else */
+                if (re[j] == ':') { /* a group opens; a bare (?flags) changes nothing else */
+                    operand = false;
+                    depth++;
+                }
                 continue;
             }
             i++;
+            depth++;
             prev_quant = operand = false;
             continue;
         }
+        if (c == ')' && --depth < 0) *closes_wrapper = true;
         if (c == '|') {
             i++;
             prev_quant = operand = false;
@@ -271,7 +297,8 @@ static const char *go_message(const char *pcre_msg) {
 /* Scans and compiles `^(?:re)$`. */
 static int compile(const char *re, size_t len, pcre2_code **out, vg_error_t *err) {
     *out = NULL;
-    int rc = scan(re, len, err);
+    bool closes_wrapper;
+    int rc = scan(re, len, &closes_wrapper, err);
     if (rc) return rc;
     size_t pre = sizeof WRAP_PRE - 1, post = sizeof WRAP_POST - 1, plen = pre + len + post;
     char small[256];
@@ -302,6 +329,12 @@ static int compile(const char *re, size_t len, pcre2_code **out, vg_error_t *err
                               (int)(plen > 200 ? 200 : plen), pat);
     }
     if (pat != small) free(pat);
+    if (code && closes_wrapper) { /* Prometheus also parses re alone, after compiling the wrapped text */
+        pcre2_code_free(code);
+        code = NULL;
+        rc = vg_error_set_pos(err, VG_EINVAL, 0, (long)len, "error parsing regexp: unexpected ): `%.*s`",
+                              (int)(len > 200 ? 200 : len), re);
+    }
     *out = code;
     return rc;
 }
