@@ -114,6 +114,24 @@ static size_t bad_escape(const char *re, size_t i, size_t len, const char *ok) {
     return is_alnum((char)e) && !strchr(ok, e) ? 2 : 0;
 }
 
+/* Length of the (accepted) escape at re[i] == '\\': \x{...}, \xHH, \p{...}, \pL, \0oo, else 2. */
+static size_t escape_len(const char *re, size_t i, size_t len) {
+    size_t j = i + 2;
+    char e = re[i + 1];
+    if ((e == 'x' || e == 'p' || e == 'P') && j < len && re[j] == '{') {
+        while (j < len && re[j] != '}') j++;
+        return (j < len ? j + 1 : len) - i;
+    }
+    if (e == 'x') {
+        for (int n = 0; n < 2 && j < len && strchr("0123456789abcdefABCDEF", re[j]) && re[j]; n++) j++;
+    } else if (e == 'p' || e == 'P') {
+        if (j < len) j += utf8_len((unsigned char)re[j]);
+    } else if (e == '0') {
+        for (int n = 0; n < 2 && j < len && re[j] >= '0' && re[j] <= '7'; n++) j++;
+    }
+    return (j < len ? j : len) - i;
+}
+
 static bool posix_class_ok(const char *s, size_t len) {
     static const char *const names[] = {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph",
                                         "lower", "print", "punct", "space", "upper", "word", "xdigit"};
@@ -147,7 +165,7 @@ static int scan(const char *re, size_t len, bool *closes_wrapper, vg_error_t *er
             }
             size_t bad = bad_escape(re, i, len, "afnrtvxAbBzdDsSwWpP0");
             if (bad) return re_error(err, (long)i, "invalid escape sequence", re + i, bad);
-            i += 2;
+            i += escape_len(re, i, len);
             prev_quant = false;
             operand = true;
             continue;
@@ -160,7 +178,7 @@ static int scan(const char *re, size_t len, bool *closes_wrapper, vg_error_t *er
                 if (re[j] == '\\' && j + 1 < len) {
                     size_t bad = bad_escape(re, j, len, "afnrtvxdDsSwWpP0");
                     if (bad) return re_error(err, (long)j, "invalid escape sequence", re + j, bad);
-                    j += 2;
+                    j += escape_len(re, j, len); /* a range from an escape is left to PCRE2 */
                 } else if (re[j] == '[' && j + 1 < len && re[j + 1] == ':') {
                     size_t k = j + 2;
                     while (k + 1 < len && !(re[k] == ':' && re[k + 1] == ']')) k++;
@@ -178,6 +196,7 @@ static int scan(const char *re, size_t len, bool *closes_wrapper, vg_error_t *er
                         size_t l2 = utf8_len((unsigned char)re[k + 1]);
                         if (k + 1 + l2 <= len && utf8_cp(re + k + 1, l2) < utf8_cp(re + j, l1))
                             return re_error(err, (long)j, "invalid character class range", re + j, k + 1 + l2 - j);
+                        k += 1 + l2; /* past the range's end: `[a-c-b]` is a-c, '-', 'b' */
                     }
                     j = k < len ? k : len;
                 }

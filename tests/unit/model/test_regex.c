@@ -91,6 +91,8 @@ static void syntax(void **state) {
         {"a{2}?", NULL}, {"a??", NULL}, {"\\Qa)*\\E", NULL}, {"\\_", NULL}, {"\\.\\*\\+", NULL}, {"\\A\\bx\\B\\z", NULL},
         {"a{1000}", NULL}, {"(a)|(b)", NULL}, {"((a)(?:b)(?P<n>c)(?i))", NULL}, {"[)]\\)\\Q)\\E", NULL}, {"\\0", NULL}, {"[\\x00-\\x{10FFFF}]", NULL}, {"[a-\xc3\xa9]", NULL},
         {"[-a]", NULL}, {"[a-]", NULL}, {"[]-a]", NULL},
+        {"[a-c-b]", NULL}, {"[\\x4a-Z]", NULL}, {"\\x{1001}+", NULL}, {"\\x{41}{2}", NULL}, {"\\p{Greek}+", NULL},
+        {"\\pL+", NULL}, {"\\x41{2}", NULL}, {"\\0123", NULL}, {"[\\p{Greek}-]", NULL},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         vg_error_t err;
