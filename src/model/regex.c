@@ -344,8 +344,11 @@ static int compile(const char *re, size_t len, pcre2_code **out, vg_error_t *err
         long at = (long)eoff - (long)pre;
         if (at < 0) at = 0;
         if (at > (long)len) at = (long)len;
-        rc = vg_error_set_pos(err, VG_EINVAL, at, at + 1, "error parsing regexp: %s: `%.*s`", go_message((const char *)msg),
-                              (int)(plen > 200 ? 200 : plen), pat);
+        const char *what = go_message((const char *)msg), *arg = pat;
+        if (strcmp(what, "invalid UTF-8") == 0 && eoff < plen) arg = pat + eoff; /* Go quotes from the bad byte */
+        size_t alen = plen - (size_t)(arg - pat);
+        rc = vg_error_set_pos(err, VG_EINVAL, at, at + 1, "error parsing regexp: %s: `%.*s`", what,
+                              (int)(alen > 200 ? 200 : alen), arg);
     }
     if (pat != small) free(pat);
     if (code && closes_wrapper) { /* Prometheus also parses re alone, after compiling the wrapped text */
@@ -492,7 +495,9 @@ nomem:
 int model_regex_check(const char *re, size_t len, bool *matches_empty, vg_error_t *err) {
     const char *s, *e;
     size_t alts;
-    if (literal_alternation(re, len, &s, &e, &alts)) { /* no PCRE2 needed */
+    bool ascii = true; /* non-ASCII literals go to PCRE2, which checks the UTF-8 as Go does */
+    for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)re[i] < 0x80;
+    if (ascii && literal_alternation(re, len, &s, &e, &alts)) { /* no PCRE2 needed */
         if (matches_empty) {
             bool empty = s == e;
             for (const char *q = s; q < e && !empty; q++)

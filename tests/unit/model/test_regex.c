@@ -82,6 +82,8 @@ static void syntax(void **state) {
         {"(?i", "missing closing ): `^(?:(?i)$`"},
         {"(a))", "unexpected ): `^(?:(a)))$`"},
         {"[z-a]", "invalid character class range: `z-a`"},
+        {"a\xff", "invalid UTF-8: `\xff)$`"},
+        {"(a|\xc3)", "invalid UTF-8: `\xc3))$`"},
         {"[a\xc3\xa9-b]", "invalid character class range: `\xc3\xa9-b`"},
         /* accepted */
         {"", NULL}, {"abc", NULL}, {"(?i)a", NULL}, {"(?i-s:a.)", NULL}, {"(?P<x_1>a)", NULL}, {"(?:a)", NULL},
