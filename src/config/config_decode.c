@@ -7,7 +7,7 @@
  * Bounds: one document per file, CONFIG_MAX_DEPTH nested mappings, 100000 entries per list or mapping. */
 #include "config_int.h"
 
-#include "model/matcher.h"
+#include "model/regex.h"
 #include "util/timeutil.h"
 
 #include <errno.h>
@@ -256,12 +256,7 @@ static int decode_mapof(dec_t *d, const yaml_node_t *v, const config__field_t *f
 }
 
 /* The one place a regex in the config is validated: it must compile as the relabeler compiles it. */
-static int regex_check(const char *re, vg_error_t *err) {
-    model_matcher_t *m;
-    int rc = model_matcher_new(MODEL_MATCH_RE, "x", re, &m, err);
-    if (!rc) model_matcher_free(m);
-    return rc;
-}
+static int regex_check(const char *re, vg_error_t *err) { return model_regex_check(re, strlen(re), NULL, err); }
 
 static int decode_value(dec_t *d, const yaml_node_t *v, const config__field_t *f, char *base, const char *path) {
     char *slot = base + f->off;

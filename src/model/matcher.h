@@ -1,16 +1,11 @@
-/* Label matchers `= != =~ !~` with Prometheus semantics: regexes are fully anchored, use RE2 syntax
- * (PCRE2 with JIT underneath; constructs RE2 rejects — backreferences, lookaround, possessive and atomic
- * groups, recursion, conditionals — are rejected at compile time), `.` does not match a newline (as in
- * Prometheus 2.42: Go's regexp without (?s)), and a missing
- * label matches as the empty string (`{a=""}` selects series without `a`).
- *
- * Fast paths avoid the regex engine for patterns that are a literal, a literal prefix/suffix/infix
- * around `.*`, `.*`, `.+`, or an alternation of literals `a|b|c`. A compiled matcher is immutable and
- * may be used from many threads at once. */
+/* Label matchers `= != =~ !~` with Prometheus semantics: a missing label matches as the empty string
+ * (`{a=""}` selects series without `a`); regexes are model_regex (regex.h): RE2 syntax, fully anchored,
+ * `.` not matching a newline (Prometheus 2.42: Go's regexp without (?s)), fast paths for literals,
+ * prefixes, suffixes, infixes, `.*`, `.+` and literal alternations `a|b|c`. A compiled matcher is
+ * immutable and may be used from many threads at once. */
 #ifndef VG_MODEL_MATCHER_H
 #define VG_MODEL_MATCHER_H
 
-#include "util/buf.h"
 #include "util/error.h"
 
 #include <stdbool.h>
@@ -20,8 +15,8 @@ typedef enum { MODEL_MATCH_EQ, MODEL_MATCH_NEQ, MODEL_MATCH_RE, MODEL_MATCH_NRE 
 
 typedef struct model_matcher model_matcher_t;
 
-/* Compiles a matcher (name and value are copied). Returns 0, or VG_EINVAL with the regex error and its
- * byte offset in err (err->pos). *out is owned: free with model_matcher_free(). */
+/* Compiles a matcher (name and value are copied). Returns 0, or VG_EINVAL with the regex error
+ * ("invalid regular expression \"re\": error parsing regexp: ...") and its byte offset in err (err->pos). *out is owned: free with model_matcher_free(). */
 int model_matcher_new(model_match_type_t type, const char *name, const char *value, model_matcher_t **out,
                       vg_error_t *err);
 void model_matcher_free(model_matcher_t *m);
@@ -30,14 +25,13 @@ void model_matcher_free(model_matcher_t *m);
  * regex-quoted and joined with '|' (a literal alternation, so selection uses the postings set path).
  * The one place a value set becomes a matcher: tenants' matchers are built here. */
 int model_matcher_new_set(const char *name, const char *const *values, size_t n, model_matcher_t **out, vg_error_t *err);
-/* Appends the regex source of "one of values" (quoted, joined with '|') to out. */
-void model_regex_alternation(vg_buf_t *out, const char *const *values, size_t n);
 
 model_match_type_t model_matcher_type(const model_matcher_t *m);
 const char *model_matcher_name(const model_matcher_t *m);  /* borrowed, lives as long as m */
 const char *model_match_type_str(model_match_type_t t);    /* "=", "!=", "=~", "!~" */
 
-/* Does a label value match? value NULL means the label is absent and matches as "". */
+/* Does a label value match? value NULL means the label is absent and matches as "". A regex match
+ * that hits a PCRE2 limit counts as no match. */
 bool model_matcher_matches(const model_matcher_t *m, const char *value);
 
 /* Whether the matcher selects series that lack the label (i.e. matches ""). */

@@ -10,7 +10,7 @@
  * match. Invariant: recursion depth is the tree height (bounded by the parser). */
 #include "promql_int.h"
 
-#include "model/matcher.h"
+#include "model/regex.h"
 
 #include <string.h>
 

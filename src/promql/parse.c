@@ -8,6 +8,7 @@
  * bounded by limits.max_depth (checked before descending), so no input overflows the stack; the first
  * error wins and every later step stops. */
 #include "promql_int.h"
+#include "model/regex.h"
 
 #include "util/timeutil.h"
 
@@ -347,10 +348,9 @@ static bool parse_label_matchers(parser_t *p, promql_node_t *vs, size_t *cap) {
             return false;
         }
         if (m.type == PROMQL_MATCH_RE || m.type == PROMQL_MATCH_NRE) {
-            bool empty;
             vg_error_t rerr;
             vg_error_clear(&rerr);
-            if (promql__regex_check(m.value.ptr, m.value.len, &empty, &rerr)) {
+            if (model_regex_check(m.value.ptr, m.value.len, NULL, &rerr)) {
                 perr(p, name.pos, tok_end(p->tok), "%s", rerr.msg);
                 return false;
             }
@@ -366,6 +366,21 @@ static bool parse_label_matchers(parser_t *p, promql_node_t *vs, size_t *cap) {
     vs->end = tok_end(p->tok);
     advance(p); /* '}' */
     return !p->failed;
+}
+
+/* Whether a matcher matches the empty string (a regex that fails to compile counts as matching it). */
+static bool matcher_matches_empty(const promql_matcher_t *m) {
+    switch (m->type) {
+    case PROMQL_MATCH_EQ: return m->value.len == 0;
+    case PROMQL_MATCH_NEQ: return m->value.len != 0;
+    case PROMQL_MATCH_RE:
+    case PROMQL_MATCH_NRE: {
+        bool e = false;
+        if (model_regex_check(m->value.ptr, m->value.len, &e, NULL)) return true;
+        return m->type == PROMQL_MATCH_RE ? e : !e;
+    }
+    }
+    return true;
 }
 
 /* Prometheus' checks on a finished vector selector. */
@@ -387,10 +402,8 @@ static bool check_vector(parser_t *p, promql_node_t *vs) {
         }
         return true;
     }
-    for (size_t i = 0; i < n; i++) {
-        bool empty = true;
-        if (promql__matcher_matches_empty(&vs->u.vector.matchers[i], &empty, NULL) == 0 && !empty) return true;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!matcher_matches_empty(&vs->u.vector.matchers[i])) return true;
     perr(p, vs->pos, vs->end, "vector selector must contain at least one non-empty matcher");
     return false;
 }

@@ -1,12 +1,11 @@
 /* Relabeling engine; semantics in relabel.h. Rules are compiled once per config load and point at
- * strings they own; applying them allocates only from the caller's arena (plus one PCRE2 match block
- * per thread, reused across calls). */
+ * strings they own; regexes and `$1`/`${name}` expansion are model_regex's. Applying rules allocates
+ * only from the caller's arena (model_regex keeps its match data per thread). */
 #include "relabel.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
+#include "model/regex.h"
+
 #include <openssl/evp.h>
-#include <pcre2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,30 +16,13 @@ typedef struct {
     size_t n_source;
     char *separator, *target, *replacement; /* owned */
     uint64_t modulus;
-    pcre2_code *re;
+    model_regex_t *re;
 } rule_t;
 
 struct ingest_relabel {
     rule_t *rules;
     size_t n;
 };
-
-#define MAX_GROUPS 64
-
-static pthread_key_t md_key;
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static void md_free(void *p) { pcre2_match_data_free(p); }
-static void md_init(void) { pthread_key_create(&md_key, md_free); }
-
-static pcre2_match_data *thread_md(void) {
-    pthread_once(&md_once, md_init);
-    pcre2_match_data *md = pthread_getspecific(md_key);
-    if (!md) {
-        md = pcre2_match_data_create(MAX_GROUPS, NULL);
-        if (md) pthread_setspecific(md_key, md);
-    }
-    return md;
-}
 
 void ingest_relabel_free(ingest_relabel_t *r) {
     if (!r) return;
@@ -51,7 +33,7 @@ void ingest_relabel_free(ingest_relabel_t *r) {
         free(u->separator);
         free(u->target);
         free(u->replacement);
-        pcre2_code_free(u->re);
+        model_regex_free(u->re);
     }
     free(r->rules);
     free(r);
@@ -83,22 +65,16 @@ int ingest_relabel_compile(const config_relabel_list_t *rules, ingest_relabel_t 
                 if (!(u->source[j] = strdup(c->source_labels.v[j]))) goto oom;
             }
         }
-        int ec;
-        PCRE2_SIZE eo;
         const char *re = c->regex ? c->regex : "(.*)";
-        u->re = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
-                              PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY | PCRE2_UTF |
-                                  PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
-                              &ec, &eo, NULL);
-        if (!u->re) {
-            PCRE2_UCHAR msg[160];
-            pcre2_get_error_message(ec, msg, sizeof msg);
-            vg_error_set_pos(err, VG_ECONFIG, (long)eo, (long)eo + 1, "relabel rule %zu: invalid regex \"%s\": %s", i, re,
-                             (const char *)msg);
+        vg_error_t rerr;
+        vg_error_clear(&rerr);
+        int rc = model_regex_new(re, strlen(re), NULL, &u->re, &rerr);
+        if (rc == VG_ENOMEM) goto oom;
+        if (rc) {
+            vg_error_set_pos(err, VG_ECONFIG, rerr.pos, rerr.end, "relabel rule %zu: invalid regex \"%s\": %s", i, re, rerr.msg);
             ingest_relabel_free(r);
             return VG_ECONFIG;
         }
-        (void)pcre2_jit_compile(u->re, PCRE2_JIT_COMPLETE);
     }
     *out = r;
     return 0;
@@ -177,75 +153,21 @@ void ingest_lbuilder_sort(ingest_lbuilder_t *b) { model_labels_sort(b->v, b->n);
 
 /* ---- matching and expansion ---- */
 
-/* Matches s against the rule's anchored regex; on success *ov holds the offsets and *ng the pairs. */
-static bool rmatch(const rule_t *u, const char *s, size_t len, PCRE2_SIZE **ov, int *ng) {
-    pcre2_match_data *md = thread_md();
-    if (!md) return false;
-    int rc = pcre2_match(u->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
-    if (rc <= 0) return false;
-    *ov = pcre2_get_ovector_pointer(md);
-    *ng = rc;
-    return true;
+/* Matches s against the rule's anchored regex. A match error (PCRE2 limit) counts as no match for
+ * now, at each call below; the follow-up reports it (one edit per call). */
+static bool rmatch(const rule_t *u, const char *s) { return model_regex_match(u->re, s, strlen(s)) == 1; }
+
+/* Like rmatch, keeping the groups for expand(). Errors count as no match, as above. */
+static bool rcapture(const rule_t *u, const char *s, model_regex_caps_t *caps) {
+    return model_regex_capture(u->re, s, strlen(s), caps) == 1;
 }
 
-static bool name_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
-}
-
-/* Group number of a named group, or -1. */
-static int group_by_name(const pcre2_code *re, const char *name, size_t len) {
-    uint32_t count, esize;
-    PCRE2_SPTR table;
-    pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &count);
-    pcre2_pattern_info(re, PCRE2_INFO_NAMEENTRYSIZE, &esize);
-    pcre2_pattern_info(re, PCRE2_INFO_NAMETABLE, &table);
-    for (uint32_t i = 0; i < count; i++) {
-        PCRE2_SPTR e = table + (size_t)i * esize;
-        const char *n = (const char *)(e + 2);
-        if (strlen(n) == len && !memcmp(n, name, len)) return (e[0] << 8) | e[1];
-    }
-    return -1;
-}
-
-/* Go's regexp.Expand of tmpl against the match of src; result in the arena (NULL on exhaustion). */
-static char *expand(const rule_t *u, vg_arena_t *a, const char *tmpl, const char *src, const PCRE2_SIZE *ov, int ng) {
-    size_t cap = strlen(tmpl) + 1, n = 0;
-    for (int g = 0; g < ng; g++)
-        if (ov[2 * g] != PCRE2_UNSET) cap += ov[2 * g + 1] - ov[2 * g];
-    cap += strlen(tmpl) * strlen(src); /* bound: every $ref can expand to at most src */
-    char *out = vg_arena_alloc(a, cap);
+/* Go's regexp.Expand of tmpl against a match; result in the arena (NULL on exhaustion). */
+static char *expand(const rule_t *u, vg_arena_t *a, const char *tmpl, const model_regex_caps_t *caps) {
+    size_t tl = strlen(tmpl), n = model_regex_expand(u->re, tmpl, tl, caps, NULL, 0);
+    char *out = vg_arena_alloc(a, n + 1);
     if (!out) return NULL;
-    for (const char *p = tmpl; *p;) {
-        if (*p != '$') {
-            out[n++] = *p++;
-            continue;
-        }
-        if (p[1] == '$') {
-            out[n++] = '$';
-            p += 2;
-            continue;
-        }
-        bool brace = p[1] == '{';
-        const char *name = p + 1 + brace;
-        size_t len = 0;
-        while (name_char((unsigned char)name[len])) len++;
-        if (len == 0 || (brace && name[len] != '}')) { /* malformed: the '$' is literal text */
-            out[n++] = *p++;
-            continue;
-        }
-        long num = 0;
-        for (size_t i = 0; i < len && num >= 0; i++)
-            num = (name[i] >= '0' && name[i] <= '9' && num < 100000000) ? num * 10 + (name[i] - '0') : -1;
-        if (name[0] == '0' && len > 1) num = -1;
-        int g = num >= 0 ? (int)num : group_by_name(u->re, name, len);
-        if (g >= 0 && g < ng && ov[2 * g] != PCRE2_UNSET) {
-            size_t gl = ov[2 * g + 1] - ov[2 * g];
-            memcpy(out + n, src + ov[2 * g], gl);
-            n += gl;
-        }
-        p = name + len + brace;
-    }
-    out[n] = '\0';
+    model_regex_expand(u->re, tmpl, tl, caps, out, n + 1);
     return out;
 }
 
@@ -293,16 +215,14 @@ static char *case_map(vg_arena_t *a, const char *s, bool upper) {
 }
 
 static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
-    PCRE2_SIZE *ov;
-    int ng;
+    model_regex_caps_t caps;
     char *val = join_sources(u, b);
     if (!val) return b->oom = true, true;
-    size_t vl = strlen(val);
     switch (u->action) {
     case CONFIG_RELABEL_DROP:
-        return !rmatch(u, val, vl, &ov, &ng);
+        return !rmatch(u, val); /* an error keeps the target, as no match */
     case CONFIG_RELABEL_KEEP:
-        return rmatch(u, val, vl, &ov, &ng);
+        return rmatch(u, val); /* an error drops the target, as no match */
     case CONFIG_RELABEL_DROPEQUAL: {
         const char *t = ingest_lbuilder_get(b, u->target);
         return strcmp(val, t ? t : "") != 0;
@@ -312,11 +232,11 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
         return strcmp(val, t ? t : "") == 0;
     }
     case CONFIG_RELABEL_REPLACE: {
-        if (!rmatch(u, val, vl, &ov, &ng)) return true;
-        char *target = expand(u, b->arena, u->target, val, ov, ng);
+        if (!rcapture(u, val, &caps)) return true; /* an error leaves the labels, as no match */
+        char *target = expand(u, b->arena, u->target, &caps);
         if (!target) return b->oom = true, true;
         if (!valid_name(target)) return true;
-        char *res = expand(u, b->arena, u->replacement, val, ov, ng);
+        char *res = expand(u, b->arena, u->replacement, &caps);
         if (!res) return b->oom = true, true;
         ingest_lbuilder_set(b, target, res); /* "" deletes */
         return true;
@@ -341,8 +261,8 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
         if (!snap) return b->oom = true, true;
         memcpy(snap, b->v, n * sizeof *snap);
         for (size_t i = 0; i < n; i++) {
-            if (!rmatch(u, snap[i].name, strlen(snap[i].name), &ov, &ng)) continue;
-            char *res = expand(u, b->arena, u->replacement, snap[i].name, ov, ng);
+            if (!rcapture(u, snap[i].name, &caps)) continue; /* an error maps nothing, as no match */
+            char *res = expand(u, b->arena, u->replacement, &caps);
             if (!res) return b->oom = true, true;
             ingest_lbuilder_set(b, res, snap[i].value);
         }
@@ -352,7 +272,7 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
     case CONFIG_RELABEL_LABELKEEP: {
         bool keep = u->action == CONFIG_RELABEL_LABELKEEP;
         for (size_t i = 0; i < b->n;) {
-            bool m = rmatch(u, b->v[i].name, strlen(b->v[i].name), &ov, &ng);
+            bool m = rmatch(u, b->v[i].name); /* an error counts as no match */
             if (m != keep) b->v[i] = b->v[--b->n];
             else i++;
         }

@@ -6,11 +6,10 @@
  * Invariants: a range window for step ts is [ref-range, ref] with ref = (@ or ts) - offset, closed at both
  * ends (2.42); windows only move forward, so each series is scanned once per evaluation. Functions drop
  * the metric name except last_over_time, label_replace, label_join, sort and sort_desc. */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "engine_int.h"
+#include "model/regex.h"
 
 #include <math.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -795,55 +794,6 @@ static const char *str_arg(const promql_node_t *n) {
     return n->type == PROMQL_NODE_STRING ? n->u.string.ptr : "";
 }
 
-/* Go's regexp.Expand template syntax: $1, ${1}, $name, ${name}, $$. */
-static void expand(vg_buf_t *b, const char *tpl, const char *src, const PCRE2_SIZE *ov, uint32_t nov,
-                   const pcre2_code *re) {
-    const char *p = tpl;
-    while (*p) {
-        if (*p != '$') {
-            vg_buf_putc(b, *p++);
-            continue;
-        }
-        p++;
-        if (*p == '$') {
-            vg_buf_putc(b, '$');
-            p++;
-            continue;
-        }
-        bool brace = *p == '{';
-        const char *s = brace ? p + 1 : p, *e = s;
-        while (*e && ((*e >= 'a' && *e <= 'z') || (*e >= 'A' && *e <= 'Z') || (*e >= '0' && *e <= '9') ||
-                      *e == '_' || (unsigned char)*e >= 0x80))
-            e++;
-        if (e == s || (brace && *e != '}')) {
-            vg_buf_putc(b, '$');
-            continue;
-        }
-        size_t len = (size_t)(e - s);
-        p = brace ? e + 1 : e;
-        long num = 0;
-        for (size_t i = 0; i < len; i++) {
-            if (s[i] < '0' || s[i] > '9' || num >= 100000000) {
-                num = -1;
-                break;
-            }
-            num = num * 10 + (s[i] - '0');
-        }
-        if (s[0] == '0' && len > 1) num = -1;
-        if (num < 0) {
-            char name[256];
-            if (len >= sizeof name) continue;
-            memcpy(name, s, len);
-            name[len] = 0;
-            int gn = pcre2_substring_number_from_name(re, (PCRE2_SPTR)name);
-            if (gn <= 0) continue;
-            num = gn;
-        }
-        if ((uint32_t)num < nov && ov[2 * num] != PCRE2_UNSET)
-            vg_buf_append(b, src + ov[2 * num], ov[2 * num + 1] - ov[2 * num]);
-    }
-}
-
 typedef struct lmap {
     model_label_t *l;
     uint32_t n;
@@ -890,39 +840,41 @@ static int eval_label_replace(promql__ev_t *ev, const promql_node_t *n, promql__
         *out = in;
         return 0;
     }
-    vg_buf_t pat = VG_BUF_INIT;
-    vg_buf_printf(&pat, "^(?:%s)$", res);
-    int ec;
-    PCRE2_SIZE eo;
-    pcre2_code *re = pat.failed ? NULL
-                                : pcre2_compile((PCRE2_SPTR)pat.data, pat.len, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
-                                                &eo, NULL);
-    vg_buf_deinit(&pat);
-    if (!re) return vg_error_set(q->err, VG_EEXEC, "invalid regular expression in label_replace(): %s", res);
+    model_regex_t *re;
+    vg_error_t rerr;
+    vg_error_clear(&rerr);
+    int rc = model_regex_new(res, strlen(res), NULL, &re, &rerr);
+    if (rc == VG_ENOMEM) return OOM(q);
+    /* Prometheus 2.42 words it without the parser detail (rerr.msg); the oracle test holds us to it */
+    if (rc) return vg_error_set(q->err, VG_EEXEC, "invalid regular expression in label_replace(): %s", res);
     if (!label_name_ok(dst)) {
-        pcre2_code_free(re);
+        model_regex_free(re);
         return vg_error_set(q->err, VG_EEXEC, "invalid destination label name in label_replace(): %s", dst);
     }
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     lmap_t *m = vg_arena_alloc(q->a, (in.ns ? in.ns : 1) * sizeof *m);
+    size_t repl_len = strlen(repl);
     vg_buf_t b = VG_BUF_INIT;
-    int rc = md && m ? 0 : OOM(q);
+    rc = m ? 0 : OOM(q);
     for (size_t i = 0; i < in.ns && rc == 0; i++) {
         promql__ser_t *s = &in.s[i];
         m[i] = (lmap_t){s->lbl, s->nl, s->h};
         const char *sv = promql__lbl_get(s->lbl, s->nl, src);
         if (!sv) sv = "";
-        int mr = pcre2_match(re, (PCRE2_SPTR)sv, strlen(sv), 0, 0, md, NULL);
-        if (mr < 0) continue;
+        model_regex_caps_t caps;
+        /* A match error (PCRE2 limit) leaves the series unchanged, as no match does; the follow-up
+         * turns it into a query error here. */
+        if (model_regex_capture(re, sv, strlen(sv), &caps) != 1) continue;
+        size_t need = model_regex_expand(re, repl, repl_len, &caps, NULL, 0);
         vg_buf_reset(&b);
-        vg_buf_putc(&b, 0); /* keeps data non-NULL */
-        b.len = 0;
-        expand(&b, repl, sv, pcre2_get_ovector_pointer(md), pcre2_get_ovector_count(md), re);
+        if (vg_buf_reserve(&b, need + 1)) {
+            rc = OOM(q);
+            break;
+        }
+        b.len = model_regex_expand(re, repl, repl_len, &caps, b.data, need + 1);
         if ((rc = set_label(q, s, dst, &b, &m[i]))) break;
     }
     vg_buf_deinit(&b);
-    pcre2_match_data_free(md);
-    pcre2_code_free(re);
+    model_regex_free(re);
     TRY(rc);
     return relabel_output(ev, &in, m, out);
 }

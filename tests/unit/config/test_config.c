@@ -239,9 +239,15 @@ static void prometheus_errors(void **state) {
     parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: labeldrop, regex: x, target_label: y}]}\n", 2, 37,
               "requires only 'regex'");
     parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: keep, source_labels: [a], regex: '(a'}]}\n", 2, 79,
-              "invalid regular expression");
+              "regex: error parsing regexp: missing closing ): `^(?:(a)$`");
     parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: keep, source_labels: [a], regex: '(?=a)'}]}\n", 2, 79,
-              "invalid regular expression");
+              "regex: error parsing regexp: invalid or unsupported Perl syntax: `(?=`");
+    parse_err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: replace, source_labels: [a], target_label: b, regex: '(a)\\1'}\n",
+              4, 71, "relabel_configs[0].regex: error parsing regexp: invalid escape sequence: `\\1`");
+    parse_err("scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - {action: drop, source_labels: [a], regex: 'a++'}\n",
+              4, 51, "error parsing regexp: invalid nested repetition operator: `++`");
+    parse_err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: keep, source_labels: [a], regex: '(?>a)'}\n",
+              4, 51, "error parsing regexp: invalid or unsupported Perl syntax: `(?>`");
     parse_err("scrape_configs:\n  - {job_name: a, relabel_configs: [{action: lowercase, source_labels: [a], target_label: 'b-c'}]}\n",
               2, 37, "invalid 'target_label'");
     parse_err("scrape_configs: {job_name: a}\n", 1, 17, "expected a list");

@@ -2,6 +2,7 @@
  * (tests/promql/format.txt, errors.txt), every prefix of valid queries, malformed input, limits. */
 #include "promql/promql.h"
 #include "promql/promql_int.h"
+#include "model/regex.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -305,7 +306,7 @@ static void regex_check(void **state) {
         bool empty = false;
         vg_error_t err;
         vg_error_clear(&err);
-        int rc = promql__regex_check(cases[i].re, strlen(cases[i].re), &empty, &err);
+        int rc = model_regex_check(cases[i].re, strlen(cases[i].re), &empty, &err);
         if ((rc == 0) != cases[i].ok) fail_msg("regex \"%s\": rc=%d %s", cases[i].re, rc, err.msg);
         if (rc == 0 && empty != (bool)cases[i].empty) fail_msg("regex \"%s\": matches empty = %d", cases[i].re, empty);
     }

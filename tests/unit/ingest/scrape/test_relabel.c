@@ -124,6 +124,34 @@ static void chains(void **state) {
     run("", "a=1", "a=1"); /* no rules: unchanged */
 }
 
+static void many_groups(void **state) {
+    (void)state;
+    /* 70 groups: match data is sized for the pattern, so $70 is there */
+    char rule[1024] = "      - {source_labels: [a], regex: '";
+    for (int i = 0; i < 70; i++) strcat(rule, "(.)");
+    strcat(rule, "', target_label: b, replacement: '$1-$70'}\n");
+    char in[80] = "a=", want[200];
+    for (int i = 0; i < 70; i++) in[2 + i] = (char)('a' + i % 26);
+    in[72] = '\0';
+    snprintf(want, sizeof want, "%s,b=a-%c", in, 'a' + 69 % 26);
+    run(rule, in, want);
+}
+
+/* The engine checks the syntax itself too, with Go's text, for rules not coming from config_parse. */
+static void rejects_pcre_only_syntax(void **state) {
+    (void)state;
+    const char *bad[] = {"(?=x)", "(a)\\1", "a++", "(?>x)"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config_relabel_t rule = {.regex = (char *)bad[i], .action = CONFIG_RELABEL_KEEP};
+        config_relabel_list_t list = {&rule, 1};
+        ingest_relabel_t *r = (ingest_relabel_t *)1;
+        vg_error_t err;
+        assert_int_equal(ingest_relabel_compile(&list, &r, &err), VG_ECONFIG);
+        assert_null(r);
+        if (!strstr(err.msg, "error parsing regexp: ")) fail_msg("%s: %s", bad[i], err.msg);
+    }
+}
+
 static void empty_list(void **state) {
     (void)state;
     ingest_relabel_t *r;
@@ -137,6 +165,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replace), cmocka_unit_test(keep_drop), cmocka_unit_test(hashmod),
         cmocka_unit_test(label_actions), cmocka_unit_test(chains), cmocka_unit_test(empty_list),
+        cmocka_unit_test(many_groups), cmocka_unit_test(rejects_pcre_only_syntax),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,6 +265,15 @@ static void test_limits(void **state) {
                  "invalid destination label name in label_replace(): a-b");
     expect_error(f, "label_replace(m, \"a\", \"x\", \"i\", \"(\")", 0, 0, 0, VG_EEXEC,
                  "invalid regular expression in label_replace(): (");
+    /* PCRE-only syntax Prometheus (Go regexp) rejects, with Prometheus' wording */
+    expect_error(f, "label_replace(m, \"a\", \"x\", \"i\", \"(?=x)\")", 0, 0, 0, VG_EEXEC,
+                 "invalid regular expression in label_replace(): (?=x)");
+    expect_error(f, "label_replace(m, \"a\", \"$1\", \"i\", \"(.)\\\\1\")", 0, 0, 0, VG_EEXEC,
+                 "invalid regular expression in label_replace(): (.)\\1");
+    expect_error(f, "label_replace(m, \"a\", \"x\", \"i\", \"a++\")", 0, 0, 0, VG_EEXEC,
+                 "invalid regular expression in label_replace(): a++");
+    expect_error(f, "label_replace(m, \"a\", \"x\", \"i\", \"(?>x)\")", 0, 0, 0, VG_EEXEC,
+                 "invalid regular expression in label_replace(): (?>x)");
     expect_error(f, "holt_winters(m[1m], 2, 0.5)", 0, 0, 0, VG_EEXEC,
                  "invalid smoothing factor. Expected: 0 < sf < 1, got: 2.000000");
     expect_error(f, "count_values(\"a-b\", m)", 0, 0, 0, VG_EEXEC, "invalid label name \"a-b\"");
