@@ -147,8 +147,13 @@ void ingest__meta_publish(ingest_scraper_t *s, ingest__target_t *t) {
 int ingest__append_body(ingest_scraper_t *s, ingest__target_t *t, storage_appender_t *app, const char *ct, int64_t ts,
                         size_t *scraped, size_t *post, size_t *added, vg_error_t *err) {
     const config_scrape_t *sc = t->pool->sc;
+    /* the parser's bounds come from limits:, a value's in its escaped form (at most twice its bytes) */
+    const config_ingest_limits_t *il = &s->cfg->ingest_limits;
+    ingest_expfmt_limits_t lim = INGEST_EXPFMT_LIMITS_DEFAULT;
+    lim.max_name_len = (size_t)il->max_label_name_length;
+    lim.max_value_len = 2 * (size_t)il->max_label_value_length;
     ingest_expfmt_parser_t p;
-    ingest_expfmt_init(&p, ingest_expfmt_from_content_type(ct), t->body.data ? t->body.data : "", t->body.len, NULL,
+    ingest_expfmt_init(&p, ingest_expfmt_from_content_type(ct), t->body.data ? t->body.data : "", t->body.len, &lim,
                        s->labels, MAX_LABELS_PER_SERIES, s->scratch, SCRATCH_BYTES);
     ingest_expfmt_entry_t e;
     for (;;) {
