@@ -86,10 +86,7 @@ int api_targets(http_req_t *req, http_resp_t *resp) {
     if (req->app->scraper && flags && ingest_scraper_targets_snapshot(req->app->scraper, flags, &snap))
         return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
     vg_json_t j;
-    vg_json_init(&j, &resp->body);
-    vg_json_obj_open(&j);
-    vg_json_key(&j, "status"), vg_json_str(&j, "success");
-    vg_json_key(&j, "data");
+    http_json_success(&j, resp);
     vg_json_obj_open(&j);
     vg_json_key(&j, "activeTargets");
     vg_json_arr_open(&j);
@@ -135,10 +132,7 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
     }
     const char *metric = http_req_param(req, "metric");
     vg_json_t j;
-    vg_json_init(&j, &resp->body);
-    vg_json_obj_open(&j);
-    vg_json_key(&j, "status"), vg_json_str(&j, "success");
-    vg_json_key(&j, "data");
+    http_json_success(&j, resp);
     vg_json_arr_open(&j);
     long n = 0;
     for (size_t t = 0; snap && t < snap->n_active; t++) {
@@ -178,10 +172,7 @@ int api_metadata(http_req_t *req, http_resp_t *resp) {
     int rc = service_metadata(req->ctx, http_req_param(req, "metric"), limit, req->arena, &md, &n, &req->err);
     if (rc) return rc;
     vg_json_t j;
-    vg_json_init(&j, &resp->body);
-    vg_json_obj_open(&j);
-    vg_json_key(&j, "status"), vg_json_str(&j, "success");
-    vg_json_key(&j, "data");
+    http_json_success(&j, resp);
     vg_json_obj_open(&j);
     for (size_t i = 0; i < n; i++) {
         if (!i || strcmp(md[i - 1].metric, md[i].metric)) {
@@ -216,11 +207,8 @@ int api_query_exemplars(http_req_t *req, http_resp_t *resp) {
 
 /* ---- /api/v1/status/... ---- */
 
-static void status_open(vg_json_t *j, vg_buf_t *b) {
-    vg_json_init(j, b);
-    vg_json_obj_open(j);
-    vg_json_key(j, "status"), vg_json_str(j, "success");
-    vg_json_key(j, "data");
+static void status_open(vg_json_t *j, http_resp_t *resp) {
+    http_json_success(j, resp);
     vg_json_obj_open(j);
 }
 
@@ -232,7 +220,7 @@ static void status_close(vg_json_t *j) {
 int api_buildinfo(http_req_t *req, http_resp_t *resp) {
     (void)req;
     vg_json_t j;
-    status_open(&j, &resp->body);
+    status_open(&j, resp);
     vg_json_key(&j, "version"), vg_json_str(&j, VIGIL_VERSION);
     vg_json_key(&j, "revision"), vg_json_str(&j, VIGIL_REVISION);
     vg_json_key(&j, "branch"), vg_json_str(&j, "");
@@ -249,7 +237,7 @@ int api_runtimeinfo(http_req_t *req, http_resp_t *resp) {
     config_t *c = service_config(app);
     char ts[VG_RFC3339_MAX], ret[VG_DURATION_MAX], cwd[1024];
     vg_json_t j;
-    status_open(&j, &resp->body);
+    status_open(&j, resp);
     vg_rfc3339_format((int64_t)(app->start_time * 1000), ts);
     vg_json_key(&j, "startTime"), vg_json_str(&j, ts);
     vg_json_key(&j, "CWD"), vg_json_str(&j, getcwd(cwd, sizeof cwd) ? cwd : "");
@@ -273,7 +261,7 @@ int api_flags(http_req_t *req, http_resp_t *resp) {
     char ret[VG_DURATION_MAX];
     vg_duration_format(c->storage.retention_ms, ret);
     vg_json_t j;
-    status_open(&j, &resp->body);
+    status_open(&j, resp);
     vg_json_key(&j, "config.file"), vg_json_str(&j, req->app->config_path ? req->app->config_path : "");
     vg_json_key(&j, "web.listen-address"), vg_json_str(&j, c->server.listen);
     vg_json_key(&j, "storage.tsdb.path"), vg_json_str(&j, c->storage.path);
@@ -291,7 +279,7 @@ int api_config(http_req_t *req, http_resp_t *resp) {
     config_write_yaml(c, &y);
     config_unref(c);
     vg_json_t j;
-    status_open(&j, &resp->body);
+    status_open(&j, resp);
     vg_json_key(&j, "yaml"), vg_json_strn(&j, y.data ? y.data : "", y.len);
     status_close(&j);
     vg_buf_deinit(&y);
@@ -315,7 +303,7 @@ int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
     int rc = service_tsdb_status(req->ctx, &st, &req->err);
     if (rc) return rc;
     vg_json_t j;
-    status_open(&j, &resp->body);
+    status_open(&j, resp);
     vg_json_key(&j, "headStats");
     vg_json_obj_open(&j);
     vg_json_key(&j, "numSeries"), vg_json_u64(&j, st.num_series);

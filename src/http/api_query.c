@@ -20,10 +20,7 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
     int rc = service_query(req->ctx, &q, req->arena, &res, &req->audit_query, &req->err);
     if (rc) return rc;
     vg_json_t j;
-    vg_json_init(&j, &resp->body);
-    vg_json_obj_open(&j);
-    vg_json_key(&j, "status"), vg_json_str(&j, "success");
-    vg_json_key(&j, "data");
+    http_json_success(&j, resp);
     promql_result_write_json(res, &j);
     if (res->n_warnings) {
         vg_json_key(&j, "warnings");

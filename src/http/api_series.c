@@ -22,13 +22,6 @@ static int common_params(http_req_t *req, bool wrap, int64_t *start, int64_t *en
     return 0;
 }
 
-static void success_open(vg_json_t *j, vg_buf_t *b) {
-    vg_json_init(j, b);
-    vg_json_obj_open(j);
-    vg_json_key(j, "status"), vg_json_str(j, "success");
-    vg_json_key(j, "data");
-}
-
 int api_series(http_req_t *req, http_resp_t *resp) {
     if (http_req_param_count(req, "match[]") == 0 && !req->ctx->scoped) /* a tenant gets its own series */
         return vg_error_set(&req->err, VG_EINVAL, "no match[] parameter provided");
@@ -39,7 +32,7 @@ int api_series(http_req_t *req, http_resp_t *resp) {
     int rc = common_params(req, true, &start, &end, &m);
     if (rc || (rc = service_series(req->ctx, &m, start, end, req->arena, &all, &n, &req->err))) return rc;
     vg_json_t j;
-    success_open(&j, &resp->body);
+    http_json_success(&j, resp);
     vg_json_arr_open(&j);
     for (size_t i = 0; i < n; i++) {
         vg_json_obj_open(&j);
@@ -63,7 +56,7 @@ static int names_or_values(http_req_t *req, http_resp_t *resp, const char *name)
     int rc = common_params(req, false, &start, &end, &m);
     if (rc || (rc = service_labels(req->ctx, name, &m, start, end, req->arena, &all, &n, &req->err))) return rc;
     vg_json_t j;
-    success_open(&j, &resp->body);
+    http_json_success(&j, resp);
     vg_json_arr_open(&j);
     for (size_t i = 0; i < n; i++) vg_json_str(&j, all[i]);
     vg_json_arr_close(&j);

@@ -15,10 +15,7 @@ int api_tenants_self(http_req_t *req, http_resp_t *resp) {
     tenancy_usage_stats_t u;
     if (id->scoped) tenancy_usage_get(service_usage(req->app), id->tenant, vg_now_ms(), &u);
     vg_json_t j;
-    vg_json_init(&j, &resp->body);
-    vg_json_obj_open(&j);
-    vg_json_key(&j, "status"), vg_json_str(&j, "success");
-    vg_json_key(&j, "data");
+    http_json_success(&j, resp);
     vg_json_obj_open(&j);
     vg_json_key(&j, "tenant"), vg_json_str(&j, id->tenant);
     vg_json_key(&j, "subject"), vg_json_str(&j, id->subject);

@@ -14,6 +14,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/json.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -90,6 +91,9 @@ const char *http_req_header(const http_req_t *req, const char *name);
 
 /* Adds a response header (name and value must outlive the response: static or req->arena). */
 void http_resp_header(http_resp_t *resp, const char *name, const char *value);
+/* Starts the Prometheus success shape on resp's body: `{"status":"success","data":` — the caller writes
+ * the data value, then closes the outer object (vg_json_obj_close). */
+void http_json_success(vg_json_t *j, http_resp_t *resp);
 /* Convenience: a plain-text body with a status. */
 void http_resp_text(http_resp_t *resp, int status, const char *text);
 /* Writes the Prometheus error shape for code/msg with its status; used by the server, and by handlers

@@ -181,6 +181,13 @@ void http_resp_header(http_resp_t *resp, const char *name, const char *value) {
     }
 }
 
+void http_json_success(vg_json_t *j, http_resp_t *resp) {
+    vg_json_init(j, &resp->body);
+    vg_json_obj_open(j);
+    vg_json_key(j, "status"), vg_json_str(j, "success");
+    vg_json_key(j, "data");
+}
+
 void http_resp_text(http_resp_t *resp, int status, const char *text) {
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
