@@ -234,7 +234,7 @@ int api_buildinfo(http_req_t *req, http_resp_t *resp) {
 
 int api_runtimeinfo(http_req_t *req, http_resp_t *resp) {
     service_t *app = req->app;
-    config_t *c = service_config(app);
+    const config_t *c = req->ctx->cfg; /* an admin route: the request's snapshot */
     char ts[VG_RFC3339_MAX], ret[VG_DURATION_MAX], cwd[1024];
     vg_json_t j;
     status_open(&j, resp);
@@ -252,12 +252,11 @@ int api_runtimeinfo(http_req_t *req, http_resp_t *resp) {
     vg_duration_format(c->storage.retention_ms, ret);
     vg_json_key(&j, "storageRetention"), vg_json_str(&j, ret);
     status_close(&j);
-    config_unref(c);
     return 0;
 }
 
 int api_flags(http_req_t *req, http_resp_t *resp) {
-    config_t *c = service_config(req->app);
+    const config_t *c = req->ctx->cfg;
     char ret[VG_DURATION_MAX];
     vg_duration_format(c->storage.retention_ms, ret);
     vg_json_t j;
@@ -269,15 +268,13 @@ int api_flags(http_req_t *req, http_resp_t *resp) {
     vg_json_key(&j, "log.level"), vg_json_str(&j, vg_log_level_name(c->log.level));
     vg_json_key(&j, "log.format"), vg_json_str(&j, c->log.format == VG_LOG_JSON ? "json" : "logfmt");
     status_close(&j);
-    config_unref(c);
     return 0;
 }
 
 int api_config(http_req_t *req, http_resp_t *resp) {
-    config_t *c = service_config(req->app);
+    const config_t *c = req->ctx->cfg;
     vg_buf_t y = VG_BUF_INIT;
     config_write_yaml(c, &y);
-    config_unref(c);
     vg_json_t j;
     status_open(&j, resp);
     vg_json_key(&j, "yaml"), vg_json_strn(&j, y.data ? y.data : "", y.len);
