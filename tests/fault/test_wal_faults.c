@@ -17,6 +17,7 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "../unit/tsdb/tsdb_testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,12 +42,7 @@ typedef struct scenario {
 } scenario_t;
 
 static tsdb_options_t opts(const char *dir, const scenario_t *sc) {
-    tsdb_options_t o;
-    tsdb_options_default(&o);
-    o.path = dir;
-    o.register_metrics = false;
-    o.retention_ms = 0;
-    o.out_of_bounds_ms = 0;
+    tsdb_options_t o = tu_opts(dir);
     o.fsync = TSDB_FSYNC_NEVER;
     o.checkpoint_segments = 0; /* checkpoints only when the test asks */
     o.wal_segment_bytes = 64 * 1024;

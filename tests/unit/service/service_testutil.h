@@ -7,6 +7,7 @@
 #include "service/service.h"
 #include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
+#include "../tsdb/tsdb_testutil.h"
 #include "util/fs.h"
 
 #include <setjmp.h>
@@ -32,12 +33,7 @@ static inline void st_open(st_t *t, const char *yaml) {
     config_t *c;
     assert_int_equal(config_parse("test.yml", yaml, strlen(yaml), &c, &err), 0);
     assert_int_equal(service_init(&t->svc, c, NULL, &err), 0);
-    tsdb_options_t o;
-    tsdb_options_default(&o);
-    o.path = NULL;
-    o.register_metrics = false;
-    o.retention_ms = 0;
-    o.out_of_bounds_ms = 0;
+    tsdb_options_t o = tu_opts(NULL);
     assert_int_equal(tsdb_db_open(&o, &t->svc.db, &err), 0);
     assert_int_equal(promql_engine_new(NULL, &t->svc.engine, &err), 0);
     char keys[128];
