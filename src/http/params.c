@@ -1,7 +1,6 @@
 /* Prometheus API parameter parsing; see params.h. */
 #include "params.h"
 
-#include "promql/promql.h"
 #include "util/timeutil.h"
 
 #include <errno.h>
