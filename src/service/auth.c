@@ -3,7 +3,10 @@
  *
  * Rules (docs/tenancy.md): a token comes from exactly one `Authorization: Bearer` header; a request with
  * a token that fails verification is 401 even when anonymous access is on; without a token it is served
- * unscoped only when `auth.anonymous` allows it. An admin token, or an anonymous request, is unscoped;
+ * unscoped only when `auth.anonymous` allows it. With authentication off (anonymous allowed and no JWT
+ * key), credentials are ignored as Prometheus ignores them — a scraper's or proxy's `basic_auth` or bearer
+ * token is served as anonymous — except a vigil API key, which still scopes to its tenant (a tenant's
+ * Grafana datasource stays a tenant). An admin token, or an anonymous request, is unscoped;
  * any other identity (a JWT tenant, a vigil API key) is scoped to its tenant's matcher on every read and
  * write. */
 #include "service_int.h"
@@ -169,16 +172,18 @@ int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const s
                            service_ctx_t *ctx, vg_error_t *err) {
     const char *authz = cred ? cred->authorization : NULL;
     int n = cred ? cred->n_authorization : 0;
-    if (n > 1) return vg_error_set(err, VG_EAUTH, "more than one Authorization header");
-    if (n == 0) {
+    bool off = config_anonymous(a->cfg) && !a->verifier;
+    bool bearer = n == 1 && authz && !strncasecmp(authz, "Bearer ", 7) && authz[7];
+    const char *tok = bearer ? authz + 7 : NULL;
+    bool apikey = bearer && keys && tenancy_apikey_like(tok, strlen(tok));
+    if (n == 0 || (off && !apikey)) {
         if (!config_anonymous(a->cfg)) return vg_error_set(err, VG_EAUTH, "authentication required: send Authorization: Bearer <token>");
         ctx->anonymous = true;
         return 0;
     }
-    if (strncasecmp(authz ? authz : "", "Bearer ", 7) || !authz[7])
-        return vg_error_set(err, VG_EAUTH, "expected an Authorization: Bearer <token> header");
-    const char *tok = authz + 7;
-    if (keys && tenancy_apikey_like(tok, strlen(tok))) {
+    if (n > 1) return vg_error_set(err, VG_EAUTH, "more than one Authorization header");
+    if (!bearer) return vg_error_set(err, VG_EAUTH, "expected an Authorization: Bearer <token> header");
+    if (apikey) {
         /* a vigil API key (e.g. a Grafana datasource's): always a tenant, never admin */
         int rc = tenancy_keystore_verify(keys, tok, strlen(tok), ctx->tenant, err);
         return rc ? rc : scope(a, ctx, err);

@@ -4,7 +4,9 @@
  *
  * Invariants: the config pointer and the auth state built from it are swapped together under cfg_mu,
  * so a request that takes the auth state sees the config of the same generation; a reload that fails
- * anywhere (file, keys) changes nothing. */
+ * anywhere (file, keys) changes nothing. A reload never turns authentication off by omission: a new file
+ * that would serve anonymous requests while the running one does not is refused unless it says
+ * `auth.anonymous: true` (an empty file, or one that lost its `auth` section, fails closed). */
 #include "service_int.h"
 
 #include "ingest/scrape/scrape.h"
@@ -111,6 +113,18 @@ static void warn_restart(const char *key, const char *old, const char *nw) {
                     VG_LS("configured", nw));
 }
 
+/* 0 when swapping old for nc keeps authentication as strict as intended, VG_ECONFIG (err set) when nc
+ * would turn it off without saying so. */
+static int check_auth_downgrade(const config_t *old, const config_t *nc, vg_error_t *err) {
+    if (config_anonymous(old) || !config_anonymous(nc)) return 0;
+    if (nc->auth.anonymous == 1) {
+        vg_log_warn("config", "reload turns authentication off: auth.anonymous is true, every request is served unscoped");
+        return 0;
+    }
+    return vg_error_set(err, VG_ECONFIG, "the new configuration would turn authentication off (no auth.jwt.keys, auth.anonymous "
+                                         "not set); set auth.anonymous: true to allow anonymous access on purpose");
+}
+
 int service_reload(service_t *app, vg_error_t *err) {
     priv_t *p = app->priv;
     vg_error_clear(err);
@@ -124,11 +138,18 @@ int service_reload(service_t *app, vg_error_t *err) {
         config_unref(nc);
     }
     service__auth_t *na = NULL;
+    bool refused = false;
     if (!rc && (rc = service__auth_build(nc, &na, err)) != 0) config_unref(nc); /* e.g. a key file that does not load */
+    if (!rc && (rc = check_auth_downgrade(atomic_load(&app->cfg), nc, err)) != 0) {
+        refused = true;
+        service__auth_unref(na);
+        config_unref(nc);
+    }
     if (rc) {
         char msg[VG_ERROR_MSG_MAX + 256];
         config_error_format(err, app->config_path ? app->config_path : "", msg, sizeof msg);
-        vg_log_error("config", "reload failed, keeping the running configuration", VG_LS("err", msg));
+        if (refused) vg_log_warn("config", "reload refused, keeping the running configuration", VG_LS("err", msg));
+        else vg_log_error("config", "reload failed, keeping the running configuration", VG_LS("err", msg));
         atomic_store(&app->last_reload_ok, false);
         selfmon_gauge_set(p->reload_ok, 0);
         pthread_mutex_unlock(&p->reload_mu);

@@ -360,6 +360,33 @@ scrape_configs:
         st, _, body = get(port, "/api/v1/query", token=racer, params=[("query", "count(race)"), ("time", str(now / 1000))])
         check("series limit: 6 concurrent writers of 8 new series each, limit 20 → exactly 20 series",
               body["data"]["result"][0]["value"][1] == "20" and sorted(results).count(400) >= 3, (body, results))
+
+        # a reload never turns authentication off by omission
+        def reload_ok_metric():
+            m = [l for l in request(port, "/metrics")[2].splitlines() if l.startswith("vigil_config_last_reload_successful")]
+            return m[0].split()[-1] if m else None
+        with open(f"{tmp}/vigil.yml", "w") as f:
+            f.write("")
+        st, _, body = request(port, "/-/reload", method="POST", headers={"Authorization": f"Bearer {admin}"})
+        check("reload with an empty file is refused (500, names auth.anonymous)", st == 500 and "auth.anonymous: true" in body, (st, body))
+        st, _, body = get(port, "/api/v1/series", params=[("match[]", '{__name__=~".+"}')])
+        check("after the refused reload anonymous requests are still 401", st == 401 and "data" not in body, (st, body))
+        check("refused reload reported: vigil_config_last_reload_successful 0", reload_ok_metric() == "0", reload_ok_metric())
+        logs = [json.loads(l) for l in vig.output().splitlines() if l.startswith("{")]
+        check("refused reload logged at warn with the reason", any(e.get("level") == "warn" and "refused" in e.get("msg", "")
+                                                                 and "auth.anonymous" in e.get("err", "") for e in logs), logs[-5:])
+        with open(f"{tmp}/vigil.yml", "w") as f:
+            f.write(f"storage: {{path: {tmp}/data}}\nauth: {{anonymous: true}}\n")
+        st, _, body = request(port, "/-/reload", method="POST", headers={"Authorization": f"Bearer {admin}"})
+        check("reload with auth.anonymous: true is accepted", st == 200 and reload_ok_metric() == "1", (st, body))
+        logs = [json.loads(l) for l in vig.output().splitlines() if l.startswith("{")]
+        check("turning authentication off is logged at warn", any(e.get("level") == "warn" and "authentication off" in e.get("msg", "")
+                                                                  for e in logs), logs[-5:])
+        st, _, body = get(port, "/api/v1/series", params=[("match[]", "alice_only")])
+        check("auth off: anonymous reads are served", st == 200 and len(body["data"]) == 1, (st, body))
+        for name, h in [("Basic", "Basic dXNlcjpwYXNz"), ("Bearer", "Bearer upstream-proxy-token")]:
+            st, _, body = get(port, "/api/v1/series", params=[("match[]", "alice_only")], headers={"Authorization": h})
+            check(f"auth off: {name} credentials are ignored (200)", st == 200 and len(body["data"]) == 1, (st, body))
         check("vigil survives", vig.alive(), vig.output()[-2000:])
     finally:
         srv.shutdown()
