@@ -15,6 +15,9 @@ int api_status(http_req_t *req, http_resp_t *resp);
 int api_health_component(http_req_t *req, http_resp_t *resp);
 int api_metrics(http_req_t *req, http_resp_t *resp);
 
+/* ui.c: the web root */
+int api_index(http_req_t *req, http_resp_t *resp);
+
 /* api_meta.c: targets, metadata */
 int api_targets(http_req_t *req, http_resp_t *resp);
 int api_metadata(http_req_t *req, http_resp_t *resp);

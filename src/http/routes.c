@@ -14,10 +14,12 @@
 #define F HTTP_F_FORM
 
 const http_route_t http_routes[] = {
+    {"/", "ui", G, Q, api_index},
     {"/-/healthy", "probe", G, Q, api_healthy},
     {"/-/ready", "probe", G, Q, api_ready},
     {"/-/reload", "admin", P | HTTP_PUT, ADM, api_reload},
     {"/metrics", "probe", G, Q, api_metrics},
+    {"/api/v1/metrics/prometheus", "probe", G, Q, api_metrics}, /* the same self-metrics, under the API prefix */
     {"/api/v1/health", "probe", G, Q, api_health},
     {"/api/v1/health/{component}", "probe", G, Q, api_health_component},
     {"/api/v1/alive", "probe", G, Q, api_alive},

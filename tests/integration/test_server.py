@@ -48,6 +48,22 @@ log:
 """
 
 
+def build_label(build_dir):
+    """The label `vigil version` must print for the build in build_dir, from meson's record of the
+    optimization and debug options (not its `buildtype`, which is "custom" for -Doptimization=2 -Ddebug=false)."""
+    try:
+        with open(os.path.join(build_dir, "meson-info", "intro-buildoptions.json")) as f:
+            opts = {o["name"]: o["value"] for o in json.load(f)}
+    except (OSError, ValueError, KeyError):
+        return None
+    opt, dbg = str(opts.get("optimization")), bool(opts.get("debug"))
+    if dbg:
+        return "debug" if opt in ("0", "g") else "debugoptimized"
+    if opt == "s":
+        return "minsize"
+    return "release" if opt in ("2", "3") else "custom"
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="vigil-it-")
     port = free_port()
@@ -166,9 +182,17 @@ def run(port, proc, cfg_path, write_cfg, log_path, data):
               p.stdout.decode() + p.stderr.decode())
     else:
         print("ok - promtool check metrics # SKIP promtool not installed")
+    st, h, alt = request(port, "/api/v1/metrics/prometheus")
+    check("/api/v1/metrics/prometheus serves the same self-metrics", st == 200 and h["Content-Type"].startswith("text/plain; version=0.0.4")
+          and "\nvigil_build_info{" in alt and "\nprocess_start_time_seconds " in alt, (st, h, alt[:300]))
     st, h, text = request(port, "/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"})
     check("/metrics OpenMetrics on request", h["Content-Type"].startswith("application/openmetrics-text")
           and text.endswith("# EOF\n") and "# TYPE vigil_http_requests counter" in text, text[-200:])
+
+    # the web root: a short HTML page naming the API and the docs
+    st, h, body = request(port, "/")
+    check("GET / → 200 text/html naming the API and docs", st == 200 and h["Content-Type"].startswith("text/html")
+          and "/api/v1/query" in body and "/metrics" in body and "docs/api.md" in body, (st, h, body[:300]))
 
     # reload over HTTP: good, broken (old config keeps serving), good again via SIGHUP
     write_cfg(level="debug")
@@ -255,6 +279,11 @@ def run(port, proc, cfg_path, write_cfg, log_path, data):
     check("vigil serve refuses a broken config", p.returncode == 1 and ":3:3:" in p.stderr, p.stderr)
     p = subprocess.run([VIGIL, "version"], capture_output=True, text=True)
     check("vigil version", p.returncode == 0 and p.stdout.startswith("vigil version "), p.stdout)
+    want = build_label(os.path.dirname(os.path.abspath(VIGIL)))
+    if want:
+        check(f"vigil version names the configured build ({want})", p.stdout.rstrip().endswith(f", {want} build)"), p.stdout)
+    else:
+        print("ok - vigil version names the configured build # SKIP no meson-info next to the binary")
     p = subprocess.run([VIGIL, "bogus"], capture_output=True, text=True)
     check("unknown command → usage, exit 2", p.returncode == 2 and "usage" in p.stderr)
 
