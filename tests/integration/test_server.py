@@ -86,7 +86,50 @@ def main():
             proc.wait()
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    first_run()
     finish("integration_server")
+
+
+def first_run():
+    """vigil started with the shipped examples/vigil.yml (what `make run` uses) scrapes itself at once.
+    The copy differs only in the port (the shipped self-scrape target is the default listen address, so
+    both move together) and a 1 s scrape interval (and timeout) so the first scrape comes quickly."""
+    root = os.environ.get("VIGIL_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+    with open(os.path.join(root, "examples", "vigil.yml")) as f:
+        shipped = f.read()
+    check("examples/vigil.yml scrapes vigil itself at the default listen address and a local node_exporter",
+          shipped.count("127.0.0.1:9290") == 2 and "job_name: vigil" in shipped
+          and "job_name: node" in shipped and "127.0.0.1:9100" in shipped, shipped)
+    tmp = tempfile.mkdtemp(prefix="vigil-firstrun-")
+    port = free_port()
+    cfg = os.path.join(tmp, "vigil.yml")
+    with open(cfg, "w") as f:
+        f.write(shipped.replace("127.0.0.1:9290", f"127.0.0.1:{port}").replace("scrape_interval: 15s", "scrape_interval: 1s\n  scrape_timeout: 1s"))
+    log = open(os.path.join(tmp, "vigil.log"), "w")
+    proc = subprocess.Popen([VIGIL, "serve", "--config", cfg, "--data", os.path.join(tmp, "data")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def up():
+            try:
+                st, _, body = request(port, "/api/v1/query?query=up", timeout=2)
+            except OSError:
+                return None
+            res = json.loads(body)["data"]["result"] if st == 200 else []
+            jobs = {r["metric"].get("job"): r["value"][1] for r in res}
+            return jobs if jobs.get("vigil") == "1" and "node" in jobs else None
+        deadline, jobs = time.time() + 20, None
+        while time.time() < deadline and not jobs:
+            jobs = up()
+            time.sleep(0.2)
+        check('first run: up{job="vigil"} is 1 and the node job has a series (down is fine)', jobs,
+              open(os.path.join(tmp, "vigil.log")).read()[-2000:])
+        if jobs:
+            st, h, body = request(port, "/")
+            check("first run: GET / is an HTML page", st == 200 and h["Content-Type"].startswith("text/html"), (st, h))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(port, proc, cfg_path, write_cfg, log_path, data):
