@@ -387,6 +387,27 @@ scrape_configs:
         for name, h in [("Basic", "Basic dXNlcjpwYXNz"), ("Bearer", "Bearer upstream-proxy-token")]:
             st, _, body = get(port, "/api/v1/series", params=[("match[]", "alice_only")], headers={"Authorization": h})
             check(f"auth off: {name} credentials are ignored (200)", st == 200 and len(body["data"]) == 1, (st, body))
+        prom_bin = which("prometheus")
+        if prom_bin:
+            # a real Prometheus remote-writing with basic_auth, as it would to a Prometheus without auth
+            pport = free_port()
+            with open(f"{tmp}/prom.yml", "w") as f:
+                f.write(f"""global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+scrape_configs:
+  - job_name: prom-self
+    static_configs: [{{targets: ['127.0.0.1:{pport}']}}]
+remote_write:
+  - url: http://127.0.0.1:{port}/api/v1/write
+    basic_auth: {{username: prom, password: secret}}
+    queue_config: {{batch_send_deadline: 1s}}
+""")
+            prom = Proc([prom_bin, f"--config.file={tmp}/prom.yml", f"--storage.tsdb.path={tmp}/pdata",
+                         f"--web.listen-address=127.0.0.1:{pport}"], f"{tmp}/prom.log")
+            procs.append(prom)
+            got = wait_until(lambda: get(port, "/api/v1/series", params=[("match[]", 'up{job="prom-self"}')])[2].get("data"), 30)
+            check("auth off: Prometheus remote_write with basic_auth is accepted", got, prom.output()[-2000:])
+        else:
+            skip("auth off: Prometheus remote_write with basic_auth", "prometheus not installed")
         check("vigil survives", vig.alive(), vig.output()[-2000:])
     finally:
         srv.shutdown()
