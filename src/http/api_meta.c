@@ -130,17 +130,32 @@ int api_targets_metadata(http_req_t *req, http_resp_t *resp) {
         while (n_ms) model_matcher_free(ms[--n_ms]);
         return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
     }
+    /* which targets match_target selects, decided before the answer starts: a regex that cannot be
+     * evaluated fails the request instead of hiding or showing a target */
+    size_t n_active = snap ? snap->n_active : 0;
+    bool *sel_ok = vg_arena_calloc(req->arena, n_active ? n_active : 1, sizeof *sel_ok);
+    int mrc = sel_ok ? 0 : vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+    for (size_t t = 0; t < n_active && !mrc; t++) {
+        const ingest_target_status_t *ts = &snap->active[t];
+        int r = target_visible(req, ts);
+        for (size_t k = 0; k < n_ms && r == 1; k++)
+            if ((r = model_matcher_match(ms[k], model_labels_get(ts->labels, ts->n_labels, model_matcher_name(ms[k])))) < 0)
+                mrc = model_matcher_error(ms[k], r, &req->err);
+        sel_ok[t] = r == 1;
+    }
+    if (mrc) {
+        ingest_targets_snapshot_free(snap);
+        while (n_ms) model_matcher_free(ms[--n_ms]);
+        return mrc;
+    }
     const char *metric = http_req_param(req, "metric");
     vg_json_t j;
     http_json_success(&j, resp);
     vg_json_arr_open(&j);
     long n = 0;
-    for (size_t t = 0; snap && t < snap->n_active; t++) {
+    for (size_t t = 0; t < n_active; t++) {
         const ingest_target_status_t *ts = &snap->active[t];
-        if (!target_visible(req, ts)) continue;
-        bool ok = true;
-        for (size_t k = 0; k < n_ms && ok; k++)
-            ok = model_matcher_matches(ms[k], model_labels_get(ts->labels, ts->n_labels, model_matcher_name(ms[k])));
+        bool ok = sel_ok[t];
         for (size_t i = 0; ok && i < ts->n_meta && (limit < 0 || n < limit); i++) {
             const ingest_target_meta_t *m = &ts->meta[i];
             if (metric && *metric && strcmp(metric, m->family)) continue;

@@ -30,21 +30,27 @@ const char *model_match_type_str(model_match_type_t t) {
     return "?";
 }
 
-static bool raw_match(const model_matcher_t *m, const char *v) {
+int model_matcher_match(const model_matcher_t *m, const char *value) {
+    const char *v = value ? value : "";
     size_t len = strlen(v);
-    if (!m->re) return len == m->value_len && memcmp(v, m->value, len) == 0;
-    /* A match error (PCRE2 limit) counts as no match for now; the follow-up reports it to the query. */
-    return model_regex_match(m->re, v, len) == 1;
+    int r = m->re ? model_regex_match(m->re, v, len) : len == m->value_len && memcmp(v, m->value, len) == 0;
+    if (r < 0) return r; /* undecided: inverting it for != and !~ would be a wrong answer */
+    return (m->type == MODEL_MATCH_NEQ || m->type == MODEL_MATCH_NRE) ? !r : r;
 }
 
-bool model_matcher_matches(const model_matcher_t *m, const char *value) {
-    const char *v = value ? value : "";
-    bool r = raw_match(m, v);
-    return (m->type == MODEL_MATCH_NEQ || m->type == MODEL_MATCH_NRE) ? !r : r;
+int model_matcher_error(const model_matcher_t *m, int rc, vg_error_t *err) {
+    int code = rc == VG_ENOMEM || rc == VG_ELIMIT ? rc : VG_EEXEC;
+    return vg_error_set(err, code, "regex %s%s\"%.200s\" could not be evaluated on a value of label \"%.200s\": %s", m->name,
+                        model_match_type_str(m->type), m->value, m->name, vg_error_str(rc));
 }
 
 int model_matcher_new(model_match_type_t type, const char *name, const char *value, model_matcher_t **out,
                       vg_error_t *err) {
+    return model_matcher_new_limits(type, name, value, NULL, out, err);
+}
+
+int model_matcher_new_limits(model_match_type_t type, const char *name, const char *value,
+                             const model_regex_limits_t *limits, model_matcher_t **out, vg_error_t *err) {
     *out = NULL;
     if (!name || !value) return vg_error_set(err, VG_EINVAL, "matcher needs a name and a value");
     model_matcher_t *m = calloc(1, sizeof *m);
@@ -60,14 +66,14 @@ int model_matcher_new(model_match_type_t type, const char *name, const char *val
     if (type == MODEL_MATCH_RE || type == MODEL_MATCH_NRE) {
         vg_error_t rerr;
         vg_error_clear(&rerr);
-        int rc = model_regex_new(value, m->value_len, NULL, &m->re, &rerr);
+        int rc = model_regex_new(value, m->value_len, limits, &m->re, &rerr);
         if (rc) {
             model_matcher_free(m);
             if (rc == VG_ENOMEM) return vg_error_set(err, VG_ENOMEM, "out of memory");
             return vg_error_set_pos(err, rc, rerr.pos, rerr.end, "invalid regular expression \"%.200s\": %s", value, rerr.msg);
         }
     }
-    m->match_empty = model_matcher_matches(m, "");
+    m->match_empty = model_matcher_match(m, "") == 1; /* "" was decided when the regex compiled */
     *out = m;
     return 0;
 }

@@ -14,11 +14,15 @@
 typedef enum { MODEL_MATCH_EQ, MODEL_MATCH_NEQ, MODEL_MATCH_RE, MODEL_MATCH_NRE } model_match_type_t;
 
 typedef struct model_matcher model_matcher_t;
+typedef struct model_regex_limits model_regex_limits_t; /* regex.h */
 
 /* Compiles a matcher (name and value are copied). Returns 0, or VG_EINVAL with the regex error
  * ("invalid regular expression \"re\": error parsing regexp: ...") and its byte offset in err (err->pos). *out is owned: free with model_matcher_free(). */
 int model_matcher_new(model_match_type_t type, const char *name, const char *value, model_matcher_t **out,
                       vg_error_t *err);
+/* Same, with the regex's match limits (NULL: the defaults; tests use tiny ones to reach errors). */
+int model_matcher_new_limits(model_match_type_t type, const char *name, const char *value,
+                             const model_regex_limits_t *limits, model_matcher_t **out, vg_error_t *err);
 void model_matcher_free(model_matcher_t *m);
 
 /* The matcher of "label is one of values" (n >= 1): `=` for one value, else `=~` of the values
@@ -30,9 +34,15 @@ model_match_type_t model_matcher_type(const model_matcher_t *m);
 const char *model_matcher_name(const model_matcher_t *m);  /* borrowed, lives as long as m */
 const char *model_match_type_str(model_match_type_t t);    /* "=", "!=", "=~", "!~" */
 
-/* Does a label value match? value NULL means the label is absent and matches as "". A regex match
- * that hits a PCRE2 limit counts as no match. */
-bool model_matcher_matches(const model_matcher_t *m, const char *value);
+/* Does a label value match? value NULL means the label is absent and matches as "". Returns 1 (it
+ * matches), 0 (it does not), or <0 when a regex match could not be decided (model_regex_match: a limit,
+ * no memory) — never 0 or 1 in its place, whatever the operator: callers fail their work with it
+ * (model_matcher_error words the message). `=`, `!=` and the regex fast paths never fail. */
+int model_matcher_match(const model_matcher_t *m, const char *value);
+
+/* Sets err for a model_matcher_match error rc on m: VG_ELIMIT or VG_ENOMEM as they are, anything else
+ * VG_EEXEC (all of them 422 "execution" when a query fails with them); returns the code. */
+int model_matcher_error(const model_matcher_t *m, int rc, vg_error_t *err);
 
 /* Whether the matcher selects series that lack the label (i.e. matches ""). */
 bool model_matcher_matches_empty(const model_matcher_t *m);

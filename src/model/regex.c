@@ -6,13 +6,23 @@
  * Invariants: `kind` is decided once and every fast path agrees with PCRE2 on every input (test_regex
  * checks them against each other); `code` is always set, because the `.` fast paths hand values holding
  * a newline to PCRE2 and captures always need it. A compiled regex is never written after
- * model_regex_new returns. Match data lives in a per-thread slot (a pthread key, freed at thread exit)
- * and is replaced by a larger one only when a pattern needs more groups than it holds. */
+ * model_regex_new returns, except `dfa`, published once with a compare-and-swap. Match data, the JIT
+ * stack and the DFA workspace live in a per-thread slot (a pthread key, freed at thread exit); match
+ * data is replaced by a larger one only when a pattern needs more groups than it holds.
+ *
+ * Matching is two-tier. The backtracker (JIT, on the thread's own JIT stack of up to
+ * MODEL_REGEX_JIT_STACK_MAX) answers almost everything at once, but its cost can grow polynomially or
+ * exponentially with the value (`.*x.*y.*z`, `(a|a)+`). When it stops at a limit, the value is run
+ * again through pcre2_dfa_match, which walks all alternatives in parallel and so needs time linear in
+ * the value for RE2 patterns (no backreferences or lookaround exist to defeat it). The DFA matcher
+ * needs its own compiled form (PCRE2 refuses PCRE2_MATCH_INVALID_UTF there), made on first need, and
+ * valid UTF-8 in the value; it reports no groups, so a capture it confirms stays an error. */
 #include "model/regex.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +39,9 @@ struct model_regex {
     char **set; /* KIND_LITERAL (1) and KIND_SET alternatives (owned, sorted) */
     size_t n_set;
     pcre2_code *code;
+    _Atomic(pcre2_code *) dfa; /* for pcre2_dfa_match: made on first need (NULL until then) */
     pcre2_match_context *mctx;
+    size_t dfa_ws_max; /* ints */
     uint32_t pairs; /* capture groups + 1 */
     bool match_empty;
 };
@@ -39,6 +51,10 @@ struct model_regex {
 typedef struct {
     pcre2_match_data *md;
     uint32_t pairs;
+    pcre2_jit_stack *js; /* NULL until a JIT match asks for it */
+    bool js_failed;      /* creating it failed: PCRE2 then uses its small default stack */
+    int *ws;             /* DFA workspace */
+    size_t ws_n;
 } tls_t;
 
 static pthread_key_t tls_key;
@@ -48,12 +64,14 @@ static int tls_ok;
 static void tls_free(void *p) {
     tls_t *t = p;
     pcre2_match_data_free(t->md);
+    pcre2_jit_stack_free(t->js);
+    free(t->ws);
     free(t);
 }
 
 static void tls_init(void) { tls_ok = pthread_key_create(&tls_key, tls_free) == 0; }
 
-static pcre2_match_data *thread_md(uint32_t pairs) {
+static tls_t *thread_slot(void) {
     pthread_once(&tls_once, tls_init);
     if (!tls_ok) return NULL;
     tls_t *t = pthread_getspecific(tls_key);
@@ -64,6 +82,26 @@ static pcre2_match_data *thread_md(uint32_t pairs) {
             return NULL;
         }
     }
+    return t;
+}
+
+/* PCRE2 asks for a JIT stack at each JIT match (pcre2_jit_stack_assign's callback): the calling
+ * thread's own, so one immutable match context serves every thread. Memory is reserved up to the
+ * maximum and only touched as deep matches use it. */
+static pcre2_jit_stack *thread_jit_stack(void *data) {
+    (void)data;
+    tls_t *t = thread_slot();
+    if (!t) return NULL;
+    if (!t->js && !t->js_failed) {
+        t->js = pcre2_jit_stack_create(32 * 1024, MODEL_REGEX_JIT_STACK_MAX, NULL);
+        t->js_failed = !t->js;
+    }
+    return t->js;
+}
+
+static pcre2_match_data *thread_md(uint32_t pairs) {
+    tls_t *t = thread_slot();
+    if (!t) return NULL;
     if (!t->md || t->pairs < pairs) {
         uint32_t want = pairs < 16 ? 16 : pairs;
         pcre2_match_data *md = pcre2_match_data_create(want, NULL);
@@ -313,8 +351,9 @@ static const char *go_message(const char *pcre_msg) {
 #define WRAP_PRE "^(?:"
 #define WRAP_POST ")$"
 
-/* Scans and compiles `^(?:re)$`. */
-static int compile(const char *re, size_t len, pcre2_code **out, vg_error_t *err) {
+/* Scans and compiles `^(?:re)$`; for_dfa leaves out PCRE2_MATCH_INVALID_UTF, which pcre2_dfa_match
+ * refuses. */
+static int compile(const char *re, size_t len, bool for_dfa, pcre2_code **out, vg_error_t *err) {
     *out = NULL;
     bool closes_wrapper;
     int rc = scan(re, len, &closes_wrapper, err);
@@ -335,7 +374,8 @@ static int compile(const char *re, size_t len, pcre2_code **out, vg_error_t *err
     int ecode;
     PCRE2_SIZE eoff;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, plen,
-                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C,
+                                     PCRE2_UTF | (for_dfa ? 0 : PCRE2_MATCH_INVALID_UTF) | PCRE2_DOLLAR_ENDONLY |
+                                         PCRE2_NEVER_BACKSLASH_C,
                                      &ecode, &eoff, cc);
     pcre2_compile_context_free(cc);
     if (!code) {
@@ -455,6 +495,7 @@ void model_regex_free(model_regex_t *r) {
     for (size_t i = 0; i < r->n_set; i++) free(r->set[i]);
     free(r->set);
     pcre2_code_free(r->code);
+    pcre2_code_free(atomic_load(&r->dfa));
     pcre2_match_context_free(r->mctx);
     free(r);
 }
@@ -467,13 +508,16 @@ int model_regex_new(const char *re, size_t len, const model_regex_limits_t *limi
     int rc;
     if (!(r->src = dup_n(re, len))) goto nomem;
     r->src_len = len;
-    if ((rc = compile(re, len, &r->code, err))) {
+    if ((rc = compile(re, len, false, &r->code, err))) {
         model_regex_free(r);
         return rc;
     }
     if (!(r->mctx = pcre2_match_context_create(NULL))) goto nomem;
     pcre2_set_match_limit(r->mctx, limits && limits->match_limit ? limits->match_limit : MODEL_REGEX_MATCH_LIMIT_DEFAULT);
     pcre2_set_depth_limit(r->mctx, limits && limits->depth_limit ? limits->depth_limit : MODEL_REGEX_DEPTH_LIMIT_DEFAULT);
+    pcre2_set_heap_limit(r->mctx, MODEL_REGEX_HEAP_LIMIT_KIB);
+    pcre2_jit_stack_assign(r->mctx, thread_jit_stack, NULL);
+    r->dfa_ws_max = limits && limits->dfa_workspace ? limits->dfa_workspace : MODEL_REGEX_DFA_WORKSPACE_DEFAULT;
     uint32_t groups = 0;
     pcre2_pattern_info(r->code, PCRE2_INFO_CAPTURECOUNT, &groups);
     r->pairs = groups + 1;
@@ -511,7 +555,7 @@ int model_regex_check(const char *re, size_t len, bool *matches_empty, vg_error_
         return 0;
     }
     pcre2_code *code;
-    int rc = compile(re, len, &code, err);
+    int rc = compile(re, len, false, &code, err);
     if (rc) return rc;
     if (matches_empty) {
         pcre2_match_data *md = thread_md(1);
@@ -540,11 +584,55 @@ static int pcre_result(int rc) {
     }
 }
 
-static int pcre_match(const model_regex_t *r, const char *s, size_t len, pcre2_match_data **md_out) {
+/* The DFA form of r, compiled on first use; NULL when that fails (out of memory). */
+static pcre2_code *dfa_code(model_regex_t *r) {
+    pcre2_code *code = atomic_load(&r->dfa);
+    if (code) return code;
+    vg_error_t err;
+    if (compile(r->src, r->src_len, true, &code, &err)) return NULL;
+    pcre2_code *expected = NULL;
+    if (!atomic_compare_exchange_strong(&r->dfa, &expected, code)) { /* another thread was first */
+        pcre2_code_free(code);
+        code = expected;
+    }
+    return code;
+}
+
+/* Decides a match the backtracker gave up on: 1, 0, or <0 when the DFA matcher cannot decide it
+ * either (invalid UTF-8 in s, the workspace limit, no memory). */
+static int dfa_match(const model_regex_t *r, const char *s, size_t len, pcre2_match_data *md) {
+    pcre2_code *code = dfa_code((model_regex_t *)r); /* the one field written after construction */
+    tls_t *t = thread_slot();
+    if (!code || !t) return VG_ENOMEM;
+    for (;;) {
+        if (!t->ws) {
+            size_t n = r->dfa_ws_max < 1024 ? r->dfa_ws_max : 1024;
+            if (!(t->ws = malloc(n * sizeof *t->ws))) return VG_ENOMEM;
+            t->ws_n = n;
+        }
+        size_t n = t->ws_n < r->dfa_ws_max ? t->ws_n : r->dfa_ws_max;
+        int rc = pcre2_dfa_match(code, (PCRE2_SPTR)s, len, 0, PCRE2_DFA_SHORTEST, md, r->mctx, t->ws, n);
+        if (rc >= 0) return 1; /* 0: a match, with too small an ovector for its offsets */
+        if (rc == PCRE2_ERROR_NOMATCH) return 0;
+        if (rc == PCRE2_ERROR_NOMEMORY) return VG_ENOMEM;
+        if (rc != PCRE2_ERROR_DFA_WSSIZE) return VG_ELIMIT; /* invalid UTF-8, or an item it lacks */
+        if (n >= r->dfa_ws_max) return VG_ELIMIT;
+        int *ws = realloc(t->ws, 2 * t->ws_n * sizeof *ws);
+        if (!ws) return VG_ENOMEM;
+        t->ws = ws;
+        t->ws_n *= 2;
+    }
+}
+
+/* want_groups: a match must come from the backtracker, the only one that reports groups. */
+static int pcre_match(const model_regex_t *r, const char *s, size_t len, bool want_groups, pcre2_match_data **md_out) {
     pcre2_match_data *md = thread_md(r->pairs);
     if (!md) return VG_ENOMEM;
     if (md_out) *md_out = md;
-    return pcre_result(pcre2_match(r->code, (PCRE2_SPTR)s, len, 0, 0, md, r->mctx));
+    int rc = pcre_result(pcre2_match(r->code, (PCRE2_SPTR)s, len, 0, 0, md, r->mctx));
+    if (rc != VG_ELIMIT) return rc;
+    int d = dfa_match(r, s, len, md);
+    return d == 0 || (d == 1 && !want_groups) ? d : rc;
 }
 
 static int cmp_key(const void *key, const void *elem) {
@@ -558,7 +646,7 @@ static int cmp_key(const void *key, const void *elem) {
 int model_regex_match(const model_regex_t *r, const char *s, size_t len) {
     /* `.` does not match a newline: the `.*`/`.+` fast paths are exact only for values without one */
     if (r->kind != KIND_REGEX && r->kind != KIND_LITERAL && r->kind != KIND_SET && memchr(s, '\n', len))
-        return pcre_match(r, s, len, NULL);
+        return pcre_match(r, s, len, false, NULL);
     switch (r->kind) {
     case KIND_LITERAL: return len == r->lit_len && memcmp(s, r->lit, len) == 0;
     case KIND_PREFIX: return len >= r->lit_len && memcmp(s, r->lit, r->lit_len) == 0;
@@ -575,14 +663,14 @@ int model_regex_match(const model_regex_t *r, const char *s, size_t len) {
         const char *key[2] = {s, s + len};
         return bsearch(key, r->set, r->n_set, sizeof *r->set, cmp_key) != NULL;
     }
-    case KIND_REGEX: return pcre_match(r, s, len, NULL);
+    case KIND_REGEX: return pcre_match(r, s, len, false, NULL);
     }
     return VG_EINTERNAL;
 }
 
 int model_regex_capture(const model_regex_t *r, const char *s, size_t len, model_regex_caps_t *caps) {
     pcre2_match_data *md = NULL;
-    int rc = pcre_match(r, s, len, &md);
+    int rc = pcre_match(r, s, len, true, &md);
     if (rc != 1) {
         *caps = (model_regex_caps_t){0};
         return rc;

@@ -8,10 +8,13 @@
  * anchored, as Prometheus compiles it), `.` does not match a newline and `$` only matches at the end.
  *
  * Matching uses fast paths for literals, a literal prefix/suffix/infix around `.*`, `.*`, `.+` and
- * literal alternations `a|b|c`; everything else runs on PCRE2 (JIT when available) with explicit match
- * and depth limits. Match data is cached per thread and sized for the pattern, so a match allocates
- * nothing once a thread has seen a pattern with as many groups. A compiled regex is immutable and may
- * be used from many threads at once. */
+ * literal alternations `a|b|c`; everything else runs on PCRE2 (JIT when available, on a per-thread JIT
+ * stack) with explicit match and depth limits, and a value the backtracker gives up on is decided again
+ * by PCRE2's DFA matcher, whose time is linear in the value; so RE2 patterns on values up to the
+ * largest label value (1 MiB) get an answer. Match data is cached per thread and sized for the pattern,
+ * so a match allocates nothing once a thread has seen a pattern with as many groups. A compiled regex
+ * may be used from many threads at once. A match that still cannot be decided is an error (<0), never
+ * "no match": callers pass it on. */
 #ifndef VG_MODEL_REGEX_H
 #define VG_MODEL_REGEX_H
 
@@ -24,13 +27,20 @@
 
 typedef struct model_regex model_regex_t;
 
-/* PCRE2 limits applied to every match (the library's own defaults, set explicitly). */
+/* PCRE2 limits applied to every backtracking match (the library's match and depth defaults, set
+ * explicitly); a match stopped by one goes to the DFA matcher. */
 #define MODEL_REGEX_MATCH_LIMIT_DEFAULT 10000000u
 #define MODEL_REGEX_DEPTH_LIMIT_DEFAULT 10000000u
+#define MODEL_REGEX_HEAP_LIMIT_KIB (256u * 1024u) /* interpreter backtracking frames (no JIT) */
+/* Per thread: the JIT stack's largest size (reserved, touched as used) and the DFA workspace's (ints;
+ * it holds the pattern's active states, so it grows with the pattern, not the value). */
+#define MODEL_REGEX_JIT_STACK_MAX (8u * 1024u * 1024u)
+#define MODEL_REGEX_DFA_WORKSPACE_DEFAULT (1024u * 1024u)
 
 typedef struct model_regex_limits {
-    uint32_t match_limit; /* 0: MODEL_REGEX_MATCH_LIMIT_DEFAULT */
-    uint32_t depth_limit; /* 0: MODEL_REGEX_DEPTH_LIMIT_DEFAULT */
+    uint32_t match_limit;   /* 0: MODEL_REGEX_MATCH_LIMIT_DEFAULT */
+    uint32_t depth_limit;   /* 0: MODEL_REGEX_DEPTH_LIMIT_DEFAULT */
+    uint32_t dfa_workspace; /* ints, 0: MODEL_REGEX_DFA_WORKSPACE_DEFAULT */
 } model_regex_limits_t;
 
 /* Checks that re[0..len) is a valid RE2 pattern without keeping a compiled form. If matches_empty is
@@ -57,7 +67,8 @@ const char *model_regex_kind(const model_regex_t *r);
 size_t model_regex_literals(const model_regex_t *r, const char *const **values);
 
 /* Does the whole of s[0..len) match? Returns 1 (match), 0 (no match), or <0 when the match could not
- * be decided: VG_ELIMIT (PCRE2 match, depth or heap limit reached), VG_ENOMEM, VG_EINTERNAL. */
+ * be decided: VG_ELIMIT (a backtracking limit reached and the DFA matcher could not decide either:
+ * invalid UTF-8 in s, or its workspace limit), VG_ENOMEM, VG_EINTERNAL. */
 int model_regex_match(const model_regex_t *r, const char *s, size_t len);
 
 /* The groups of a successful match: group g matched s[ov[2g], ov[2g+1]) unless ov[2g] == SIZE_MAX. */
@@ -67,7 +78,9 @@ typedef struct model_regex_caps {
     uint32_t n;          /* pairs in ov (group 0 is the whole match) */
 } model_regex_caps_t;
 
-/* Like model_regex_match, filling *caps on a match (always through PCRE2, fast paths have no groups). */
+/* Like model_regex_match, filling *caps on a match (always through PCRE2, fast paths have no groups).
+ * The DFA matcher can turn a backtracking limit into "no match" but not into groups: a match it finds
+ * stays VG_ELIMIT. */
 int model_regex_capture(const model_regex_t *r, const char *s, size_t len, model_regex_caps_t *caps);
 
 /* Expands tmpl[0..tmpl_len) with Go's regexp.Expand rules: $1, ${1}, $name, ${name}; $$ is a '$'; a

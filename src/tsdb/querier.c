@@ -160,20 +160,24 @@ static int idset_add(idset_t *s, const tsdb__idvec_t *l) {
 
 typedef struct collect {
     const model_matcher_t *m;
-    bool want; /* collect values for which matches() == want */
+    int want; /* collect values for which model_matcher_match() == want */
     idset_t *out;
-    int rc;
+    int rc; /* VG_ENOMEM, or the matcher's error: selection fails rather than guess */
 } collect_t;
 
 static int collect_fn(void *ctx, const char *value, const tsdb__idvec_t *ids) {
     collect_t *c = ctx;
-    if (model_matcher_matches(c->m, value) == c->want && idset_add(c->out, ids)) return c->rc = VG_ENOMEM;
+    int r = model_matcher_match(c->m, value);
+    if (r < 0) return c->rc = r;
+    if (r == c->want && idset_add(c->out, ids)) return c->rc = VG_ENOMEM;
     return 0;
 }
 
+static int oom(vg_error_t *err) { return vg_error_set(err, VG_ENOMEM, "out of memory"); }
+
 /* Ids of series whose label `name` is present with a value v where matches(v) == want. Borrowed lists
- * are valid while the index lock is held. */
-static int ids_for(tsdb__head_t *h, const model_matcher_t *m, bool want, idset_t *out) {
+ * are valid while the index lock is held. Errors are set in err. */
+static int ids_for(tsdb__head_t *h, const model_matcher_t *m, bool want, idset_t *out, vg_error_t *err) {
     /* Lookups never intern: query strings must not grow the head's symbol table. */
     const char *name = model_symtab_find(h->syms, model_matcher_name(m), strlen(model_matcher_name(m)));
     if (!name) return 0;
@@ -182,19 +186,20 @@ static int ids_for(tsdb__head_t *h, const model_matcher_t *m, bool want, idset_t
     if (nv && (model_matcher_type(m) == MODEL_MATCH_EQ || model_matcher_type(m) == MODEL_MATCH_RE)) {
         for (size_t i = 0; i < nv; i++) {
             const char *v = model_symtab_find(h->syms, vals[i], strlen(vals[i]));
-            if (v && idset_add(out, tsdb__postings_get(h->postings, name, v))) return VG_ENOMEM;
+            if (v && idset_add(out, tsdb__postings_get(h->postings, name, v))) return oom(err);
         }
     } else {
         collect_t c = {m, want, out, 0};
         tsdb__postings_each_value(h->postings, name, collect_fn, &c);
-        if (c.rc) return c.rc;
+        if (c.rc == VG_ENOMEM) return oom(err);
+        if (c.rc) return model_matcher_error(m, c.rc, err);
     }
-    return out->n_lists > 1 ? sort_ids(&out->own) : 0;
+    return out->n_lists > 1 && sort_ids(&out->own) ? oom(err) : 0;
 }
 
-static int select_ids(tsdb__head_t *h, model_matcher_t *const *ms, size_t n, tsdb__idvec_t *res) {
+static int select_ids(tsdb__head_t *h, model_matcher_t *const *ms, size_t n, tsdb__idvec_t *res, vg_error_t *err) {
     idset_t *sets = calloc(n ? n : 1, sizeof *sets);
-    if (!sets) return VG_ENOMEM;
+    if (!sets) return oom(err);
     int rc = 0;
     size_t np = 0;
     bool empty = false;
@@ -202,14 +207,14 @@ static int select_ids(tsdb__head_t *h, model_matcher_t *const *ms, size_t n, tsd
     /* matchers that need the label present: intersect them, smallest first */
     for (size_t i = 0; i < n && !rc && !empty; i++) {
         if (model_matcher_matches_empty(ms[i])) continue;
-        rc = ids_for(h, ms[i], true, &sets[np]);
+        rc = ids_for(h, ms[i], true, &sets[np], err);
         empty = !sets[np++].ids;
     }
     if (!rc && !empty && np) {
         size_t min = 0;
         for (size_t i = 1; i < np; i++)
             if (sets[i].ids->n < sets[min].ids->n) min = i;
-        rc = append_all(res, sets[min].ids);
+        if ((rc = append_all(res, sets[min].ids))) oom(err);
         for (size_t i = 0; i < np && !rc && res->n; i++)
             if (i != min) intersect(res, sets[i].ids);
     }
@@ -220,10 +225,10 @@ static int select_ids(tsdb__head_t *h, model_matcher_t *const *ms, size_t n, tsd
         if (!np++) {
             const char *all = model_symtab_find(h->syms, "", 0);
             const tsdb__idvec_t *l = all ? tsdb__postings_get(h->postings, all, all) : NULL;
-            if (l && append_all(res, l)) rc = VG_ENOMEM;
+            if (l && append_all(res, l)) rc = oom(err);
         }
         idset_t neg = {0};
-        if (!rc && !(rc = ids_for(h, ms[i], false, &neg)) && neg.ids) subtract(res, neg.ids);
+        if (!rc && !(rc = ids_for(h, ms[i], false, &neg, err)) && neg.ids) subtract(res, neg.ids);
         tsdb__idvec_free(&neg.own);
     }
     pthread_rwlock_unlock(&h->index_lock);
@@ -250,11 +255,13 @@ static int cmp_series(const void *a, const void *b) {
     return model_labels_cmp(x->labels, x->n_labels, y->labels, y->n_labels);
 }
 
-/* Resolves matchers to the series with samples in range (arena array). */
+/* Resolves matchers to the series with samples in range (arena array). Errors are set in err: a
+ * regex that cannot be evaluated on some value fails the selection (422), since any set returned
+ * instead could be wrong. */
 static int select_series(hq_t *q, bool sorted, model_matcher_t *const *ms, size_t n, tsdb__series_t ***out,
-                         size_t *n_out) {
+                         size_t *n_out, vg_error_t *err) {
     tsdb__idvec_t ids = {0};
-    int rc = select_ids(q->h, ms, n, &ids);
+    int rc = select_ids(q->h, ms, n, &ids, err);
     if (rc) {
         tsdb__idvec_free(&ids);
         return rc;
@@ -262,7 +269,7 @@ static int select_series(hq_t *q, bool sorted, model_matcher_t *const *ms, size_
     tsdb__series_t **v = vg_arena_alloc(&q->arena, (ids.n ? ids.n : 1) * sizeof *v);
     if (!v) {
         tsdb__idvec_free(&ids);
-        return VG_ENOMEM;
+        return oom(err);
     }
     size_t k = 0;
     for (size_t i = 0; i < ids.n; i++) {
@@ -420,8 +427,8 @@ static int q_select(storage_querier_t *base, bool sorted, model_matcher_t *const
     *out = NULL;
     hss_t *ss = vg_arena_calloc(&q->arena, 1, sizeof *ss);
     if (!ss) return vg_error_set(err, VG_ENOMEM, "out of memory");
-    int rc = select_series(q, sorted, ms, n, &ss->s, &ss->n);
-    if (rc) return vg_error_set(err, rc, "select: %s", vg_error_str(rc));
+    int rc = select_series(q, sorted, ms, n, &ss->s, &ss->n, err);
+    if (rc) return rc;
     ss->base.vt = &ss_vt;
     ss->q = q;
     *out = &ss->base;
@@ -467,8 +474,8 @@ static int q_label_names(storage_querier_t *base, model_matcher_t *const *ms, si
         *out = v;
         return 0;
     }
-    int rc = select_series(q, false, ms, n, &s, &ns);
-    if (rc) return vg_error_set(err, rc, "label names: %s", vg_error_str(rc));
+    int rc = select_series(q, false, ms, n, &s, &ns, err);
+    if (rc) return rc;
     size_t total = 0;
     for (size_t i = 0; i < ns; i++) total += s[i]->n_labels;
     const char **v = vg_arena_alloc(&q->arena, (total ? total : 1) * sizeof *v);
@@ -531,8 +538,8 @@ static int q_label_values(storage_querier_t *base, const char *name, model_match
     } else {
         tsdb__series_t **s;
         size_t ns;
-        int rc = select_series(q, false, ms, n, &s, &ns);
-        if (rc) return vg_error_set(err, rc, "label values: %s", vg_error_str(rc));
+        int rc = select_series(q, false, ms, n, &s, &ns, err);
+        if (rc) return rc;
         v = vg_arena_alloc(&q->arena, (ns ? ns : 1) * sizeof *v);
         if (!v) return vg_error_set(err, VG_ENOMEM, "out of memory");
         for (size_t i = 0; i < ns; i++) {

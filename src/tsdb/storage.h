@@ -126,7 +126,9 @@ typedef struct storage_querier_vt {
     /* Series matching all matchers that have samples in [mint, maxt]. Matchers that match the empty
      * string also select series without the label; with only such matchers every series is a candidate
      * (the PromQL parser is where Prometheus requires one non-empty matcher). n_ms == 0 selects
-     * everything. sorted: series come in label order. The set is borrowed until close. */
+     * everything. sorted: series come in label order. The set is borrowed until close. A regex matcher
+     * that cannot be decided on some value (model_matcher_match < 0) fails the call with its error
+     * (model_matcher_error: VG_ELIMIT/VG_EEXEC, 422) — the same for label_names and label_values. */
     int (*select)(storage_querier_t *q, bool sorted, model_matcher_t *const *ms, size_t n_ms,
                   storage_series_set_t **out, vg_error_t *err);
     /* Sorted, distinct label names / values of `name` over the series matching ms that have samples in

@@ -68,8 +68,10 @@ static int series_labels(ingest_scraper_t *s, ingest__target_t *t, const ingest_
         }
         ingest_lbuilder_set(&b, tl->name, tl->value);
     }
-    if (!ingest_relabel_apply(t->pool->metric_relabel, &b)) return b.oom ? vg_error_set(err, VG_ENOMEM, "out of memory") : 1;
-    if (b.oom) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    bool kept = ingest_relabel_apply(t->pool->metric_relabel, &b);
+    int rc = ingest_relabel_error(&b, err); /* an undecided regex fails the scrape: no series is guessed */
+    if (rc) return rc;
+    if (!kept) return 1;
     if (sc->label_limit && (int64_t)b.n > sc->label_limit)
         return vg_error_set(err, VG_ELIMIT, "label_limit exceeded (metric: %s, number of labels: %zu, limit: %lld)", name,
                             b.n, (long long)sc->label_limit);

@@ -153,13 +153,27 @@ void ingest_lbuilder_sort(ingest_lbuilder_t *b) { model_labels_sort(b->v, b->n);
 
 /* ---- matching and expansion ---- */
 
-/* Matches s against the rule's anchored regex. A match error (PCRE2 limit) counts as no match for
- * now, at each call below; the follow-up reports it (one edit per call). */
-static bool rmatch(const rule_t *u, const char *s) { return model_regex_match(u->re, s, strlen(s)) == 1; }
+/* Records a regex that could not be evaluated: the builder's result is unusable, since keeping,
+ * dropping or leaving the labels would each be a guess. */
+static void fail(const rule_t *u, ingest_lbuilder_t *b, int rc) {
+    if (b->err) return;
+    b->err = rc;
+    b->err_regex = model_regex_source(u->re);
+    b->err_action = config_relabel_action_name(u->action);
+}
 
-/* Like rmatch, keeping the groups for expand(). Errors count as no match, as above. */
-static bool rcapture(const rule_t *u, const char *s, model_regex_caps_t *caps) {
-    return model_regex_capture(u->re, s, strlen(s), caps) == 1;
+/* Matches s against the rule's anchored regex: 1, 0, or <0 recorded in b by fail(). */
+static int rmatch(const rule_t *u, ingest_lbuilder_t *b, const char *s) {
+    int r = model_regex_match(u->re, s, strlen(s));
+    if (r < 0) fail(u, b, r);
+    return r;
+}
+
+/* Like rmatch, keeping the groups for expand(). */
+static int rcapture(const rule_t *u, ingest_lbuilder_t *b, const char *s, model_regex_caps_t *caps) {
+    int r = model_regex_capture(u->re, s, strlen(s), caps);
+    if (r < 0) fail(u, b, r);
+    return r;
 }
 
 /* Go's regexp.Expand of tmpl against a match; result in the arena (NULL on exhaustion). */
@@ -218,11 +232,12 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
     model_regex_caps_t caps;
     char *val = join_sources(u, b);
     if (!val) return b->oom = true, true;
+    int r;
     switch (u->action) {
     case CONFIG_RELABEL_DROP:
-        return !rmatch(u, val); /* an error keeps the target, as no match */
+        return (r = rmatch(u, b, val)) < 0 || !r; /* on an error b->err says the result is unusable */
     case CONFIG_RELABEL_KEEP:
-        return rmatch(u, val); /* an error drops the target, as no match */
+        return (r = rmatch(u, b, val)) != 0;
     case CONFIG_RELABEL_DROPEQUAL: {
         const char *t = ingest_lbuilder_get(b, u->target);
         return strcmp(val, t ? t : "") != 0;
@@ -232,7 +247,7 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
         return strcmp(val, t ? t : "") == 0;
     }
     case CONFIG_RELABEL_REPLACE: {
-        if (!rcapture(u, val, &caps)) return true; /* an error leaves the labels, as no match */
+        if (rcapture(u, b, val, &caps) != 1) return true;
         char *target = expand(u, b->arena, u->target, &caps);
         if (!target) return b->oom = true, true;
         if (!valid_name(target)) return true;
@@ -261,7 +276,8 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
         if (!snap) return b->oom = true, true;
         memcpy(snap, b->v, n * sizeof *snap);
         for (size_t i = 0; i < n; i++) {
-            if (!rcapture(u, snap[i].name, &caps)) continue; /* an error maps nothing, as no match */
+            if ((r = rcapture(u, b, snap[i].name, &caps)) < 0) return true;
+            if (!r) continue;
             char *res = expand(u, b->arena, u->replacement, &caps);
             if (!res) return b->oom = true, true;
             ingest_lbuilder_set(b, res, snap[i].value);
@@ -272,8 +288,8 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
     case CONFIG_RELABEL_LABELKEEP: {
         bool keep = u->action == CONFIG_RELABEL_LABELKEEP;
         for (size_t i = 0; i < b->n;) {
-            bool m = rmatch(u, b->v[i].name); /* an error counts as no match */
-            if (m != keep) b->v[i] = b->v[--b->n];
+            if ((r = rmatch(u, b, b->v[i].name)) < 0) return true;
+            if ((r == 1) != keep) b->v[i] = b->v[--b->n];
             else i++;
         }
         return true;
@@ -283,7 +299,15 @@ static bool apply_rule(const rule_t *u, ingest_lbuilder_t *b) {
 }
 
 bool ingest_relabel_apply(const ingest_relabel_t *r, ingest_lbuilder_t *b) {
-    for (size_t i = 0; r && i < r->n && !b->oom; i++)
+    for (size_t i = 0; r && i < r->n && !b->oom && !b->err; i++)
         if (!apply_rule(&r->rules[i], b)) return false;
     return true;
+}
+
+int ingest_relabel_error(const ingest_lbuilder_t *b, vg_error_t *err) {
+    if (b->oom) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    if (!b->err) return 0;
+    return vg_error_set(err, b->err == VG_ENOMEM || b->err == VG_ELIMIT ? b->err : VG_EEXEC,
+                        "relabeling (action %s): regex \"%.200s\" could not be evaluated: %s", b->err_action,
+                        b->err_regex, vg_error_str(b->err));
 }

@@ -33,6 +33,9 @@ typedef struct ingest_lbuilder {
     model_label_t *v;  /* arena */
     size_t n, cap;
     bool oom;
+    int err;                /* 0, or a regex match error (VG_ELIMIT, ...) that stopped relabeling */
+    const char *err_regex;  /* borrowed from the rule list: the regex err came from */
+    const char *err_action; /* static */
 } ingest_lbuilder_t;
 
 void ingest_lbuilder_init(ingest_lbuilder_t *b, vg_arena_t *arena);
@@ -47,7 +50,12 @@ void ingest_lbuilder_sort(ingest_lbuilder_t *b);
 
 /* Applies every rule in order. Returns false when a rule drops the set (keep/drop/keepequal/dropequal),
  * true otherwise; b holds the result (unsorted: call ingest_lbuilder_sort). b->oom reports arena
- * exhaustion (the result is then unusable). */
+ * exhaustion and b->err a regex that could not be evaluated on a value (model_regex_match < 0); either
+ * way, whatever the return value, the result is unusable: check ingest_relabel_error first. */
 bool ingest_relabel_apply(const ingest_relabel_t *r, ingest_lbuilder_t *b);
+
+/* 0 when the last ingest_relabel_apply on b completed; else sets err (VG_ENOMEM, or VG_ELIMIT/VG_EEXEC
+ * naming the action and regex) and returns its code. Callers fail the scrape or the target with it. */
+int ingest_relabel_error(const ingest_lbuilder_t *b, vg_error_t *err);
 
 #endif

@@ -82,11 +82,13 @@ int ingest_target_build(const config_scrape_t *sc, const ingest_relabel_t *relab
     memcpy(out->discovered, b.v, b.n * sizeof *b.v);
     out->n_discovered = b.n;
 
-    if (!ingest_relabel_apply(relabel, &b)) {
+    bool kept = ingest_relabel_apply(relabel, &b);
+    int rc = ingest_relabel_error(&b, err); /* an undecided regex: the target is not built, with the error */
+    if (rc) return rc;
+    if (!kept) {
         out->dropped = true;
-        return b.oom ? vg_error_set(err, VG_ENOMEM, "out of memory") : 0;
+        return 0;
     }
-    if (b.oom) return vg_error_set(err, VG_ENOMEM, "out of memory");
 
     const char *addr = ingest_lbuilder_get(&b, "__address__");
     if (!addr) {

@@ -29,7 +29,8 @@ typedef struct ingest_target_def {
 /* Builds a target. Everything in *out is allocated in `arena`. Returns 0 (out->dropped says whether
  * relabeling dropped it), or VG_EINVAL with a message when the result is not scrapeable (no address,
  * invalid interval/timeout labels, invalid label set) — Prometheus reports those as dropped with an
- * error; so do we. */
+ * error; so do we — or VG_ELIMIT/VG_EEXEC when a relabel regex could not be evaluated on its labels
+ * (ingest_relabel_error): not built rather than kept or dropped on a guess. */
 int ingest_target_build(const config_scrape_t *sc, const ingest_relabel_t *relabel, const char *address,
                         const config_kv_t *group_labels, vg_arena_t *arena, ingest_target_def_t *out,
                         vg_error_t *err);

@@ -861,9 +861,15 @@ static int eval_label_replace(promql__ev_t *ev, const promql_node_t *n, promql__
         const char *sv = promql__lbl_get(s->lbl, s->nl, src);
         if (!sv) sv = "";
         model_regex_caps_t caps;
-        /* A match error (PCRE2 limit) leaves the series unchanged, as no match does; the follow-up
-         * turns it into a query error here. */
-        if (model_regex_capture(re, sv, strlen(sv), &caps) != 1) continue;
+        int mr = model_regex_capture(re, sv, strlen(sv), &caps);
+        if (mr < 0) { /* undecided: leaving the series unchanged could be a wrong answer */
+            rc = mr == VG_ENOMEM ? OOM(q)
+                                 : vg_error_set(q->err, mr == VG_ELIMIT ? VG_ELIMIT : VG_EEXEC,
+                                                "label_replace(): regex \"%.200s\" could not be evaluated on the value of label \"%.200s\": %s",
+                                                res, src, vg_error_str(mr));
+            break;
+        }
+        if (mr == 0) continue;
         size_t need = model_regex_expand(re, repl, repl_len, &caps, NULL, 0);
         vg_buf_reset(&b);
         if (vg_buf_reserve(&b, need + 1)) {

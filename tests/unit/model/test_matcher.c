@@ -1,6 +1,7 @@
 /* model matchers: Prometheus semantics (anchoring, empty = absent, dot-all), RE2 syntax rejection,
  * and every fast path agreeing with the PCRE2 engine. */
 #include "model/matcher.h"
+#include "model/regex.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -52,7 +53,7 @@ static void semantics(void **state) {
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         model_matcher_t *m = mk(c[i].t, c[i].pat);
-        bool got = model_matcher_matches(m, c[i].val);
+        int got = model_matcher_match(m, c[i].val);
         if (got != c[i].want)
             fail_msg("case %zu: %s%s on %s: got %d want %d (kind %s)", i, model_match_type_str(c[i].t), c[i].pat,
                      c[i].val ? c[i].val : "(absent)", got, c[i].want, model_matcher_kind(m));
@@ -93,7 +94,7 @@ static void fast_paths_agree_with_regex(void **state) {
         pcre2_match_data *md = pcre2_match_data_create(1, NULL);
         for (size_t j = 0; j < sizeof vals / sizeof vals[0]; j++) {
             bool want = pcre2_match(re, (PCRE2_SPTR)vals[j], strlen(vals[j]), 0, 0, md, NULL) >= 0;
-            if (model_matcher_matches(m, vals[j]) != want)
+            if (model_matcher_match(m, vals[j]) != want)
                 fail_msg("pattern %s (%s) on \"%s\": want %d", pats[i], model_matcher_kind(m), vals[j], want);
         }
         pcre2_match_data_free(md);
@@ -124,8 +125,58 @@ static void re2_rejections(void **state) {
     }
 }
 
+/* A long value gets the right answer under both operators; a match that cannot be decided is an
+ * error under both — `!~` never turns it into "matches". */
+static void match_errors(void **state) {
+    (void)state;
+    char v[4097];
+    memset(v, 'a', 4095);
+    for (int i = 0; i < 4095; i += 3) v[i] = 'b';
+    v[4095] = '!';
+    v[4096] = '\0';
+    model_matcher_t *re = mk(MODEL_MATCH_RE, "(a|b)+!"), *nre = mk(MODEL_MATCH_NRE, "(a|b)+!");
+    assert_int_equal(model_matcher_match(re, v), 1);
+    assert_int_equal(model_matcher_match(nre, v), 0);
+    v[4095] = 'a';
+    assert_int_equal(model_matcher_match(re, v), 0);
+    assert_int_equal(model_matcher_match(nre, v), 1);
+    model_matcher_free(re);
+    model_matcher_free(nre);
+
+    /* tiny limits: undecided */
+    model_regex_limits_t lim = {.match_limit = 100, .depth_limit = 100, .dfa_workspace = 20};
+    vg_error_t err;
+    vg_error_clear(&err);
+    assert_int_equal(model_matcher_new_limits(MODEL_MATCH_RE, "v", "(a|a)+", &lim, &re, &err), 0);
+    assert_int_equal(model_matcher_new_limits(MODEL_MATCH_NRE, "v", "(a|a)+", &lim, &nre, &err), 0);
+    memset(v, 'a', 30);
+    v[30] = 'b';
+    v[31] = '\0';
+    assert_int_equal(model_matcher_match(re, v), VG_ELIMIT);
+    assert_int_equal(model_matcher_match(nre, v), VG_ELIMIT);
+    assert_int_equal(model_matcher_match(re, "aaa"), 1);
+    assert_int_equal(model_matcher_match(nre, "aaa"), 0);
+    assert_int_equal(model_matcher_error(nre, VG_ELIMIT, &err), VG_ELIMIT);
+    assert_string_equal(err.msg, "regex v!~\"(a|a)+\" could not be evaluated on a value of label \"v\": limit exceeded");
+    assert_int_equal(model_matcher_error(nre, VG_EINTERNAL, &err), VG_EEXEC);
+    model_matcher_free(re);
+    model_matcher_free(nre);
+
+    /* default limits: the DFA matcher decides, unless the value is not valid UTF-8 */
+    re = mk(MODEL_MATCH_RE, "(a|a)+");
+    nre = mk(MODEL_MATCH_NRE, "(a|a)+");
+    assert_int_equal(model_matcher_match(re, v), 0);
+    assert_int_equal(model_matcher_match(nre, v), 1);
+    v[29] = '\xff';
+    assert_int_equal(model_matcher_match(re, v), VG_ELIMIT);
+    assert_int_equal(model_matcher_match(nre, v), VG_ELIMIT);
+    model_matcher_free(re);
+    model_matcher_free(nre);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(semantics), cmocka_unit_test(fast_paths),
-                                       cmocka_unit_test(fast_paths_agree_with_regex), cmocka_unit_test(re2_rejections)};
+                                       cmocka_unit_test(fast_paths_agree_with_regex), cmocka_unit_test(re2_rejections),
+                                       cmocka_unit_test(match_errors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

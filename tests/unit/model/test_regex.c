@@ -238,14 +238,16 @@ static void expansion(void **state) {
     model_regex_free(r);
 }
 
-/* Exponential backtracking: (a|a)+ against a^n b fails only after trying 2^n ways. */
+/* Exponential backtracking: (a|a)+ against a^n b fails only after trying 2^n ways. The backtracker
+ * stops at its limit; the DFA matcher then decides, unless its own limit (or invalid UTF-8) stops it
+ * too — and then the answer is an error, never "no match". */
 static void match_error_is_not_no_match(void **state) {
     (void)state;
     char v[40];
     memset(v, 'a', 30);
     v[30] = 'b';
     v[31] = '\0';
-    model_regex_limits_t lim = {.match_limit = 1000, .depth_limit = 1000};
+    model_regex_limits_t lim = {.match_limit = 1000, .depth_limit = 1000, .dfa_workspace = 20};
     model_regex_t *r = NULL;
     vg_error_t err;
     assert_int_equal(model_regex_new("(a|a)+", 6, &lim, &r, &err), 0);
@@ -255,11 +257,121 @@ static void match_error_is_not_no_match(void **state) {
     assert_int_equal(model_regex_match(r, "aaa", 3), 1);
     assert_int_equal(model_regex_match(r, "b", 1), 0);
     model_regex_free(r);
-    /* the default limits stop it too, instead of running for minutes */
-    r = mk("(a|a)+");
+    /* the same tiny backtracking limits with the default DFA workspace: decided, not an error */
+    lim.dfa_workspace = 0;
+    assert_int_equal(model_regex_new("(a|a)+", 6, &lim, &r, &err), 0);
+    assert_int_equal(model_regex_match(r, v, 31), 0);
+    assert_int_equal(model_regex_capture(r, v, 31, &caps), 0);
+    v[29] = '\xff'; /* the DFA matcher needs valid UTF-8: undecided, so an error */
     assert_int_equal(model_regex_match(r, v, 31), VG_ELIMIT);
-    assert_int_equal(model_regex_match(r, v, 30), 1);
+    v[29] = 'a';
     model_regex_free(r);
+    /* default limits: the backtracker gives up quickly, the DFA matcher answers */
+    r = mk("(a|a)+");
+    assert_int_equal(model_regex_match(r, v, 31), 0);
+    assert_int_equal(model_regex_match(r, v, 30), 1);
+    assert_int_equal(model_regex_capture(r, v, 31, &caps), 0);
+    model_regex_free(r);
+}
+
+/* ---- long values: references written without regexes ---- */
+
+static bool ref_ab_bang(const char *s, size_t n) { /* (a|b)+! */
+    if (n < 2 || s[n - 1] != '!') return false;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s[i] != 'a' && s[i] != 'b') return false;
+    return true;
+}
+
+static bool ref_pairs_bang(const char *s, size_t n) { /* ((a|b)(a|b))+! */
+    return ref_ab_bang(s, n) && (n - 1) % 2 == 0;
+}
+
+static bool ref_xyz(const char *s, size_t n) { /* .*x.*y.*z */
+    if (memchr(s, '\n', n) || n < 3 || s[n - 1] != 'z') return false;
+    size_t i = 0;
+    while (i < n - 1 && s[i] != 'x') i++;
+    for (i++; i < n - 1; i++)
+        if (s[i] == 'y') return true;
+    return false;
+}
+
+static bool ref_words(const char *s, size_t n) { /* (\w+\s?)+end: word runs split by at most one space */
+    if (n < 4 || memcmp(s + n - 3, "end", 3)) return false;
+    for (size_t i = 0; i + 3 < n; i++) {
+        bool w = (s[i] >= 'a' && s[i] <= 'z') || s[i] == '_';
+        if (!w && !(s[i] == ' ' && i > 0 && s[i - 1] != ' ')) return false;
+    }
+    return true;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static unsigned next_rand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (unsigned)(rng >> 11);
+}
+
+/* Values of length n over an alphabet, with a chosen last byte; a few bytes may be flipped. */
+static void fill(char *s, size_t n, const char *alpha, char last, int flips) {
+    size_t k = strlen(alpha);
+    for (size_t i = 0; i < n; i++) s[i] = alpha[next_rand() % k];
+    for (int f = 0; f < flips; f++) s[next_rand() % n] = "ab! xyzq"[next_rand() % 8];
+    s[n - 1] = last;
+}
+
+static void long_values_answer(void **state) {
+    (void)state;
+    static const struct {
+        const char *re, *alpha, *lasts;
+        bool (*ref)(const char *, size_t);
+    } c[] = {
+        {"(a|b)+!", "ab", "!a", ref_ab_bang},
+        {"((a|b)(a|b))+!", "ab", "!b", ref_pairs_bang},
+        {".*x.*y.*z", "xyz", "zq", ref_xyz},
+        {"(?:[a-z_]+ ?)+end", "abc ", "d", ref_words},
+    };
+    static const size_t lens[] = {1500, 4095, 4096, 65536};
+    char *s = malloc(1 << 20);
+    assert_non_null(s);
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        model_regex_t *r = mk(c[i].re);
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++)
+            for (int k = 0; k < 8; k++) {
+                size_t n = lens[l];
+                fill(s, n, c[i].alpha, c[i].lasts[k % 2], k < 4 ? 0 : 1);
+                if (c[i].ref == ref_words && k % 2 == 0) memcpy(s + n - 3, "end", 3);
+                bool want = c[i].ref(s, n);
+                int got = model_regex_match(r, s, n);
+                if (got != want) fail_msg("%s on %zu bytes (case %d): got %d want %d", c[i].re, n, k, got, want);
+                model_regex_caps_t caps;
+                got = model_regex_capture(r, s, n, &caps);
+                if (got != want) fail_msg("capture %s on %zu bytes (case %d): got %d want %d", c[i].re, n, k, got, want);
+            }
+        model_regex_free(r);
+    }
+    /* the largest label value (1 MiB) */
+    model_regex_t *r = mk("(a|b)+!"), *x = mk(".*x.*y.*z");
+    size_t n = 1 << 20;
+    fill(s, n, "ab", '!', 0);
+    assert_int_equal(model_regex_match(r, s, n), 1);
+    s[n / 2] = 'c';
+    assert_int_equal(model_regex_match(r, s, n), 0);
+    fill(s, n, "xyz", 'q', 0);
+    assert_int_equal(model_regex_match(x, s, n), 0);
+    s[n - 1] = 'z';
+    assert_int_equal(model_regex_match(x, s, n), 1);
+    model_regex_free(r);
+    model_regex_free(x);
+    /* groups of a long match come from the backtracker, on the thread's JIT stack */
+    r = mk("((?:a|b)+)(!)");
+    fill(s, 4096, "ab", '!', 0);
+    model_regex_caps_t caps;
+    assert_int_equal(model_regex_capture(r, s, 4096, &caps), 1);
+    assert_int_equal(caps.ov[2], 0);
+    assert_int_equal(caps.ov[3], 4095);
+    assert_int_equal(caps.ov[4], 4095);
+    model_regex_free(r);
+    free(s);
 }
 
 typedef struct {
@@ -308,7 +420,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(syntax),     cmocka_unit_test(anchoring),        cmocka_unit_test(fast_paths),
         cmocka_unit_test(fast_paths_agree_with_pcre), cmocka_unit_test(expansion),
-        cmocka_unit_test(match_error_is_not_no_match), cmocka_unit_test(two_threads),
+        cmocka_unit_test(match_error_is_not_no_match), cmocka_unit_test(long_values_answer),
+        cmocka_unit_test(two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

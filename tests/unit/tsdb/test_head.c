@@ -5,6 +5,7 @@
 #include "tsdb/tsdb.h"
 #include "tsdb/tsdb_int.h"
 #include "tsdb_testutil.h"
+#include "model/regex.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -314,7 +315,7 @@ static void select_agrees_with_brute_force(void **state) {
         for (int i = 0; i < BF_SERIES; i++) {
             want[i] = true;
             for (size_t j = 0; j < n && want[i]; j++)
-                want[i] = model_matcher_matches(ms[j], bf_label(labels[i], n_labels[i], model_matcher_name(ms[j])));
+                want[i] = 1 == model_matcher_match(ms[j], bf_label(labels[i], n_labels[i], model_matcher_name(ms[j])));
             expected += want[i];
         }
         storage_querier_t *q;
@@ -604,12 +605,81 @@ static void chunk_files_read_back(void **state) {
     tu_rmdir(d);
 }
 
+static size_t select_count(tsdb_db_t *db, model_matcher_t *const *ms, size_t n, int *rc, vg_error_t *err) {
+    storage_querier_t *q;
+    if (tsdb_db_querier(db, 0, 10000, &q, err) != 0) fail_msg("querier: %s", err->msg);
+    storage_series_set_t *ss = NULL;
+    size_t ns = 0;
+    *rc = storage_select(q, false, ms, n, &ss, err);
+    while (!*rc && ss->vt->next(ss)) ns++;
+    storage_querier_close(q);
+    return ns;
+}
+
+/* Regex selection on long values is right under =~ and !~; a regex that cannot be evaluated on a value
+ * fails select, label names and label values with a 422 error instead of returning a wrong set. */
+static void select_regex_errors(void **state) {
+    (void)state;
+    tsdb_db_t *db = open_db(NULL);
+    storage_appender_t *a;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_appender(db, &a, &err), 0);
+    static char lng[4097], bomb[32];
+    for (int i = 0; i < 4095; i++) lng[i] = i % 3 ? 'a' : 'b';
+    lng[4095] = '!';
+    memset(bomb, 'a', 30);
+    bomb[30] = 'b';
+    const char *vals[] = {lng, bomb, "ok"};
+    for (int i = 0; i < 3; i++) {
+        model_label_t l[] = {{"__name__", "m"}, {"v", vals[i]}};
+        assert_int_equal(storage_append(a, l, 2, 1000, 1, NULL, &err), 0);
+    }
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+
+    int rc;
+    model_matcher_t *m[2] = {tu_m(MODEL_MATCH_EQ, "__name__", "m"), tu_m(MODEL_MATCH_RE, "v", "(a|b)+!")};
+    assert_int_equal(select_count(db, m, 2, &rc, &err), 1);
+    assert_int_equal(rc, 0);
+    model_matcher_free(m[1]);
+    m[1] = tu_m(MODEL_MATCH_NRE, "v", "(a|b)+!");
+    assert_int_equal(select_count(db, m, 2, &rc, &err), 2);
+    assert_int_equal(rc, 0);
+    model_matcher_free(m[1]);
+    m[1] = tu_m(MODEL_MATCH_NRE, "v", "(a|a)+"); /* the backtracker gives up on bomb; the DFA answers */
+    assert_int_equal(select_count(db, m, 2, &rc, &err), 3);
+    assert_int_equal(rc, 0);
+    model_matcher_free(m[1]);
+
+    model_regex_limits_t lim = {.match_limit = 100, .depth_limit = 100, .dfa_workspace = 20};
+    for (int t = 0; t < 2; t++) { /* =~ selects through the value's postings, !~ subtracts them */
+        model_match_type_t ty = t ? MODEL_MATCH_NRE : MODEL_MATCH_RE;
+        assert_int_equal(model_matcher_new_limits(ty, "v", "(a|a)+", &lim, &m[1], &err), 0);
+        vg_error_clear(&err);
+        assert_int_equal(select_count(db, m, 2, &rc, &err), 0);
+        assert_int_equal(rc, VG_ELIMIT);
+        assert_int_equal(vg_error_http_status(rc), 422);
+        assert_non_null(strstr(err.msg, "could not be evaluated"));
+        storage_querier_t *q;
+        assert_int_equal(tsdb_db_querier(db, 0, 10000, &q, &err), 0);
+        const char *const *names;
+        size_t nn;
+        assert_int_equal(q->vt->label_names(q, m, 2, &names, &nn, &err), VG_ELIMIT);
+        assert_int_equal(q->vt->label_values(q, "v", m, 2, &names, &nn, &err), VG_ELIMIT);
+        storage_querier_close(q);
+        model_matcher_free(m[1]);
+    }
+    model_matcher_free(m[0]);
+    tsdb_db_close(db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(append_commit_rollback), cmocka_unit_test(out_of_order_and_duplicates),
         cmocka_unit_test(out_of_bounds),          cmocka_unit_test(select_in_memory),
         cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
         cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force),
-        cmocka_unit_test(count_series), cmocka_unit_test(series_gate), cmocka_unit_test(chunk_files_read_back)};
+        cmocka_unit_test(count_series), cmocka_unit_test(series_gate), cmocka_unit_test(chunk_files_read_back),
+        cmocka_unit_test(select_regex_errors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

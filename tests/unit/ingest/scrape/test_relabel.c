@@ -34,7 +34,10 @@ static void run(const char *rules_yaml, const char *input, const char *want) {
         ingest_lbuilder_set(&b, tok, eq + 1);
     }
     char got[512] = "";
-    if (!ingest_relabel_apply(r, &b)) {
+    bool kept = ingest_relabel_apply(r, &b);
+    if (ingest_relabel_error(&b, &err)) {
+        snprintf(got, sizeof got, "ERROR %d: %s", err.code, err.msg);
+    } else if (!kept) {
         strcpy(got, "DROP");
     } else {
         ingest_lbuilder_sort(&b);
@@ -152,6 +155,31 @@ static void rejects_pcre_only_syntax(void **state) {
     }
 }
 
+/* A regex that cannot be evaluated on a value stops relabeling with an error, whatever the action: the
+ * set is neither kept nor dropped nor left as it was. (a|a)+ on a^n b makes the backtracker give up;
+ * the DFA matcher then decides valid UTF-8, so the values below hold a byte that is not. */
+static void regex_errors(void **state) {
+    (void)state;
+    const char *bad = "a=aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xff" "b";
+    run("      - {source_labels: [a], regex: '(a|a)+', action: keep}\n", bad,
+        "ERROR -7: relabeling (action keep): regex \"(a|a)+\" could not be evaluated: limit exceeded");
+    run("      - {source_labels: [a], regex: '(a|a)+', action: drop}\n", bad,
+        "ERROR -7: relabeling (action drop): regex \"(a|a)+\" could not be evaluated: limit exceeded");
+    /* valid UTF-8: decided, so no error */
+    run("      - {source_labels: [a], regex: '(a|a)+', action: keep}\n", "a=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "DROP");
+    run("      - {source_labels: [a], regex: '(a|a)+', action: drop}\n", "a=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+        "a=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab");
+    /* a capture the backtracker gives up on is certain to match (the DFA matcher sees it) but has no
+     * groups: an error too, for replace and labelmap */
+    run("      - {source_labels: [a], regex: '(a|a)+b|(a+c)', target_label: d, replacement: '$2'}\n",
+        "a=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaac",
+        "ERROR -7: relabeling (action replace): regex \"(a|a)+b|(a+c)\" could not be evaluated: limit exceeded");
+    run("      - {regex: '(a|a)+b|(a+c)', action: labelmap, replacement: 'x_$2'}\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaac=1",
+        "ERROR -7: relabeling (action labelmap): regex \"(a|a)+b|(a+c)\" could not be evaluated: limit exceeded");
+    run("      - {regex: '(a|a)+', action: labeldrop}\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab=1,aaa=2",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab=1");
+}
+
 static void empty_list(void **state) {
     (void)state;
     ingest_relabel_t *r;
@@ -165,7 +193,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replace), cmocka_unit_test(keep_drop), cmocka_unit_test(hashmod),
         cmocka_unit_test(label_actions), cmocka_unit_test(chains), cmocka_unit_test(empty_list),
-        cmocka_unit_test(many_groups), cmocka_unit_test(rejects_pcre_only_syntax),
+        cmocka_unit_test(many_groups), cmocka_unit_test(rejects_pcre_only_syntax), cmocka_unit_test(regex_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -406,6 +406,37 @@ static void test_json(void **state) {
     fx_free(f);
 }
 
+/* label_replace on long values gives the right answer; a value its regex cannot be evaluated on fails
+ * the query (422) instead of leaving the series as if it had not matched. */
+static void test_label_replace_regex_errors(void **state) {
+    (void)state;
+    fx_t *f = fx_new(NULL);
+    int64_t t[] = {0};
+    double v[] = {1};
+    static char lng[4097];
+    for (int i = 0; i < 4095; i++) lng[i] = i % 3 ? 'a' : 'b';
+    lng[4095] = '!';
+    add(f, "long", "v", lng, t, v, 1);
+    promql_result_t *r;
+    assert_int_equal(run(f, "label_replace(long, \"d\", \"$2\", \"v\", \"(a|b)+(!)\")", 0, 0, 0, &r), 0);
+    assert_int_equal(r->n_series, 1);
+    const char *d = NULL;
+    for (size_t i = 0; i < r->series[0].n_labels; i++)
+        if (!strcmp(r->series[0].labels[i].name, "d")) d = r->series[0].labels[i].value;
+    assert_non_null(d);
+    assert_string_equal(d, "!");
+    /* (a|a)+b makes the backtracker give up on a^30 c before it tries a+c, which matches: the match is
+     * certain (the DFA matcher sees it) but its groups are not */
+    add(f, "bomb", "v", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaac", t, v, 1);
+    expect_error(f, "label_replace(bomb, \"d\", \"$1\", \"v\", \"(a|a)+b|(a+c)\")", 0, 0, 0, VG_ELIMIT,
+                 "label_replace(): regex \"(a|a)+b|(a+c)\" could not be evaluated on the value of label \"v\": limit exceeded");
+    assert_int_equal(vg_error_http_status(VG_ELIMIT), 422);
+    /* no match at all is decided (by the DFA matcher), so the series passes unchanged */
+    assert_int_equal(run(f, "label_replace(bomb, \"d\", \"$1\", \"v\", \"(a|a)+b\")", 0, 0, 0, &r), 0);
+    assert_int_equal(r->n_series, 1);
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookback_boundaries),
@@ -415,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_timeout_and_concurrency),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_label_replace_regex_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
