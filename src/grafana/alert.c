@@ -4,6 +4,8 @@
  *  - Alert rules are validated here before anything is sent, against the shapes Grafana's Go code
  *    accepts (not its OpenAPI spec): "for" is a duration string, relativeTimeRange numbers of seconds.
  *  - Only the fields vigil knows are forwarded: orgID is always the tenant's org, never the caller's.
+ *  - A tenant's datasource points at vigil or under an allowed prefix (url.c), checked before any
+ *    request: Grafana's proxy would otherwise reach any address on the tenant's behalf.
  *  - A rule's uid is fixed before the first attempt, so a retried create cannot make two rules; a
  *    409 after a lost answer is resolved by reading the rule back. */
 #include "grafana/grafana_int.h"
@@ -17,8 +19,8 @@
 
 /* ---- datasources ------------------------------------------------------------------------------- */
 
-int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len, char **out,
-                              grafana_err_t *err) {
+int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len,
+                              const grafana_ds_policy_t *policy, char **out, grafana_err_t *err) {
     *out = NULL;
     grafana__err_clear(err);
     grafana_err_t local;
@@ -58,6 +60,15 @@ int grafana_datasource_create(grafana_client_t *c, const char *tenant, const cha
     if (!rc && (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))))
         rc = grafana__err_set(err, VG_EINVAL, "datasource: \"url\" must be an http(s) URL");
     if (!rc && uid && !grafana__uid_ok(uid)) rc = grafana__err_set(err, VG_EINVAL, "datasource: invalid \"uid\"");
+    const char *type = grafana__jstr(body, "type");
+    if (!rc && policy && policy->restricted && type && strcmp(type, "prometheus"))
+        rc = grafana__err_set(err, VG_EFORBIDDEN, "datasource: a tenant may create datasources of type \"prometheus\" only");
+    /* The URL is not echoed: it may carry a password. */
+    if (!rc && policy && policy->restricted &&
+        !grafana_url_allowed(url, c->vigil_url, policy->url_allow, policy->n_url_allow))
+        rc = grafana__err_set(err, VG_EFORBIDDEN,
+                              "datasource: a tenant may point a datasource only at vigil (grafana.vigil_url) or under "
+                              "a prefix of grafana.datasource_url_allow (no userinfo, query or dot segments)");
     if (!rc) {
         if (jd) json_object_set(body, "jsonData", jd);
         if (sjd) json_object_set(body, "secureJsonData", sjd);

@@ -192,11 +192,26 @@ int grafana_template_render(const char *json, size_t len, const grafana_var_t *v
 
 /* ---- datasources and alert rules --------------------------------------------------------------- */
 
+/* Whether a tenant may point a datasource at url: it lies under vigil_url or under one of the allow[]
+ * prefixes (same scheme, host and port; path equal or below on a segment boundary). URLs with
+ * userinfo, a query or fragment, "%", backslashes, dot segments or anything not plain ASCII are
+ * refused; an allow[] entry that does not parse allows nothing. Pure. */
+bool grafana_url_allowed(const char *url, const char *vigil_url, const char *const *allow, size_t n_allow);
+
+/* Who creates a datasource: NULL or !restricted (an admin) may send any http(s) URL and type; a
+ * restricted caller (a tenant) only type "prometheus" and a URL grafana_url_allowed() accepts for the
+ * client's vigil_url and url_allow (VG_EFORBIDDEN otherwise, before anything is sent). Borrowed. */
+typedef struct grafana_ds_policy {
+    bool restricted;
+    const char *const *url_allow; /* URL prefixes (grafana.datasource_url_allow) */
+    size_t n_url_allow;
+} grafana_ds_policy_t;
+
 /* Creates a datasource in the tenant's org from a JSON body (Grafana's AddDataSourceCommand fields:
- * name and url required, type default "prometheus", access default "proxy"). VG_EEXIST on a duplicate
- * name. *out: Grafana's datasource (secrets as secureJsonFields booleans). */
-int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len, char **out,
-                              grafana_err_t *err);
+ * name and url required, type default "prometheus", access default "proxy"), within policy.
+ * VG_EEXIST on a duplicate name. *out: Grafana's datasource (secrets as secureJsonFields booleans). */
+int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len,
+                              const grafana_ds_policy_t *policy, char **out, grafana_err_t *err);
 
 /* Checks an alert rule before anything is sent: title and ruleGroup 1–190 chars; uid (optional) ≤ 40
  * of [A-Za-z0-9_-]; "for" a duration string ("5m"); data[] non-empty with unique refIds, each

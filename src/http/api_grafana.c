@@ -251,7 +251,12 @@ int api_grafana_datasources(http_req_t *req, http_resp_t *resp) {
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out = NULL;
     grafana_err_t ge;
-    if ((rc = grafana_datasource_create(req->app->grafana, tenant, req->body, req->body_len, &out, &ge)))
+    /* Grafana's proxy calls a datasource's URL from the operator's network: tenants only reach vigil or
+     * the configured prefixes; admins anything. */
+    const config_strlist_t *allow = &req->ctx->cfg->grafana.datasource_url_allow;
+    grafana_ds_policy_t pol = {.restricted = !req->ctx->admin, .url_allow = (const char *const *)allow->v,
+                               .n_url_allow = allow->n};
+    if ((rc = grafana_datasource_create(req->app->grafana, tenant, req->body, req->body_len, &pol, &out, &ge)))
         return grafana_fail(req, rc, &ge);
     grafana_ok();
     return answer(resp, out, 200);
