@@ -82,14 +82,28 @@ int grafana_health(grafana_client_t *c, char **out, grafana_err_t *err);
 
 typedef struct grafana_provision_opts {
     const char *ds_header_name;  /* header Grafana sends to vigil, e.g. "Authorization" */
-    const char *ds_header_value; /* its value, a tenant-scoped credential, e.g. "Bearer <jwt>" (secret) */
+    const char *ds_header_value; /* its value, a tenant-scoped credential, e.g. "Bearer <jwt>" (secret);
+                                    NULL: ds_credential gives it */
+    /* Called at most once, only when the datasource must be written (created, repaired or rotated):
+     * sets *value (borrowed until provisioning returns) or returns a VG_E* code that stops the run.
+     * Lets a caller mint a credential only when Grafana will store it. */
+    int (*ds_credential)(void *arg, const char **value, vg_error_t *err);
+    void *ds_credential_arg;
     bool rotate_credential;      /* update the credential of an existing datasource too */
     const grafana_var_t *vars;   /* extra variables for the default dashboards (e.g. cluster) */
     size_t n_vars;
 } grafana_provision_opts_t;
 
+/* What a provisioning run did with the datasource credential. */
+typedef enum {
+    GRAFANA_CRED_KEPT = 0, /* not written: Grafana holds the credential it had before (if any) */
+    GRAFANA_CRED_STORED,   /* Grafana now holds the credential of this run */
+    GRAFANA_CRED_UNKNOWN,  /* a write failed in a way that may have reached Grafana: either may be live */
+} grafana_cred_t;
+
 typedef struct grafana_provision_result {
     int64_t org_id;             /* the tenant's Grafana organisation */
+    grafana_cred_t credential;  /* set even when the run fails at a later step */
     int64_t service_account_id; /* metrics-<tenant>, role Viewer */
     int n_created;              /* objects this run created or repaired; 0 on an idempotent re-run */
     int n_dashboards;           /* default dashboards present in the folder */

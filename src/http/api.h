@@ -45,6 +45,7 @@ int api_tenants_self(http_req_t *req, http_resp_t *resp);
 
 /* api_grafana.c: Grafana tokens, dashboards, datasources, alerts, health; tenant metrics health */
 int api_grafana_token(http_req_t *req, http_resp_t *resp);
+int api_grafana_credential_rotate(http_req_t *req, http_resp_t *resp);
 int api_grafana_tokens(http_req_t *req, http_resp_t *resp);
 int api_grafana_token_revoke(http_req_t *req, http_resp_t *resp);
 int api_grafana_dashboards(http_req_t *req, http_resp_t *resp);

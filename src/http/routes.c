@@ -43,6 +43,7 @@ const http_route_t http_routes[] = {
     {"/api/v1/metrics/health", "probe", G, T, api_metrics_health},
     {"/api/v1/tenants/self", "meta", G, T, api_tenants_self},
     {"/api/v1/metrics/grafana-token", "grafana", P, T, api_grafana_token},
+    {"/api/v1/metrics/grafana-credential/rotate", "grafana", P, T, api_grafana_credential_rotate},
     {"/api/v1/metrics/grafana-tokens", "grafana", G, T, api_grafana_tokens},
     {"/api/v1/metrics/grafana-tokens/{id}", "grafana", HTTP_DELETE, T, api_grafana_token_revoke},
     {"/api/v1/grafana/dashboards", "grafana", G | P, T, api_grafana_dashboards},

@@ -247,6 +247,8 @@ int tenancy_keystore_verify(tenancy_keystore_t *ks, const char *token, size_t le
 /* Revokes tenant's keys named `name` (NULL: any name) except keep_id (0: none); *n_revoked counts them. */
 int tenancy_keystore_revoke(tenancy_keystore_t *ks, const char *tenant, const char *name, uint64_t keep_id, size_t *n_revoked,
                             vg_error_t *err);
+/* How many valid keys tenant has under `name` (NULL: any name). */
+size_t tenancy_keystore_count(tenancy_keystore_t *ks, const char *tenant, const char *name);
 /* Revokes one key by id (an unknown id is not an error). */
 int tenancy_keystore_revoke_id(tenancy_keystore_t *ks, uint64_t id, vg_error_t *err);
 

@@ -3,7 +3,8 @@
 (tests/grafana_fake): a tenant's POST /api/v1/metrics/grafana-token provisions its own organisation
 (idempotently) and returns a service-account token; the datasource vigil puts there carries a vigil API
 key that is scoped to the tenant (a query for another namespace through it is refused, its series are
-the tenant's only) and rotated on every provisioning; token list and revocation; the 5-per-window rate
+the tenant's only), kept across token requests and rotated on request with the new key live before the
+old is revoked (also when Grafana's update fails); token list and revocation; the 5-per-window rate
 limit; dashboards from templates and public links; Grafana down gives a clear 503 and shows in
 /api/v1/status. Output is TAP."""
 import base64
@@ -131,8 +132,40 @@ grafana:
         check("second token: token-2, no duplicate objects", st == 200 and t2["name"] == "metrics-alice-token-2"
               and len(org2["datasources"]) == 1 and len(org2["dashboards"]) == len(org["dashboards"])
               and len([o for o in state2["orgs"] if o["name"] == "vigil-alice"]) == 1, (t2, org2))
-        check("datasource key rotated: the old one is revoked, the new one works",
-              key2 != key1 and call(port, "/api/v1/labels", key1)[0] == 401 and call(port, "/api/v1/labels", key2)[0] == 200)
+        check("a second token keeps the datasource key (still valid, not rewritten)",
+              key2 == key1 and call(port, "/api/v1/labels", key1)[0] == 200, (key1[:8], key2[:8]))
+
+        def ds_key():
+            o = {o["name"]: o for o in fake_state()["orgs"]}["vigil-alice"]
+            return o["datasources"][0]["secureJsonData"]["httpHeaderValue1"].split(" ", 1)[1]
+
+        def ds_keys_stored():
+            with open(f"{tmp}/data/apikeys.json") as f:
+                return len([k for k in json.load(f) if k["tenant"] == "alice" and k["name"] == "grafana-datasource"])
+
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", alice, method="POST")
+        key3 = ds_key()
+        check("rotate: the new key is live in Grafana, the old one revoked", st == 200 and body["data"]["rotated"]
+              and body["data"]["revoked_keys"] == 1 and key3 != key1 and call(port, "/api/v1/labels", key1)[0] == 401
+              and call(port, "/api/v1/labels", key3)[0] == 200 and ds_keys_stored() == 1, (st, body))
+        request(gport, "/__fake/fail", method="POST", body=json.dumps(
+            {"path_prefix": "/api/datasources/uid/vigil", "method": "PUT", "status": 500, "count": 100}).encode())
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", alice, method="POST")
+        request(gport, "/__fake/up", method="POST", body=b"{}")  # clears the faults
+        check("rotate while Grafana's update fails: an error, the old key stays live, the new one is revoked",
+              st == 503 and ds_key() == key3 and call(port, "/api/v1/labels", key3)[0] == 200 and ds_keys_stored() == 1,
+              (st, body))
+        request(gport, "/__fake/fail", method="POST", body=json.dumps(
+            {"path_prefix": "/api/datasources/uid/vigil", "method": "PUT", "status": 502, "count": 100,
+             "after": True}).encode())
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", alice, method="POST")
+        request(gport, "/__fake/up", method="POST", body=b"{}")
+        key4 = ds_key()
+        check("rotate whose answer is lost after Grafana stored the key: the new key is the live one",
+              st == 503 and key4 != key3 and call(port, "/api/v1/labels", key4)[0] == 200
+              and call(port, "/api/v1/labels", key3)[0] == 401 and ds_keys_stored() == 1, (st, body))
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", token(org_id="carol"), method="POST")
+        check("rotate provisions a tenant that has no organisation yet", st == 200 and body["data"]["rotated"], (st, body))
 
         st, _, lst = call(port, "/api/v1/metrics/grafana-tokens", alice)
         names = [t["name"] for t in lst["data"]]
