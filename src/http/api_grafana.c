@@ -118,17 +118,22 @@ static int provision(http_req_t *req, const char *tenant, bool rotate, bool *rot
     return 0;
 }
 
-/* The per-tenant limit of credential-minting requests; answers 429 with Retry-After when reached. */
+/* The per-tenant limit of credential-minting requests: at most grafana.token_requests in any
+ * grafana.token_window (a sliding window, not a bucket: no refill lets a sixth through early). 429
+ * with Retry-After = when the oldest request leaves the window. */
 static int rate_limited(http_req_t *req, http_resp_t *resp, const char *tenant, const char *klass) {
     const config_t *c = req->ctx->cfg;
-    double rate = (double)c->grafana.token_requests / ((double)c->grafana.token_window_ms / 1000);
-    uint64_t burst = (uint64_t)c->grafana.token_requests;
-    int64_t wait = tenancy_limiter_take(service_limiter(req->app), tenant, klass, rate, burst, vg_mono_ns(), 1);
-    if (wait <= 0) return 0;
+    if (!req->app->grafana_limit) return vg_error_set(&req->err, VG_EUNAVAIL, "the Grafana request limit is not set up");
+    uint64_t max = (uint64_t)c->grafana.token_requests;
+    int64_t wait = tenancy_window_take(req->app->grafana_limit, tenant, klass, max, c->grafana.token_window_ms, vg_mono_ns());
+    if (wait == 0) return 0;
+    if (wait < 0) return vg_error_set(&req->err, (int)wait, "cannot apply the Grafana request limit");
     char *ra = vg_arena_alloc(req->arena, 24);
     if (ra) snprintf(ra, 24, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
-    return vg_error_set(&req->err, VG_ERATELIMIT, "at most %llu %s requests per tenant per window: retry later",
-                        (unsigned long long)burst, klass);
+    char win[VG_DURATION_MAX];
+    vg_duration_format(c->grafana.token_window_ms, win);
+    return vg_error_set(&req->err, VG_ERATELIMIT, "at most %llu %s requests per tenant in any %s: retry after %llds",
+                        (unsigned long long)max, klass, win, (long long)((wait + 999) / 1000));
 }
 
 int api_grafana_token(http_req_t *req, http_resp_t *resp) {
