@@ -84,6 +84,7 @@ grafana:
   vigil_url: http://127.0.0.1:{port}
   dashboards_dir: {ROOT}/grafana/dashboards
   token_window: 5m
+  datasource_url_allow: ["http://127.0.0.1:{gport}/allowed"]
   retries: 1
   retry_backoff: 10ms
   timeout: 3s
@@ -115,6 +116,29 @@ grafana:
         key1 = ds["secureJsonData"]["httpHeaderValue1"].split(" ", 1)[1]
         check("the datasource points at vigil with a vigil API key", ds["url"] == f"http://127.0.0.1:{port}"
               and key1.startswith("vgk_") and ds["jsonData"]["httpHeaderName1"] == "Authorization", ds)
+
+        # datasource URLs: a tenant reaches vigil or the allowed prefixes only; an admin anything
+        refused = [f"http://127.0.0.1:{port}@169.254.169.254/", f"http://127.0.0.1:{gport}/",
+                   f"http://127.0.0.1:{gport}/allowed-not", f"http://127.0.0.1:{gport}/allowed/../api/admin",
+                   f"http://127.0.0.1:{port}.evil.example/", "http://169.254.169.254/latest/meta-data"]
+        n_ds = lambda: len({o["name"]: o for o in fake_state()["orgs"]}["vigil-alice"]["datasources"])
+        before = n_ds()
+        res = [call(port, "/api/v1/grafana/datasources", alice, method="POST", body={"name": f"x{i}", "url": u})
+               for i, u in enumerate(refused)]
+        check("a tenant's datasource elsewhere than vigil or an allowed prefix: 403, nothing created",
+              all(r[0] == 403 and r[2]["errorType"] == "forbidden" for r in res) and n_ds() == before
+              and "169.254" not in json.dumps([r[2] for r in res]), [(r[0], r[2]) for r in res])
+        ok = [call(port, "/api/v1/grafana/datasources", alice, method="POST", body={"name": f"ok{i}", "url": u})[0]
+              for i, u in enumerate([f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{gport}/allowed/prom"])]
+        st, _, body = call(port, "/api/v1/grafana/datasources", admin, method="POST", params=[("tenant", "alice")],
+                           body={"name": "by-admin", "url": "http://169.254.169.254/"})
+        check("a tenant's datasource at vigil or under an allowed prefix is created; an admin is not restricted",
+              ok == [200, 200] and st == 200 and n_ds() == before + 3, (ok, st, body))
+        for name in ("ok0", "ok1", "by-admin"):  # alice's org keeps vigil's datasource only, as the checks below expect
+            uid = next(d["uid"] for d in {o["name"]: o for o in fake_state()["orgs"]}["vigil-alice"]["datasources"]
+                       if d["name"] == name)
+            request(gport, f"/api/datasources/uid/{uid}", method="DELETE", headers={
+                "Authorization": "Basic " + base64.b64encode(b"admin:pw").decode(), "X-Grafana-Org-Id": str(org["id"])})
 
         # the datasource credential is alice's and only alice's
         st, _, body = call(port, "/api/v1/series", key1, params=[("match[]", '{__name__=~".+"}')])
