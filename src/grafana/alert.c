@@ -113,6 +113,70 @@ int grafana_datasource_create(grafana_client_t *c, const char *tenant, const cha
     return rc;
 }
 
+/* One request on an object of the tenant's org: GET answers *out (when out), DELETE nothing. */
+static int in_org(grafana_client_t *c, const char *tenant, const char *method, const char *path, char **out,
+                  grafana_err_t *err) {
+    if (out) *out = NULL;
+    grafana__err_clear(err);
+    grafana_err_t local;
+    if (!err) err = &local;
+    int64_t org = 0;
+    int rc = grafana_tenant_org(c, tenant, &org, err);
+    if (rc) return rc;
+    grafana__req_t rq = {.method = method, .path = path, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
+    grafana__resp_t rs;
+    rc = grafana__request(c, &rq, &rs, err);
+    if (rc == VG_ENOTFOUND && rs.ambiguous && !strcmp(method, "DELETE")) rc = 0, grafana__err_clear(err);
+    if (!rc && out && (rc = grafana__dump(rs.json ? rs.json : json_null(), out))) grafana__err_set(err, rc, "grafana: out of memory");
+    grafana__resp_deinit(&rs);
+    return rc;
+}
+
+static int object_path(const char *base, const char *uid, char *path, size_t cap, grafana_err_t *err) {
+    if (!grafana__uid_ok(uid)) return grafana__err_set(err, VG_EINVAL, "grafana: invalid uid (want 1-40 of [A-Za-z0-9_-])");
+    snprintf(path, cap, "%s/%s", base, uid);
+    return 0;
+}
+
+int grafana_datasource_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err) {
+    return in_org(c, tenant, "GET", "/api/datasources", out, err);
+}
+
+int grafana_datasource_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err) {
+    char path[96];
+    *out = NULL;
+    int rc = object_path("/api/datasources/uid", uid, path, sizeof path, err);
+    return rc ? rc : in_org(c, tenant, "GET", path, out, err);
+}
+
+int grafana_datasource_delete(grafana_client_t *c, const char *tenant, const char *uid,
+                              const grafana_ds_policy_t *policy, grafana_err_t *err) {
+    char path[96];
+    int rc = object_path("/api/datasources/uid", uid, path, sizeof path, err);
+    if (rc) return rc;
+    if (policy && policy->restricted && !strcmp(uid, GRAFANA__DS_UID))
+        return grafana__err_set(err, VG_EFORBIDDEN,
+                                "grafana: datasource \"vigil\" is managed by vigil (rotate its credential instead)");
+    return in_org(c, tenant, "DELETE", path, NULL, err);
+}
+
+int grafana_alert_rule_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err) {
+    return in_org(c, tenant, "GET", "/api/v1/provisioning/alert-rules", out, err);
+}
+
+int grafana_alert_rule_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err) {
+    char path[96];
+    *out = NULL;
+    int rc = object_path("/api/v1/provisioning/alert-rules", uid, path, sizeof path, err);
+    return rc ? rc : in_org(c, tenant, "GET", path, out, err);
+}
+
+int grafana_alert_rule_delete(grafana_client_t *c, const char *tenant, const char *uid, grafana_err_t *err) {
+    char path[96];
+    int rc = object_path("/api/v1/provisioning/alert-rules", uid, path, sizeof path, err);
+    return rc ? rc : in_org(c, tenant, "DELETE", path, NULL, err);
+}
+
 /* ---- alert rules ------------------------------------------------------------------------------- */
 
 static bool str_len_ok(const json_t *v, size_t lo, size_t hi) {

@@ -227,6 +227,19 @@ typedef struct grafana_ds_policy {
 int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len,
                               const grafana_ds_policy_t *policy, char **out, grafana_err_t *err);
 
+/* The tenant's datasources (Grafana's list items), one of them (Grafana's DataSource: secrets only as
+ * secureJsonFields booleans), and deletion. A restricted policy cannot delete vigil's own datasource
+ * (uid "vigil": VG_EFORBIDDEN). uid: [A-Za-z0-9_-]{1,40} (VG_EINVAL); VG_ENOTFOUND when absent. */
+int grafana_datasource_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err);
+int grafana_datasource_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err);
+int grafana_datasource_delete(grafana_client_t *c, const char *tenant, const char *uid,
+                              const grafana_ds_policy_t *policy, grafana_err_t *err);
+
+/* The tenant's Grafana-managed alert rules (provisioning API): list, one by uid, delete. */
+int grafana_alert_rule_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err);
+int grafana_alert_rule_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err);
+int grafana_alert_rule_delete(grafana_client_t *c, const char *tenant, const char *uid, grafana_err_t *err);
+
 /* Checks an alert rule before anything is sent: title and ruleGroup 1–190 chars; uid (optional) ≤ 40
  * of [A-Za-z0-9_-]; "for" a duration string ("5m"); data[] non-empty with unique refIds, each
  * relativeTimeRange {from,to} numbers of seconds, from ≥ to ≥ 0, model an object; condition one of

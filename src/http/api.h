@@ -54,6 +54,8 @@ int api_grafana_public(http_req_t *req, http_resp_t *resp);
 int api_grafana_templates(http_req_t *req, http_resp_t *resp);
 int api_grafana_datasources(http_req_t *req, http_resp_t *resp);
 int api_grafana_alerts(http_req_t *req, http_resp_t *resp);
+int api_grafana_datasource(http_req_t *req, http_resp_t *resp);
+int api_grafana_alert(http_req_t *req, http_resp_t *resp);
 int api_grafana_health(http_req_t *req, http_resp_t *resp);
 int api_metrics_health(http_req_t *req, http_resp_t *resp);
 

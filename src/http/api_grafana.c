@@ -300,27 +300,71 @@ int api_grafana_templates(http_req_t *req, http_resp_t *resp) {
     return answer(resp, out, 200);
 }
 
+/* Who the caller is for datasource policy: tenants are restricted, admins are not. */
+static grafana_ds_policy_t ds_policy(const http_req_t *req) {
+    const config_strlist_t *allow = &req->ctx->cfg->grafana.datasource_url_allow;
+    return (grafana_ds_policy_t){.restricted = !req->ctx->admin, .url_allow = (const char *const *)allow->v,
+                                 .n_url_allow = allow->n};
+}
+
 int api_grafana_datasources(http_req_t *req, http_resp_t *resp) {
     const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out = NULL;
     grafana_err_t ge;
+    if (!strcmp(req->method, "GET")) {
+        if ((rc = grafana_datasource_list(req->app->grafana, tenant, &out, &ge))) return grafana_fail(req, rc, &ge);
+        grafana_ok();
+        return answer(resp, out, 200);
+    }
     /* Grafana's proxy calls a datasource's URL from the operator's network: tenants only reach vigil or
      * the configured prefixes; admins anything. */
-    const config_strlist_t *allow = &req->ctx->cfg->grafana.datasource_url_allow;
-    grafana_ds_policy_t pol = {.restricted = !req->ctx->admin, .url_allow = (const char *const *)allow->v,
-                               .n_url_allow = allow->n};
+    grafana_ds_policy_t pol = ds_policy(req);
     if ((rc = grafana_datasource_create(req->app->grafana, tenant, req->body, req->body_len, &pol, &out, &ge)))
         return grafana_fail(req, rc, &ge);
     grafana_ok();
     return answer(resp, out, 200);
 }
 
+int api_grafana_datasource(http_req_t *req, http_resp_t *resp) {
+    const char *tenant = NULL, *uid = http_req_path_param(req, "uid");
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    grafana_ds_policy_t pol = ds_policy(req);
+    if (!strcmp(req->method, "GET")) rc = grafana_datasource_get(req->app->grafana, tenant, uid, &out, &ge);
+    else rc = grafana_datasource_delete(req->app->grafana, tenant, uid, &pol, &ge);
+    if (rc) return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out ? out : strdup("{\"deleted\":true}"), 200);
+}
+
+int api_grafana_alert(http_req_t *req, http_resp_t *resp) {
+    const char *tenant = NULL, *uid = http_req_path_param(req, "uid");
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    if (!strcmp(req->method, "GET")) rc = grafana_alert_rule_get(req->app->grafana, tenant, uid, &out, &ge);
+    else rc = grafana_alert_rule_delete(req->app->grafana, tenant, uid, &ge);
+    if (rc) return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out ? out : strdup("{\"deleted\":true}"), 200);
+}
+
 int api_grafana_alerts(http_req_t *req, http_resp_t *resp) {
     const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    if (!strcmp(req->method, "GET")) {
+        char *out = NULL;
+        grafana_err_t ge;
+        if ((rc = grafana_alert_rule_list(req->app->grafana, tenant, &out, &ge))) return grafana_fail(req, rc, &ge);
+        grafana_ok();
+        return answer(resp, out, 200);
+    }
     if ((rc = grafana_alert_rule_validate(req->body, req->body_len, &req->err))) return rc;
     char *out = NULL;
     grafana_err_t ge;

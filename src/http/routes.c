@@ -50,8 +50,10 @@ const http_route_t http_routes[] = {
     {"/api/v1/grafana/dashboards/{uid}/public", "grafana", G | P, T, api_grafana_public},
     {"/api/v1/grafana/dashboards/{uid}", "grafana", G | HTTP_PUT | HTTP_DELETE, T, api_grafana_dashboard},
     {"/api/v1/grafana/templates", "grafana", G, T, api_grafana_templates},
-    {"/api/v1/grafana/datasources", "grafana", P, T, api_grafana_datasources},
-    {"/api/v1/grafana/alerts", "grafana", P, T, api_grafana_alerts},
+    {"/api/v1/grafana/datasources", "grafana", G | P, T, api_grafana_datasources},
+    {"/api/v1/grafana/datasources/{uid}", "grafana", G | HTTP_DELETE, T, api_grafana_datasource},
+    {"/api/v1/grafana/alerts", "grafana", G | P, T, api_grafana_alerts},
+    {"/api/v1/grafana/alerts/{uid}", "grafana", G | HTTP_DELETE, T, api_grafana_alert},
     {"/api/v1/grafana/health", "grafana", G, T, api_grafana_health},
 };
 

@@ -225,6 +225,35 @@ grafana:
         check("an admin must name the tenant", st == 400, body)
         st, _, body = call(port, "/api/v1/grafana/dashboards", admin, params=[("tenant", "bob")])
         check("an admin names the tenant", st == 200 and any(x["uid"] == uid for x in body["data"]), body)
+        # datasources and alert rules: read and delete, in the caller's organisation only
+        st, _, body = call(port, "/api/v1/grafana/datasources", bob, method="POST",
+                           body={"name": "second", "uid": "second", "url": f"http://127.0.0.1:{port}/"})
+        st, _, lst = call(port, "/api/v1/grafana/datasources", bob)
+        check("datasource list", st == 200 and sorted(d["uid"] for d in lst["data"]) == ["second", "vigil"], lst)
+        st, _, one = call(port, "/api/v1/grafana/datasources/second", bob)
+        st2, _, _ = call(port, "/api/v1/grafana/datasources/second", alice)
+        check("datasource get: the caller's own only", st == 200 and one["data"]["uid"] == "second" and st2 == 404,
+              (st, one, st2))
+        st, _, body = call(port, "/api/v1/grafana/datasources/vigil", bob, method="DELETE")
+        st2, _, _ = call(port, "/api/v1/grafana/datasources/second", alice, method="DELETE")
+        st3, _, _ = call(port, "/api/v1/grafana/datasources/second", bob, method="DELETE")
+        st4, _, _ = call(port, "/api/v1/grafana/datasources/second", bob)
+        check("datasource delete: vigil's own is refused to a tenant, another tenant's is not found",
+              st == 403 and st2 == 404 and st3 == 200 and st4 == 404, (st, body, st2, st3, st4))
+        rule = {"uid": "bob-rule", "title": "errors", "ruleGroup": "g", "condition": "A", "for": "1m",
+                "data": [{"refId": "A", "relativeTimeRange": {"from": 600, "to": 0}, "datasourceUid": "vigil",
+                          "model": {"refId": "A", "expr": "up"}}]}
+        st, _, body = call(port, "/api/v1/grafana/alerts", bob, method="POST", body=rule)
+        st2, _, lst = call(port, "/api/v1/grafana/alerts", bob)
+        st3, _, lst_a = call(port, "/api/v1/grafana/alerts", alice)
+        st4, _, one = call(port, "/api/v1/grafana/alerts/bob-rule", bob)
+        st5, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", alice)
+        check("alert rules: list and get in the caller's organisation only",
+              st == 200 and [r["uid"] for r in lst["data"]] == ["bob-rule"] and lst_a["data"] == []
+              and st4 == 200 and one["data"]["title"] == "errors" and st5 == 404, (st, body, lst, lst_a, st4, st5))
+        st, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", bob, method="DELETE")
+        st2, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", bob)
+        check("alert rule delete", st == 200 and st2 == 404, (st, st2))
         st, _, body = call(port, "/api/v1/grafana/health", alice)
         check("grafana health", st == 200, body)
 

@@ -240,6 +240,58 @@ static void datasource_policy(void **state) {
     grafana_client_free(c);
 }
 
+/* List, get and delete datasources and alert rules, each in the tenant's own org only. */
+static void read_and_delete(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    grafana_provision_result_t res;
+    fake_provision(c, "acme", &res);
+    fake_provision(c, "other", &res);
+    grafana_err_t err;
+    char *out = NULL;
+    const char ds[] = "{\"name\":\"mimir\",\"uid\":\"mimir\",\"url\":\"http://mimir:9009/prometheus\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, NULL, &out, &err), 0);
+    free(out);
+    const char rule[] = "{\"uid\":\"r1\",\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\","
+                        "\"data\":[" QUERY_A "]}";
+    assert_int_equal(grafana_alert_rule_create(c, "acme", rule, sizeof rule - 1, &out, &err), 0);
+    free(out);
+
+    assert_int_equal(grafana_datasource_list(c, "acme", &out, &err), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_array_size(j), 2); /* vigil's and mimir */
+    json_decref(j);
+    assert_int_equal(grafana_datasource_get(c, "acme", "mimir", &out, &err), 0);
+    assert_non_null(strstr(out, "http://mimir:9009/prometheus"));
+    free(out);
+    assert_int_equal(grafana_datasource_get(c, "other", "mimir", &out, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_datasource_get(c, "acme", "../admin", &out, &err), VG_EINVAL);
+    assert_int_equal(grafana_alert_rule_list(c, "acme", &out, &err), 0);
+    assert_non_null(strstr(out, "\"r1\""));
+    free(out);
+    assert_int_equal(grafana_alert_rule_list(c, "other", &out, &err), 0);
+    assert_string_equal(out, "[]");
+    free(out);
+    assert_int_equal(grafana_alert_rule_get(c, "acme", "r1", &out, &err), 0);
+    free(out);
+    assert_int_equal(grafana_alert_rule_get(c, "other", "r1", &out, &err), VG_ENOTFOUND);
+
+    grafana_ds_policy_t tenant = {.restricted = true};
+    assert_int_equal(grafana_datasource_delete(c, "other", "mimir", &tenant, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_datasource_delete(c, "acme", "vigil", &tenant, &err), VG_EFORBIDDEN);
+    assert_int_equal(grafana_datasource_delete(c, "acme", "mimir", &tenant, &err), 0);
+    assert_int_equal(grafana_datasource_get(c, "acme", "mimir", &out, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_alert_rule_delete(c, "other", "r1", &err), 0); /* Grafana's 204: nothing there */
+    assert_int_equal(grafana_alert_rule_get(c, "acme", "r1", &out, &err), 0);
+    free(out);
+    assert_int_equal(grafana_alert_rule_delete(c, "acme", "r1", &err), 0);
+    assert_int_equal(grafana_alert_rule_get(c, "acme", "r1", &out, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_datasource_list(c, "ghost", &out, &err), VG_ENOTFOUND);
+    grafana_client_free(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(validation),
@@ -247,6 +299,7 @@ int main(void) {
         cmocka_unit_test_setup(create_datasource, fake_test_setup),
         cmocka_unit_test(url_allowed),
         cmocka_unit_test_setup(datasource_policy, fake_test_setup),
+        cmocka_unit_test_setup(read_and_delete, fake_test_setup),
     };
     return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
 }
