@@ -351,6 +351,10 @@ static int cmd_serve(int argc, char **argv) {
         }
     }
     app.grafana = grafana;
+    tenancy_window_t *grafana_limit = NULL;
+    if (grafana && tenancy_window_new(100000, &grafana_limit))
+        vg_log_error("main", "cannot create the Grafana request limit; Grafana token requests are refused");
+    app.grafana_limit = grafana_limit;
     promql_engine_t *engine = NULL;
     promql_engine_opts_t eo = {.lookback_ms = c->query.lookback_delta_ms, .subquery_step_ms = c->global.evaluation_interval_ms,
                                .max_samples = c->query.max_samples, .timeout_ms = c->query.timeout_ms,
@@ -388,6 +392,8 @@ static int cmd_serve(int argc, char **argv) {
     if (probing) pthread_join(probe, NULL);
     app.grafana = NULL;
     grafana_client_free(grafana);
+    app.grafana_limit = NULL;
+    tenancy_window_free(grafana_limit);
     free(gvars);
     app.keys = NULL;
     tenancy_keystore_free(keys);

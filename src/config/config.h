@@ -211,6 +211,7 @@ typedef struct config_grafana {
     config_kv_t variables;
     int64_t token_requests;    /* POST /api/v1/metrics/grafana-token per tenant per token_window */
     int64_t token_window_ms;
+    config_strlist_t datasource_url_allow; /* URL prefixes a tenant's datasource may point under */
 } config_grafana_t;
 
 typedef struct config {

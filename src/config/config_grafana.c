@@ -1,6 +1,7 @@
 /* The `grafana` section (docs/grafana.md): where Grafana is, how vigil calls it, and how often a tenant
  * may ask for a token. Off while `url` is unset; with it, `vigil_url` is required and at most one
- * admin password source may be given. */
+ * admin password source may be given; datasource_url_allow holds plain http(s) URL prefixes (the
+ * grafana module compares them, src/grafana/url.c). */
 #include "config_int.h"
 
 #include <stdlib.h>
@@ -24,6 +25,7 @@ static const config__field_t grafana_fields[] = {
     {.key = "variables", .type = F_KV, .off = OFF(config_grafana_t, variables)},
     {.key = "token_requests", .type = F_INT, .off = OFF(config_grafana_t, token_requests), .min = 1, .max = 1000000},
     {.key = "token_window", .type = F_DURATION, .off = OFF(config_grafana_t, token_window_ms), .min = 1000, .max = DAY_MS},
+    {.key = "datasource_url_allow", .type = F_STRLIST, .off = OFF(config_grafana_t, datasource_url_allow)},
     FIELD_END,
 };
 
@@ -46,6 +48,15 @@ static int grafana_check(config_t *c, vg_error_t *err) {
         return vg_error_set(err, VG_ECONFIG, "grafana.vigil_url is required with grafana.url (the datasource URL Grafana uses)");
     if (c->grafana.admin_password && c->grafana.admin_password_file)
         return vg_error_set(err, VG_ECONFIG, "grafana: at most one of admin_password & admin_password_file");
+    for (size_t i = 0; i < c->grafana.datasource_url_allow.n; i++) {
+        const char *u = c->grafana.datasource_url_allow.v[i];
+        bool scheme = !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8);
+        if (!scheme || strpbrk(u, "@?#%\\ \t"))
+            return vg_error_set(err, VG_ECONFIG,
+                                "grafana.datasource_url_allow[%zu]: want an http(s) URL prefix without userinfo, query, "
+                                "fragment or %%-escapes",
+                                i);
+    }
     return 0;
 }
 

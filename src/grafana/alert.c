@@ -4,6 +4,8 @@
  *  - Alert rules are validated here before anything is sent, against the shapes Grafana's Go code
  *    accepts (not its OpenAPI spec): "for" is a duration string, relativeTimeRange numbers of seconds.
  *  - Only the fields vigil knows are forwarded: orgID is always the tenant's org, never the caller's.
+ *  - A tenant's datasource points at vigil or under an allowed prefix (url.c), checked before any
+ *    request: Grafana's proxy would otherwise reach any address on the tenant's behalf.
  *  - A rule's uid is fixed before the first attempt, so a retried create cannot make two rules; a
  *    409 after a lost answer is resolved by reading the rule back. */
 #include "grafana/grafana_int.h"
@@ -17,8 +19,8 @@
 
 /* ---- datasources ------------------------------------------------------------------------------- */
 
-int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len, char **out,
-                              grafana_err_t *err) {
+int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len,
+                              const grafana_ds_policy_t *policy, char **out, grafana_err_t *err) {
     *out = NULL;
     grafana__err_clear(err);
     grafana_err_t local;
@@ -58,6 +60,15 @@ int grafana_datasource_create(grafana_client_t *c, const char *tenant, const cha
     if (!rc && (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))))
         rc = grafana__err_set(err, VG_EINVAL, "datasource: \"url\" must be an http(s) URL");
     if (!rc && uid && !grafana__uid_ok(uid)) rc = grafana__err_set(err, VG_EINVAL, "datasource: invalid \"uid\"");
+    const char *type = grafana__jstr(body, "type");
+    if (!rc && policy && policy->restricted && type && strcmp(type, "prometheus"))
+        rc = grafana__err_set(err, VG_EFORBIDDEN, "datasource: a tenant may create datasources of type \"prometheus\" only");
+    /* The URL is not echoed: it may carry a password. */
+    if (!rc && policy && policy->restricted &&
+        !grafana_url_allowed(url, c->vigil_url, policy->url_allow, policy->n_url_allow))
+        rc = grafana__err_set(err, VG_EFORBIDDEN,
+                              "datasource: a tenant may point a datasource only at vigil (grafana.vigil_url) or under "
+                              "a prefix of grafana.datasource_url_allow (no userinfo, query or dot segments)");
     if (!rc) {
         if (jd) json_object_set(body, "jsonData", jd);
         if (sjd) json_object_set(body, "secureJsonData", sjd);
@@ -100,6 +111,70 @@ int grafana_datasource_create(grafana_client_t *c, const char *tenant, const cha
     }
     json_decref(body);
     return rc;
+}
+
+/* One request on an object of the tenant's org: GET answers *out (when out), DELETE nothing. */
+static int in_org(grafana_client_t *c, const char *tenant, const char *method, const char *path, char **out,
+                  grafana_err_t *err) {
+    if (out) *out = NULL;
+    grafana__err_clear(err);
+    grafana_err_t local;
+    if (!err) err = &local;
+    int64_t org = 0;
+    int rc = grafana_tenant_org(c, tenant, &org, err);
+    if (rc) return rc;
+    grafana__req_t rq = {.method = method, .path = path, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
+    grafana__resp_t rs;
+    rc = grafana__request(c, &rq, &rs, err);
+    if (rc == VG_ENOTFOUND && rs.ambiguous && !strcmp(method, "DELETE")) rc = 0, grafana__err_clear(err);
+    if (!rc && out && (rc = grafana__dump(rs.json ? rs.json : json_null(), out))) grafana__err_set(err, rc, "grafana: out of memory");
+    grafana__resp_deinit(&rs);
+    return rc;
+}
+
+static int object_path(const char *base, const char *uid, char *path, size_t cap, grafana_err_t *err) {
+    if (!grafana__uid_ok(uid)) return grafana__err_set(err, VG_EINVAL, "grafana: invalid uid (want 1-40 of [A-Za-z0-9_-])");
+    snprintf(path, cap, "%s/%s", base, uid);
+    return 0;
+}
+
+int grafana_datasource_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err) {
+    return in_org(c, tenant, "GET", "/api/datasources", out, err);
+}
+
+int grafana_datasource_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err) {
+    char path[96];
+    *out = NULL;
+    int rc = object_path("/api/datasources/uid", uid, path, sizeof path, err);
+    return rc ? rc : in_org(c, tenant, "GET", path, out, err);
+}
+
+int grafana_datasource_delete(grafana_client_t *c, const char *tenant, const char *uid,
+                              const grafana_ds_policy_t *policy, grafana_err_t *err) {
+    char path[96];
+    int rc = object_path("/api/datasources/uid", uid, path, sizeof path, err);
+    if (rc) return rc;
+    if (policy && policy->restricted && !strcmp(uid, GRAFANA__DS_UID))
+        return grafana__err_set(err, VG_EFORBIDDEN,
+                                "grafana: datasource \"vigil\" is managed by vigil (rotate its credential instead)");
+    return in_org(c, tenant, "DELETE", path, NULL, err);
+}
+
+int grafana_alert_rule_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err) {
+    return in_org(c, tenant, "GET", "/api/v1/provisioning/alert-rules", out, err);
+}
+
+int grafana_alert_rule_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err) {
+    char path[96];
+    *out = NULL;
+    int rc = object_path("/api/v1/provisioning/alert-rules", uid, path, sizeof path, err);
+    return rc ? rc : in_org(c, tenant, "GET", path, out, err);
+}
+
+int grafana_alert_rule_delete(grafana_client_t *c, const char *tenant, const char *uid, grafana_err_t *err) {
+    char path[96];
+    int rc = object_path("/api/v1/provisioning/alert-rules", uid, path, sizeof path, err);
+    return rc ? rc : in_org(c, tenant, "DELETE", path, NULL, err);
 }
 
 /* ---- alert rules ------------------------------------------------------------------------------- */

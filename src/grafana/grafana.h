@@ -82,14 +82,28 @@ int grafana_health(grafana_client_t *c, char **out, grafana_err_t *err);
 
 typedef struct grafana_provision_opts {
     const char *ds_header_name;  /* header Grafana sends to vigil, e.g. "Authorization" */
-    const char *ds_header_value; /* its value, a tenant-scoped credential, e.g. "Bearer <jwt>" (secret) */
+    const char *ds_header_value; /* its value, a tenant-scoped credential, e.g. "Bearer <jwt>" (secret);
+                                    NULL: ds_credential gives it */
+    /* Called at most once, only when the datasource must be written (created, repaired or rotated):
+     * sets *value (borrowed until provisioning returns) or returns a VG_E* code that stops the run.
+     * Lets a caller mint a credential only when Grafana will store it. */
+    int (*ds_credential)(void *arg, const char **value, vg_error_t *err);
+    void *ds_credential_arg;
     bool rotate_credential;      /* update the credential of an existing datasource too */
     const grafana_var_t *vars;   /* extra variables for the default dashboards (e.g. cluster) */
     size_t n_vars;
 } grafana_provision_opts_t;
 
+/* What a provisioning run did with the datasource credential. */
+typedef enum {
+    GRAFANA_CRED_KEPT = 0, /* not written: Grafana holds the credential it had before (if any) */
+    GRAFANA_CRED_STORED,   /* Grafana now holds the credential of this run */
+    GRAFANA_CRED_UNKNOWN,  /* a write failed in a way that may have reached Grafana: either may be live */
+} grafana_cred_t;
+
 typedef struct grafana_provision_result {
     int64_t org_id;             /* the tenant's Grafana organisation */
+    grafana_cred_t credential;  /* set even when the run fails at a later step */
     int64_t service_account_id; /* metrics-<tenant>, role Viewer */
     int n_created;              /* objects this run created or repaired; 0 on an idempotent re-run */
     int n_dashboards;           /* default dashboards present in the folder */
@@ -192,11 +206,39 @@ int grafana_template_render(const char *json, size_t len, const grafana_var_t *v
 
 /* ---- datasources and alert rules --------------------------------------------------------------- */
 
+/* Whether a tenant may point a datasource at url: it lies under vigil_url or under one of the allow[]
+ * prefixes (same scheme, host and port; path equal or below on a segment boundary). URLs with
+ * userinfo, a query or fragment, "%", backslashes, dot segments or anything not plain ASCII are
+ * refused; an allow[] entry that does not parse allows nothing. Pure. */
+bool grafana_url_allowed(const char *url, const char *vigil_url, const char *const *allow, size_t n_allow);
+
+/* Who creates a datasource: NULL or !restricted (an admin) may send any http(s) URL and type; a
+ * restricted caller (a tenant) only type "prometheus" and a URL grafana_url_allowed() accepts for the
+ * client's vigil_url and url_allow (VG_EFORBIDDEN otherwise, before anything is sent). Borrowed. */
+typedef struct grafana_ds_policy {
+    bool restricted;
+    const char *const *url_allow; /* URL prefixes (grafana.datasource_url_allow) */
+    size_t n_url_allow;
+} grafana_ds_policy_t;
+
 /* Creates a datasource in the tenant's org from a JSON body (Grafana's AddDataSourceCommand fields:
- * name and url required, type default "prometheus", access default "proxy"). VG_EEXIST on a duplicate
- * name. *out: Grafana's datasource (secrets as secureJsonFields booleans). */
-int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len, char **out,
-                              grafana_err_t *err);
+ * name and url required, type default "prometheus", access default "proxy"), within policy.
+ * VG_EEXIST on a duplicate name. *out: Grafana's datasource (secrets as secureJsonFields booleans). */
+int grafana_datasource_create(grafana_client_t *c, const char *tenant, const char *json, size_t len,
+                              const grafana_ds_policy_t *policy, char **out, grafana_err_t *err);
+
+/* The tenant's datasources (Grafana's list items), one of them (Grafana's DataSource: secrets only as
+ * secureJsonFields booleans), and deletion. A restricted policy cannot delete vigil's own datasource
+ * (uid "vigil": VG_EFORBIDDEN). uid: [A-Za-z0-9_-]{1,40} (VG_EINVAL); VG_ENOTFOUND when absent. */
+int grafana_datasource_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err);
+int grafana_datasource_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err);
+int grafana_datasource_delete(grafana_client_t *c, const char *tenant, const char *uid,
+                              const grafana_ds_policy_t *policy, grafana_err_t *err);
+
+/* The tenant's Grafana-managed alert rules (provisioning API): list, one by uid, delete. */
+int grafana_alert_rule_list(grafana_client_t *c, const char *tenant, char **out, grafana_err_t *err);
+int grafana_alert_rule_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err);
+int grafana_alert_rule_delete(grafana_client_t *c, const char *tenant, const char *uid, grafana_err_t *err);
 
 /* Checks an alert rule before anything is sent: title and ruleGroup 1–190 chars; uid (optional) ≤ 40
  * of [A-Za-z0-9_-]; "for" a duration string ("5m"); data[] non-empty with unique refIds, each

@@ -12,7 +12,9 @@
  *  - A create whose answer was lost (the request may have reached Grafana) is recognised on retry by
  *    Grafana's "already exists" answer and resolved by reading the object back.
  *  - Existing dashboards are never overwritten (users may have edited them); an existing datasource
- *    keeps its credential unless rotate_credential asks for a new one. */
+ *    keeps its credential unless rotate_credential asks for a new one.
+ *  - The result says whether Grafana now holds this run's credential (stored), still the old one
+ *    (kept), or cannot be told (unknown), so the caller revokes the right key: never the live one. */
 #include "grafana/grafana_int.h"
 
 #include "util/log.h"
@@ -34,15 +36,27 @@ static bool header_ok(const char *s, bool name) {
     return true;
 }
 
-static json_t *ds_body(const grafana_client_t *c, const grafana_provision_opts_t *o) {
+static json_t *ds_body(const grafana_client_t *c, const grafana_provision_opts_t *o, const char *value) {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:s}, s:{s:s}}", "name", GRAFANA__DS_NAME, "uid",
                      GRAFANA__DS_UID, "type", "prometheus", "access", "proxy", "url", c->vigil_url, "isDefault", 1,
                      "jsonData", "httpMethod", "POST", "timeInterval", "15s", "httpHeaderName1", o->ds_header_name,
-                     "secureJsonData", "httpHeaderValue1", o->ds_header_value);
+                     "secureJsonData", "httpHeaderValue1", value);
+}
+
+/* After a failed write of an existing datasource: did it land anyway? Grafana bumps "version" on every
+ * update, so a version past the one read before tells (a concurrent writer is vigil itself). */
+static grafana_cred_t ds_write_outcome(grafana_client_t *c, const grafana__req_t *get, int64_t version_before) {
+    grafana__resp_t rs;
+    grafana_err_t e;
+    grafana_cred_t out = GRAFANA_CRED_UNKNOWN;
+    if (!grafana__request(c, get, &rs, &e) && json_is_integer(json_object_get(rs.json, "version")))
+        out = grafana__jint(rs.json, "version") > version_before ? GRAFANA_CRED_STORED : GRAFANA_CRED_KEPT;
+    grafana__resp_deinit(&rs);
+    return out;
 }
 
 static int ds_ensure(grafana_client_t *c, int64_t org, const grafana_provision_opts_t *o, int *created,
-                     grafana_err_t *err) {
+                     grafana_cred_t *cred, grafana_err_t *err) {
     char path[128];
     snprintf(path, sizeof path, "/api/datasources/uid/%s", GRAFANA__DS_UID);
     grafana__req_t get = {.method = "GET", .path = path, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
@@ -50,7 +64,9 @@ static int ds_ensure(grafana_client_t *c, int64_t org, const grafana_provision_o
     int rc = grafana__request(c, &get, &rs, err);
     bool exists = rc == 0;
     bool current = false;
+    int64_t version = -1;
     if (exists) {
+        if (json_is_integer(json_object_get(rs.json, "version"))) version = grafana__jint(rs.json, "version");
         json_t *jd = json_object_get(rs.json, "jsonData");
         const char *url = grafana__jstr(rs.json, "url"), *type = grafana__jstr(rs.json, "type");
         const char *hn = grafana__jstr(jd, "httpHeaderName1");
@@ -63,22 +79,38 @@ static int ds_ensure(grafana_client_t *c, int64_t org, const grafana_provision_o
     grafana__err_clear(err);
     if (exists && current && !o->rotate_credential) return 0;
 
-    json_t *body = ds_body(c, o);
+    const char *value = o->ds_header_value;
+    if (!value && (rc = o->ds_credential(o->ds_credential_arg, &value, &err->err))) return rc;
+    if (!header_ok(value, false))
+        return grafana__err_set(err, VG_EINVAL, "grafana: the datasource credential is not a valid header value");
+    json_t *body = ds_body(c, o, value);
     if (!body) return grafana__err_set(err, VG_ENOMEM, "grafana: out of memory");
     grafana__req_t rq = {.method = exists ? "PUT" : "POST", .path = exists ? path : "/api/datasources",
                          .body = body, .auth = GRAFANA__AUTH_ADMIN, .org_id = org};
     rc = grafana__request(c, &rq, &rs, err);
-    if (!rc) (*created)++;
+    if (!rc) (*created)++, *cred = GRAFANA_CRED_STORED;
     else if (!exists && rs.status == 409) {
         /* Either our lost create (then the uid now exists) or another datasource already named "vigil". */
         grafana__resp_t rs2;
         grafana_err_t e2;
-        if (!grafana__request(c, &get, &rs2, &e2)) rc = 0, grafana__err_clear(err), (*created)++;
+        if (!grafana__request(c, &get, &rs2, &e2)) rc = 0, grafana__err_clear(err), (*created)++, *cred = GRAFANA_CRED_STORED;
         else
             grafana__err_set(err, VG_EEXIST,
                              "grafana: org %lld has a datasource named \"vigil\" with another uid; rename or delete it",
                              (long long)org);
         grafana__resp_deinit(&rs2);
+    } else if (rs.ambiguous || rs.maybe_seen) {
+        /* The write may have landed: an existing datasource shows it in its version; a create whose
+         * answer was lost shows it by existing. */
+        if (exists && version >= 0) *cred = ds_write_outcome(c, &get, version);
+        else if (!exists) {
+            grafana__resp_t rs2;
+            grafana_err_t e2;
+            int g = grafana__request(c, &get, &rs2, &e2);
+            *cred = !g ? GRAFANA_CRED_STORED : g == VG_ENOTFOUND ? GRAFANA_CRED_KEPT : GRAFANA_CRED_UNKNOWN;
+            grafana__resp_deinit(&rs2);
+        } else
+            *cred = GRAFANA_CRED_UNKNOWN;
     }
     grafana__resp_deinit(&rs);
     json_decref(body);
@@ -221,7 +253,8 @@ int grafana_tenant_provision(grafana_client_t *c, const char *tenant, const graf
     int rc = grafana__check_tenant(tenant, err);
     if (rc) return rc;
     if (!c->vigil_url) return grafana__err_set(err, VG_ECONFIG, "grafana: vigil_url is not configured");
-    if (!opts || !header_ok(opts->ds_header_name, true) || !header_ok(opts->ds_header_value, false))
+    if (!opts || !header_ok(opts->ds_header_name, true) ||
+        (opts->ds_header_value ? !header_ok(opts->ds_header_value, false) : !opts->ds_credential))
         return grafana__err_set(err, VG_EINVAL,
                                 "grafana: provisioning needs the tenant's datasource credential (header name and value)");
     grafana_err_t local;
@@ -234,7 +267,7 @@ int grafana_tenant_provision(grafana_client_t *c, const char *tenant, const graf
         grafana__org_cache_put(c, tenant, org);
         out->org_id = org;
         step = "datasource";
-        rc = ds_ensure(c, org, opts, &created, err);
+        rc = ds_ensure(c, org, opts, &created, &out->credential, err);
     }
     if (!rc) step = "folder", rc = folder_ensure(c, org, &created, err);
     if (!rc) step = "dashboards", rc = dashboards_ensure(c, org, opts, &created, &out->n_dashboards, err);

@@ -48,6 +48,7 @@ int api_tenants_self(http_req_t *req, http_resp_t *resp);
 
 /* api_grafana.c: Grafana tokens, dashboards, datasources, alerts, health; tenant metrics health */
 int api_grafana_token(http_req_t *req, http_resp_t *resp);
+int api_grafana_credential_rotate(http_req_t *req, http_resp_t *resp);
 int api_grafana_tokens(http_req_t *req, http_resp_t *resp);
 int api_grafana_token_revoke(http_req_t *req, http_resp_t *resp);
 int api_grafana_dashboards(http_req_t *req, http_resp_t *resp);
@@ -56,6 +57,8 @@ int api_grafana_public(http_req_t *req, http_resp_t *resp);
 int api_grafana_templates(http_req_t *req, http_resp_t *resp);
 int api_grafana_datasources(http_req_t *req, http_resp_t *resp);
 int api_grafana_alerts(http_req_t *req, http_resp_t *resp);
+int api_grafana_datasource(http_req_t *req, http_resp_t *resp);
+int api_grafana_alert(http_req_t *req, http_resp_t *resp);
 int api_grafana_health(http_req_t *req, http_resp_t *resp);
 int api_metrics_health(http_req_t *req, http_resp_t *resp);
 

@@ -2,8 +2,9 @@
  * and revocation, dashboards (from templates or JSON, public links), datasources, alert rules, Grafana
  * health, and the tenant metrics health document. Each acts in the caller's tenant organisation only
  * (an admin names the tenant with ?tenant=). The datasource vigil puts in a tenant's organisation
- * carries a fresh vigil API key of that tenant; every provisioning run rotates it and revokes the old
- * ones, so exactly one datasource key per tenant is valid. */
+ * carries a vigil API key of that tenant, kept while valid and replaced on request (rotate): the new
+ * key is live in Grafana before the old one is revoked, so the tenant's dashboards never lose their
+ * credential. */
 #include "api.h"
 #include "auth.h"
 
@@ -61,49 +62,88 @@ static int answer(http_resp_t *resp, char *json, int status) {
     return 0;
 }
 
-/* Provisions the tenant's organisation with a fresh datasource key; revokes the older ones. */
-static int provision(http_req_t *req, const char *tenant) {
-    char key[TENANCY_APIKEY_LEN + 1], header[TENANCY_APIKEY_LEN + 16];
-    uint64_t id;
-    if (!req->app->keys) return vg_error_set(&req->err, VG_EUNAVAIL, "the API key store is not open");
-    int rc = tenancy_keystore_create(req->app->keys, tenant, DS_KEY_NAME, key, &id, &req->err);
+/* The datasource credential of one provisioning run: a vigil API key minted only when Grafana is
+ * about to store it (grafana_provision_opts_t.ds_credential). */
+typedef struct {
+    http_req_t *req;
+    const char *tenant;
+    uint64_t id; /* 0: none minted */
+    char key[TENANCY_APIKEY_LEN + 1];
+    char header[TENANCY_APIKEY_LEN + 16];
+} ds_cred_t;
+
+static int mint_ds_key(void *arg, const char **value, vg_error_t *err) {
+    ds_cred_t *cr = arg;
+    int rc = tenancy_keystore_create(cr->req->app->keys, cr->tenant, DS_KEY_NAME, cr->key, &cr->id, err);
     if (rc) return rc;
-    snprintf(header, sizeof header, "Bearer %s", key);
-    grafana_provision_opts_t po = {.ds_header_name = "Authorization", .ds_header_value = header, .rotate_credential = true};
+    snprintf(cr->header, sizeof cr->header, "Bearer %s", cr->key);
+    *value = cr->header;
+    return 0;
+}
+
+/* Provisions the tenant's organisation. The datasource keeps the key it holds while that key is valid;
+ * a new key is minted when the datasource must be written (missing, outdated, no valid key left, or
+ * `rotate`). Revocation follows what Grafana holds, so the live key is never the one revoked: the
+ * new key stored → the older ones go; not stored → the new one goes; unknown → both stay (the next
+ * rotation removes the extra one). *rotated tells whether a new key went live. */
+static int provision(http_req_t *req, const char *tenant, bool rotate, bool *rotated, size_t *n_revoked) {
+    *rotated = false;
+    *n_revoked = 0;
+    if (!req->app->keys) return vg_error_set(&req->err, VG_EUNAVAIL, "the API key store is not open");
+    ds_cred_t cr = {.req = req, .tenant = tenant};
+    bool have_key = tenancy_keystore_count(req->app->keys, tenant, DS_KEY_NAME) > 0;
+    grafana_provision_opts_t po = {.ds_header_name = "Authorization", .ds_credential = mint_ds_key,
+                                   .ds_credential_arg = &cr, .rotate_credential = rotate || !have_key};
     grafana_provision_result_t pr;
     grafana_err_t ge;
-    rc = grafana_tenant_provision(req->app->grafana, tenant, &po, &pr, &ge);
-    explicit_bzero(key, sizeof key);
-    explicit_bzero(header, sizeof header);
+    int rc = grafana_tenant_provision(req->app->grafana, tenant, &po, &pr, &ge);
+    explicit_bzero(cr.key, sizeof cr.key);
+    explicit_bzero(cr.header, sizeof cr.header);
     vg_error_t kerr;
-    if (rc) {
-        tenancy_keystore_revoke_id(req->app->keys, id, &kerr); /* never handed out */
-        return grafana_fail(req, rc, &ge);
+    if (cr.id && pr.credential == GRAFANA_CRED_STORED) {
+        *rotated = true;
+        if (tenancy_keystore_revoke(req->app->keys, tenant, DS_KEY_NAME, cr.id, n_revoked, &kerr))
+            vg_log_error("grafana", "cannot revoke old datasource keys", VG_LS("tenant", tenant), VG_LS("err", kerr.msg));
+    } else if (cr.id && pr.credential == GRAFANA_CRED_KEPT) {
+        if (tenancy_keystore_revoke_id(req->app->keys, cr.id, &kerr)) /* never live */
+            vg_log_error("grafana", "cannot revoke an unused datasource key", VG_LS("tenant", tenant), VG_LS("err", kerr.msg));
+    } else if (cr.id) {
+        vg_log_warn("grafana", "datasource update outcome unknown; keeping the old and the new key",
+                    VG_LS("tenant", tenant));
     }
+    if (rc) return grafana_fail(req, rc, &ge);
     grafana_ok();
-    size_t n = 0;
-    if (tenancy_keystore_revoke(req->app->keys, tenant, DS_KEY_NAME, id, &n, &kerr))
-        vg_log_error("grafana", "cannot revoke old datasource keys", VG_LS("tenant", tenant), VG_LS("err", kerr.msg));
     vg_log_info("grafana", "tenant provisioned", VG_LS("tenant", tenant), VG_LI("org_id", pr.org_id),
-                VG_LI("created", pr.n_created), VG_LI("revoked_keys", (int64_t)n));
+                VG_LI("created", pr.n_created), VG_LI("key_rotated", *rotated), VG_LI("revoked_keys", (int64_t)*n_revoked));
     return 0;
+}
+
+/* The per-tenant limit of credential-minting requests: at most grafana.token_requests in any
+ * grafana.token_window (a sliding window, not a bucket: no refill lets a sixth through early). 429
+ * with Retry-After = when the oldest request leaves the window. */
+static int rate_limited(http_req_t *req, http_resp_t *resp, const char *tenant, const char *klass) {
+    const config_t *c = req->ctx->cfg;
+    if (!req->app->grafana_limit) return vg_error_set(&req->err, VG_EUNAVAIL, "the Grafana request limit is not set up");
+    uint64_t max = (uint64_t)c->grafana.token_requests;
+    int64_t wait = tenancy_window_take(req->app->grafana_limit, tenant, klass, max, c->grafana.token_window_ms, vg_mono_ns());
+    if (wait == 0) return 0;
+    if (wait < 0) return vg_error_set(&req->err, (int)wait, "cannot apply the Grafana request limit");
+    char *ra = vg_arena_alloc(req->arena, 24);
+    if (ra) snprintf(ra, 24, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
+    char win[VG_DURATION_MAX];
+    vg_duration_format(c->grafana.token_window_ms, win);
+    return vg_error_set(&req->err, VG_ERATELIMIT, "at most %llu %s requests per tenant in any %s: retry after %llds",
+                        (unsigned long long)max, klass, win, (long long)((wait + 999) / 1000));
 }
 
 int api_grafana_token(http_req_t *req, http_resp_t *resp) {
     const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
-    const config_t *c = req->ctx->cfg;
-    double rate = (double)c->grafana.token_requests / ((double)c->grafana.token_window_ms / 1000);
-    uint64_t burst = (uint64_t)c->grafana.token_requests;
-    int64_t wait = tenancy_limiter_take(service_limiter(req->app), tenant, "grafana-token", rate, burst, vg_mono_ns(), 1);
-    if (wait > 0) {
-        char *ra = vg_arena_alloc(req->arena, 24);
-        if (ra) snprintf(ra, 24, "%lld", (long long)((wait + 999) / 1000)), http_resp_header(resp, "Retry-After", ra);
-        return vg_error_set(&req->err, VG_ERATELIMIT, "at most %llu Grafana tokens per tenant per window: retry later",
-                            (unsigned long long)burst);
-    }
-    if ((rc = provision(req, tenant))) return rc;
+    if ((rc = rate_limited(req, resp, tenant, "grafana-token"))) return rc;
+    bool rotated;
+    size_t n_revoked;
+    if ((rc = provision(req, tenant, false, &rotated, &n_revoked))) return rc;
     grafana_token_t t;
     grafana_err_t ge;
     if ((rc = grafana_token_create(req->app->grafana, tenant, 0, &t, &ge))) return grafana_fail(req, rc, &ge);
@@ -117,6 +157,21 @@ int api_grafana_token(http_req_t *req, http_resp_t *resp) {
     explicit_bzero(out, strlen(out));
     free(out);
     return 0;
+}
+
+/* POST /api/v1/metrics/grafana-credential/rotate: a new datasource key, live in Grafana before the old
+ * one is revoked. */
+int api_grafana_credential_rotate(http_req_t *req, http_resp_t *resp) {
+    const char *tenant = NULL;
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    if ((rc = rate_limited(req, resp, tenant, "grafana-credential"))) return rc;
+    bool rotated;
+    size_t n_revoked;
+    if ((rc = provision(req, tenant, true, &rotated, &n_revoked))) return rc;
+    char *out = malloc(64);
+    if (out) snprintf(out, 64, "{\"rotated\":%s,\"revoked_keys\":%zu}", rotated ? "true" : "false", n_revoked);
+    return answer(resp, out, 200);
 }
 
 int api_grafana_tokens(http_req_t *req, http_resp_t *resp) {
@@ -245,22 +300,71 @@ int api_grafana_templates(http_req_t *req, http_resp_t *resp) {
     return answer(resp, out, 200);
 }
 
+/* Who the caller is for datasource policy: tenants are restricted, admins are not. */
+static grafana_ds_policy_t ds_policy(const http_req_t *req) {
+    const config_strlist_t *allow = &req->ctx->cfg->grafana.datasource_url_allow;
+    return (grafana_ds_policy_t){.restricted = !req->ctx->admin, .url_allow = (const char *const *)allow->v,
+                                 .n_url_allow = allow->n};
+}
+
 int api_grafana_datasources(http_req_t *req, http_resp_t *resp) {
     const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
     char *out = NULL;
     grafana_err_t ge;
-    if ((rc = grafana_datasource_create(req->app->grafana, tenant, req->body, req->body_len, &out, &ge)))
+    if (!strcmp(req->method, "GET")) {
+        if ((rc = grafana_datasource_list(req->app->grafana, tenant, &out, &ge))) return grafana_fail(req, rc, &ge);
+        grafana_ok();
+        return answer(resp, out, 200);
+    }
+    /* Grafana's proxy calls a datasource's URL from the operator's network: tenants only reach vigil or
+     * the configured prefixes; admins anything. */
+    grafana_ds_policy_t pol = ds_policy(req);
+    if ((rc = grafana_datasource_create(req->app->grafana, tenant, req->body, req->body_len, &pol, &out, &ge)))
         return grafana_fail(req, rc, &ge);
     grafana_ok();
     return answer(resp, out, 200);
+}
+
+int api_grafana_datasource(http_req_t *req, http_resp_t *resp) {
+    const char *tenant = NULL, *uid = http_req_path_param(req, "uid");
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    grafana_ds_policy_t pol = ds_policy(req);
+    if (!strcmp(req->method, "GET")) rc = grafana_datasource_get(req->app->grafana, tenant, uid, &out, &ge);
+    else rc = grafana_datasource_delete(req->app->grafana, tenant, uid, &pol, &ge);
+    if (rc) return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out ? out : strdup("{\"deleted\":true}"), 200);
+}
+
+int api_grafana_alert(http_req_t *req, http_resp_t *resp) {
+    const char *tenant = NULL, *uid = http_req_path_param(req, "uid");
+    int rc = need_grafana(req);
+    if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    char *out = NULL;
+    grafana_err_t ge;
+    if (!strcmp(req->method, "GET")) rc = grafana_alert_rule_get(req->app->grafana, tenant, uid, &out, &ge);
+    else rc = grafana_alert_rule_delete(req->app->grafana, tenant, uid, &ge);
+    if (rc) return grafana_fail(req, rc, &ge);
+    grafana_ok();
+    return answer(resp, out ? out : strdup("{\"deleted\":true}"), 200);
 }
 
 int api_grafana_alerts(http_req_t *req, http_resp_t *resp) {
     const char *tenant = NULL;
     int rc = need_grafana(req);
     if (rc || (rc = tenant_of(req, &tenant))) return rc;
+    if (!strcmp(req->method, "GET")) {
+        char *out = NULL;
+        grafana_err_t ge;
+        if ((rc = grafana_alert_rule_list(req->app->grafana, tenant, &out, &ge))) return grafana_fail(req, rc, &ge);
+        grafana_ok();
+        return answer(resp, out, 200);
+    }
     if ((rc = grafana_alert_rule_validate(req->body, req->body_len, &req->err))) return rc;
     char *out = NULL;
     grafana_err_t ge;

@@ -48,6 +48,7 @@ typedef struct service {
     struct ingest_scraper *scraper; /* the scrape manager (borrowed; NULL when not running) */
     struct tenancy_keystore *keys;  /* vigil API keys (borrowed; NULL when not opened) */
     struct grafana_client *grafana; /* the Grafana client (borrowed; NULL when grafana.url is unset) */
+    struct tenancy_window *grafana_limit; /* grafana.token_requests per token_window (borrowed; NULL: none) */
     struct promql_engine *engine;   /* the PromQL engine (borrowed) */
     promql_executor_t *exec;        /* the executor reads go through (owned; set by service_executor_local) */
     void *priv;

@@ -253,6 +253,15 @@ int tenancy_keystore_revoke(tenancy_keystore_t *ks, const char *tenant, const ch
     return rc;
 }
 
+size_t tenancy_keystore_count(tenancy_keystore_t *ks, const char *tenant, const char *name) {
+    size_t n = 0;
+    pthread_mutex_lock(&ks->mu);
+    for (size_t i = 0; i < ks->n; i++)
+        n += !strcmp(ks->v[i].tenant, tenant) && (!name || !strcmp(ks->v[i].name, name));
+    pthread_mutex_unlock(&ks->mu);
+    return n;
+}
+
 int tenancy_keystore_revoke_id(tenancy_keystore_t *ks, uint64_t id, vg_error_t *err) {
     pthread_mutex_lock(&ks->mu);
     size_t i = 0;

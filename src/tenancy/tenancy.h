@@ -188,6 +188,23 @@ int64_t tenancy_limiter_take(tenancy_limiter_t *l, const char *tenant, const cha
 size_t tenancy_limiter_sweep(tenancy_limiter_t *l, uint64_t now_ns);
 size_t tenancy_limiter_size(tenancy_limiter_t *l);
 
+/* Sliding-window limits (window.c): at most `max` events per (tenant, class) in any window; a table of
+ * the keys with events inside their window (idle ones are dropped), at most `capacity` of them, under
+ * one mutex. For rare, costly requests (Grafana tokens); the token buckets above serve the rest. */
+typedef struct tenancy_window tenancy_window_t;
+
+/* capacity ≥ 1 keys. Returns 0 and *out (free with tenancy_window_free()) or VG_ENOMEM. */
+int tenancy_window_new(size_t capacity, tenancy_window_t **out);
+void tenancy_window_free(tenancy_window_t *w);
+/* Records one event of (tenant, klass) at monotonic time now_ns (vg_mono_ns()) when fewer than max lie
+ * in the last window_ms: returns 0. Otherwise records nothing and returns the ms (≥ 1) until enough of
+ * the oldest leave the window (for Retry-After round up to seconds); also window_ms when the table is
+ * full of busy keys. VG_EINVAL for max 0 or window_ms ≤ 0, VG_ENOMEM. */
+int64_t tenancy_window_take(tenancy_window_t *w, const char *tenant, const char *klass, uint64_t max, int64_t window_ms,
+                            uint64_t now_ns);
+/* Keys tracked (idle ones leave at the next take). */
+size_t tenancy_window_size(tenancy_window_t *w);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Usage per tenant (usage.c): the concurrent-query gate, counts since start and rates over the last
  * minute, series refused by the series limit, and a cache of the tenant's active-series count. A
@@ -247,6 +264,8 @@ int tenancy_keystore_verify(tenancy_keystore_t *ks, const char *token, size_t le
 /* Revokes tenant's keys named `name` (NULL: any name) except keep_id (0: none); *n_revoked counts them. */
 int tenancy_keystore_revoke(tenancy_keystore_t *ks, const char *tenant, const char *name, uint64_t keep_id, size_t *n_revoked,
                             vg_error_t *err);
+/* How many valid keys tenant has under `name` (NULL: any name). */
+size_t tenancy_keystore_count(tenancy_keystore_t *ks, const char *tenant, const char *name);
 /* Revokes one key by id (an unknown id is not an error). */
 int tenancy_keystore_revoke_id(tenancy_keystore_t *ks, uint64_t id, vg_error_t *err);
 

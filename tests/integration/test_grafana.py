@@ -3,8 +3,9 @@
 (tests/grafana_fake): a tenant's POST /api/v1/metrics/grafana-token provisions its own organisation
 (idempotently) and returns a service-account token; the datasource vigil puts there carries a vigil API
 key that is scoped to the tenant (a query for another namespace through it is refused, its series are
-the tenant's only) and rotated on every provisioning; token list and revocation; the 5-per-window rate
-limit; dashboards from templates and public links; Grafana down gives a clear 503 and shows in
+the tenant's only), kept across token requests and rotated on request with the new key live before the
+old is revoked (also when Grafana's update fails); token list and revocation; the 5-per-window rate
+limit (a sliding window); dashboards from templates and public links; Grafana down gives a clear 503 and shows in
 /api/v1/status. Output is TAP."""
 import base64
 import hashlib
@@ -82,8 +83,8 @@ grafana:
   admin_password_file: {tmp}/gpw
   vigil_url: http://127.0.0.1:{port}
   dashboards_dir: {ROOT}/grafana/dashboards
-  token_requests: 3
   token_window: 5m
+  datasource_url_allow: ["http://127.0.0.1:{gport}/allowed"]
   retries: 1
   retry_backoff: 10ms
   timeout: 3s
@@ -99,6 +100,7 @@ grafana:
                                   body=snappy(write_request([({"__name__": "app_up", "pod": ns}, [(now, 1)])])))
             check(f"{ns}'s data is written", st == 204, body)
 
+        t_first = time.monotonic()
         st, _, t1 = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
         fields = {"token", "name", "service_account_id", "grafana_url", "org_id", "namespace", "message", "expires_in_days"}
         check("grafana-token: 200 with the seed's fields", st == 200 and fields <= set(t1) and t1["name"] == "metrics-alice-token-1"
@@ -114,6 +116,29 @@ grafana:
         key1 = ds["secureJsonData"]["httpHeaderValue1"].split(" ", 1)[1]
         check("the datasource points at vigil with a vigil API key", ds["url"] == f"http://127.0.0.1:{port}"
               and key1.startswith("vgk_") and ds["jsonData"]["httpHeaderName1"] == "Authorization", ds)
+
+        # datasource URLs: a tenant reaches vigil or the allowed prefixes only; an admin anything
+        refused = [f"http://127.0.0.1:{port}@169.254.169.254/", f"http://127.0.0.1:{gport}/",
+                   f"http://127.0.0.1:{gport}/allowed-not", f"http://127.0.0.1:{gport}/allowed/../api/admin",
+                   f"http://127.0.0.1:{port}.evil.example/", "http://169.254.169.254/latest/meta-data"]
+        n_ds = lambda: len({o["name"]: o for o in fake_state()["orgs"]}["vigil-alice"]["datasources"])
+        before = n_ds()
+        res = [call(port, "/api/v1/grafana/datasources", alice, method="POST", body={"name": f"x{i}", "url": u})
+               for i, u in enumerate(refused)]
+        check("a tenant's datasource elsewhere than vigil or an allowed prefix: 403, nothing created",
+              all(r[0] == 403 and r[2]["errorType"] == "forbidden" for r in res) and n_ds() == before
+              and "169.254" not in json.dumps([r[2] for r in res]), [(r[0], r[2]) for r in res])
+        ok = [call(port, "/api/v1/grafana/datasources", alice, method="POST", body={"name": f"ok{i}", "url": u})[0]
+              for i, u in enumerate([f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{gport}/allowed/prom"])]
+        st, _, body = call(port, "/api/v1/grafana/datasources", admin, method="POST", params=[("tenant", "alice")],
+                           body={"name": "by-admin", "url": "http://169.254.169.254/"})
+        check("a tenant's datasource at vigil or under an allowed prefix is created; an admin is not restricted",
+              ok == [200, 200] and st == 200 and n_ds() == before + 3, (ok, st, body))
+        for name in ("ok0", "ok1", "by-admin"):  # alice's org keeps vigil's datasource only, as the checks below expect
+            uid = next(d["uid"] for d in {o["name"]: o for o in fake_state()["orgs"]}["vigil-alice"]["datasources"]
+                       if d["name"] == name)
+            request(gport, f"/api/datasources/uid/{uid}", method="DELETE", headers={
+                "Authorization": "Basic " + base64.b64encode(b"admin:pw").decode(), "X-Grafana-Org-Id": str(org["id"])})
 
         # the datasource credential is alice's and only alice's
         st, _, body = call(port, "/api/v1/series", key1, params=[("match[]", '{__name__=~".+"}')])
@@ -131,8 +156,40 @@ grafana:
         check("second token: token-2, no duplicate objects", st == 200 and t2["name"] == "metrics-alice-token-2"
               and len(org2["datasources"]) == 1 and len(org2["dashboards"]) == len(org["dashboards"])
               and len([o for o in state2["orgs"] if o["name"] == "vigil-alice"]) == 1, (t2, org2))
-        check("datasource key rotated: the old one is revoked, the new one works",
-              key2 != key1 and call(port, "/api/v1/labels", key1)[0] == 401 and call(port, "/api/v1/labels", key2)[0] == 200)
+        check("a second token keeps the datasource key (still valid, not rewritten)",
+              key2 == key1 and call(port, "/api/v1/labels", key1)[0] == 200, (key1[:8], key2[:8]))
+
+        def ds_key():
+            o = {o["name"]: o for o in fake_state()["orgs"]}["vigil-alice"]
+            return o["datasources"][0]["secureJsonData"]["httpHeaderValue1"].split(" ", 1)[1]
+
+        def ds_keys_stored():
+            with open(f"{tmp}/data/apikeys.json") as f:
+                return len([k for k in json.load(f) if k["tenant"] == "alice" and k["name"] == "grafana-datasource"])
+
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", alice, method="POST")
+        key3 = ds_key()
+        check("rotate: the new key is live in Grafana, the old one revoked", st == 200 and body["data"]["rotated"]
+              and body["data"]["revoked_keys"] == 1 and key3 != key1 and call(port, "/api/v1/labels", key1)[0] == 401
+              and call(port, "/api/v1/labels", key3)[0] == 200 and ds_keys_stored() == 1, (st, body))
+        request(gport, "/__fake/fail", method="POST", body=json.dumps(
+            {"path_prefix": "/api/datasources/uid/vigil", "method": "PUT", "status": 500, "count": 100}).encode())
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", alice, method="POST")
+        request(gport, "/__fake/up", method="POST", body=b"{}")  # clears the faults
+        check("rotate while Grafana's update fails: an error, the old key stays live, the new one is revoked",
+              st == 503 and ds_key() == key3 and call(port, "/api/v1/labels", key3)[0] == 200 and ds_keys_stored() == 1,
+              (st, body))
+        request(gport, "/__fake/fail", method="POST", body=json.dumps(
+            {"path_prefix": "/api/datasources/uid/vigil", "method": "PUT", "status": 502, "count": 100,
+             "after": True}).encode())
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", alice, method="POST")
+        request(gport, "/__fake/up", method="POST", body=b"{}")
+        key4 = ds_key()
+        check("rotate whose answer is lost after Grafana stored the key: the new key is the live one",
+              st == 503 and key4 != key3 and call(port, "/api/v1/labels", key4)[0] == 200
+              and call(port, "/api/v1/labels", key3)[0] == 401 and ds_keys_stored() == 1, (st, body))
+        st, _, body = call(port, "/api/v1/metrics/grafana-credential/rotate", token(org_id="carol"), method="POST")
+        check("rotate provisions a tenant that has no organisation yet", st == 200 and body["data"]["rotated"], (st, body))
 
         st, _, lst = call(port, "/api/v1/metrics/grafana-tokens", alice)
         names = [t["name"] for t in lst["data"]]
@@ -143,10 +200,16 @@ grafana:
         st, _, body = call(port, "/api/v1/metrics/grafana-tokens", bob)
         check("bob has no tokens (not provisioned) and sees none of alice's", st in (200, 404) and "alice" not in json.dumps(body), body)
 
-        st, hd, body = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
-        st4, hd4, body4 = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
-        check("past token_requests per window: 429 with Retry-After", st == 200 and st4 == 429 and int(hd4.get("Retry-After", "0")) > 1,
-              (st, st4, body4))
+        sts = [call(port, "/api/v1/metrics/grafana-token", alice, method="POST")[0] for _ in range(3)]
+        st6, hd6, body6 = call(port, "/api/v1/metrics/grafana-token", alice, method="POST")
+        elapsed = time.monotonic() - t_first
+        ra = int(hd6.get("Retry-After", "0"))
+        # the oldest of the five (alice's first) leaves the 5m window 300s after it was taken
+        check("5 grafana-token requests per 5m window: the 6th is 429, Retry-After when the oldest leaves",
+              sts == [200] * 3 and st6 == 429 and 300 - elapsed - 1 <= ra <= 300 and "any 5m" in body6["error"],
+              (sts, st6, ra, elapsed, body6))
+        st, _, body = call(port, "/api/v1/metrics/grafana-token", admin, method="POST", params=[("tenant", "alice")])
+        check("an admin acting for alice counts against alice's window", st == 429, (st, body))
 
         st, _, d = call(port, "/api/v1/grafana/dashboards", bob, method="POST", body={"template": "k8s-namespace", "variables": {"cluster": "prod"}})
         check("dashboard from a template needs a provisioned org", st == 404, (st, d))
@@ -162,6 +225,35 @@ grafana:
         check("an admin must name the tenant", st == 400, body)
         st, _, body = call(port, "/api/v1/grafana/dashboards", admin, params=[("tenant", "bob")])
         check("an admin names the tenant", st == 200 and any(x["uid"] == uid for x in body["data"]), body)
+        # datasources and alert rules: read and delete, in the caller's organisation only
+        st, _, body = call(port, "/api/v1/grafana/datasources", bob, method="POST",
+                           body={"name": "second", "uid": "second", "url": f"http://127.0.0.1:{port}/"})
+        st, _, lst = call(port, "/api/v1/grafana/datasources", bob)
+        check("datasource list", st == 200 and sorted(d["uid"] for d in lst["data"]) == ["second", "vigil"], lst)
+        st, _, one = call(port, "/api/v1/grafana/datasources/second", bob)
+        st2, _, _ = call(port, "/api/v1/grafana/datasources/second", alice)
+        check("datasource get: the caller's own only", st == 200 and one["data"]["uid"] == "second" and st2 == 404,
+              (st, one, st2))
+        st, _, body = call(port, "/api/v1/grafana/datasources/vigil", bob, method="DELETE")
+        st2, _, _ = call(port, "/api/v1/grafana/datasources/second", alice, method="DELETE")
+        st3, _, _ = call(port, "/api/v1/grafana/datasources/second", bob, method="DELETE")
+        st4, _, _ = call(port, "/api/v1/grafana/datasources/second", bob)
+        check("datasource delete: vigil's own is refused to a tenant, another tenant's is not found",
+              st == 403 and st2 == 404 and st3 == 200 and st4 == 404, (st, body, st2, st3, st4))
+        rule = {"uid": "bob-rule", "title": "errors", "ruleGroup": "g", "condition": "A", "for": "1m",
+                "data": [{"refId": "A", "relativeTimeRange": {"from": 600, "to": 0}, "datasourceUid": "vigil",
+                          "model": {"refId": "A", "expr": "up"}}]}
+        st, _, body = call(port, "/api/v1/grafana/alerts", bob, method="POST", body=rule)
+        st2, _, lst = call(port, "/api/v1/grafana/alerts", bob)
+        st3, _, lst_a = call(port, "/api/v1/grafana/alerts", alice)
+        st4, _, one = call(port, "/api/v1/grafana/alerts/bob-rule", bob)
+        st5, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", alice)
+        check("alert rules: list and get in the caller's organisation only",
+              st == 200 and [r["uid"] for r in lst["data"]] == ["bob-rule"] and lst_a["data"] == []
+              and st4 == 200 and one["data"]["title"] == "errors" and st5 == 404, (st, body, lst, lst_a, st4, st5))
+        st, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", bob, method="DELETE")
+        st2, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", bob)
+        check("alert rule delete", st == 200 and st2 == 404, (st, st2))
         st, _, body = call(port, "/api/v1/grafana/health", alice)
         check("grafana health", st == 200, body)
 

@@ -389,6 +389,26 @@ static void ingest_limits_round_trip(void **state) {
     config_unref(c2);
 }
 
+/* grafana.datasource_url_allow: a list of plain http(s) URL prefixes. */
+static void grafana_datasource_url_allow(void **state) {
+    (void)state;
+    config_t *c = parse_ok("grafana:\n  url: http://g:3000\n  vigil_url: http://v:9290\n"
+                           "  datasource_url_allow: [https://mimir.example/prometheus, 'http://[::1]:9009']\n");
+    assert_int_equal(c->grafana.datasource_url_allow.n, 2);
+    assert_string_equal(c->grafana.datasource_url_allow.v[0], "https://mimir.example/prometheus");
+    config_unref(c);
+    static const char *const bad[] = {"ftp://x", "http://user@x", "http://x/?a=b", "http://x/%2e%2e", "mimir:9009"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml, "grafana:\n  url: http://g:3000\n  vigil_url: http://v:9290\n"
+                                    "  datasource_url_allow: ['%s']\n", bad[i]);
+        vg_error_t err;
+        config_t *b = NULL;
+        assert_int_equal(config_parse("t.yml", yaml, strlen(yaml), &b, &err), VG_ECONFIG);
+        assert_non_null(strstr(err.msg, "datasource_url_allow[0]"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults), cmocka_unit_test(every_key),   cmocka_unit_test(hash_changes_with_content),
@@ -396,6 +416,7 @@ int main(void) {
         cmocka_unit_test(prometheus_sections), cmocka_unit_test(prometheus_errors), cmocka_unit_test(yaml_round_trip),
         cmocka_unit_test(ingest_limits_defaults), cmocka_unit_test(ingest_limits_keys),
         cmocka_unit_test(ingest_limits_errors), cmocka_unit_test(ingest_limits_round_trip),
+        cmocka_unit_test(grafana_datasource_url_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,7 +135,7 @@ static void create_datasource(void **state) {
     const char ds[] = "{\"name\":\"mimir\",\"url\":\"http://mimir:9009/prometheus\",\"orgId\":1,"
                       "\"jsonData\":{\"httpHeaderName1\":\"X-Scope-OrgID\"},"
                       "\"secureJsonData\":{\"httpHeaderValue1\":\"acme\"}}";
-    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, &out, &err), 0);
+    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, NULL, &out, &err), 0);
     json_t *j = json_loads(out, 0, NULL);
     free(out);
     assert_string_equal(json_string_value(json_object_get(j, "type")), "prometheus");
@@ -144,14 +144,151 @@ static void create_datasource(void **state) {
     assert_true(json_is_true(json_object_get(json_object_get(j, "secureJsonFields"), "httpHeaderValue1")));
     assert_null(json_object_get(j, "secureJsonData")); /* secrets are not echoed */
     json_decref(j);
-    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, &out, &err), VG_EEXIST);
+    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, NULL, &out, &err), VG_EEXIST);
     assert_int_equal(err.http_status, 409);
     assert_non_null(strstr(err.err.msg, "same name"));
     const char nourl[] = "{\"name\":\"x\"}";
-    assert_int_equal(grafana_datasource_create(c, "acme", nourl, sizeof nourl - 1, &out, &err), VG_EINVAL);
+    assert_int_equal(grafana_datasource_create(c, "acme", nourl, sizeof nourl - 1, NULL, &out, &err), VG_EINVAL);
     const char badtype[] = "{\"name\":\"x\",\"url\":\"http://x\",\"isDefault\":\"yes\"}";
-    assert_int_equal(grafana_datasource_create(c, "acme", badtype, sizeof badtype - 1, &out, &err), VG_EINVAL);
-    assert_int_equal(grafana_datasource_create(c, "ghost", ds, sizeof ds - 1, &out, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_datasource_create(c, "acme", badtype, sizeof badtype - 1, NULL, &out, &err), VG_EINVAL);
+    assert_int_equal(grafana_datasource_create(c, "ghost", ds, sizeof ds - 1, NULL, &out, &err), VG_ENOTFOUND);
+    grafana_client_free(c);
+}
+
+/* The datasource URL check: vigil_url and allowed prefixes, compared normalised, and the usual tricks. */
+static void url_allowed(void **state) {
+    (void)state;
+    const char *const allow[] = {"https://mimir.example/prometheus", "http://[::1]:9009/", "not a url"};
+    static const struct {
+        const char *url;
+        bool ok;
+    } cases[] = {
+        {"http://vigil.example:9290", true},
+        {"http://vigil.example:9290/", true},
+        {"HTTP://VIGIL.Example:9290/api/v1", true},
+        {"http://vigil.example.:9290", true},
+        {"http://vigil.example@evil:9290", false},         /* userinfo: the host is evil */
+        {"http://vigil.example:9290@evil", false},
+        {"http://user:pw@vigil.example:9290", false},
+        {"http://vigil.example.evil:9290", false},         /* a host below vigil's name */
+        {"http://vigil.example:92901", false},
+        {"http://vigil.example:9291", false},
+        {"http://vigil.example", false},                   /* port 80, not 9290 */
+        {"http://vigil.example:", false},
+        {"https://vigil.example:9290", false},             /* another scheme */
+        {"http://vigil.example:9290\\@evil", false},
+        {"http://vigil.example:9290#@evil", false},
+        {"http://vigil.example:9290?x=@evil", false},
+        {"http://vigil.example:9290/ x", false},
+        {"http://vigil%2eexample:9290", false},
+        {"ftp://vigil.example:9290", false},
+        {"vigil.example:9290", false},
+        {"", false},
+        {"https://mimir.example/prometheus", true},
+        {"https://mimir.example:443/prometheus/api/v1", true},
+        {"https://mimir.example/prometheus/", true},
+        {"https://mimir.example/prometheus-evil", false}, /* a prefix, but not on a segment boundary */
+        {"https://mimir.example/prom", false},
+        {"https://mimir.example/", false},
+        {"https://mimir.example/prometheus/../admin", false},
+        {"https://mimir.example/prometheus/./x", false},
+        {"https://mimir.example/prometheus/%2e%2e/admin", false},
+        {"http://mimir.example/prometheus", false},
+        {"http://[::1]:9009/x", true},
+        {"http://[::1]:9010/x", false},
+        {"http://[::1@evil]:9009/", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bool got = grafana_url_allowed(cases[i].url, "http://vigil.example:9290", allow, 3);
+        if (got != cases[i].ok) fail_msg("%s: want %d, got %d", cases[i].url, cases[i].ok, got);
+    }
+    assert_false(grafana_url_allowed(NULL, "http://vigil.example:9290", allow, 3));
+    assert_false(grafana_url_allowed("http://vigil.example:9290", NULL, NULL, 0));
+    assert_true(grafana_url_allowed("http://vigil.example:9290/x", "http://vigil.example:9290/", NULL, 0));
+}
+
+/* A tenant (restricted) cannot point a datasource elsewhere; nothing reaches Grafana. An admin can. */
+static void datasource_policy(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    grafana_provision_result_t res;
+    fake_provision(c, "acme", &res);
+    grafana_err_t err;
+    char *out = NULL;
+    const char *const allow[] = {"http://mimir:9009/prometheus"};
+    grafana_ds_policy_t tenant = {.restricted = true, .url_allow = allow, .n_url_allow = 1};
+    int before = fake_count("POST", "/api/datasources");
+    const char evil[] = "{\"name\":\"x\",\"url\":\"http://vigil:9290@169.254.169.254/latest\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", evil, sizeof evil - 1, &tenant, &out, &err), VG_EFORBIDDEN);
+    assert_null(out);
+    assert_null(strstr(err.err.msg, "169.254")); /* the URL is not echoed (it may hold a password) */
+    const char other[] = "{\"name\":\"x\",\"url\":\"http://mimir:9009/prometheus-admin\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", other, sizeof other - 1, &tenant, &out, &err), VG_EFORBIDDEN);
+    const char loki[] = "{\"name\":\"x\",\"type\":\"loki\",\"url\":\"http://vigil:9290\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", loki, sizeof loki - 1, &tenant, &out, &err), VG_EFORBIDDEN);
+    assert_int_equal(fake_count("POST", "/api/datasources"), before);
+    const char mimir[] = "{\"name\":\"mimir\",\"url\":\"http://mimir:9009/prometheus\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", mimir, sizeof mimir - 1, &tenant, &out, &err), 0);
+    free(out);
+    const char own[] = "{\"name\":\"vigil-2\",\"url\":\"http://vigil:9290/\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", own, sizeof own - 1, &tenant, &out, &err), 0);
+    free(out);
+    grafana_ds_policy_t admin = {.restricted = false};
+    assert_int_equal(grafana_datasource_create(c, "acme", evil, sizeof evil - 1, &admin, &out, &err), 0);
+    free(out);
+    grafana_client_free(c);
+}
+
+/* List, get and delete datasources and alert rules, each in the tenant's own org only. */
+static void read_and_delete(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    grafana_provision_result_t res;
+    fake_provision(c, "acme", &res);
+    fake_provision(c, "other", &res);
+    grafana_err_t err;
+    char *out = NULL;
+    const char ds[] = "{\"name\":\"mimir\",\"uid\":\"mimir\",\"url\":\"http://mimir:9009/prometheus\"}";
+    assert_int_equal(grafana_datasource_create(c, "acme", ds, sizeof ds - 1, NULL, &out, &err), 0);
+    free(out);
+    const char rule[] = "{\"uid\":\"r1\",\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\","
+                        "\"data\":[" QUERY_A "]}";
+    assert_int_equal(grafana_alert_rule_create(c, "acme", rule, sizeof rule - 1, &out, &err), 0);
+    free(out);
+
+    assert_int_equal(grafana_datasource_list(c, "acme", &out, &err), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_array_size(j), 2); /* vigil's and mimir */
+    json_decref(j);
+    assert_int_equal(grafana_datasource_get(c, "acme", "mimir", &out, &err), 0);
+    assert_non_null(strstr(out, "http://mimir:9009/prometheus"));
+    free(out);
+    assert_int_equal(grafana_datasource_get(c, "other", "mimir", &out, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_datasource_get(c, "acme", "../admin", &out, &err), VG_EINVAL);
+    assert_int_equal(grafana_alert_rule_list(c, "acme", &out, &err), 0);
+    assert_non_null(strstr(out, "\"r1\""));
+    free(out);
+    assert_int_equal(grafana_alert_rule_list(c, "other", &out, &err), 0);
+    assert_string_equal(out, "[]");
+    free(out);
+    assert_int_equal(grafana_alert_rule_get(c, "acme", "r1", &out, &err), 0);
+    free(out);
+    assert_int_equal(grafana_alert_rule_get(c, "other", "r1", &out, &err), VG_ENOTFOUND);
+
+    grafana_ds_policy_t tenant = {.restricted = true};
+    assert_int_equal(grafana_datasource_delete(c, "other", "mimir", &tenant, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_datasource_delete(c, "acme", "vigil", &tenant, &err), VG_EFORBIDDEN);
+    assert_int_equal(grafana_datasource_delete(c, "acme", "mimir", &tenant, &err), 0);
+    assert_int_equal(grafana_datasource_get(c, "acme", "mimir", &out, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_alert_rule_delete(c, "other", "r1", &err), 0); /* Grafana's 204: nothing there */
+    assert_int_equal(grafana_alert_rule_get(c, "acme", "r1", &out, &err), 0);
+    free(out);
+    assert_int_equal(grafana_alert_rule_delete(c, "acme", "r1", &err), 0);
+    assert_int_equal(grafana_alert_rule_get(c, "acme", "r1", &out, &err), VG_ENOTFOUND);
+    assert_int_equal(grafana_datasource_list(c, "ghost", &out, &err), VG_ENOTFOUND);
     grafana_client_free(c);
 }
 
@@ -160,6 +297,9 @@ int main(void) {
         cmocka_unit_test(validation),
         cmocka_unit_test_setup(create_rule, fake_test_setup),
         cmocka_unit_test_setup(create_datasource, fake_test_setup),
+        cmocka_unit_test(url_allowed),
+        cmocka_unit_test_setup(datasource_policy, fake_test_setup),
+        cmocka_unit_test_setup(read_and_delete, fake_test_setup),
     };
     return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
 }

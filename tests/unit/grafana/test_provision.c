@@ -235,6 +235,73 @@ typedef struct racer {
     char msg[VG_ERROR_MSG_MAX];
 } racer_t;
 
+/* A credential minted on demand: counts the calls. */
+static int mint(void *arg, const char **value, vg_error_t *err) {
+    (void)err;
+    int *n = arg;
+    static char buf[32];
+    snprintf(buf, sizeof buf, "Bearer minted-%d", ++*n);
+    *value = buf;
+    return 0;
+}
+
+static const char *ds_secret(const char *org_name) {
+    json_t *st = fake_state();
+    json_t *ds = json_array_get(json_object_get(fake_org(st, org_name), "datasources"), 0);
+    static char out[64];
+    snprintf(out, sizeof out, "%s",
+             json_string_value(json_object_get(json_object_get(ds, "secureJsonData"), "httpHeaderValue1")));
+    json_decref(st);
+    return out;
+}
+
+/* The credential callback runs only when the datasource is written, and the result says whether
+ * Grafana holds the new credential: stored, kept (the write failed before Grafana did it) or stored
+ * although the answer was lost (found by the datasource's version). */
+static void credential_outcome(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    int n = 0;
+    grafana_provision_opts_t o = {.ds_header_name = "Authorization", .ds_credential = mint, .ds_credential_arg = &n};
+    grafana_provision_result_t res;
+    grafana_err_t err;
+    assert_int_equal(grafana_tenant_provision(c, "acme", &o, &res, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(res.credential, GRAFANA_CRED_STORED);
+    assert_string_equal(ds_secret("vigil-acme"), "Bearer minted-1");
+    /* current and not rotating: nothing minted, nothing written */
+    assert_int_equal(grafana_tenant_provision(c, "acme", &o, &res, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(res.credential, GRAFANA_CRED_KEPT);
+    /* the update fails (every attempt, before Grafana does it): the old credential stays */
+    o.rotate_credential = true;
+    fake_control("/__fake/fail", "{\"path_prefix\":\"/api/datasources/uid/vigil\",\"method\":\"PUT\",\"status\":500,\"count\":100}");
+    assert_int_equal(grafana_tenant_provision(c, "acme", &o, &res, &err), VG_EUNAVAIL);
+    assert_int_equal(n, 2);
+    assert_int_equal(res.credential, GRAFANA_CRED_KEPT);
+    assert_string_equal(ds_secret("vigil-acme"), "Bearer minted-1");
+    /* a refusal (4xx) is not retried and keeps it too */
+    fake_control("/__fake/reset", "{}");
+    assert_int_equal(grafana_tenant_provision(c, "acme", &(grafana_provision_opts_t){.ds_header_name = "Authorization",
+                                                  .ds_header_value = "Bearer v1"}, &res, &err), 0);
+    fake_control("/__fake/fail", "{\"path_prefix\":\"/api/datasources/uid/vigil\",\"method\":\"PUT\",\"status\":403,\"count\":1}");
+    assert_int_equal(grafana_tenant_provision(c, "acme", &o, &res, &err), VG_EFORBIDDEN);
+    assert_int_equal(res.credential, GRAFANA_CRED_KEPT);
+    assert_string_equal(ds_secret("vigil-acme"), "Bearer v1");
+    /* the update lands but every answer is lost: stored, known from the version */
+    fake_control("/__fake/fail", "{\"path_prefix\":\"/api/datasources/uid/vigil\",\"method\":\"PUT\",\"status\":502,"
+                                 "\"count\":100,\"after\":true}");
+    int before = n;
+    assert_int_equal(grafana_tenant_provision(c, "acme", &o, &res, &err), VG_EUNAVAIL);
+    assert_int_equal(n, before + 1);
+    assert_int_equal(res.credential, GRAFANA_CRED_STORED);
+    char want[32];
+    snprintf(want, sizeof want, "Bearer minted-%d", n);
+    assert_string_equal(ds_secret("vigil-acme"), want);
+    grafana_client_free(c);
+}
+
 static void *race(void *arg) {
     racer_t *r = arg;
     grafana_provision_opts_t o = {.ds_header_name = "Authorization", .ds_header_value = "Bearer jwt-acme"};
@@ -300,6 +367,7 @@ int main(void) {
         cmocka_unit_test_setup(lost_answers_create_no_duplicates, fake_test_setup),
         cmocka_unit_test_setup(tenants_are_isolated, fake_test_setup),
         cmocka_unit_test_setup(rotate_credential, fake_test_setup),
+        cmocka_unit_test_setup(credential_outcome, fake_test_setup),
         cmocka_unit_test_setup(concurrent_runs, fake_test_setup),
         cmocka_unit_test_setup(bad_inputs_send_nothing, fake_test_setup),
     };

@@ -53,12 +53,16 @@ static void lifecycle(void **state) {
     forged[10] = forged[10] == 'A' ? 'B' : 'A';
     assert_int_equal(tenancy_keystore_verify(ks, forged, strlen(forged), tenant, &err), VG_EAUTH);
     assert_int_equal(tenancy_keystore_verify(ks, "vgk_short", 9, tenant, &err), VG_EAUTH);
+    assert_int_equal(tenancy_keystore_count(ks, "alice", "grafana-datasource"), 2);
+    assert_int_equal(tenancy_keystore_count(ks, "alice", "other"), 0);
+    assert_int_equal(tenancy_keystore_count(ks, "bob", NULL), 1);
     /* rotation: revoke alice's other datasource keys, keep the newest */
     size_t n;
     assert_int_equal(tenancy_keystore_revoke(ks, "alice", "grafana-datasource", id2, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(tenancy_keystore_verify(ks, k1, strlen(k1), tenant, &err), VG_EAUTH);
     assert_int_equal(tenancy_keystore_verify(ks, k2, strlen(k2), tenant, &err), 0);
+    assert_int_equal(tenancy_keystore_count(ks, "alice", "grafana-datasource"), 1);
     tenancy_keystore_free(ks);
     /* the file keeps digests only, and survives a reopen */
     FILE *fp = fopen(path, "r");
