@@ -57,7 +57,7 @@ typedef struct drops {
     size_t samples[D_N];
     size_t invalid, invalid_samples; /* series with invalid labels */
     size_t refused, refused_samples; /* new series past the tenant's series limit */
-    char first[320];                 /* "{labels} (why)" of the first drop, "" until one */
+    char first[368];                 /* "{labels} (why)" of the first drop, "" until one */
 } drops_t;
 
 static const char *const reason[D_N] = {
