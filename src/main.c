@@ -95,6 +95,7 @@ static int open_storage(service_t *app, tsdb_db_t **db, vg_error_t *err) {
                                                           : TSDB_FSYNC_INTERVAL;
     o.fsync_interval_ms = c->storage.wal_fsync_interval_ms;
     o.wal_compression = c->storage.wal_compression;
+    o.max_future_ms = c->ingest_limits.max_future_ms;
     config_label_limits(c, &o.limits);
     uint64_t t0 = vg_mono_ns();
     int rc = tsdb_db_open(&o, db, err);
@@ -178,6 +179,7 @@ static int test_create(void *ctx, void **out, vg_error_t *err) {
     o.path = NULL;
     o.register_metrics = false;
     o.out_of_bounds_ms = 0;
+    o.max_future_ms = 0; /* test data may lie anywhere in time */
     o.retention_ms = 0; /* test data may span any time */
     return tsdb_db_open(&o, (tsdb_db_t **)out, err);
 }

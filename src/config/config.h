@@ -179,6 +179,7 @@ typedef struct config_ingest_limits {
     int64_t active_series_window_ms;              /* a series with a sample this recent counts against max_series */
     uint64_t max_remote_write_decompressed_size;  /* bytes of one remote_write request after snappy */
     int64_t max_remote_write_series_per_request;  /* TimeSeries in one remote_write request */
+    int64_t max_future_ms;                        /* samples further ahead of the clock are refused (0 = no bound) */
 } config_ingest_limits_t;
 
 typedef struct config_tenant_override {

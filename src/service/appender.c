@@ -148,6 +148,11 @@ int service_ingest_admit(service_ctx_t *ctx, size_t n_samples, int *retry_after_
     int64_t wait = tenancy_limiter_take(service_limiter(ctx->svc), ctx->scoped ? ctx->tenant : "-", "ingest",
                                         lim->ingestion_rate, burst, vg_mono_ns(), n_samples);
     if (wait == 0) return 0;
+    if (wait == VG_ELIMIT) /* more than the bucket ever holds: retrying the same batch cannot succeed */
+        return vg_error_set(err, VG_ETOOLARGE,
+                            "a batch of %zu samples exceeds the tenant's ingestion burst of %llu samples (rate %g samples/s) "
+                            "and can never be admitted; send smaller batches",
+                            n_samples, (unsigned long long)burst, lim->ingestion_rate);
     if (wait > 0) *retry_after_s = (int)((wait + 999) / 1000);
     return vg_error_set(err, VG_ERATELIMIT, "ingestion rate limit (%g samples/s, burst %llu) exceeded by a request of %zu samples",
                         lim->ingestion_rate, (unsigned long long)burst, n_samples);

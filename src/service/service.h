@@ -156,7 +156,9 @@ int service_tsdb_status(service_ctx_t *ctx, service_tsdb_status_t *out, vg_error
 
 /* ---- writes ---- */
 
-/* Admission of a write of n_samples by ctx's ingestion rate: 0, or VG_ERATELIMIT with *retry_after_s. */
+/* Admission of a write of n_samples by ctx's ingestion rate: 0; VG_ERATELIMIT with *retry_after_s
+ * (> 0 when waiting helps); VG_ETOOLARGE when n_samples exceeds the tenant's burst, so the batch can
+ * never be admitted (*retry_after_s stays 0). */
 int service_ingest_admit(service_ctx_t *ctx, size_t n_samples, int *retry_after_s, vg_error_t *err);
 
 /* An appender for ctx over `inner` (which it takes over and frees): for a scoped caller it forces the

@@ -6,7 +6,13 @@
  * the head. WAL order therefore equals apply order for every series, and replay re-applies the same
  * accept/reject decisions. Checkpoint N is taken after cutting segment N under the same lock, so every
  * record in segments <= N is already in the head it snapshots; samples both in the snapshot and in
- * segment N+1 are skipped on replay as already present (t <= series max time). */
+ * segment N+1 are skipped on replay as already present (t <= series max time).
+ *
+ * Time bounds of the head: an appended sample is refused when it is older than the head's max time
+ * minus out_of_bounds_ms, or further than max_future_ms ahead of the wall clock (read once when the
+ * batch starts). The second bound keeps the head's max time (which drives the first bound and
+ * retention) near the present: without it one sample at t = 2^62 would make every later current
+ * sample "too old", in every tenant, and stay so across restarts via the WAL. */
 #include "tsdb/tsdb_int.h"
 
 #include "selfmon/selfmon.h"
@@ -24,7 +30,7 @@
 #include <zstd.h>
 
 typedef struct metrics {
-    selfmon_metric_t *head_series, *head_chunks, *appended, *ooo, *dup, *oob, *wal_bytes, *fsync, *replay,
+    selfmon_metric_t *head_series, *head_chunks, *appended, *ooo, *dup, *oob, *future, *wal_bytes, *fsync, *replay,
         *corrupt, *checkpoints;
 } metrics_t;
 
@@ -47,6 +53,7 @@ struct tsdb_db {
     tsdb__replay_stats_t rs;
     double replay_seconds;
     atomic_ullong checkpoints;
+    atomic_ullong too_far_future; /* samples refused by max_future_ms since open */
     atomic_bool wal_failed; /* health is degraded until a WAL write succeeds again */
     pthread_mutex_t zmu;    /* compression contexts kept for commits (a context per commit costs more
                                than compressing a scrape) */
@@ -63,6 +70,7 @@ void tsdb_options_default(tsdb_options_t *o) {
     o->wal_compression = true;
     o->checkpoint_segments = 8;
     o->out_of_bounds_ms = 3600 * 1000;
+    o->max_future_ms = 10 * 60 * 1000;
     o->wal_repair = true;
     o->mmap_chunks = true;
     o->chunk_file_bytes = 128u << 20;
@@ -90,6 +98,8 @@ static void register_metrics(metrics_t *m) {
                                  "Samples rejected for a timestamp already stored with another value.", 0, NULL));
     m->oob = MET(selfmon_counter(r, "vigil_samples_out_of_bounds_total",
                                  "Samples rejected as older than the head accepts.", 0, NULL));
+    m->future = MET(selfmon_counter(r, "vigil_samples_too_far_future_total",
+                                    "Samples rejected as further ahead of the server's clock than limits.max_future.", 0, NULL));
     m->wal_bytes = MET(selfmon_counter(r, "vigil_wal_bytes_total", "Bytes written to the write-ahead log.", 0, NULL));
     m->fsync = MET(selfmon_histogram(r, "vigil_wal_fsync_duration_seconds", "Duration of WAL fsyncs.", 0, NULL,
                                      sizeof fsync_buckets / sizeof fsync_buckets[0], fsync_buckets));
@@ -397,6 +407,7 @@ void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
     o->samples_out_of_order = atomic_load(&h->ooo);
     o->samples_duplicate = atomic_load(&h->dup);
     o->samples_out_of_bounds = atomic_load(&h->oob);
+    o->samples_too_far_future = atomic_load(&db->too_far_future);
     o->head_mint = atomic_load(&h->mint);
     o->head_maxt = atomic_load(&h->maxt);
     if (db->wal) {
@@ -421,6 +432,7 @@ typedef struct app {
     storage_appender_t base;
     tsdb_db_t *db;
     bool in_batch; /* holds the head's trunc_lock shared */
+    int64_t max_t;  /* newest timestamp accepted in this batch (max_future_ms from the batch's start) */
     pending_t *p;
     size_t n, cap;
     model_label_t *scratch;
@@ -434,6 +446,7 @@ static void batch_begin(app_t *a) {
     if (!a->in_batch) {
         pthread_rwlock_rdlock(&a->db->head->trunc_lock);
         a->in_batch = true;
+        a->max_t = a->db->o.max_future_ms > 0 ? vg_now_ms() + a->db->o.max_future_ms : INT64_MAX;
     }
 }
 
@@ -443,6 +456,14 @@ static void batch_end(app_t *a) {
         pthread_rwlock_unlock(&a->db->head->trunc_lock);
         a->in_batch = false;
     }
+}
+
+/* Counts and refuses a sample past the batch's max_t (checked before the series is looked up, so a
+ * refused sample never creates a series). */
+static int too_far_future(app_t *a) {
+    atomic_fetch_add_explicit(&a->db->too_far_future, 1, memory_order_relaxed);
+    m_add(a->db->m.future, 1);
+    return STORAGE_REJECT_TOO_FAR_FUTURE;
 }
 
 static int add_pending(app_t *a, tsdb__series_t *s, int64_t t, double v, vg_error_t *err) {
@@ -481,6 +502,7 @@ static int app_append(storage_appender_t *base, const model_label_t *l, size_t n
     int rc = model_labels_normalize(a->scratch, &k, &a->db->o.limits, err);
     if (rc) return rc;
     batch_begin(a);
+    if (t > a->max_t) return too_far_future(a);
     tsdb__series_t *s;
     bool created;
     rc = tsdb__head_get_or_create(a->db->head, a->scratch, k, model_labels_hash(a->scratch, k), 0, a->gate, a->gate_ctx,
@@ -495,6 +517,7 @@ static int app_append(storage_appender_t *base, const model_label_t *l, size_t n
 static int app_append_ref(storage_appender_t *base, uint64_t ref, int64_t t, double v, vg_error_t *err) {
     app_t *a = (app_t *)base;
     batch_begin(a);
+    if (t > a->max_t) return too_far_future(a);
     tsdb__series_t *s = tsdb__head_by_ref(a->db->head, ref);
     if (!s) return vg_error_set(err, VG_ENOTFOUND, "unknown series reference %llu", (unsigned long long)ref);
     return add_pending(a, s, t, v, err);

@@ -40,6 +40,9 @@ typedef struct tsdb_options {
                                       (default 8; 0 = only by tsdb_db_checkpoint()) */
     int64_t out_of_bounds_ms;      /* reject samples older than head max time - this (default 1h, as
                                       Prometheus' half chunk range); 0 = no bound */
+    int64_t max_future_ms;         /* reject samples more than this ahead of the wall clock at the start
+                                      of the batch (default 10m, as limits.max_future), so one bad
+                                      timestamp cannot move the head's time range; 0 = no bound */
     bool wal_repair;               /* on a corrupt record mid-WAL: skip it and go on (default true);
                                       false: tsdb_db_open fails with VG_ECORRUPT */
     bool mmap_chunks;              /* full chunks to mmapped files under path (default true) */
@@ -85,6 +88,7 @@ typedef struct tsdb_stats {
     uint64_t samples_out_of_order;
     uint64_t samples_duplicate;
     uint64_t samples_out_of_bounds;
+    uint64_t samples_too_far_future;
     int64_t head_mint, head_maxt; /* INT64_MAX/INT64_MIN when empty */
     uint64_t wal_bytes;           /* written since open */
     uint64_t wal_segments;        /* on disk now */

@@ -31,7 +31,8 @@
     X(VG_ECONFIG, -17, 400, "bad_data", "invalid configuration")                        \
     X(VG_EEXIST, -18, 409, "bad_data", "already exists")                                \
     X(VG_EUPSTREAM, -19, 502, "unavailable", "upstream error")                          \
-    X(VG_EUNSUPPORTED, -20, 501, "internal", "not supported")
+    X(VG_EUNSUPPORTED, -20, 501, "internal", "not supported")                           \
+    X(VG_EMEDIATYPE, -21, 415, "bad_data", "unsupported media type")
 
 enum {
 #define VG__ERR_ENUM(name, value, status, type, desc) name = value,

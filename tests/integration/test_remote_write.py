@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """remote_write receiver: a real vmagent (VictoriaMetrics) scraping a real node_exporter and pushing
 to vigil, plus requests built here with an independent protobuf + snappy encoder: valid writes (204),
-out-of-order / duplicate samples (400, whole request rolled back, as Prometheus 2.42), invalid labels
-(series skipped), malformed bytes (400 with a byte offset), oversized bodies (413). Output is TAP."""
+partial acceptance (out-of-order / duplicate / far-future samples and series with invalid labels are
+dropped, the rest kept, and the answer is 400 counting each reason), malformed bytes and label limits
+(400 with a byte offset), oversized bodies (413), unsupported encodings and remote_write 2.0 (415).
+Output is TAP."""
 import os
 import shutil
 import socket
@@ -105,12 +107,13 @@ def limits_from_config(tmp, procs):
     st, _, body = post(port, snappy(write_request([(four, [(now, 1)])])))
     check("limits: a series with 4 labels (the configured maximum) → 204", st == 204, (st, body))
     st, _, body = post(port, snappy(write_request([(dict(four, d="4"), [(now, 1)])])))
-    check("limits: 5 labels → 422 naming the limit of 4 and the offset", st == 422 and "more than 4 labels (offset" in body, (st, body))
+    check("limits: 5 labels → 400 bad_data naming the limit of 4 and the offset",
+          st == 400 and "bad_data" in body and "more than 4 labels (offset" in body, (st, body))
     st, _, body = post(port, snappy(write_request([({"__name__": "lim_b", "v": "x" * 17}, [(now, 1)])])))
-    check("limits: a 17-byte value over max_label_value_length 16 → 422", st == 422 and "limit of 16" in body, (st, body))
+    check("limits: a 17-byte value over max_label_value_length 16 → 400", st == 400 and "limit of 16" in body, (st, body))
     many = [({"__name__": "lim_c", "i": str(i)}, [(now, 1)]) for i in range(4)]
     st, _, body = post(port, snappy(write_request(many)))
-    check("limits: 4 series over max_remote_write_series_per_request 3 → 422", st == 422 and "more than 3 series" in body, (st, body))
+    check("limits: 4 series over max_remote_write_series_per_request 3 → 400", st == 400 and "more than 3 series" in body, (st, body))
 
     def scraped():
         st, _, body = request(port, "/api/v1/targets")
@@ -153,19 +156,45 @@ def main():
         before = metric(port, "vigil_samples_appended_total")
         st, _, body = post(port, snappy(write_request([({"__name__": "rw_new"}, [(now, 7)]),
                                                        ({"__name__": "rw_a", "job": "t"}, [(now - 5000, 3)])])))
-        check("out-of-order sample → 400 'out of order sample'", st == 400 and "out of order sample" in body, (st, body))
-        check("the whole request was rolled back", metric(port, "vigil_samples_appended_total") == before
-              and metric(port, "vigil_head_series") in (series0, series0 + 1), body)
+        check("out-of-order sample → 400 counting it and naming the series",
+              st == 400 and "out of order sample: 1" in body and "1 of 2 samples dropped" in body and 'rw_a{job=' in body, (st, body))
+        check("the request's valid sample was kept", metric(port, "vigil_samples_appended_total") == before + 1
+              and metric(port, "vigil_head_series") == series0 + 1, body)
         st, _, body = post(port, snappy(write_request([({"__name__": "rw_a", "job": "t"}, [(now - 1000, 99)])])))
-        check("duplicate timestamp with another value → 400", st == 400 and "duplicate sample for timestamp" in body, (st, body))
+        check("duplicate timestamp with another value → 400", st == 400 and "duplicate sample for timestamp: 1" in body, (st, body))
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_far"}, [(1 << 62, 1)]),
+                                                       ({"__name__": "rw_far_ok"}, [(now + 1000, 4)])])))
+        check("a sample at t=2^62 ms is dropped as too far in the future, the current one kept (400)",
+              st == 400 and "too far in the future (limits.max_future): 1" in body and "rw_far" in body, (st, body))
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_now"}, [(int(time.time() * 1000), 1)])])))
+        check("after the far-future sample a current write still → 204", st == 204, (st, body))
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_seq"}, [(now, 1), (now - 10, 2), (now, 3), (now, 1)])])))
+        check("within one series of a request: an older sample is out of order, another value at a sent time a duplicate",
+              st == 400 and "out of order sample: 1" in body and "duplicate sample for timestamp: 1" in body
+              and "2 of 4 samples dropped" in body, (st, body))
         st, _, body = post(port, snappy(write_request([({"__name__": "rw_a", "job": "t"}, [(now - 1000, 2.5)])])))
         check("the same sample again is accepted (idempotent retry)", st == 204, (st, body))
 
         inv = metric(port, "vigil_remote_write_invalid_series_total")
         st, _, body = post(port, snappy(write_request([({"job": "no-name"}, [(now, 1)]), ({"__name__": "ok_one", "bad-label": "x"}, [(now, 1)]),
                                                        ({"__name__": "rw_c"}, [(now, 1)])])))
-        check("series with invalid labels are skipped, the rest kept", st == 204
+        check("series with invalid labels are skipped, the rest kept, and the answer says so (400)",
+              st == 400 and "invalid labels: 2 series (2 samples)" in body and "2 of 3 samples dropped" in body
               and metric(port, "vigil_remote_write_invalid_series_total") == inv + 2, (st, body))
+        st, _, body = request(port, "/api/v1/query?query=rw_c")
+        check("the valid series of that request was stored", st == 200 and '"rw_c"' in body, body)
+        st, _, body = post(port, snappy(write_request([({"job": "no-name"}, [(now, 1)])])))
+        check("a request whose every series is invalid → 400, not 204", st == 400 and "1 of 1 samples dropped" in body, (st, body))
+
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_gz"}, [(now, 1)])])), headers={"Content-Encoding": "gzip"})
+        check("Content-Encoding: gzip → 415 naming snappy", st == 415 and "snappy" in body and "gzip" in body, (st, body))
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_v2"}, [(now, 1)])])),
+                           headers={"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"})
+        check("remote_write 2.0 content type → 415 naming what is supported",
+              st == 415 and "remote_write 1.0" in body and "prometheus.WriteRequest" in body, (st, body))
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_v1"}, [(now, 1)])])),
+                           headers={"Content-Type": "application/x-protobuf;proto=prometheus.WriteRequest"})
+        check("remote_write 1.0 content type with proto= → 204", st == 204, (st, body))
 
         # a client that sends no content type or a form one (urllib's default) still writes: the body is
         # the payload, never form parameters (a '%' in it is not percent-encoding)

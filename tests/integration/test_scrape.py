@@ -4,7 +4,8 @@ scrape_configs (static and file SD targets, relabeling with drop/hashmod/labelma
 a target without a port, a failing target) against a real node_exporter and a local test target;
 /api/v1/targets of both must agree on every active and dropped target (labels, discovered labels,
 scrape URL, pool, health, interval, timeout), also after the file SD file changes and after a reload
-removes a job. Output is TAP."""
+removes a job. Bad payloads fail their own scrape only; a sample stamped far in the future is dropped
+without moving the head's time range. Output is TAP."""
 import gzip
 import http.server
 import json
@@ -44,6 +45,8 @@ class Target(http.server.BaseHTTPRequestHandler):
         headers = {}
         if self.path.startswith("/plain"):
             body, code = PLAIN, 200
+        elif self.path == "/future":  # one sample stamped 2^62 ms (honor_timestamps is on by default)
+            body, code = b"scrape_far_future 1 4611686018427387904\nscrape_now 2\n", 200
         elif self.path == "/gz":
             body, code, headers = gzip.compress(PLAIN), 200, {"Content-Encoding": "gzip"}
         elif self.path in BAD:
@@ -219,7 +222,8 @@ def main():
         bad_cfg = CONFIG.format(node=node_port, am=am_port, app=srv.server_address[1], sd=sd, extra="") + "".join(
             f"  - job_name: bad{i}\n    metrics_path: {path}\n    body_size_limit: 1MiB\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n" for i, path in enumerate(BAD)) + (
-            f"  - job_name: gz\n    metrics_path: /gz\n    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n")
+            f"  - job_name: gz\n    metrics_path: /gz\n    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n"
+            f"  - job_name: future\n    metrics_path: /future\n    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n")
         with open(cfg, "w") as f:
             f.write(bad_cfg)
         check("reload with bad targets", request(vport, "/-/reload", method="POST")[0] == 200)
@@ -238,6 +242,21 @@ def main():
         check("a gzip-compressed exposition is scraped", wait_until(lambda: {t["scrapePool"]: t["health"] for t in get_json(
             vport, "/api/v1/targets")[1]["data"]["activeTargets"]}.get("gz") == "up", 10))
         check("vigil survives bad payloads", vig.alive(), vig.output()[-3000:])
+
+        # a scraped sample too far in the future is dropped and counted; the rest of the scrape is kept and
+        # the head's time range does not move
+        def metric(name):
+            return float(next((l.split()[1] for l in request(vport, "/metrics")[2].splitlines() if l.startswith(name + " ")), "0"))
+        check("a far-future scraped sample is refused and counted",
+              wait_until(lambda: metric("vigil_samples_too_far_future_total") > 0
+                         and metric("vigil_target_scrapes_sample_out_of_bounds_total") > 0, 10), request(vport, "/metrics")[2][-1500:])
+        st, j = get_json(vport, "/api/v1/query", query="scrape_now")
+        st2, j2 = get_json(vport, "/api/v1/series", **{"match[]": "scrape_far_future"})
+        check("the scrape's other sample is stored, the far-future series is not created",
+              len(j["data"]["result"]) == 1 and j2["data"] == [], (j, j2))
+        st, j = get_json(vport, "/api/v1/status/tsdb")
+        check("the head's max time stays near the present", j["data"]["headStats"]["maxTime"] < time.time() * 1000 + 600000,
+              j["data"]["headStats"])
     finally:
         srv.shutdown()
         for p in procs:

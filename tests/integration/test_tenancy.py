@@ -3,8 +3,9 @@
 hmac, RS256 tokens signed by the openssl CLI), remote_write forcing the tenant label, and every
 read endpoint that exists answering from the caller's series only (series, labels, label values,
 metadata, targets, TSDB status), admin-only endpoints refusing tenants, 401 for bad tokens, 403 for
-selectors that try to reach another tenant, 429 with Retry-After past a tenant's request rate.
-Output is TAP."""
+selectors that try to reach another tenant, 429 with Retry-After past a tenant's request rate, 413
+for a write larger than a tenant's ingestion burst, and far-future samples of one tenant refused
+without affecting any tenant's later writes, also across a restart. Output is TAP."""
 import base64
 import hashlib
 import hmac
@@ -322,6 +323,9 @@ scrape_configs:
         check("ingestion rate: within the burst 204, past it 429 with Retry-After, nothing of it stored",
               st1 == 204 and st2 == 429 and int(h2.get("Retry-After", "0")) >= 1 and "ingestion rate" in b2
               and get(port, "/api/v1/series", token=admin, params=[("match[]", "s")])[2]["data"].__len__() == 15, (st1, st2, b2))
+        st3, h3, b3 = push(port, slow, [({"__name__": "s", "i": str(i)}, [(now + 2000, 1)]) for i in range(25)])
+        check("ingestion rate: a batch larger than the burst (25 > 20) → 413 saying so, without Retry-After",
+              st3 == 413 and "exceeds the tenant's ingestion burst of 20" in b3 and "Retry-After" not in h3, (st3, h3, b3))
 
         # the series limit: new series past it are refused, everything else of the request is kept
         capped = hs256(claims(org_id="capped"))
@@ -409,6 +413,35 @@ remote_write:
         else:
             skip("auth off: Prometheus remote_write with basic_auth", "prometheus not installed")
         check("vigil survives", vig.alive(), vig.output()[-2000:])
+
+        # a far-future timestamp is refused sample by sample and moves nothing: before limits.max_future,
+        # one sample at 2^62 ms became the head's max time and every later current write of every tenant
+        # was "out of bounds", also after a restart
+        far = 1 << 62
+        st, _, body = push(port, alice, [({"__name__": "future_metric"}, [(far, 1)])])
+        check("far future: alice's sample at t=2^62 ms → 400 saying it is too far in the future, naming the series",
+              st == 400 and "too far in the future" in body and "future_metric" in body and "bad_data" in body, (st, body))
+        t = int(time.time() * 1000)
+        st, _, body = push(port, alice, [({"__name__": "future_mix"}, [(t, 1), (far, 2)])])
+        check("far future: in a mixed request the current sample is kept, the far one dropped (400)",
+              st == 400 and "1 of 2 samples dropped" in body, (st, body))
+        st, _, body = push(port, bob, [({"__name__": "bob_now"}, [(int(time.time() * 1000), 1)])])
+        check("far future: bob's current-time write still 204", st == 204, body)
+        st, _, body = get(port, "/api/v1/status/tsdb", token=admin)
+        check("far future: the head's max time stays near the present",
+              st == 200 and body["data"]["headStats"]["maxTime"] < time.time() * 1000 + 600000, body.get("data", {}).get("headStats"))
+        st, _, body = get(port, "/api/v1/query", token=alice, params=[("query", "future_mix"), ("time", str(t / 1000))])
+        check("far future: the kept sample is queryable", st == 200 and [r["value"][1] for r in body["data"]["result"]] == ["1"], body)
+        vig.stop()
+        port = free_port()
+        vig = Proc([VIGIL, "serve", "--config", f"{tmp}/vigil.yml", "--listen", f"127.0.0.1:{port}"], f"{tmp}/vigil-restart.log")
+        procs.append(vig)
+        check("far future: vigil restarts on the same data", wait_http(port, "/-/ready"), vig.output())
+        st, _, body = push(port, bob, [({"__name__": "bob_now"}, [(int(time.time() * 1000), 2)])])
+        check("far future: after the restart bob's current-time write is 204", st == 204, body)
+        st, _, body = push(port, alice, [({"__name__": "alice_after_restart"}, [(int(time.time() * 1000), 1)])])
+        check("far future: after the restart alice's current-time write is 204", st == 204, body)
+        check("vigil survives the restart", vig.alive(), vig.output()[-2000:])
     finally:
         srv.shutdown()
         for p in procs:

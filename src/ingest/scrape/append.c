@@ -19,7 +19,7 @@
 void ingest__count_reject(ingest_scraper_t *s, int rc) {
     if (rc == STORAGE_REJECT_OUT_OF_ORDER) selfmon_counter_inc(s->m_ooo);
     else if (rc == STORAGE_REJECT_DUPLICATE) selfmon_counter_inc(s->m_dup);
-    else if (rc == STORAGE_REJECT_OUT_OF_BOUNDS) selfmon_counter_inc(s->m_oob);
+    else if (rc == STORAGE_REJECT_OUT_OF_BOUNDS || rc == STORAGE_REJECT_TOO_FAR_FUTURE) selfmon_counter_inc(s->m_oob);
 }
 
 /* Builds the labels of a new series: exposed labels, target labels merged as Prometheus does

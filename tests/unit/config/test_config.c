@@ -294,6 +294,7 @@ static void ingest_limits_defaults(void **state) {
     assert_int_equal(c->ingest_limits.active_series_window_ms, 3600 * 1000);
     assert_int_equal(c->ingest_limits.max_remote_write_decompressed_size, 64u << 20);
     assert_int_equal(c->ingest_limits.max_remote_write_series_per_request, 1000000);
+    assert_int_equal(c->ingest_limits.max_future_ms, 10 * 60 * 1000);
     /* the defaults are the head's until every path takes them from the config */
     model_label_limits_t l, m = MODEL_LIMITS_DEFAULT;
     config_label_limits(c, &l);
@@ -317,6 +318,7 @@ static const char limits_yml[] =
     "  active_series_window: 20m\n"
     "  max_remote_write_decompressed_size: 16MiB\n"
     "  max_remote_write_series_per_request: 5000\n"
+    "  max_future: 1h\n"
     "  request_rate: 3\n"
     "tenants:\n"
     "  overrides:\n"
@@ -331,6 +333,7 @@ static void ingest_limits_keys(void **state) {
     assert_int_equal(c->ingest_limits.active_series_window_ms, 20 * 60 * 1000);
     assert_int_equal(c->ingest_limits.max_remote_write_decompressed_size, 16u << 20);
     assert_int_equal(c->ingest_limits.max_remote_write_series_per_request, 5000);
+    assert_int_equal(c->ingest_limits.max_future_ms, 3600 * 1000);
     /* the per-tenant keys of the same section still land in config_t.limits */
     assert_int_equal(c->limits.max_series, 500);
     assert_true(c->limits.request_rate == 3.0);
@@ -359,6 +362,8 @@ static void ingest_limits_errors(void **state) {
     parse_err("limits:\n  max_remote_write_decompressed_size: 10XB\n", 2, 39, "invalid size");
     parse_err("limits:\n  max_remote_write_decompressed_size: 512B\n", 2, 39, "out of range [1024, 4294967296] bytes");
     parse_err("limits:\n  max_remote_write_series_per_request: 0\n", 2, 40, "out of range");
+    parse_err("limits:\n  max_future: 400d\n", 2, 15, "out of range");
+    parse_err("limits:\n  max_future: -1m\n", 2, 15, "");
     parse_err("limits:\n  max_label_name_lenght: 100\n", 2, 3, "did you mean \"max_label_name_length\"");
     parse_err("limits:\n  max_label_names_per_series: 10\n  max_label_names_per_series: 20\n", 3, 3,
               "duplicate key \"max_label_names_per_series\"");

@@ -6,6 +6,7 @@
 #include "tsdb/tsdb_int.h"
 #include "tsdb_testutil.h"
 #include "model/regex.h"
+#include "util/timeutil.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -122,6 +123,61 @@ static void out_of_bounds(void **state) {
     storage_commit(a, &err);
     assert_int_equal(storage_append(a, l2, 1, 10000000 - 3600001, 1, NULL, &err), STORAGE_REJECT_OUT_OF_BOUNDS);
     assert_int_equal(storage_append(a, l2, 1, 10000000 - 3599999, 1, NULL, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+}
+
+/* A sample further than max_future_ms ahead of the clock is refused by both append paths, creates no
+ * series and leaves the head's time range alone, so current samples keep being accepted — also after
+ * a restart (nothing of it reached the WAL). max_future_ms = 0 turns the bound off. */
+static void too_far_future(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    tsdb_options_t o = tu_opts(d);
+    o.out_of_bounds_ms = 3600000;
+    o.max_future_ms = 600000;
+    tsdb_db_t *db;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    storage_appender_t *a;
+    tsdb_db_appender(db, &a, &err);
+    model_label_t la[] = {{"__name__", "a"}}, lb[] = {{"__name__", "b"}}, lc[] = {{"__name__", "c"}};
+    const int64_t far = INT64_C(1) << 62, now = vg_now_ms();
+    uint64_t ref = 0;
+    assert_int_equal(storage_append(a, la, 1, now, 1, &ref, &err), 0);
+    assert_int_equal(storage_append_ref(a, ref, far, 2, &err), STORAGE_REJECT_TOO_FAR_FUTURE);
+    assert_int_equal(storage_append(a, lb, 1, far, 1, NULL, &err), STORAGE_REJECT_TOO_FAR_FUTURE);
+    assert_int_equal(storage_append(a, lb, 1, now + 660000, 1, NULL, &err), STORAGE_REJECT_TOO_FAR_FUTURE);
+    assert_int_equal(storage_commit(a, &err), 0);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, 1); /* b was never created */
+    assert_int_equal(st.samples_too_far_future, 3);
+    assert_int_equal(st.head_maxt, now);
+    /* within the bound is fine, and a current sample of a new series still fits the head */
+    assert_int_equal(storage_append(a, la, 1, now + 60000, 3, NULL, &err), 0);
+    assert_int_equal(storage_append(a, lc, 1, now + 1, 1, NULL, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_maxt, now + 60000);
+    assert_int_equal(st.head_series, 2);
+    tsdb_db_appender(db, &a, &err);
+    assert_int_equal(storage_append(a, lb, 1, vg_now_ms(), 1, NULL, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+    tu_rmdir(d);
+
+    o = tu_opts(NULL);
+    o.max_future_ms = 0;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    tsdb_db_appender(db, &a, &err);
+    assert_int_equal(storage_append(a, lb, 1, far, 1, NULL, &err), 0);
     assert_int_equal(storage_commit(a, &err), 0);
     storage_appender_free(a);
     tsdb_db_close(db);
@@ -676,7 +732,7 @@ static void select_regex_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(append_commit_rollback), cmocka_unit_test(out_of_order_and_duplicates),
-        cmocka_unit_test(out_of_bounds),          cmocka_unit_test(select_in_memory),
+        cmocka_unit_test(out_of_bounds),          cmocka_unit_test(too_far_future), cmocka_unit_test(select_in_memory),
         cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
         cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force),
         cmocka_unit_test(count_series), cmocka_unit_test(series_gate), cmocka_unit_test(chunk_files_read_back),
