@@ -28,6 +28,7 @@ int api_runtimeinfo(http_req_t *req, http_resp_t *resp);
 int api_flags(http_req_t *req, http_resp_t *resp);
 int api_config(http_req_t *req, http_resp_t *resp);
 int api_tsdb_status(http_req_t *req, http_resp_t *resp);
+int api_walreplay(http_req_t *req, http_resp_t *resp);
 
 /* api_write.c: remote_write receiver */
 int api_write(http_req_t *req, http_resp_t *resp);
@@ -42,6 +43,7 @@ int api_query(http_req_t *req, http_resp_t *resp);
 int api_query_range(http_req_t *req, http_resp_t *resp);
 int api_metrics_query(http_req_t *req, http_resp_t *resp);
 int api_metrics_query_range(http_req_t *req, http_resp_t *resp);
+int api_format_query(http_req_t *req, http_resp_t *resp);
 
 /* api_tenant.c */
 int api_tenants_self(http_req_t *req, http_resp_t *resp);

@@ -310,6 +310,19 @@ static void top_json(vg_json_t *j, const char *key, const service_top_t *t) {
     vg_json_arr_close(j);
 }
 
+int api_walreplay(http_req_t *req, http_resp_t *resp) {
+    service_walreplay_t w;
+    int rc = service_walreplay(req->ctx, &w, &req->err);
+    if (rc) return rc;
+    vg_json_t j;
+    status_open(&j, resp);
+    vg_json_key(&j, "min"), vg_json_u64(&j, w.min);
+    vg_json_key(&j, "max"), vg_json_u64(&j, w.max);
+    vg_json_key(&j, "current"), vg_json_u64(&j, w.current);
+    status_close(&j);
+    return 0;
+}
+
 int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
     service_tsdb_status_t st;
     int rc = service_tsdb_status(req->ctx, &st, &req->err);

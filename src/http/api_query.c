@@ -12,16 +12,19 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Runs a query through the service (parse → enforce → limits → executor) and answers. */
+/* Runs a query through the service (parse → enforce → limits → executor) and answers. As Prometheus,
+ * any non-empty `stats` parameter adds the query's statistics to `data`, and `stats=all` adds the
+ * samples of every step too (Prometheus does with its per-step statistics feature on). */
 static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t start, int64_t end, int64_t step,
                int64_t timeout_ms) {
+    const char *stats = http_req_param(req, "stats");
     service_query_t q = {text, start, end, step, timeout_ms};
     promql_result_t *res;
     int rc = service_query(req->ctx, &q, req->arena, &res, &req->audit_query, &req->err);
     if (rc) return rc;
     vg_json_t j;
     http_json_success(&j, resp);
-    promql_result_write_json(res, &j);
+    promql_result_write_json_stats(res, stats && *stats, stats && !strcmp(stats, "all"), &j);
     if (res->n_warnings) {
         vg_json_key(&j, "warnings");
         vg_json_arr_open(&j);
@@ -69,6 +72,18 @@ int api_query_range(http_req_t *req, http_resp_t *resp) {
     if (rc) return rc;
     const char *q = http_req_param(req, "query");
     return run(req, resp, q ? q : "", start, end, step, timeout);
+}
+
+/* The canonical text of a query, as the caller wrote it (a tenant's query is checked, not rewritten). */
+int api_format_query(http_req_t *req, http_resp_t *resp) {
+    const char *q = http_req_param(req, "query"), *out;
+    int rc = service_query_format(req->ctx, q ? q : "", req->arena, &out, &req->err);
+    if (rc) return rc;
+    vg_json_t j;
+    http_json_success(&j, resp);
+    vg_json_str(&j, out);
+    vg_json_obj_close(&j);
+    return 0;
 }
 
 /* ---- the tenant metrics API: the same, with a JSON body {"query","time"} / {"query","start","end","step"} ---- */

@@ -47,6 +47,29 @@ int service_query_check(service_ctx_t *ctx, const char *text, vg_arena_t *arena,
     return rc < 0 ? rc : 0;
 }
 
+int service_query_format(service_ctx_t *ctx, const char *text, vg_arena_t *arena, const char **out, vg_error_t *err) {
+    *out = NULL;
+    promql_node_t *expr;
+    int rc = promql_parse(text, strlen(text), arena, &expr, err);
+    if (rc) {
+        char msg[VG_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return vg_error_set(err, rc, "invalid parameter \"query\": %s", msg);
+    }
+    /* printed before enforcement rewrites the tree in place */
+    vg_buf_t b = VG_BUF_INIT;
+    rc = promql_print(expr, &b);
+    const char *s = rc || b.failed ? NULL : vg_arena_strndup(arena, b.data, b.len);
+    vg_buf_deinit(&b);
+    if (!s) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    if (ctx->scoped) {
+        promql_enforced_label_t e = enforced(ctx);
+        if ((rc = promql_enforce(expr, &e, 1, PROMQL_ENFORCE_REJECT, arena, err)) < 0) return rc;
+    }
+    *out = s;
+    return 0;
+}
+
 int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *arena, promql_result_t **out,
                   const char **evaluated, vg_error_t *err) {
     *out = NULL;

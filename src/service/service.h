@@ -116,6 +116,13 @@ int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *aren
 /* Parses and enforces a query for ctx without running it (e.g. query_exemplars, where nothing is kept). */
 int service_query_check(service_ctx_t *ctx, const char *text, vg_arena_t *arena, vg_error_t *err);
 
+/* The canonical text of a query (/api/v1/format_query): *out (arena) is the expression as the caller
+ * wrote it, printed by promql_print — never the enforced form. A scoped caller's query is enforced all
+ * the same (and refused as a query would be: VG_EFORBIDDEN for a matcher outside the tenant), so
+ * formatting cannot tell a tenant anything a query would not. Parse errors carry Prometheus' prefix
+ * `invalid parameter "query": `. */
+int service_query_format(service_ctx_t *ctx, const char *text, vg_arena_t *arena, const char **out, vg_error_t *err);
+
 /* match[] selectors as the Prometheus API takes them. wrap: prefix parse errors with
  * `invalid parameter "match[]": ` (Prometheus does for /series, not for /labels). A scoped caller
  * with no selector asks about its own series. */
@@ -153,6 +160,14 @@ typedef struct service_tsdb_status {
     service_top_t by_metric, by_name_values, by_name_bytes, by_pair;
 } service_tsdb_status_t;
 int service_tsdb_status(service_ctx_t *ctx, service_tsdb_status_t *out, vg_error_t *err);
+
+/* WAL replay progress as /api/v1/status/walreplay shows it. vigil replays the WAL before it serves, so
+ * the replay is always finished: min and max are the first and last segment replayed, current == max
+ * (all 0 when there was nothing to replay). The numbers are the server's, the same for every caller. */
+typedef struct service_walreplay {
+    uint64_t min, max, current;
+} service_walreplay_t;
+int service_walreplay(service_ctx_t *ctx, service_walreplay_t *out, vg_error_t *err);
 
 /* ---- writes ---- */
 

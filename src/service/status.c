@@ -1,5 +1,6 @@
 /* TSDB statistics for /api/v1/status/tsdb: head counts and the top-10 lists Prometheus shows, computed
- * over the caller's series only when the caller is a tenant (counts of other tenants never leak). */
+ * over the caller's series only when the caller is a tenant (counts of other tenants never leak); and
+ * the WAL replay range for /api/v1/status/walreplay. */
 #include "service_int.h"
 
 #include "tsdb/tsdb.h"
@@ -70,4 +71,15 @@ int service_tsdb_status(service_ctx_t *ctx, service_tsdb_status_t *out, vg_error
     model_matcher_free(ms[0]);
     storage_querier_close(q);
     return rc;
+}
+
+int service_walreplay(service_ctx_t *ctx, service_walreplay_t *out, vg_error_t *err) {
+    memset(out, 0, sizeof *out);
+    tsdb_db_t *db = ctx->svc ? ctx->svc->db : NULL;
+    if (!db) return vg_error_set(err, VG_EUNAVAIL, "storage is not open");
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    out->min = st.replay_first_segment;
+    out->max = out->current = st.replay_last_segment;
+    return 0;
 }

@@ -339,6 +339,8 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         db->rs.records = rs.records;
         db->rs.corrupt = rs.corrupt;
         db->rs.torn = rs.torn;
+        db->rs.first_segment = rs.first_segment;
+        db->rs.last_segment = rs.last_segment;
         tsdb__wal_set_fsync_observer(db->wal, on_fsync, db);
         /* replay re-applied old decisions; the rejection counters describe this run only */
         atomic_store(&db->head->appended, 0);
@@ -416,6 +418,8 @@ void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
     }
     o->replay_samples = db->rs.samples;
     o->replay_seconds = db->replay_seconds;
+    o->replay_first_segment = db->rs.first_segment;
+    o->replay_last_segment = db->rs.last_segment;
     o->replay_corrupt_records = db->rs.corrupt + db->rs.torn;
     o->checkpoints = atomic_load(&db->checkpoints);
 }

@@ -95,6 +95,7 @@ typedef struct tsdb_stats {
     uint64_t replay_samples;
     double replay_seconds;
     uint64_t replay_corrupt_records;
+    uint64_t replay_first_segment, replay_last_segment; /* WAL segments replayed at open; 0, 0: none */
     uint64_t checkpoints;
 } tsdb_stats_t;
 

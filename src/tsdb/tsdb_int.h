@@ -173,6 +173,7 @@ int tsdb__head_each(tsdb__head_t *h, int (*fn)(void *ctx, tsdb__series_t *s), vo
 typedef struct tsdb__wal tsdb__wal_t;
 typedef struct tsdb__replay_stats {
     uint64_t records, samples, corrupt, torn, unknown_refs;
+    uint64_t first_segment, last_segment; /* the segments replayed; 0, 0 when there were none */
 } tsdb__replay_stats_t;
 
 /* Replays dir (checkpoint + segments) into h, repairs a torn tail, then opens a new segment for

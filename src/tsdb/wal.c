@@ -245,6 +245,7 @@ int tsdb__wal_open(const char *dir, const tsdb_options_t *o, const tsdb__rec_han
 
     w->seg = max_seg + 1;
     w->first_seg = w->last_ckpt + 1;
+    if (max_seg >= w->first_seg) rs->first_segment = w->first_seg, rs->last_segment = max_seg;
     if ((rc = create_segment(dir, w->seg, &w->fd, err)) != 0) goto fail;
     w->seg_size = TSDB__SEG_HDR;
     *out = w;

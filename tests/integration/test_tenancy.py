@@ -248,6 +248,23 @@ scrape_configs:
               (body, body2))
         st, body = q(alice, 'shared_metric{namespace="client-bob"} or bob_only')
         check("query: a matcher on another namespace → 403", st == 403 and body["errorType"] == "forbidden", body)
+        # format_query: the text as alice wrote it, never the enforced form; refused where a query is
+        st, _, body = get(port, "/api/v1/format_query", token=alice, params=[("query", "sum(rate(shared_metric[5m]))by(pod)")])
+        check("format_query: a tenant gets its own text formatted, without the enforced matcher",
+              st == 200 and body["data"] == "sum by (pod) (rate(shared_metric[5m]))", (st, body))
+        st, _, body = get(port, "/api/v1/format_query", token=alice, params=[("query", 'shared_metric{namespace="client-bob"}')])
+        check("format_query: a matcher on another namespace → 403 as for a query", st == 403 and body["errorType"] == "forbidden", (st, body))
+        st, _, body = get(port, "/api/v1/format_query", token=alice, params=[("query", 'shared_metric{namespace="client-alice"}')])
+        check("format_query: alice's own namespace matcher is kept as written",
+              st == 200 and body["data"] == 'shared_metric{namespace="client-alice"}', (st, body))
+        st, _, body = get(port, "/api/v1/format_query", params=[("query", "up")])
+        check("format_query needs a token (401)", st == 401, (st, body))
+        st, _, body = get(port, "/api/v1/status/walreplay", token=alice)
+        check("status/walreplay: a tenant sees the server's finished replay",
+              st == 200 and set(body["data"]) == {"min", "max", "current"} and body["data"]["current"] == body["data"]["max"], (st, body))
+        st, _, body = get(port, "/api/v1/query", token=alice, params=[("query", "shared_metric"), ("time", str(now / 1000)), ("stats", "all")])
+        check("query stats=all for a tenant counts its own samples only",
+              st == 200 and body["data"]["stats"]["samples"]["totalQueryableSamples"] == 1, (st, body))
         st_a, body_a = q(alice, "absent(bob_only)")
         st_b, body_b = q(alice, "absent(no_such_metric_anywhere)")
         check("query: absent() answers the same whether another tenant has the series", st_a == 200

@@ -301,6 +301,7 @@ static int eval_vector_sel(promql__ev_t *ev, const promql_node_t *n, bool want_t
             const promql_point_t *sp = &r->p[p - 1];
             if (sp->t < ref - q->lookback || promql__stale(sp->v)) continue;
             TRY(promql__samples_add(q, 1));
+            promql__stat_loaded(q, ts, 1);
             TRY(promql__ser_push(q, &o, ts, want_ts ? (double)sp->t / 1000.0 : sp->v));
         }
         if (o.np) raw[k++] = o;
@@ -392,6 +393,7 @@ static int eval_matrix_value(promql__ev_t *ev, const promql_node_t *n, promql__v
         while (b < s->np && s->p[b].t <= ref) b++;
         if (b == a) continue;
         TRY(promql__samples_add(q, b - a));
+        promql__stat_loaded(q, ev->start, b - a);
         promql__ser_t o = *s;
         o.p = s->p + a;
         o.np = b - a;
@@ -562,8 +564,9 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
                                 promql_value_type_str(ty));
     }
     int64_t timeout = qq->timeout_ms > 0 && qq->timeout_ms < eng->o.timeout_ms ? qq->timeout_ms : eng->o.timeout_ms;
-    uint64_t deadline = vg_mono_ns() + (uint64_t)timeout * 1000000u;
+    uint64_t t_begin = vg_mono_ns(), deadline = t_begin + (uint64_t)timeout * 1000000u;
     TRY(gate_enter(eng, deadline, err));
+    uint64_t t_admitted = vg_mono_ns();
 
     promql__q_t q = {0};
     q.a = arena;
@@ -577,20 +580,37 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
     q.deadline_ns = deadline;
     promql__ev_t ev = {&q, qq->start_ms, qq->end_ms, range ? qq->step_ms : 1, 0};
     ev.n_steps = (size_t)((ev.end - ev.start) / ev.step) + 1;
+    promql_stats_t stats = {.n_steps = ev.n_steps, .start_ms = ev.start, .step_ms = range ? ev.step : 0};
+    stats.per_step = vg_arena_calloc(arena, ev.n_steps, sizeof *stats.per_step); /* NULL: totals only */
+    q.stats = &stats;
 
     int rc = 0;
     int64_t mint = 0, maxt = 0;
     bool any = false;
     plan(&q, qq->expr, ev.start, ev.end, &mint, &maxt, &any);
     if (any) rc = qb->open_querier(qb->ctx, mint, maxt, &q.qr, err);
+    uint64_t t_prepared = vg_mono_ns(), t_evaluated = t_prepared;
     promql__val_t v;
     promql_result_t *r = NULL;
     if (rc >= 0) rc = promql__eval(&ev, qq->expr, &v);
     if (rc >= 0) {
+        t_evaluated = vg_mono_ns();
         r = vg_arena_calloc(arena, 1, sizeof *r);
         if (!r) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
         else rc = to_result(&ev, &v, range, r);
-        if (r) r->samples_read = q.samples_read;
+        if (r) {
+            uint64_t t_done = vg_mono_ns();
+            r->samples_read = q.samples_read;
+            stats.exec_queue_s = (double)(t_admitted - t_begin) / 1e9;
+            stats.prep_s = (double)(t_prepared - t_admitted) / 1e9;
+            /* only a range query's series are sorted; an instant query's result is taken as evaluated */
+            if (!range) t_evaluated = t_done;
+            stats.inner_eval_s = (double)(t_evaluated - t_prepared) / 1e9;
+            stats.sort_s = (double)(t_done - t_evaluated) / 1e9;
+            stats.eval_total_s = (double)(t_done - t_admitted) / 1e9;
+            stats.exec_total_s = (double)(t_done - t_begin) / 1e9;
+            r->stats = stats;
+        }
     }
     storage_querier_close(q.qr);
     for (size_t i = 0; i < q.n_ms; i++) model_matcher_free(q.ms[i]);

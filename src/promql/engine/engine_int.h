@@ -56,6 +56,7 @@ typedef struct promql__q {
     int64_t q_start, q_end; /* for @ start() / end() */
     int64_t max_samples, cur_samples;
     uint64_t samples_read;
+    promql_stats_t *stats; /* the result's statistics, counted while evaluating */
     uint64_t deadline_ns;
     unsigned tick;
     promql_point_t *scratch; /* malloc'd, reused while reading series; freed at the end */
@@ -83,6 +84,10 @@ typedef struct promql__ob {
 int promql__eval(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out);
 int promql__check_time(promql__q_t *q);
 int promql__samples_add(promql__q_t *q, int64_t n);
+/* Statistics: n samples loaded for the step at ts (ts off the query's grid: the total only), and a
+ * transient hold of n samples beyond cur_samples (for the peak). */
+void promql__stat_loaded(promql__q_t *q, int64_t ts, int64_t n);
+void promql__stat_hold(promql__q_t *q, int64_t n);
 int promql__err_same_labelset(promql__q_t *q);
 int64_t promql__at_ms(const promql__q_t *q, const promql_time_mods_t *m);
 /* A raw range input (matrix selector or subquery): series with samples, window parameters. */

@@ -336,6 +336,8 @@ static int eval_range_func(promql__ev_t *ev, const promql_node_t *n, const rfunc
             window(s, ref - in.range, ref, &a, &b);
             if (a == b) continue;
             if (q->cur_samples + (int64_t)(b - a) > q->max_samples) TRY(promql__samples_add(q, b - a));
+            promql__stat_hold(q, b - a);
+            promql__stat_loaded(q, ts, b - a);
             c.ts = ts;
             c.range_start = ref - in.range;
             c.range_end = ref;

@@ -71,6 +71,18 @@ typedef struct promql_series {
     size_t n_points;
 } promql_series_t;
 
+/* What evaluating a query cost, as Prometheus' query stats report it (stats= on the API). Times in
+ * seconds. Samples: those the selectors loaded per evaluation step (a vector selector's point, a range
+ * function's window), in total and per step of the query's grid (samples of a subquery's inner grid
+ * count in the total only); peak: the most samples the evaluation held at once. */
+typedef struct promql_stats {
+    double exec_queue_s, exec_total_s, eval_total_s, prep_s, inner_eval_s, sort_s;
+    int64_t total_samples, peak_samples;
+    int64_t *per_step; /* arena; n_steps entries, step k at start_ms + k*step_ms */
+    size_t n_steps;
+    int64_t start_ms, step_ms;
+} promql_stats_t;
+
 typedef struct promql_result {
     promql_value_type_t type; /* SCALAR, STRING, VECTOR or MATRIX */
     int64_t t;                /* evaluation time of an instant query (ms) */
@@ -81,6 +93,7 @@ typedef struct promql_result {
     const char **warnings; /* arena; none are produced today (no remote storage) */
     size_t n_warnings;
     uint64_t samples_read; /* stats: samples read from storage */
+    promql_stats_t stats;
 } promql_result_t;
 
 /* ---- execution ---------------------------------------------------------------------------------- */
@@ -111,6 +124,10 @@ int promql_exec_range(promql_engine_t *eng, const promql_queryable_t *qb, const 
 /* Writes Prometheus' `data` object {"resultType":…,"result":…} for r, byte-identical to Prometheus
  * 2.42 (timestamps and values formatted as its API does). */
 void promql_result_write_json(const promql_result_t *r, vg_json_t *j);
+/* The same with Prometheus' "stats" member after "result" when stats is set: timings and samples, and
+ * with per_step the samples of every step ("totalQueryableSamplesPerStep", as Prometheus 2.42 writes
+ * it for stats=all with per-step statistics enabled). */
+void promql_result_write_json_stats(const promql_result_t *r, bool stats, bool per_step, vg_json_t *j);
 
 /* ---- scripted tests ----------------------------------------------------------------------------- */
 

@@ -26,7 +26,53 @@ static void write_point(vg_json_t *j, const promql_point_t *p) {
     vg_json_arr_close(j);
 }
 
+/* A duration in seconds as Go's encoding/json writes a float64: exponent form below 1e-6 ("9.32e-07"). */
+static void write_seconds(vg_json_t *j, double v) {
+    if (v > 0 && v < 1e-6) {
+        char tmp[VG_FLOAT_MAX];
+        vg_json_raw(j, tmp, vg_fmt_float_g(v, tmp));
+    } else {
+        vg_json_f64(j, v);
+    }
+}
+
+static void write_stats(const promql_result_t *r, bool per_step, vg_json_t *j) {
+    const promql_stats_t *s = &r->stats;
+    vg_json_key(j, "stats");
+    vg_json_obj_open(j);
+    vg_json_key(j, "timings");
+    vg_json_obj_open(j);
+    vg_json_key(j, "evalTotalTime"), write_seconds(j, s->eval_total_s);
+    vg_json_key(j, "resultSortTime"), write_seconds(j, s->sort_s);
+    vg_json_key(j, "queryPreparationTime"), write_seconds(j, s->prep_s);
+    vg_json_key(j, "innerEvalTime"), write_seconds(j, s->inner_eval_s);
+    vg_json_key(j, "execQueueTime"), write_seconds(j, s->exec_queue_s);
+    vg_json_key(j, "execTotalTime"), write_seconds(j, s->exec_total_s);
+    vg_json_obj_close(j);
+    vg_json_key(j, "samples");
+    vg_json_obj_open(j);
+    if (per_step && s->n_steps) { /* Prometheus omits an empty list */
+        vg_json_key(j, "totalQueryableSamplesPerStep");
+        vg_json_arr_open(j);
+        for (size_t k = 0; k < s->n_steps; k++) {
+            vg_json_arr_open(j);
+            vg_json_ts_ms(j, s->start_ms + (int64_t)k * s->step_ms);
+            vg_json_i64(j, s->per_step ? s->per_step[k] : 0);
+            vg_json_arr_close(j);
+        }
+        vg_json_arr_close(j);
+    }
+    vg_json_key(j, "totalQueryableSamples"), vg_json_i64(j, s->total_samples);
+    vg_json_key(j, "peakSamples"), vg_json_i64(j, s->peak_samples);
+    vg_json_obj_close(j);
+    vg_json_obj_close(j);
+}
+
 void promql_result_write_json(const promql_result_t *r, vg_json_t *j) {
+    promql_result_write_json_stats(r, false, false, j);
+}
+
+void promql_result_write_json_stats(const promql_result_t *r, bool stats, bool per_step, vg_json_t *j) {
     static const char *names[] = {"", "scalar", "vector", "matrix", "string"};
     vg_json_obj_open(j);
     vg_json_key(j, "resultType");
@@ -70,5 +116,6 @@ void promql_result_write_json(const promql_result_t *r, vg_json_t *j) {
         vg_json_arr_close(j);
         break;
     }
+    if (stats) write_stats(r, per_step, j);
     vg_json_obj_close(j);
 }

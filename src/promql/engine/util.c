@@ -383,10 +383,24 @@ bool promql__parse_go_float(const char *s, double *out) {
 
 int promql__samples_add(promql__q_t *q, int64_t n) {
     q->cur_samples += n;
+    promql__stat_hold(q, 0);
     if (q->cur_samples > q->max_samples)
         return vg_error_set(q->err, VG_ELIMIT,
                             "query processing would load too many samples into memory in query execution");
     return 0;
+}
+
+void promql__stat_loaded(promql__q_t *q, int64_t ts, int64_t n) {
+    promql_stats_t *s = q->stats;
+    if (!s) return;
+    s->total_samples += n;
+    if (!s->per_step || ts < s->start_ms) return;
+    int64_t off = ts - s->start_ms, k = s->step_ms ? off / s->step_ms : 0;
+    if ((s->step_ms ? off % s->step_ms : off) == 0 && k < (int64_t)s->n_steps) s->per_step[k] += n;
+}
+
+void promql__stat_hold(promql__q_t *q, int64_t n) {
+    if (q->stats && q->cur_samples + n > q->stats->peak_samples) q->stats->peak_samples = q->cur_samples + n;
 }
 
 int promql__err_same_labelset(promql__q_t *q) {
