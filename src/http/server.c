@@ -9,6 +9,7 @@
  * Hostile clients: conn_guard.c refuses a connection whose first bytes cannot start a request (400) and
  * closes one whose request head is not complete within server.header_timeout; libmicrohttpd caps the
  * connections of one client address (server.max_connections_per_ip) and in all (server.max_connections).
+ * A decoded NUL byte in any parameter name or value (URL or form body) is refused with 400.
  * Shutdown: quiesce (close the listening socket), wait for in-flight requests up to a deadline, stop. */
 #include "http.h"
 
@@ -87,6 +88,7 @@ typedef struct {
     ctx_t *ctx;
     size_t cap;
     bool oom, body;
+    const char *nul_key; /* arena: the first parameter whose decoded name or value holds a NUL byte */
 } collect_t;
 
 static void add_param(collect_t *c, const char *k, size_t klen, const char *v, size_t vlen) {
@@ -107,13 +109,27 @@ static void add_param(collect_t *c, const char *k, size_t klen, const char *v, s
         c->oom = true;
         return;
     }
+    /* a NUL would silently cut the value short for every C-string reader below: refuse it instead */
+    if (!c->nul_key && (memchr(k, '\0', klen) || memchr(v, '\0', vlen))) c->nul_key = ks;
     ctx->req.params[ctx->req.n_params++] = (http_param_t){ks, vs, c->body};
 }
 
-static enum MHD_Result arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+/* libmicrohttpd gives the decoded lengths, so a %00 in the URL is seen rather than ending the string */
+static enum MHD_Result arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len, const char *value,
+                              size_t value_len) {
     (void)kind;
-    add_param(cls, key, strlen(key), value ? value : "", value ? strlen(value) : 0);
+    add_param(cls, key, key_len, value ? value : "", value ? value_len : 0);
     return MHD_YES;
+}
+
+/* The 400 for a parameter with a NUL byte, naming the parameter (printable bytes only). */
+static int nul_param_error(const char *key, vg_error_t *err) {
+    char name[68];
+    size_t o = 0;
+    for (const unsigned char *k = (const unsigned char *)key; *k && o < 64; k++)
+        name[o++] = (*k >= 0x20 && *k < 0x7f && *k != '"' && *k != '\\') ? (char)*k : '?';
+    name[o] = '\0';
+    return vg_error_set(err, VG_EINVAL, "parameter \"%s\" contains a NUL byte", name);
 }
 
 static int hexval(char c) {
@@ -155,7 +171,8 @@ static int parse_form(collect_t *c, char *body, size_t len, vg_error_t *err) {
         }
         i = j + 1;
     }
-    return c->oom ? vg_error_set(err, VG_ENOMEM, "out of memory") : 0;
+    if (c->oom) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    return c->nul_key ? nul_param_error(c->nul_key, err) : 0;
 }
 
 /* ---- accessors ---- */
@@ -373,8 +390,9 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
         snprintf(msg, sizeof msg, "request body exceeds the limit of %llu bytes", (unsigned long long)ctx->max_body);
         return send_error(con, ctx, VG_ETOOLARGE, msg);
     }
-    collect_t c = {ctx, 0, false};
-    MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, arg_cb, &c);
+    collect_t c = {ctx, 0, false, false, NULL};
+    MHD_get_connection_values_n(con, MHD_GET_ARGUMENT_KIND, arg_cb, &c);
+    if (!c.oom && c.nul_key) return send_error(con, ctx, nul_param_error(c.nul_key, &ctx->req.err), ctx->req.err.msg);
     ctx->req.body = ctx->body.data ? ctx->body.data : "";
     ctx->req.body_len = ctx->body.len;
     const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Type");
