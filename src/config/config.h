@@ -23,10 +23,12 @@
 typedef struct config_server {
     char *listen;             /* "host:port", "[v6]:port" */
     int64_t read_timeout_ms;  /* idle/read timeout per connection */
+    int64_t header_timeout_ms; /* a request head (request line + headers) not complete by then: connection closed */
     uint64_t max_body;        /* bytes */
     uint64_t max_header;      /* bytes of request line + headers */
     int64_t threads;          /* HTTP worker threads */
     int64_t max_connections;
+    int64_t max_connections_per_ip; /* concurrent connections from one client address; 0 = no cap */
     int64_t shutdown_timeout_ms;
 } config_server_t;
 

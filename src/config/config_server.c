@@ -9,10 +9,12 @@
 static const config__field_t server_fields[] = {
     {.key = "listen", .type = F_ADDR, .off = OFF(config_server_t, listen)},
     {.key = "read_timeout", .type = F_DURATION, .off = OFF(config_server_t, read_timeout_ms), .min = 1000, .max = DAY_MS},
+    {.key = "header_timeout", .type = F_DURATION, .off = OFF(config_server_t, header_timeout_ms), .min = 1000, .max = 3600 * 1000},
     {.key = "max_body", .type = F_SIZE, .off = OFF(config_server_t, max_body), .min = 1024, .max = 4LL << 30},
     {.key = "max_header", .type = F_SIZE, .off = OFF(config_server_t, max_header), .min = 4096, .max = 1 << 20},
     {.key = "threads", .type = F_INT, .off = OFF(config_server_t, threads), .min = 1, .max = 256},
     {.key = "max_connections", .type = F_INT, .off = OFF(config_server_t, max_connections), .min = 1, .max = 1000000},
+    {.key = "max_connections_per_ip", .type = F_INT, .off = OFF(config_server_t, max_connections_per_ip), .min = 0, .max = 1000000},
     {.key = "shutdown_timeout", .type = F_DURATION, .off = OFF(config_server_t, shutdown_timeout_ms), .min = 0, .max = 3600 * 1000},
     FIELD_END,
 };
@@ -24,6 +26,8 @@ static int server_defaults(config_t *c) {
     c->server.max_header = 64u << 10;
     c->server.threads = 4;
     c->server.max_connections = 1024;
+    c->server.max_connections_per_ip = 64;
+    c->server.header_timeout_ms = 10 * 1000;
     c->server.shutdown_timeout_ms = 5000;
     return c->server.listen ? 0 : VG_ENOMEM;
 }

@@ -6,10 +6,15 @@
  *   calls with upload data    → append to ctx->body up to max_body; past it, drop and mark too_large;
  *   last call (no more data)  → 413 if too_large, else parse form parameters (HTTP_F_FORM routes only) and run the handler;
  *   completed_cb              → metrics, access log line, free ctx, in-flight - 1.
+ * Hostile clients: conn_guard.c refuses a connection whose first bytes cannot start a request (400) and
+ * closes one whose request head is not complete within server.header_timeout; libmicrohttpd caps the
+ * connections of one client address (server.max_connections_per_ip) and in all (server.max_connections).
+ * A decoded NUL byte in any parameter name or value (URL or form body) is refused with 400.
  * Shutdown: quiesce (close the listening socket), wait for in-flight requests up to a deadline, stop. */
 #include "http.h"
 
 #include "auth.h"
+#include "conn_guard.h"
 #include "selfmon/selfmon.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -17,6 +22,8 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +35,9 @@
 struct http_server {
     struct MHD_Daemon *d;
     service_t *app;
+    http_guard_t *guard;
+    _Atomic uint64_t log_sec; /* mhd_log's rate limit: the current second, lines in it, lines dropped */
+    _Atomic int log_n, log_dropped;
     _Atomic int in_flight;
     selfmon_family_t *requests;      /* vigil_http_requests_total{handler,method,code} */
     selfmon_metric_t **durations;    /* per route, + 1 for unmatched paths */
@@ -78,6 +88,7 @@ typedef struct {
     ctx_t *ctx;
     size_t cap;
     bool oom, body;
+    const char *nul_key; /* arena: the first parameter whose decoded name or value holds a NUL byte */
 } collect_t;
 
 static void add_param(collect_t *c, const char *k, size_t klen, const char *v, size_t vlen) {
@@ -98,13 +109,27 @@ static void add_param(collect_t *c, const char *k, size_t klen, const char *v, s
         c->oom = true;
         return;
     }
+    /* a NUL would silently cut the value short for every C-string reader below: refuse it instead */
+    if (!c->nul_key && (memchr(k, '\0', klen) || memchr(v, '\0', vlen))) c->nul_key = ks;
     ctx->req.params[ctx->req.n_params++] = (http_param_t){ks, vs, c->body};
 }
 
-static enum MHD_Result arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+/* libmicrohttpd gives the decoded lengths, so a %00 in the URL is seen rather than ending the string */
+static enum MHD_Result arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len, const char *value,
+                              size_t value_len) {
     (void)kind;
-    add_param(cls, key, strlen(key), value ? value : "", value ? strlen(value) : 0);
+    add_param(cls, key, key_len, value ? value : "", value ? value_len : 0);
     return MHD_YES;
+}
+
+/* The 400 for a parameter with a NUL byte, naming the parameter (printable bytes only). */
+static int nul_param_error(const char *key, vg_error_t *err) {
+    char name[68];
+    size_t o = 0;
+    for (const unsigned char *k = (const unsigned char *)key; *k && o < 64; k++)
+        name[o++] = (*k >= 0x20 && *k < 0x7f && *k != '"' && *k != '\\') ? (char)*k : '?';
+    name[o] = '\0';
+    return vg_error_set(err, VG_EINVAL, "parameter \"%s\" contains a NUL byte", name);
 }
 
 static int hexval(char c) {
@@ -146,7 +171,8 @@ static int parse_form(collect_t *c, char *body, size_t len, vg_error_t *err) {
         }
         i = j + 1;
     }
-    return c->oom ? vg_error_set(err, VG_ENOMEM, "out of memory") : 0;
+    if (c->oom) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    return c->nul_key ? nul_param_error(c->nul_key, err) : 0;
 }
 
 /* ---- accessors ---- */
@@ -364,8 +390,9 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
         snprintf(msg, sizeof msg, "request body exceeds the limit of %llu bytes", (unsigned long long)ctx->max_body);
         return send_error(con, ctx, VG_ETOOLARGE, msg);
     }
-    collect_t c = {ctx, 0, false};
-    MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, arg_cb, &c);
+    collect_t c = {ctx, 0, false, false, NULL};
+    MHD_get_connection_values_n(con, MHD_GET_ARGUMENT_KIND, arg_cb, &c);
+    if (!c.oom && c.nul_key) return send_error(con, ctx, nul_param_error(c.nul_key, &ctx->req.err), ctx->req.err.msg);
     ctx->req.body = ctx->body.data ? ctx->body.data : "";
     ctx->req.body_len = ctx->body.len;
     const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Type");
@@ -397,6 +424,23 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, ct
     return send_resp(con, ctx);
 }
 
+static http_guard_conn_t *guard_conn(struct MHD_Connection *con) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Connection start and end, on the worker thread that serves the connection. */
+static void conn_cb(void *cls, struct MHD_Connection *con, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    http_server_t *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? http_guard_opened(s->guard, ci->connect_fd) : NULL;
+    } else {
+        http_guard_closed(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls) {
@@ -404,6 +448,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     http_server_t *s = cls;
     ctx_t *ctx = *con_cls;
     if (!ctx) {
+        if (http_guard_head_done(guard_conn(con))) return MHD_NO; /* past server.header_timeout: closed */
         ctx = calloc(1, sizeof *ctx);
         if (!ctx) return MHD_NO;
         vg_arena_init(&ctx->arena, 4096);
@@ -432,11 +477,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)con;
     http_server_t *s = cls;
     ctx_t *ctx = *con_cls;
     if (!ctx) return;
     *con_cls = NULL;
+    http_guard_request_done(s->guard, guard_conn(con));
     double secs = (double)(vg_mono_ns() - ctx->t0) / 1e9;
     int status = ctx->answered ? (ctx->resp.status ? ctx->resp.status : 200) : 0;
     size_t idx = ctx->route ? (size_t)(ctx->route - http_routes) : http_n_routes;
@@ -463,8 +508,23 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls, 
     ctx_free(ctx);
 }
 
+/* libmicrohttpd logs one line per refused or dropped connection, so a flood of hostile connections
+ * would flood the log: at most MHD_LOG_PER_S lines a second pass, the rest are counted and summarised. */
+#define MHD_LOG_PER_S 10
+
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap) {
-    (void)cls;
+    http_server_t *s = cls;
+    uint64_t sec = vg_mono_ns() / 1000000000u;
+    uint64_t was = atomic_load(&s->log_sec);
+    if (was != sec && atomic_compare_exchange_strong(&s->log_sec, &was, sec)) {
+        atomic_store(&s->log_n, 0);
+        int dropped = atomic_exchange(&s->log_dropped, 0);
+        if (dropped) vg_log_warn("http", "libmicrohttpd messages suppressed", VG_LI("count", dropped));
+    }
+    if (atomic_fetch_add(&s->log_n, 1) >= MHD_LOG_PER_S) {
+        atomic_fetch_add(&s->log_dropped, 1);
+        return;
+    }
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
@@ -509,34 +569,43 @@ int http_server_start(service_t *app, http_server_t **out, vg_error_t *err) {
         const char *h = i < http_n_routes ? http_routes[i].pattern : other_handler;
         s->durations[i] = selfmon_with(dur, &h);
     }
+    if (http_guard_new(cfg->server.header_timeout_ms, cfg->server.read_timeout_ms, &s->guard)) goto oom;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->server.threads,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->server.max_connections,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->server.max_connections_per_ip,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->server.max_header,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->server.read_timeout_ms + 999) / 1000),
                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, conn_cb, s,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
     ai = NULL;
     if (!s->d) {
         vg_error_set(err, VG_EIO, "cannot listen on %s (address in use or not permitted)", cfg->server.listen);
+        http_guard_free(s->guard);
         free(s->durations);
         free(s);
         config_unref(cfg);
         return VG_EIO;
     }
+    /* accept a connection only once its first bytes are in, so conn_guard.c can judge them on accept */
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);
+    int defer_s = (int)((cfg->server.header_timeout_ms + 999) / 1000);
+    if (!di || setsockopt(di->listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s))
+        vg_log_warn("http", "TCP_DEFER_ACCEPT not set: malformed requests are refused only when read");
     vg_log_info("http", "listening", VG_LS("addr", cfg->server.listen), VG_LI("threads", cfg->server.threads));
     config_unref(cfg);
     *out = s;
     return 0;
 oom:
     if (ai) freeaddrinfo(ai);
-    if (s) free(s->durations);
+    if (s) free(s->durations), http_guard_free(s->guard);
     free(s);
     config_unref(cfg);
     return vg_error_set(err, VG_ENOMEM, "out of memory");
@@ -551,6 +620,7 @@ int http_server_stop(http_server_t *s, int64_t timeout_ms) {
     int left = atomic_load(&s->in_flight);
     if (left) vg_log_warn("http", "shutdown deadline reached with requests in flight", VG_LI("in_flight", left));
     MHD_stop_daemon(s->d);
+    http_guard_free(s->guard); /* after the daemon: its close notifications release the guard's connections */
     free(s->durations);
     free(s);
     return left;

@@ -159,9 +159,11 @@ int service_reload(service_t *app, vg_error_t *err) {
     warn_restart("server.listen", old->server.listen, nc->server.listen);
     warn_restart("storage.path", old->storage.path, nc->storage.path);
     if (old->server.threads != nc->server.threads || old->server.max_connections != nc->server.max_connections ||
-        old->server.max_header != nc->server.max_header || old->server.read_timeout_ms != nc->server.read_timeout_ms)
+        old->server.max_header != nc->server.max_header || old->server.read_timeout_ms != nc->server.read_timeout_ms ||
+        old->server.header_timeout_ms != nc->server.header_timeout_ms ||
+        old->server.max_connections_per_ip != nc->server.max_connections_per_ip)
         vg_log_warn("config", "change takes effect after a restart",
-                    VG_LS("key", "server.threads/max_connections/max_header/read_timeout"));
+                    VG_LS("key", "server.threads/max_connections/max_connections_per_ip/max_header/read_timeout/header_timeout"));
     pthread_mutex_lock(&p->cfg_mu);
     atomic_store(&app->cfg, nc);
     service__auth_t *old_auth = p->auth;

@@ -36,6 +36,8 @@ static void defaults(void **state) {
     assert_string_equal(c->server.listen, "127.0.0.1:9290");
     assert_int_equal(c->server.read_timeout_ms, 120000);
     assert_int_equal(c->server.max_body, 64u << 20);
+    assert_int_equal(c->server.header_timeout_ms, 10000);
+    assert_int_equal(c->server.max_connections_per_ip, 64);
     assert_string_equal(c->storage.path, "./data");
     assert_int_equal(c->storage.retention_ms, 15LL * 86400000);
     assert_true(c->storage.wal_compression);
@@ -52,7 +54,8 @@ static void defaults(void **state) {
 static void every_key(void **state) {
     (void)state;
     config_t *c = parse_ok("server: {listen: '[::1]:9999', read_timeout: 30s, max_body: 1MiB, max_header: 16KiB,\n"
-                           "         threads: 2, max_connections: 10, shutdown_timeout: 3s}\n"
+                           "         threads: 2, max_connections: 10, shutdown_timeout: 3s, header_timeout: 2s,\n"
+                           "         max_connections_per_ip: 5}\n"
                            "storage: {path: /tmp/x, retention: 1y, wal_compression: false}\n"
                            "log: {level: debug, format: logfmt}\n");
     assert_string_equal(c->server.listen, "[::1]:9999");
@@ -62,6 +65,8 @@ static void every_key(void **state) {
     assert_int_equal(c->server.threads, 2);
     assert_int_equal(c->server.max_connections, 10);
     assert_int_equal(c->server.shutdown_timeout_ms, 3000);
+    assert_int_equal(c->server.header_timeout_ms, 2000);
+    assert_int_equal(c->server.max_connections_per_ip, 5);
     assert_string_equal(c->storage.path, "/tmp/x");
     assert_int_equal(c->storage.retention_ms, 365LL * 86400000);
     assert_false(c->storage.wal_compression);
@@ -89,6 +94,10 @@ static void errors(void **state) {
     parse_err("server:\n  max_body: 64XB\n", 2, 13, "invalid size \"64XB\"");
     parse_err("server:\n  threads: many\n", 2, 12, "expected an integer");
     parse_err("server:\n  threads: 0\n", 2, 12, "out of range");
+    parse_err("server:\n  header_timeout: 500ms\n", 2, 19, "out of range");
+    parse_err("server:\n  header_timeout: 2h\n", 2, 19, "out of range");
+    parse_err("server:\n  max_connections_per_ip: -1\n", 2, 27, "out of range");
+    parse_err("server:\n  header_timeot: 5s\n", 2, 3, "did you mean \"header_timeout\"");
     parse_err("server:\n  listen: localhost\n", 2, 11, "not host:port");
     parse_err("server:\n  listen: 'a:99999'\n", 2, 11, "not host:port");
     parse_err("server: 5\n", 1, 9, "expected a mapping");
