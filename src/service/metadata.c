@@ -90,7 +90,9 @@ static bool same(const entry_t *e, int type, const char *help, size_t help_len, 
 
 int service__mdstore_put(service__mdstore_t *st, const char *tenant, int type, const char *family, size_t family_len,
                          const char *help, size_t help_len, const char *unit, size_t unit_len) {
-    if (!family_len || memchr(family, 0, family_len) || memchr(help, 0, help_len) || memchr(unit, 0, unit_len))
+    if (!help) help = "", help_len = 0; /* a field the sender left out (proto3 omits empty strings) */
+    if (!unit) unit = "", unit_len = 0;
+    if (!family || !family_len || memchr(family, 0, family_len) || memchr(help, 0, help_len) || memchr(unit, 0, unit_len))
         return SERVICE__MD_INVALID;
     if (family_len > st->lim.max_name || unit_len > st->lim.max_name || help_len > st->lim.max_help)
         return SERVICE__MD_TOO_LONG;

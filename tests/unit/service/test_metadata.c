@@ -80,6 +80,7 @@ static void store_bounds(void **state) {
     assert_int_equal(service__mdstore_put(st, NULL, 1, "x", 1, "h", 1, "abcdefghi", 9), SERVICE__MD_TOO_LONG);
     assert_int_equal(service__mdstore_put(st, NULL, 1, "x", 1, "0123456789abc", 13, "", 0), SERVICE__MD_TOO_LONG);
     assert_int_equal(service__mdstore_put(st, NULL, 1, "", 0, "h", 1, "", 0), SERVICE__MD_INVALID);
+    assert_int_equal(service__mdstore_put(st, NULL, 1, NULL, 0, NULL, 0, NULL, 0), SERVICE__MD_INVALID);
     assert_int_equal(service__mdstore_count(st, NULL), 1);
     /* families per scope: the third new family is refused, a known one is still updated */
     assert_int_equal(service__mdstore_put(st, NULL, 2, "b", 1, "h", 1, "", 0), SERVICE__MD_KEPT);
@@ -155,13 +156,21 @@ static void tenants_are_separated(void **state) {
     assert_int_equal(c.kept, 3);
     const md_t bobs[] = {{2, "bobby", "bob only", ""}};
     send(&bob, bobs, 1, &c);
+    /* an entry without help and unit fields (proto3 leaves empty strings out): kept with "" */
+    const uint8_t bare[] = {3 << 3 | 2, 9, 1 << 3, 5, 2 << 3 | 2, 5, 'b', 'a', 'r', 'e', '2'};
+    ingest_rw_reader_t rd;
+    ingest_rw_reader_init(&rd, NULL);
+    assert_int_equal(ingest_rw_reader_load_pb(&rd, bare, sizeof bare, &err), 0);
+    assert_int_equal(service_write_metadata(&bob, &rd, &c), 0);
+    assert_int_equal(c.kept, 1);
+    ingest_rw_reader_deinit(&rd);
 
     /* unscoped readers see the unscoped writers' metadata, never a tenant's */
     expect(&all, NULL, -1, "req:counter:requests:,up:gauge:target up:,zz:gauge:nobody's:bytes");
     /* a tenant sees its own, and the unscoped writers' for families it has series of (req → req_total);
      * identical entries once */
     expect(&alice, NULL, -1, "req:counter:requests:,secret:counter:alice only:,up:gauge:target up:");
-    expect(&bob, NULL, -1, "bobby:gauge:bob only:,up:gauge:target up:");
+    expect(&bob, NULL, -1, "bare2:summary::,bobby:gauge:bob only:,up:gauge:target up:");
     expect(&bob, "secret", -1, "");
     expect(&alice, "secret", -1, "secret:counter:alice only:");
     expect(&alice, NULL, 2, "req:counter:requests:,secret:counter:alice only:");
