@@ -293,6 +293,10 @@ int api_write(http_req_t *req, http_resp_t *resp) {
         }
     }
     storage_appender_free(app);
+    /* the request's metric metadata, kept for /api/v1/metadata; never a reason to fail the request
+     * (entries refused are counted by the service) */
+    if (ingest_rw_reader_stats(&rd)->n_metadata && service_write_metadata(ctx, &rd, NULL))
+        vg_log_warn("remote_write", "metadata not kept: out of memory");
     ingest_rw_reader_deinit(&rd);
     return rc;
 }

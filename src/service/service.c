@@ -62,6 +62,7 @@ int service_init(service_t *app, config_t *cfg, const char *config_path, vg_erro
     if (rc) return vg_error_set(err, rc, "out of memory");
     if ((rc = tenancy_limiter_new(100000, &p->limiter)) || (rc = tenancy_usage_new(100000, &p->usage)))
         return vg_error_set(err, rc, "out of memory");
+    if ((rc = service__mdstore_new(NULL, &p->metadata))) return vg_error_set(err, rc, "out of memory");
     if ((rc = service__auth_build(cfg, &p->auth, err))) return rc;
     apply_runtime(cfg);
     atomic_init(&app->last_reload_ok, true);
@@ -80,6 +81,7 @@ void service_deinit(service_t *app) {
         service__auth_unref(p->auth);
         tenancy_limiter_free(p->limiter);
         tenancy_usage_free(p->usage);
+        service__mdstore_free(p->metadata);
         pthread_mutex_destroy(&p->cfg_mu);
         pthread_mutex_destroy(&p->reload_mu);
         free(p);
@@ -98,6 +100,8 @@ service__auth_t *service__auth(service_t *app) {
 tenancy_limiter_t *service_limiter(service_t *app) { return ((priv_t *)app->priv)->limiter; }
 
 tenancy_usage_t *service_usage(service_t *app) { return ((priv_t *)app->priv)->usage; }
+
+service__mdstore_t *service__mdstore(service_t *app) { return app->priv ? ((priv_t *)app->priv)->metadata : NULL; }
 
 config_t *service_config(service_t *app) {
     priv_t *p = app->priv;

@@ -137,8 +137,9 @@ int service_series(service_ctx_t *ctx, const service_match_t *m, int64_t start, 
 /* Label names (name == NULL) or the values of `name`. */
 int service_labels(service_ctx_t *ctx, const char *name, const service_match_t *m, int64_t start, int64_t end,
                    vg_arena_t *arena, const char *const **out, size_t *n_out, vg_error_t *err);
-/* Metric metadata (of the tenant's metrics only, for a scoped caller); metric NULL or "" for all, limit
- * < 0 for no limit on the number of metrics. */
+/* Metric metadata (of the tenant's metrics only, for a scoped caller): the executor's (scraped) merged
+ * with what writers sent (service_write_metadata), sorted by family, identical entries once; metric NULL
+ * or "" for all, limit < 0 for no limit on the number of metrics (applied after the merge). */
 int service_metadata(service_ctx_t *ctx, const char *metric, long limit, vg_arena_t *arena, promql_metadata_t **out,
                      size_t *n_out, vg_error_t *err);
 
@@ -187,5 +188,28 @@ int service_tenant_appender(service_ctx_t *ctx, storage_appender_t *inner, stora
 uint64_t service_ctx_series_count(service_ctx_t *ctx);
 /* An appender for ctx over the embedded storage (service_tenant_appender over a TSDB appender). */
 int service_appender(service_ctx_t *ctx, storage_appender_t **out, vg_error_t *err);
+
+/* Metric metadata received with writes (remote_write's MetricMetadata) is kept in memory, one entry per
+ * metric family per writer — a tenant, or the unscoped writers — the last one written winning, and shown
+ * by service_metadata: a tenant's to that tenant only, the unscoped writers' to unscoped readers and to a
+ * tenant for the families it has series of. Bounds (entries past them are skipped and counted): */
+#define SERVICE_METADATA_MAX_FAMILIES 10000 /* families per writer (a tenant, or the unscoped writers) */
+#define SERVICE_METADATA_MAX_TOTAL 100000   /* families over all writers */
+#define SERVICE_METADATA_MAX_NAME 1024      /* bytes of a family name, and of a unit */
+#define SERVICE_METADATA_MAX_HELP 4096      /* bytes of a help text */
+
+typedef struct service_metadata_counts {
+    size_t kept;     /* stored or refreshed */
+    size_t too_long; /* a name, unit or help over its bound */
+    size_t full;     /* a new family past the bounds on families */
+    size_t invalid;  /* no family name */
+} service_metadata_counts_t;
+
+struct ingest_rw_reader;
+/* Keeps the metadata entries of a loaded remote_write request for ctx's writer (its tenant when
+ * scoped); rd's metadata cursor is consumed. Never fails for the entries themselves — they are counted
+ * in *out (may be NULL) and in vigil_remote_write_metadata_{,skipped_}total. Returns 0 or VG_ENOMEM
+ * (entries before it are kept). */
+int service_write_metadata(service_ctx_t *ctx, struct ingest_rw_reader *rd, service_metadata_counts_t *out);
 
 #endif

@@ -21,6 +21,41 @@ int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const s
 /* The config the auth state was built from (borrowed: lives as long as a). */
 config_t *service__auth_config(service__auth_t *a);
 
+/* The store of metric metadata received with writes (metadata.c); see service_write_metadata. */
+typedef struct service__mdstore service__mdstore_t;
+typedef struct service__mdlimits {
+    size_t max_families; /* per writer scope */
+    size_t max_total;    /* over all scopes */
+    size_t max_name;     /* bytes of a family name or unit */
+    size_t max_help;     /* bytes of a help */
+} service__mdlimits_t;
+/* lim NULL: the SERVICE_METADATA_MAX_* bounds. Returns 0 or VG_ENOMEM. Free with service__mdstore_free. */
+int service__mdstore_new(const service__mdlimits_t *lim, service__mdstore_t **out);
+void service__mdstore_free(service__mdstore_t *st);
+/* What put did with an entry (>= 0), or VG_ENOMEM. */
+enum { SERVICE__MD_KEPT, SERVICE__MD_TOO_LONG, SERVICE__MD_FULL, SERVICE__MD_INVALID };
+/* Stores (or replaces: the last entry wins) the metadata of a family for tenant (NULL: the unscoped
+ * writers). type is a prometheus.MetricMetadata.MetricType (= ingest_mtype_t; others become unknown).
+ * Strings are copied; they need not be NUL-terminated. Thread-safe. */
+int service__mdstore_put(service__mdstore_t *st, const char *tenant, int type, const char *family, size_t family_len,
+                         const char *help, size_t help_len, const char *unit, size_t unit_len);
+/* Families stored for tenant (NULL: the unscoped writers). */
+size_t service__mdstore_count(service__mdstore_t *st, const char *tenant);
+/* tenant's entries (NULL: the unscoped writers'), sorted by family, copied into arena; metric NULL/"" for
+ * all; names (sorted; NULL: no restriction) keeps only families with one of these series names. Returns
+ * 0 or VG_ENOMEM. */
+int service__mdstore_get(service__mdstore_t *st, const char *tenant, const char *metric, const char *const *names,
+                         size_t n_names, vg_arena_t *arena, promql_metadata_t **out, size_t *n_out);
+/* a and b merged sorted by family (then type, help, unit), identical entries once, at most limit
+ * families (< 0: all). *out in arena (entries' strings are shared with the inputs). 0 or VG_ENOMEM. */
+int service__metadata_merge(const promql_metadata_t *a, size_t na, const promql_metadata_t *b, size_t nb, long limit,
+                            vg_arena_t *arena, promql_metadata_t **out, size_t *n_out);
+/* Merges the received metadata ctx may see into the executor's answer *io (limit applied after the
+ * merge). scope: ctx's tenant matcher when scoped (for the families it has series of). */
+int service__metadata_add_received(service_ctx_t *ctx, promql_executor_t *ex, const promql_matcher_set_t *scope,
+                                   const char *metric, long limit, vg_arena_t *arena, promql_metadata_t **io, size_t *n_io,
+                                   vg_error_t *err);
+
 typedef struct service__priv {
     pthread_mutex_t cfg_mu;    /* guards the pointer loads + refs of the config and auth state */
     service__auth_t *auth;     /* the auth state of the current config */
@@ -28,7 +63,11 @@ typedef struct service__priv {
     tenancy_limiter_t *limiter;
     pthread_mutex_t reload_mu; /* one reload at a time */
     selfmon_metric_t *reload_ok, *reload_ts;
+    service__mdstore_t *metadata; /* received with writes */
 } service__priv_t;
+
+/* s's received-metadata store (NULL before service_init). */
+service__mdstore_t *service__mdstore(service_t *s);
 
 /* The current auth state (a reference). */
 service__auth_t *service__auth(service_t *s);

@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +36,14 @@ def field_bytes(num, data):
     return varint(num << 3 | 2) + varint(len(data)) + data
 
 
-def write_request(series):
-    """series: [(labels dict, [(t_ms, value), ...])]"""
+def write_request(series, metadata=()):
+    """series: [(labels dict, [(t_ms, value), ...])]; metadata: [(type, family, help, unit)] as
+    MetricMetadata (WriteRequest field 3: type=1 with COUNTER=1, GAUGE=2, …, metric_family_name=2, help=4,
+    unit=5)"""
     out = b""
+    for mtype, family, help_, unit in metadata:
+        out += field_bytes(3, varint(1 << 3 | 0) + varint(mtype) + field_bytes(2, family.encode())
+                           + field_bytes(4, help_.encode()) + field_bytes(5, unit.encode()))
     for labels, samples in series:
         ts = b""
         for k, v in labels.items():
@@ -215,17 +221,41 @@ def main():
         st, _, body = request(port, "/api/v1/write", method="GET")
         check("GET /api/v1/write → 405", st == 405, st)
 
+        # metric metadata sent with the samples is kept for /api/v1/metadata
+        md = [(1, "rw_md_requests", "Requests served.", ""), (2, "rw_md_temp", "Temperature.", "celsius"),
+              (1, "rw_md_long", "x" * 5000, "")]
+        st, _, body = post(port, snappy(write_request([({"__name__": "rw_md_requests_total"}, [(int(time.time() * 1000), 1)])], md)))
+        check("a write carrying metadata → 204", st == 204, (st, body))
+        st, _, body = request(port, "/api/v1/metadata")
+        got = _json.loads(body)["data"] if st == 200 else {}
+        check("/api/v1/metadata shows the metadata sent, type, help and unit",
+              got.get("rw_md_requests") == [{"type": "counter", "help": "Requests served.", "unit": ""}]
+              and got.get("rw_md_temp") == [{"type": "gauge", "help": "Temperature.", "unit": "celsius"}], body[:2000])
+        check("a help over 4096 bytes is skipped and counted", "rw_md_long" not in got
+              and metric(port, 'vigil_remote_write_metadata_skipped_total{reason="too_long"}') == 1, body[:2000])
+        st, _, body = post(port, snappy(write_request([], [(2, "rw_md_requests", "Requests served, now a gauge.", "")])))
+        st2, _, body2 = request(port, "/api/v1/metadata?metric=rw_md_requests")
+        check("metadata only (no samples) → 204, and the last entry sent for a family wins",
+              st == 204 and _json.loads(body2)["data"] == {"rw_md_requests": [{"type": "gauge", "help": "Requests served, now a gauge.",
+                                                                               "unit": ""}]}, (st, body, body2))
+        st, _, body = request(port, "/api/v1/metadata?limit=1")
+        check("limit counts families after the merge", st == 200 and list(_json.loads(body)["data"]) == ["rw_md_requests"], body)
+
         vmagent, node = which("vmagent"), which("prometheus-node-exporter", "node_exporter")
         if vmagent and node:
             nport, aport = free_port(), free_port()
             procs.append(Proc([node, f"--web.listen-address=127.0.0.1:{nport}", "--collector.disable-defaults",
                                "--collector.cpu", "--collector.meminfo", "--collector.loadavg"], os.path.join(tmp, "node.log")))
+            # vmagent sends metadata only when built with -enableMetadata (1.79 has no such flag)
+            vm_help = subprocess.run([vmagent, "-help"], capture_output=True, text=True)
+            vm_metadata = "-enableMetadata" in vm_help.stdout + vm_help.stderr
             scfg = os.path.join(tmp, "vmagent.yml")
             with open(scfg, "w") as f:
                 f.write(f"scrape_configs:\n  - job_name: node\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{nport}']}}]\n")
             agent = Proc([vmagent, f"-promscrape.config={scfg}", f"-remoteWrite.url=http://127.0.0.1:{port}/api/v1/write",
                           f"-httpListenAddr=127.0.0.1:{aport}", f"-remoteWrite.tmpDataPath={tmp}/vmagent",
-                          "-remoteWrite.flushInterval=500ms"], os.path.join(tmp, "vmagent.log"))
+                          "-remoteWrite.flushInterval=500ms"] + (["-enableMetadata"] if vm_metadata else []),
+                         os.path.join(tmp, "vmagent.log"))
             procs.append(agent)
             base = metric(port, "vigil_remote_write_samples_total")
             ok = wait_until(lambda: metric(port, "vigil_remote_write_samples_total") > base + 50, timeout=30)
@@ -233,6 +263,11 @@ def main():
             check("node_exporter series are in the head", metric(port, "vigil_head_series") > 20, metric(port, "vigil_head_series"))
             errs = [l for l in agent.output().splitlines() if "cannot send" in l or "unexpected status code" in l]
             check("vmagent reports no send errors", not errs, "\n".join(errs[:5]))
+            if vm_metadata:
+                ok = wait_until(lambda: "node_load1" in request(port, "/api/v1/metadata")[2], timeout=30)
+                check("vmagent's metadata shows in /api/v1/metadata", ok, request(port, "/api/v1/metadata")[2][:2000])
+            else:
+                skip("vmagent metadata → /api/v1/metadata", "this vmagent has no -enableMetadata flag")
         else:
             skip("vmagent → vigil", "vmagent or node_exporter not installed")
         check("vigil survives", vig.alive(), vig.output()[-2000:])

@@ -68,9 +68,9 @@ def get(port, path, token=None, params=(), headers=None):
         return st, hd, body
 
 
-def push(port, token, series):
+def push(port, token, series, metadata=()):
     h = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
-    return request(port, "/api/v1/write", method="POST", body=snappy(write_request(series)), headers=h)
+    return request(port, "/api/v1/write", method="POST", body=snappy(write_request(series, metadata)), headers=h)
 
 
 class Target(http.server.BaseHTTPRequestHandler):
@@ -211,6 +211,21 @@ scrape_configs:
         st, _, body = get(port, "/api/v1/metadata", token=alice)
         check("metadata: only families alice has", st == 200 and "alice_app_requests_total" in body["data"]
               and "bob_app_requests_total" not in body["data"], body)
+        # metadata sent with remote_write: the writer's own, never another tenant's
+        st, _, b = push(port, alice, [({"__name__": "alice_rw_total"}, [(now, 1)])],
+                        [(1, "alice_rw", "Alice's requests.", ""), (2, "alice_private", "Alice only.", "bytes")])
+        check("alice writes with metadata (204)", st == 204, b)
+        st, _, body = get(port, "/api/v1/metadata", token=alice)
+        check("remote_write metadata: alice sees hers",
+              st == 200 and body["data"].get("alice_rw") == [{"type": "counter", "help": "Alice's requests.", "unit": ""}]
+              and "alice_private" in body["data"], body)
+        st, _, body = get(port, "/api/v1/metadata", token=bob)
+        check("remote_write metadata: bob does not see alice's", st == 200 and "alice_rw" not in body["data"]
+              and "alice_private" not in body["data"], body)
+        st, _, body = get(port, "/api/v1/metadata", token=bob, params=[("metric", "alice_private")])
+        check("remote_write metadata: bob asking for alice's family by name gets nothing", st == 200 and body["data"] == {}, body)
+        st, _, body = get(port, "/api/v1/metadata", token=admin)
+        check("remote_write metadata: unscoped readers do not see a tenant's", st == 200 and "alice_private" not in body["data"], body)
         st, _, body = get(port, "/api/v1/targets", token=alice)
         pools = [t["scrapePool"] for t in body["data"]["activeTargets"]]
         check("targets: only alice's", pools == ["alice-app"] and body["data"]["droppedTargets"] == [], body)
