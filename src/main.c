@@ -96,6 +96,7 @@ static int open_storage(service_t *app, tsdb_db_t **db, vg_error_t *err) {
     o.fsync_interval_ms = c->storage.wal_fsync_interval_ms;
     o.wal_compression = c->storage.wal_compression;
     o.max_future_ms = c->ingest_limits.max_future_ms;
+    o.max_series = (uint64_t)c->ingest_limits.max_series_total;
     config_label_limits(c, &o.limits);
     uint64_t t0 = vg_mono_ns();
     int rc = tsdb_db_open(&o, db, err);
@@ -218,6 +219,9 @@ static int cmd_import(int argc, char **argv) {
     o.retention_ms = 0;      /* keep everything imported; the server's retention applies later */
     o.out_of_bounds_ms = 0;  /* backfill: any age */
     o.register_metrics = false;
+    config_t *dc = config_default(); /* the default limits.max_series_total, as a server would apply it */
+    if (dc) o.max_series = (uint64_t)dc->ingest_limits.max_series_total;
+    config_unref(dc);
     tsdb_db_t *db;
     storage_appender_t *app = NULL;
     int rc = tsdb_db_open(&o, &db, &err);
@@ -233,10 +237,11 @@ static int cmd_import(int argc, char **argv) {
     tsdb_db_close(db);
     free(buf);
     printf("imported %llu samples of %llu series; skipped: %llu without timestamp, %llu invalid labels, %llu out of order, "
-           "%llu duplicate, %llu out of bounds\n",
+           "%llu duplicate, %llu out of bounds, %llu of new series over limits.max_series_total\n",
            (unsigned long long)st.samples, (unsigned long long)st.series, (unsigned long long)st.skipped_no_timestamp,
            (unsigned long long)st.skipped_invalid_labels, (unsigned long long)st.skipped_out_of_order,
-           (unsigned long long)st.skipped_duplicate, (unsigned long long)st.skipped_out_of_bounds);
+           (unsigned long long)st.skipped_duplicate, (unsigned long long)st.skipped_out_of_bounds,
+           (unsigned long long)st.skipped_series_limit);
     if (rc) fprintf(stderr, "vigil import: %s: %s\n", file, err.msg);
     return rc ? 1 : 0;
 }

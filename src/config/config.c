@@ -49,7 +49,8 @@ static int check_config(config_t *c, vg_error_t *err) {
     return 0;
 }
 
-config_t *config_default(void) {
+/* A config with every section's defaults, before anything derived from them is resolved. */
+static config_t *new_defaults(void) {
     config_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     atomic_init(&c->refs, 1);
@@ -60,6 +61,12 @@ config_t *config_default(void) {
         config_free(c);
         return NULL;
     }
+    return c;
+}
+
+config_t *config_default(void) {
+    config_t *c = new_defaults();
+    if (c) config__limits_resolve(c);
     return c;
 }
 
@@ -77,7 +84,7 @@ int config_parse(const char *name, const char *text, size_t len, config_t **out,
     vg_error_clear(err);
     if (len > CONFIG_MAX_FILE_BYTES)
         return vg_error_set(err, VG_ECONFIG, "file is larger than %u bytes", CONFIG_MAX_FILE_BYTES);
-    config_t *c = config_default();
+    config_t *c = new_defaults();
     if (!c) return vg_error_set(err, VG_ENOMEM, "out of memory");
     free(c->file);
     c->file = strdup(name);

@@ -164,7 +164,8 @@ typedef struct config_limits {
     int64_t request_burst;
     double ingestion_rate;     /* samples/s per tenant (0 = unlimited) */
     int64_t ingestion_burst;
-    int64_t max_series;        /* active series per tenant (0 = unlimited) */
+    int64_t max_series;        /* active series per tenant (0 = unlimited; default in `limits`: a tenth
+                                  of max_series_total, config_max_series_default) */
     int64_t max_samples_per_query;
     int64_t max_concurrent_queries;
     int64_t max_query_range_ms;
@@ -182,6 +183,9 @@ typedef struct config_ingest_limits {
     uint64_t max_remote_write_decompressed_size;  /* bytes of one remote_write request after snappy */
     int64_t max_remote_write_series_per_request;  /* TimeSeries in one remote_write request */
     int64_t max_future_ms;                        /* samples further ahead of the clock are refused (0 = no bound) */
+    int64_t max_series_total;                     /* series the storage head holds at most, all tenants and
+                                                     anonymous writers together (0 = unlimited; default
+                                                     config_max_series_total_default()) */
 } config_ingest_limits_t;
 
 typedef struct config_tenant_override {
@@ -238,6 +242,16 @@ typedef struct config {
 bool config_anonymous(const config_t *c);
 /* The effective limits of a tenant (its overrides over the defaults); tenant may be NULL. */
 void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t *out);
+
+/* Bytes of memory budgeted per series held by the storage head, and the share of the server-wide
+ * series cap a tenant gets by default: limits.max_series_total defaults to the memory available to
+ * the process / CONFIG_BYTES_PER_SERIES, and limits.max_series to max_series_total /
+ * CONFIG_TENANT_SERIES_SHARE (docs/configuration.md). */
+#define CONFIG_BYTES_PER_SERIES 4096
+#define CONFIG_TENANT_SERIES_SHARE 10
+/* The memory available to the process: physical memory, or the cgroup's memory limit when lower
+ * (0 when neither can be read). */
+uint64_t config_memory_bytes(void);
 
 /* The label limits every ingest path applies (limits.max_label_names_per_series, _name_length,
  * _value_length), in the form model_labels_normalize() takes. */

@@ -71,6 +71,8 @@ extern const config__section_t config__section_server, config__section_storage, 
 extern const config__section_t config__section_global, config__section_scrape_configs;
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
+/* Resolves limits that are derived from others once the file is read (limits.max_series). */
+void config__limits_resolve(config_t *c);
 /* config_grafana.c */
 extern const config__section_t config__section_grafana;
 /* config_query.c */

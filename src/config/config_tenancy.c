@@ -7,7 +7,9 @@
  * "the default from `limits`" (config_tenant_limits resolves it). */
 #include "config_int.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const config__field_t jwt_key_fields[] = {
     {.key = "kid", .type = F_STR, .off = OFF(config_jwt_key_t, kid)},
@@ -76,6 +78,7 @@ static const config__field_t limits_fields[] = {
     {.key = "max_remote_write_series_per_request", .type = F_INT, .off = INGEST(max_remote_write_series_per_request),
      .min = 1, .max = 100000000},
     {.key = "max_future", .type = F_DURATION, .off = INGEST(max_future_ms), .min = 0, .max = 365 * DAY_MS},
+    {.key = "max_series_total", .type = F_INT, .off = INGEST(max_series_total), .min = 0, .max = 1LL << 32},
     FIELD_END,
 };
 
@@ -161,6 +164,28 @@ static int limits_defaults(config_t *c) {
      * (Mimir's creation grace period is of the same order): clocks that far off are a bug, and one such
      * sample accepted would move the head's time range (docs/configuration.md). */
     c->ingest_limits.max_future_ms = 10 * 60 * 1000;
+    /* Series the head holds at most, whoever writes them: as many as the memory available leaves
+     * CONFIG_BYTES_PER_SERIES each for (a conservative estimate of a series' labels, index entries,
+     * open chunk and chunk references), so one client creating series without end meets a refusal
+     * rather than the OOM killer. Unknown memory: no cap. */
+    c->ingest_limits.max_series_total = (int64_t)(config_memory_bytes() / CONFIG_BYTES_PER_SERIES);
+    if (c->ingest_limits.max_series_total > (INT64_C(1) << 32)) c->ingest_limits.max_series_total = INT64_C(1) << 32;
+    /* The per-tenant default is derived from max_series_total once the file is read: -1 until then. */
+    c->limits.max_series = -1;
+    return 0;
+}
+
+/* A tenant's default share of the server-wide cap, unless the file set limits.max_series: a tenth of
+ * max_series_total (at least 1), so no single tenant can fill the head; unlimited when the cap is. */
+void config__limits_resolve(config_t *c) {
+    if (c->limits.max_series >= 0) return;
+    int64_t total = c->ingest_limits.max_series_total;
+    c->limits.max_series = total > 0 ? (total / CONFIG_TENANT_SERIES_SHARE > 0 ? total / CONFIG_TENANT_SERIES_SHARE : 1) : 0;
+}
+
+static int limits_check(config_t *c, vg_error_t *err) {
+    (void)err;
+    config__limits_resolve(c);
     return 0;
 }
 
@@ -168,7 +193,28 @@ static int limits_defaults(config_t *c) {
 const config__section_t config__section_limits = {
     .field = {.key = "limits", .type = F_STRUCT, .off = 0, .sub = limits_fields},
     .defaults = limits_defaults,
+    .check = limits_check,
 };
+
+/* Reads one unsigned number from a file (a cgroup limit); 0 when absent or not a number ("max"). */
+static uint64_t read_u64_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    unsigned long long v = 0;
+    if (fscanf(f, "%llu", &v) != 1) v = 0;
+    fclose(f);
+    return (uint64_t)v;
+}
+
+uint64_t config_memory_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t mem = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    /* a container's limit (cgroup v2, then v1, whose "unlimited" is a huge number) when lower */
+    uint64_t cg = read_u64_file("/sys/fs/cgroup/memory.max");
+    if (!cg) cg = read_u64_file("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    if (cg && (!mem || cg < mem)) mem = cg;
+    return mem;
+}
 
 void config_label_limits(const config_t *c, model_label_limits_t *out) {
     out->max_labels = (size_t)c->ingest_limits.max_label_names_per_series;

@@ -7,7 +7,8 @@
  *     byte offset), a decoded size over the limit (413), a batch larger than the tenant's ingestion
  *     burst (413: it can never fit) or one over its current rate (429 with Retry-After);
  *   - otherwise each sample is appended on its own: a series with invalid labels, a new series past the
- *     tenant's series limit (limits.max_series), and an out-of-order, duplicate, too old or too far in
+ *     tenant's series limit (limits.max_series) or the server-wide one (limits.max_series_total), and an
+ *     out-of-order, duplicate, too old or too far in
  *     the future (limits.max_future) sample are dropped and counted, the rest is committed;
  *   - the answer is 204 only when every sample was kept; when anything was dropped it is 400 (the
  *     client must not retry: the same samples would be dropped again) naming the count per reason and
@@ -57,6 +58,7 @@ typedef struct drops {
     size_t samples[D_N];
     size_t invalid, invalid_samples; /* series with invalid labels */
     size_t refused, refused_samples; /* new series past the tenant's series limit */
+    size_t capped, capped_samples;   /* new series past the server-wide series limit */
     char first[368];                 /* "{labels} (why)" of the first drop, "" until one */
 } drops_t;
 
@@ -69,7 +71,7 @@ static const char *const reason[D_N] = {
 };
 
 static size_t dropped_total(const drops_t *d) {
-    size_t n = d->invalid_samples + d->refused_samples;
+    size_t n = d->invalid_samples + d->refused_samples + d->capped_samples;
     for (int i = 0; i < D_N; i++) n += d->samples[i];
     return n;
 }
@@ -139,6 +141,12 @@ static int append_all(http_req_t *req, ingest_rw_reader_t *rd, storage_appender_
                 note_first(d, ls, n, "new series over the tenant's series limit");
                 break;
             }
+            if (r == STORAGE_REJECT_SERIES_LIMIT_TOTAL) { /* past the server-wide cap: none of its samples */
+                d->capped++;
+                d->capped_samples += n_smp - k;
+                note_first(d, ls, n, "new series over the server-wide series limit");
+                break;
+            }
             if (r == VG_EINVAL || r == VG_ELIMIT) { /* labels the storage refuses: the series is skipped */
                 d->invalid++;
                 d->invalid_samples += n_smp - k;
@@ -170,10 +178,15 @@ static void format_drops(const drops_t *d, service_ctx_t *ctx, char *out, size_t
         if (len < cap) len += (size_t)snprintf(out + len, cap - len, __VA_ARGS__);                                     \
     } while (0)
     const char *sep = "";
+    if (d->capped) {
+        PUT("server-wide series limit of %lld (limits.max_series_total) reached: %zu new series refused (%zu samples)",
+            (long long)ctx->cfg->ingest_limits.max_series_total, d->capped, d->capped_samples);
+        sep = ", ";
+    }
     if (d->refused) {
-        PUT("per-tenant series limit of %lld exceeded: %zu new series refused (%zu samples; the tenant has %llu active "
+        PUT("%sper-tenant series limit of %lld exceeded: %zu new series refused (%zu samples; the tenant has %llu active "
             "series)",
-            (long long)ctx->limits.max_series, d->refused, d->refused_samples,
+            sep, (long long)ctx->limits.max_series, d->refused, d->refused_samples,
             (unsigned long long)service_ctx_series_count(ctx));
         sep = ", ";
     }
@@ -277,7 +290,7 @@ int api_write(http_req_t *req, http_resp_t *resp) {
         selfmon_counter_add(m_invalid, (double)d.invalid);
         selfmon_counter_add(m_series_refused, (double)d.refused);
         if (ctx->scoped) tenancy_usage_ingested(service_usage(req->app), ctx->tenant, appended, d.refused, vg_now_ms());
-        if (dropped || d.invalid || d.refused) {
+        if (dropped || d.invalid || d.refused || d.capped) {
             selfmon_counter_add(m_dropped, (double)dropped);
             selfmon_counter_inc(m_requests_rejected);
             char why[VG_ERROR_MSG_MAX];

@@ -85,6 +85,7 @@ int ingest_import_openmetrics(const char *buf, size_t len, storage_appender_t *a
         if (r == STORAGE_REJECT_OUT_OF_ORDER) st->skipped_out_of_order++;
         else if (r == STORAGE_REJECT_DUPLICATE) st->skipped_duplicate++;
         else if (r == STORAGE_REJECT_OUT_OF_BOUNDS || r == STORAGE_REJECT_TOO_FAR_FUTURE) st->skipped_out_of_bounds++;
+        else if (r == STORAGE_REJECT_SERIES_LIMIT_TOTAL || r == STORAGE_REJECT_SERIES_LIMIT) st->skipped_series_limit++;
         else st->samples++;
         if (++pending >= batch) {
             if ((rc = storage_commit(app, err)) < 0) break;

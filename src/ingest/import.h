@@ -13,6 +13,7 @@
 typedef struct ingest_import_stats {
     uint64_t series, samples;
     uint64_t skipped_no_timestamp, skipped_invalid_labels, skipped_out_of_order, skipped_duplicate, skipped_out_of_bounds;
+    uint64_t skipped_series_limit; /* samples of new series the storage's series cap (or gate) refused */
 } ingest_import_stats_t;
 
 /* Imports the OpenMetrics text in buf[0..len) into app, committing every `batch` samples. A syntax error

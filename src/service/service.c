@@ -11,6 +11,7 @@
 
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
+#include "tsdb/tsdb.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -177,6 +178,7 @@ int service_reload(service_t *app, vg_error_t *err) {
     service__auth_unref(old_auth);
     apply_runtime(nc);
     if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
+    if (app->db) tsdb_db_set_max_series(app->db, (uint64_t)nc->ingest_limits.max_series_total);
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, vg_now_ms());
     selfmon_gauge_set(p->reload_ok, 1);

@@ -31,7 +31,7 @@
 
 typedef struct metrics {
     selfmon_metric_t *head_series, *head_chunks, *appended, *ooo, *dup, *oob, *future, *wal_bytes, *fsync, *replay,
-        *corrupt, *checkpoints;
+        *corrupt, *checkpoints, *refused_total, *refused_gate, *series_limit;
 } metrics_t;
 
 #define ZPOOL_MAX 8
@@ -54,6 +54,8 @@ struct tsdb_db {
     double replay_seconds;
     atomic_ullong checkpoints;
     atomic_ullong too_far_future; /* samples refused by max_future_ms since open */
+    atomic_ullong refused_total, refused_gate; /* new series refused by max_series / a series gate */
+    atomic_ullong max_series;                  /* o.max_series, or what tsdb_db_set_max_series set */
     atomic_bool wal_failed; /* health is degraded until a WAL write succeeds again */
     pthread_mutex_t zmu;    /* compression contexts kept for commits (a context per commit costs more
                                than compressing a scrape) */
@@ -107,6 +109,17 @@ static void register_metrics(metrics_t *m) {
     m->corrupt = MET(selfmon_counter(r, "vigil_wal_corruptions_total",
                                      "Corrupt WAL records skipped or torn tails dropped during replay.", 0, NULL));
     m->checkpoints = MET(selfmon_counter(r, "vigil_wal_checkpoints_total", "WAL checkpoints written.", 0, NULL));
+    static const char *const reason_label[] = {"reason"};
+    selfmon_family_t *refused =
+        selfmon_counter(r, "vigil_series_refused_total",
+                        "New series refused on any ingest path: reason=\"global\" by the server-wide cap "
+                        "(limits.max_series_total), reason=\"tenant\" by a tenant's limits.max_series.",
+                        1, reason_label);
+    m->refused_total = refused ? selfmon_with(refused, (const char *const[]){"global"}) : NULL;
+    m->refused_gate = refused ? selfmon_with(refused, (const char *const[]){"tenant"}) : NULL;
+    m->series_limit = MET(selfmon_gauge(r, "vigil_head_series_limit",
+                                        "Series the storage head creates at most (limits.max_series_total; 0: no cap).",
+                                        0, NULL));
 #undef MET
 }
 
@@ -127,7 +140,8 @@ static int rp_series(void *ctx, uint64_t ref, const model_label_t *l, size_t n) 
     if (model_labels_normalize(tmp, &k, NULL, &err) != 0) return VG_ECORRUPT;
     tsdb__series_t *s;
     bool created;
-    int rc = tsdb__head_get_or_create(db->head, tmp, k, model_labels_hash(tmp, k), ref, NULL, NULL, &s, &created);
+    /* no cap: what the WAL holds was accepted once */
+    int rc = tsdb__head_get_or_create(db->head, tmp, k, model_labels_hash(tmp, k), ref, 0, NULL, NULL, &s, &created);
     if (rc == VG_EEXIST || rc == VG_ECORRUPT) return VG_ECORRUPT; /* the ref names other labels, or is too big */
     if (rc) return rc;
     atomic_store(&s->logged, 1);
@@ -355,6 +369,12 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
                     VG_LF("seconds", db->replay_seconds));
     }
     m_set(db->m.head_series, (double)atomic_load(&db->head->n_series));
+    atomic_store(&db->max_series, db->o.max_series);
+    m_set(db->m.series_limit, (double)db->o.max_series);
+    if (db->o.max_series && atomic_load(&db->head->n_series) >= db->o.max_series)
+        vg_log_warn("tsdb", "the head holds as many series as max_series or more: new series are refused until "
+                            "retention drops some",
+                    VG_LI("series", atomic_load(&db->head->n_series)), VG_LI("max_series", db->o.max_series));
     if (pthread_create(&db->hk, NULL, housekeeping, db) != 0) {
         rc = vg_error_set(err, VG_ENOMEM, "cannot start the storage housekeeping thread");
         goto fail;
@@ -399,6 +419,13 @@ uint64_t tsdb_db_count_series(tsdb_db_t *db, const char *name, const char *const
     return tsdb__head_count(db->head, name, values, n, since_ms);
 }
 
+void tsdb_db_set_max_series(tsdb_db_t *db, uint64_t max_series) {
+    if (atomic_exchange(&db->max_series, max_series) != max_series)
+        vg_log_info("tsdb", "series cap changed", VG_LI("max_series", max_series),
+                    VG_LI("series", atomic_load(&db->head->n_series)));
+    m_set(db->m.series_limit, (double)max_series);
+}
+
 void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
     memset(o, 0, sizeof *o);
     tsdb__head_t *h = db->head;
@@ -410,6 +437,9 @@ void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
     o->samples_duplicate = atomic_load(&h->dup);
     o->samples_out_of_bounds = atomic_load(&h->oob);
     o->samples_too_far_future = atomic_load(&db->too_far_future);
+    o->series_refused_total = atomic_load(&db->refused_total);
+    o->series_refused_gate = atomic_load(&db->refused_gate);
+    o->max_series = atomic_load(&db->max_series);
     o->head_mint = atomic_load(&h->mint);
     o->head_maxt = atomic_load(&h->maxt);
     if (db->wal) {
@@ -509,9 +539,18 @@ static int app_append(storage_appender_t *base, const model_label_t *l, size_t n
     if (t > a->max_t) return too_far_future(a);
     tsdb__series_t *s;
     bool created;
-    rc = tsdb__head_get_or_create(a->db->head, a->scratch, k, model_labels_hash(a->scratch, k), 0, a->gate, a->gate_ctx,
-                                  &s, &created);
-    if (rc == STORAGE_REJECT_SERIES_LIMIT) return rc;
+    rc = tsdb__head_get_or_create(a->db->head, a->scratch, k, model_labels_hash(a->scratch, k), 0,
+                                  atomic_load_explicit(&a->db->max_series, memory_order_relaxed), a->gate, a->gate_ctx, &s, &created);
+    if (rc == STORAGE_REJECT_SERIES_LIMIT_TOTAL) {
+        atomic_fetch_add_explicit(&a->db->refused_total, 1, memory_order_relaxed);
+        m_add(a->db->m.refused_total, 1);
+        return rc;
+    }
+    if (rc == STORAGE_REJECT_SERIES_LIMIT) {
+        atomic_fetch_add_explicit(&a->db->refused_gate, 1, memory_order_relaxed);
+        m_add(a->db->m.refused_gate, 1);
+        return rc;
+    }
     if (rc) return vg_error_set(err, rc, "creating series: %s", vg_error_str(rc));
     if (created) m_set(a->db->m.head_series, (double)atomic_load(&a->db->head->n_series));
     if (ref_out) *ref_out = s->ref;

@@ -117,8 +117,18 @@ static tsdb__series_t *stripe_find(const tsdb__stripe_t *st, const model_label_t
     return NULL;
 }
 
+/* Reserves one series slot under max_series (0: no cap). The count is taken by the reservation itself
+ * (fetch-add, given back when over), so creations racing in different stripes cannot overshoot. */
+static bool reserve_series(tsdb__head_t *h, uint64_t max_series) {
+    uint64_t before = atomic_fetch_add(&h->n_series, 1);
+    if (max_series == 0 || before < max_series) return true;
+    atomic_fetch_sub(&h->n_series, 1);
+    return false;
+}
+
 int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
-                             storage_series_gate_fn gate, void *gate_ctx, tsdb__series_t **out, bool *created) {
+                             uint64_t max_series, storage_series_gate_fn gate, void *gate_ctx, tsdb__series_t **out,
+                             bool *created) {
     *out = NULL;
     *created = false;
     if (ref >= ((uint64_t)TSDB__ID_PAGES << TSDB__ID_PAGE_BITS)) return VG_ECORRUPT;
@@ -130,7 +140,13 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
         *out = found;
         return 0;
     }
-    if (gate && !gate(gate_ctx, l, n)) { /* under the stripe lock: no other creation of this series races */
+    /* under the stripe lock: no other creation of this series races */
+    if (!reserve_series(h, max_series)) {
+        pthread_mutex_unlock(&st->mu);
+        return STORAGE_REJECT_SERIES_LIMIT_TOTAL;
+    }
+    if (gate && !gate(gate_ctx, l, n)) {
+        atomic_fetch_sub(&h->n_series, 1);
         pthread_mutex_unlock(&st->mu);
         return STORAGE_REJECT_SERIES_LIMIT;
     }
@@ -171,11 +187,11 @@ int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, 
     pthread_rwlock_unlock(&h->index_lock);
     if (rc != 0) goto fail; /* leaves postings entries of a ref that resolves to nothing: harmless */
     pthread_mutex_unlock(&st->mu);
-    atomic_fetch_add(&h->n_series, 1);
     *out = s;
     *created = true;
     return 0;
 fail:
+    atomic_fetch_sub(&h->n_series, 1); /* the slot reserved above */
     pthread_mutex_unlock(&st->mu);
     if (s) {
         if (s->ref) {

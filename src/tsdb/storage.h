@@ -30,7 +30,9 @@ enum {
     STORAGE_REJECT_DUPLICATE = 2,    /* t == newest timestamp with a different value */
     STORAGE_REJECT_OUT_OF_BOUNDS = 3, /* t older than the head accepts (too old) */
     STORAGE_REJECT_SERIES_LIMIT = 4,  /* a new series the series gate refused (nothing created) */
-    STORAGE_REJECT_TOO_FAR_FUTURE = 5 /* t further ahead of the storage's clock than it accepts */
+    STORAGE_REJECT_TOO_FAR_FUTURE = 5, /* t further ahead of the storage's clock than it accepts */
+    STORAGE_REJECT_SERIES_LIMIT_TOTAL = 6 /* a new series past the storage's own cap on series, whoever
+                                             writes it (nothing created; existing series still append) */
 };
 
 /* A gate on series creation: asked, under the storage's own lock for that series, just before a new

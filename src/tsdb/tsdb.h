@@ -43,6 +43,9 @@ typedef struct tsdb_options {
     int64_t max_future_ms;         /* reject samples more than this ahead of the wall clock at the start
                                       of the batch (default 10m, as limits.max_future), so one bad
                                       timestamp cannot move the head's time range; 0 = no bound */
+    uint64_t max_series;           /* the head refuses to create series past this many, on every append
+                                      path (STORAGE_REJECT_SERIES_LIMIT_TOTAL); WAL replay is never
+                                      refused, so a head may open above it. 0 = no cap (default) */
     bool wal_repair;               /* on a corrupt record mid-WAL: skip it and go on (default true);
                                       false: tsdb_db_open fails with VG_ECORRUPT */
     bool mmap_chunks;              /* full chunks to mmapped files under path (default true) */
@@ -80,6 +83,10 @@ int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err);
  * since_ms == INT64_MIN counts every such series in the head, in O(n) from the postings. */
 uint64_t tsdb_db_count_series(tsdb_db_t *db, const char *name, const char *const *values, size_t n, int64_t since_ms);
 
+/* Changes the head's cap on series (tsdb_options_t.max_series) for appends from now on; existing
+ * series are never dropped for it. */
+void tsdb_db_set_max_series(tsdb_db_t *db, uint64_t max_series);
+
 typedef struct tsdb_stats {
     uint64_t head_series;
     uint64_t head_chunks;       /* full chunks */
@@ -89,6 +96,9 @@ typedef struct tsdb_stats {
     uint64_t samples_duplicate;
     uint64_t samples_out_of_bounds;
     uint64_t samples_too_far_future;
+    uint64_t series_refused_total;   /* new series refused by max_series since open */
+    uint64_t series_refused_gate;    /* new series refused by an appender's series gate since open */
+    uint64_t max_series;             /* the cap the head was opened with (0 = none) */
     int64_t head_mint, head_maxt; /* INT64_MAX/INT64_MIN when empty */
     uint64_t wal_bytes;           /* written since open */
     uint64_t wal_segments;        /* on disk now */

@@ -118,7 +118,8 @@ typedef struct tsdb__head {
     pthread_rwlock_t trunc_lock;             /* readers shared; retention/GC exclusive */
     atomic_llong mint, maxt;
     int64_t oob_ms;
-    atomic_ullong n_series, n_chunks, chunk_bytes;
+    atomic_ullong n_series, n_chunks, chunk_bytes; /* n_series counts a series from the moment its
+                                                     creation reserves a slot (see get_or_create) */
     atomic_ullong appended, ooo, dup, oob;
 } tsdb__head_t;
 
@@ -138,11 +139,15 @@ static inline pthread_mutex_t *tsdb__series_lock(tsdb__head_t *h, const tsdb__se
 }
 
 /* Finds or creates the series for a normalized label set. ref == 0: allocate the next id; else use
- * that ref (replay; an existing series with the same labels is returned as is). *created tells. A gate
- * (may be NULL) is asked under the stripe lock before a series is created: STORAGE_REJECT_SERIES_LIMIT
- * when it refuses. */
+ * that ref (replay; an existing series with the same labels is returned as is). *created tells.
+ * Before a series is created, under the stripe lock: with max_series > 0 a creation that would take
+ * the head past max_series series is refused with STORAGE_REJECT_SERIES_LIMIT_TOTAL (replay passes 0:
+ * what the WAL holds was accepted once and is never refused); then a gate (may be NULL) is asked:
+ * STORAGE_REJECT_SERIES_LIMIT when it refuses. The cap is checked first so a refused creation never
+ * holds a unit of the gate's budget. */
 int tsdb__head_get_or_create(tsdb__head_t *h, const model_label_t *l, size_t n, uint64_t hash, uint64_t ref,
-                             storage_series_gate_fn gate, void *gate_ctx, tsdb__series_t **out, bool *created);
+                             uint64_t max_series, storage_series_gate_fn gate, void *gate_ctx, tsdb__series_t **out,
+                             bool *created);
 tsdb__series_t *tsdb__head_by_ref(tsdb__head_t *h, uint64_t ref);
 /* Series with label `name` set to one of values whose newest sample is at or after since (or that have
  * none yet); since == INT64_MIN counts them all from the postings alone. */

@@ -3,8 +3,10 @@
 to vigil, plus requests built here with an independent protobuf + snappy encoder: valid writes (204),
 partial acceptance (out-of-order / duplicate / far-future samples and series with invalid labels are
 dropped, the rest kept, and the answer is 400 counting each reason), malformed bytes and label limits
-(400 with a byte offset), oversized bodies (413), unsupported encodings and remote_write 2.0 (415).
+(400 with a byte offset), oversized bodies (413), unsupported encodings and remote_write 2.0 (415),
+and the server-wide series cap (limits.max_series_total) held against remote_write and a scrape job.
 Output is TAP."""
+import http.server
 import os
 import shutil
 import socket
@@ -12,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -130,6 +133,93 @@ def limits_from_config(tmp, procs):
           request(port, "/api/v1/targets")[2][:2000])
     check("limits: vigil survives", vig.alive(), vig.output()[-2000:])
     vig.stop()
+
+
+CAP_CONFIG = """storage: {{path: {data}}}
+limits:
+  max_series_total: {cap}
+global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+scrape_configs:
+  - job_name: app
+    static_configs: [{{targets: ['127.0.0.1:{app}']}}]
+"""
+
+
+class CapTarget(http.server.BaseHTTPRequestHandler):
+    """An exposition of `series` gauges cap_app{i="0".."series-1"} (grown by the test)."""
+    series = 5
+
+    def do_GET(self):
+        body = "".join(f'cap_app{{i="{i}"}} {i}\n' for i in range(CapTarget.series)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def labelled_metric(port, name, labels):
+    for line in request(port, "/metrics")[2].splitlines():
+        if line.startswith(name + "{") and labels in line:
+            return float(line.split()[-1])
+    return 0.0
+
+
+def series_cap(tmp, procs):
+    """limits.max_series_total holds against anonymous remote_write (400 naming the limit, counted) and
+    against a scrape job, whose existing series keep their samples while its new ones are refused."""
+    cap = 30
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CapTarget)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = free_port()
+    cfg = os.path.join(tmp, "cap.yml")
+    with open(cfg, "w") as f:
+        f.write(CAP_CONFIG.format(data=os.path.join(tmp, "data-cap"), cap=cap, app=srv.server_address[1]))
+    vig = Proc([VIGIL, "serve", "--config", cfg, "--listen", f"127.0.0.1:{port}"], os.path.join(tmp, "cap.log"))
+    procs.append(vig)
+    try:
+        check("cap: vigil starts", wait_http(port, "/-/ready"), vig.output())
+        check("cap: the limit is exported", metric(port, "vigil_head_series_limit") == cap, metric(port, "vigil_head_series_limit"))
+
+        def app_up():
+            st, _, body = request(port, "/api/v1/query?query=count(cap_app)")
+            return st == 200 and '"5"' in body
+        check("cap: the scrape job's 5 series are stored", wait_until(app_up, 15), request(port, "/api/v1/query?query=cap_app")[2])
+        held = int(metric(port, "vigil_head_series"))
+        now = int(time.time() * 1000)
+        st, _, body = post(port, snappy(write_request([({"__name__": "cap_rw", "i": str(i)}, [(now, i)]) for i in range(40)])))
+        fit = cap - held
+        check("cap: remote_write past the cap → 400 naming the server-wide limit and counting the refused series",
+              st == 400 and f"server-wide series limit of {cap} (limits.max_series_total) reached: {40 - fit} new series refused"
+              in body and f"{40 - fit} of 40 samples dropped, the other {fit} were kept" in body, (st, body, held))
+        check("cap: the head holds exactly the cap", metric(port, "vigil_head_series") == cap, metric(port, "vigil_head_series"))
+        check("cap: vigil_series_refused_total{reason=\"global\"} counts them",
+              labelled_metric(port, "vigil_series_refused_total", 'reason="global"') == 40 - fit,
+              labelled_metric(port, "vigil_series_refused_total", 'reason="global"'))
+        st, _, body = post(port, snappy(write_request([({"__name__": "cap_rw", "i": "0"}, [(now + 1, 5)])])))
+        check("cap: an existing series still accepts samples (204)", st == 204, (st, body))
+
+        # the target grows: its new series are refused, the scrape goes on and its old series stay fresh
+        CapTarget.series = 8
+        base = metric(port, "vigil_target_scrapes_series_refused_total")
+        check("cap: the scrape's new series are refused and counted",
+              wait_until(lambda: metric(port, "vigil_target_scrapes_series_refused_total") >= base + 6, 15),
+              metric(port, "vigil_target_scrapes_series_refused_total"))
+        st, _, body = request(port, "/api/v1/query?query=count(cap_app)")
+        check("cap: the scrape job still has its 5 series, no more", st == 200 and '"5"' in body, body)
+        st, _, body = request(port, "/api/v1/query?query=time()-timestamp(cap_app)")
+        import json as _json
+        ages = [float(r["value"][1]) for r in _json.loads(body)["data"]["result"]] if st == 200 else []
+        check("cap: its existing series keep getting samples", len(ages) == 5 and max(ages) < 3, body)
+        st, _, body = request(port, '/api/v1/query?query=up{job="app"}')
+        check("cap: the target stays up", st == 200 and '"1"]' in body, body)
+        check("cap: vigil survives", vig.alive(), vig.output()[-2000:])
+    finally:
+        srv.shutdown()
+        vig.stop()
 
 
 def main():
@@ -272,6 +362,7 @@ def main():
             skip("vmagent → vigil", "vmagent or node_exporter not installed")
         check("vigil survives", vig.alive(), vig.output()[-2000:])
         limits_from_config(tmp, procs)
+        series_cap(tmp, procs)
     finally:
         for p in procs:
             p.stop()

@@ -20,6 +20,8 @@ void ingest__count_reject(ingest_scraper_t *s, int rc) {
     if (rc == STORAGE_REJECT_OUT_OF_ORDER) selfmon_counter_inc(s->m_ooo);
     else if (rc == STORAGE_REJECT_DUPLICATE) selfmon_counter_inc(s->m_dup);
     else if (rc == STORAGE_REJECT_OUT_OF_BOUNDS || rc == STORAGE_REJECT_TOO_FAR_FUTURE) selfmon_counter_inc(s->m_oob);
+    else if (rc == STORAGE_REJECT_SERIES_LIMIT_TOTAL || rc == STORAGE_REJECT_SERIES_LIMIT)
+        selfmon_counter_inc(s->m_series_refused);
 }
 
 /* Builds the labels of a new series: exposed labels, target labels merged as Prometheus does
@@ -196,7 +198,7 @@ int ingest__append_body(ingest_scraper_t *s, ingest__target_t *t, storage_append
             }
             uint64_t ref = 0;
             rc = storage_append(app, ls, nl, st, e.value, &ref, err);
-            if (rc >= 0) {
+            if (rc >= 0 && ref) { /* no ref: a series limit refused the series; the next scrape asks again */
                 if (!c->ref) (*added)++;
                 c->ref = ref;
             }

@@ -410,6 +410,7 @@ int ingest_scraper_start(config_t *cfg, ingest_appender_fn appender, void *ctx, 
     s->m_ooo = selfmon_metric(selfmon_counter(r, "vigil_target_scrapes_sample_out_of_order_total", "Scraped samples rejected as out of order.", 0, NULL));
     s->m_dup = selfmon_metric(selfmon_counter(r, "vigil_target_scrapes_sample_duplicate_timestamp_total", "Scraped samples rejected for a duplicate timestamp with another value.", 0, NULL));
     s->m_oob = selfmon_metric(selfmon_counter(r, "vigil_target_scrapes_sample_out_of_bounds_total", "Scraped samples rejected as too old or too far in the future.", 0, NULL));
+    s->m_series_refused = selfmon_metric(selfmon_counter(r, "vigil_target_scrapes_series_refused_total", "Scraped samples of new series refused by the server-wide series limit (limits.max_series_total); the scrape goes on.", 0, NULL));
     s->m_limit = selfmon_metric(selfmon_counter(r, "vigil_target_scrapes_exceeded_sample_limit_total", "Scrapes failed by sample_limit.", 0, NULL));
     s->m_targets_active = selfmon_metric(selfmon_gauge(r, "vigil_scrape_targets_active", "Targets being scraped.", 0, NULL));
     s->m_targets_dropped = selfmon_metric(selfmon_gauge(r, "vigil_scrape_targets_dropped", "Targets dropped by relabeling.", 0, NULL));

@@ -167,7 +167,7 @@ struct ingest_scraper {
     vg_arena_t series_arena; /* per-scrape temporary labels */
     /* stats */
     uint64_t scrapes, failures;
-    selfmon_metric_t *m_scrapes, *m_failures, *m_ooo, *m_dup, *m_oob, *m_limit, *m_targets_active, *m_targets_dropped;
+    selfmon_metric_t *m_scrapes, *m_failures, *m_ooo, *m_dup, *m_oob, *m_series_refused, *m_limit, *m_targets_active, *m_targets_dropped;
 };
 
 /* ---- targets.c ---- */

@@ -403,6 +403,55 @@ static void ingest_limits_round_trip(void **state) {
     config_unref(c2);
 }
 
+/* limits.max_series_total defaults to the memory available / CONFIG_BYTES_PER_SERIES; limits.max_series
+ * (per tenant) to a tenth of the resolved max_series_total unless the file sets it (0 included). */
+static void series_limits_defaults(void **state) {
+    (void)state;
+    uint64_t mem = config_memory_bytes();
+    assert_true(mem > 0);
+    int64_t total = (int64_t)(mem / CONFIG_BYTES_PER_SERIES);
+    if (total > (INT64_C(1) << 32)) total = INT64_C(1) << 32;
+    config_t *c = config_default();
+    assert_int_equal(c->ingest_limits.max_series_total, total);
+    assert_int_equal(c->limits.max_series, total / 10);
+    config_limits_t tl;
+    config_tenant_limits(c, "anyone", &tl);
+    assert_int_equal(tl.max_series, total / 10);
+    config_unref(c);
+    c = parse_ok("server: {}\n");
+    assert_int_equal(c->ingest_limits.max_series_total, total);
+    assert_int_equal(c->limits.max_series, total / 10);
+    config_unref(c);
+    c = parse_ok("limits:\n  max_series_total: 1000\n");
+    assert_int_equal(c->ingest_limits.max_series_total, 1000);
+    assert_int_equal(c->limits.max_series, 100);
+    config_unref(c);
+    c = parse_ok("limits:\n  max_series_total: 5\n");
+    assert_int_equal(c->limits.max_series, 1);
+    config_unref(c);
+    c = parse_ok("limits:\n  max_series_total: 0\n");
+    assert_int_equal(c->limits.max_series, 0); /* no global cap: no derived tenant cap */
+    config_unref(c);
+    c = parse_ok("limits:\n  max_series_total: 1000\n  max_series: 0\n"
+                 "tenants:\n  overrides:\n    big: {limits: {max_series: 5000}}\n");
+    assert_int_equal(c->limits.max_series, 0); /* explicitly unlimited per tenant */
+    config_tenant_limits(c, "big", &tl);
+    assert_int_equal(tl.max_series, 5000);
+    /* what is written back reads back the same */
+    vg_buf_t y = VG_BUF_INIT;
+    config_write_yaml(c, &y);
+    assert_non_null(strstr(y.data, "\n  max_series_total: 1000\n"));
+    config_t *c2 = parse_ok(y.data);
+    assert_int_equal(c2->ingest_limits.max_series_total, 1000);
+    assert_int_equal(c2->limits.max_series, 0);
+    vg_buf_deinit(&y);
+    config_unref(c2);
+    config_unref(c);
+    parse_err("limits:\n  max_series_total: -1\n", 2, 21, "");
+    parse_err("tenants:\n  overrides:\n    acme:\n      limits: {max_series_total: 10}\n", 4, 16,
+              "unknown field \"tenants.overrides.acme.limits.max_series_total\"");
+}
+
 /* grafana.datasource_url_allow: a list of plain http(s) URL prefixes. */
 static void grafana_datasource_url_allow(void **state) {
     (void)state;
@@ -429,7 +478,7 @@ int main(void) {
         cmocka_unit_test(errors),   cmocka_unit_test(file_errors), cmocka_unit_test(split_listen),
         cmocka_unit_test(prometheus_sections), cmocka_unit_test(prometheus_errors), cmocka_unit_test(yaml_round_trip),
         cmocka_unit_test(ingest_limits_defaults), cmocka_unit_test(ingest_limits_keys),
-        cmocka_unit_test(ingest_limits_errors), cmocka_unit_test(ingest_limits_round_trip),
+        cmocka_unit_test(ingest_limits_errors), cmocka_unit_test(ingest_limits_round_trip), cmocka_unit_test(series_limits_defaults),
         cmocka_unit_test(grafana_datasource_url_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

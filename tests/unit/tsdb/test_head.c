@@ -729,13 +729,156 @@ static void select_regex_errors(void **state) {
     tsdb_db_close(db);
 }
 
+/* Appends one sample of cap{i="<i>"} at t; returns storage_append's result. */
+static int append_i(storage_appender_t *a, int i, int64_t t, uint64_t *ref) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", i);
+    model_label_t l[] = {{"__name__", "cap"}, {"i", v}};
+    vg_error_t err;
+    return storage_append(a, l, 2, t, (double)i, ref, &err);
+}
+
+/* The head's own cap on series: a creation past it is refused (STORAGE_REJECT_SERIES_LIMIT_TOTAL,
+ * counted, nothing created, the batch goes on), existing series keep appending by labels and by ref,
+ * a refusal by the cap never reaches the gate (no budget taken), and the cap can be moved. */
+static void series_cap(void **state) {
+    (void)state;
+    tsdb_options_t o = tu_opts(NULL);
+    o.max_series = 3;
+    tsdb_db_t *db;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    storage_appender_t *a;
+    tsdb_db_appender(db, &a, &err);
+    uint64_t ref0 = 0, ref = 99;
+    assert_int_equal(append_i(a, 0, 1000, &ref0), 0);
+    assert_int_equal(append_i(a, 1, 1000, NULL), 0);
+    assert_int_equal(append_i(a, 2, 1000, NULL), 0);
+    assert_int_equal(append_i(a, 3, 1000, &ref), STORAGE_REJECT_SERIES_LIMIT_TOTAL);
+    assert_int_equal(ref, 0);
+    gate_t g = {0, 100, ""};
+    assert_int_equal(storage_set_series_gate(a, gate_fn, &g), 0);
+    assert_int_equal(append_i(a, 4, 1000, NULL), STORAGE_REJECT_SERIES_LIMIT_TOTAL);
+    assert_int_equal(g.calls, 0); /* the cap refused first: the gate's budget is untouched */
+    assert_int_equal(append_i(a, 1, 2000, NULL), 0); /* existing series, by labels */
+    assert_int_equal(storage_append_ref(a, ref0, 2000, 5, &err), 0); /* and by ref */
+    assert_int_equal(storage_commit(a, &err), 0);
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, 3);
+    assert_int_equal(st.series_refused_total, 2);
+    assert_int_equal(st.series_refused_gate, 0);
+    assert_int_equal(st.max_series, 3);
+    assert_int_equal(st.samples_appended, 5);
+    size_t n;
+    assert_int_equal(tu_count(db, "__name__", "cap", 0, 10000, &n), 3);
+    assert_int_equal(n, 5);
+    /* raised: one more fits, then refused again; 0: no cap */
+    tsdb_db_set_max_series(db, 4);
+    assert_int_equal(append_i(a, 3, 3000, NULL), 0);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(append_i(a, 4, 3000, NULL), STORAGE_REJECT_SERIES_LIMIT_TOTAL);
+    tsdb_db_set_max_series(db, 0);
+    assert_int_equal(append_i(a, 4, 3000, NULL), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, 5);
+    assert_int_equal(st.series_refused_total, 3);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+}
+
+/* WAL replay is never refused by the cap: a WAL holding more series than the cap reopens with all of
+ * them and their samples; then new series are refused while the old ones keep appending, and that
+ * survives another restart. */
+static void series_cap_replay(void **state) {
+    (void)state;
+    char *d = tu_tmpdir();
+    tsdb_options_t o = tu_opts(d);
+    tsdb_db_t *db;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    storage_appender_t *a;
+    tsdb_db_appender(db, &a, &err);
+    for (int i = 0; i < 10; i++) assert_int_equal(append_i(a, i, 1000, NULL), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+    tsdb_db_close(db);
+
+    o.max_series = 4;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+        tsdb_stats_t st;
+        tsdb_db_stats(db, &st);
+        assert_int_equal(st.head_series, 10);
+        size_t n;
+        assert_int_equal(tu_count(db, "__name__", "cap", 0, 10000, &n), 10);
+        assert_int_equal(n, 10 + (size_t)round * 10);
+        tsdb_db_appender(db, &a, &err);
+        assert_int_equal(append_i(a, 10 + round, 2000, NULL), STORAGE_REJECT_SERIES_LIMIT_TOTAL);
+        for (int i = 0; i < 10 && round == 0; i++) assert_int_equal(append_i(a, i, 2000, NULL), 0);
+        assert_int_equal(storage_commit(a, &err), 0);
+        storage_appender_free(a);
+        tsdb_db_close(db);
+    }
+    tu_rmdir(d);
+}
+
+#define CAP_THREADS 4
+#define CAP_PER_THREAD 300
+#define CAP_MAX 500
+
+static void *cap_writer(void *arg) {
+    par_t *p = arg;
+    storage_appender_t *a;
+    vg_error_t err;
+    tsdb_db_appender(p->db, &a, &err);
+    for (int s = 0; s < CAP_PER_THREAD; s++) {
+        int rc = append_i(a, p->id * CAP_PER_THREAD + s, 1000, NULL);
+        if (rc == STORAGE_REJECT_SERIES_LIMIT_TOTAL) p->rejected++;
+        else if (rc != 0) abort();
+        if (s % 50 == 49) storage_commit(a, &err);
+    }
+    storage_commit(a, &err);
+    storage_appender_free(a);
+    return NULL;
+}
+
+/* Writers racing to create series in different stripes cannot take the head past the cap. */
+static void series_cap_concurrent(void **state) {
+    (void)state;
+    tsdb_options_t o = tu_opts(NULL);
+    o.max_series = CAP_MAX;
+    tsdb_db_t *db;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    pthread_t th[CAP_THREADS];
+    par_t p[CAP_THREADS];
+    for (int i = 0; i < CAP_THREADS; i++) {
+        p[i] = (par_t){db, i, 0};
+        pthread_create(&th[i], NULL, cap_writer, &p[i]);
+    }
+    size_t rejected = 0;
+    for (int i = 0; i < CAP_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        rejected += p[i].rejected;
+    }
+    tsdb_stats_t st;
+    tsdb_db_stats(db, &st);
+    assert_int_equal(st.head_series, CAP_MAX);
+    assert_int_equal(rejected, CAP_THREADS * CAP_PER_THREAD - CAP_MAX);
+    assert_int_equal(st.series_refused_total, rejected);
+    tsdb_db_close(db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(append_commit_rollback), cmocka_unit_test(out_of_order_and_duplicates),
         cmocka_unit_test(out_of_bounds),          cmocka_unit_test(too_far_future), cmocka_unit_test(select_in_memory),
         cmocka_unit_test(select_on_disk),         cmocka_unit_test(parallel_appenders_and_readers),
         cmocka_unit_test(retention_drops_old_data), cmocka_unit_test(select_agrees_with_brute_force),
-        cmocka_unit_test(count_series), cmocka_unit_test(series_gate), cmocka_unit_test(chunk_files_read_back),
+        cmocka_unit_test(count_series), cmocka_unit_test(series_gate), cmocka_unit_test(series_cap),
+        cmocka_unit_test(series_cap_replay), cmocka_unit_test(series_cap_concurrent), cmocka_unit_test(chunk_files_read_back),
         cmocka_unit_test(select_regex_errors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
