@@ -421,6 +421,8 @@ def identical_resend(tmp, procs):
     check("re-send: the series' newest sample again, same value → 204", st == 204, (st, body))
     st, _, body = post(port, snappy(write_request([(lab, [(now - 2000, 5)])])))
     check("re-send: an older stored timestamp with another value → 400 (dropped)", st == 400 and "1 of 1 samples dropped" in body, (st, body))
+    # Prometheus 2.42's receiver answers this `400 out of order sample` too (its head checks the time before
+    # the value); a client re-sending a block after a lost answer (vmagent killed mid-drain) needs it accepted
     st, _, body = post(port, snappy(write_request([(lab, [(now - 2000, 2), (now - 1000, 3)])])))
     todo("re-send: a block of already-stored samples older than the newest, same values → 204, not out-of-order drops",
          st == 204, "identical re-sends are recognised only for a series' newest sample", (st, body))
