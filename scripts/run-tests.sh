@@ -18,13 +18,14 @@ for line in open(sys.argv[1]):
     subs = [l for l in out.splitlines() if re.match(r"(not )?ok \d+", l)]
     if subs:
         for l in subs:
-            if re.search(r"#\s*skip", l, re.I):
+            if re.search(r"#\s*(skip|todo)", l, re.I):  # TODO: a known gap, stated by its test
                 skipped += 1
             elif l.startswith("not ok"):
                 failed += 1
             else:
                 passed += 1
-        if t["result"] not in ("OK", "SKIP", "EXPECTEDFAIL") and not any(l.startswith("not ok") for l in subs):
+        if t["result"] not in ("OK", "SKIP", "EXPECTEDFAIL") and not any(
+                l.startswith("not ok") and not re.search(r"#\s*todo", l, re.I) for l in subs):
             failed += 1  # crashed or leaked after its subtests passed
     elif t["result"] in ("OK", "EXPECTEDFAIL"):
         passed += 1
