@@ -55,6 +55,7 @@ typedef struct promql__q {
     int64_t lookback, sub_step;
     int64_t q_start, q_end; /* for @ start() / end() */
     int64_t max_samples, cur_samples;
+    int64_t max_bytes; /* the arena's limit during evaluation is its total at the start plus this */
     uint64_t samples_read;
     uint64_t deadline_ns;
     unsigned tick;
@@ -83,6 +84,10 @@ typedef struct promql__ob {
 int promql__eval(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out);
 int promql__check_time(promql__q_t *q);
 int promql__samples_add(promql__q_t *q, int64_t n);
+/* VG_ELIMIT (q->err set) unless n more bytes fit in the query's memory budget; for memory taken outside
+ * the arena (malloc'd scratch buffers), which the arena's limit does not see. */
+int promql__bytes_check(promql__q_t *q, size_t n);
+int promql__err_bytes(promql__q_t *q);
 int promql__err_same_labelset(promql__q_t *q);
 int64_t promql__at_ms(const promql__q_t *q, const promql_time_mods_t *m);
 /* A raw range input (matrix selector or subquery): series with samples, window parameters. */

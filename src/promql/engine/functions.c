@@ -871,6 +871,8 @@ static int eval_label_replace(promql__ev_t *ev, const promql_node_t *n, promql__
         }
         if (mr == 0) continue;
         size_t need = model_regex_expand(re, repl, repl_len, &caps, NULL, 0);
+        /* the value is copied into the arena next: refuse one the budget cannot hold before building it */
+        if ((rc = promql__bytes_check(q, need + 1))) break;
         vg_buf_reset(&b);
         if (vg_buf_reserve(&b, need + 1)) {
             rc = OOM(q);
@@ -911,7 +913,9 @@ static int eval_label_join(promql__ev_t *ev, const promql_node_t *n, promql__val
             if (j > 3) vg_buf_puts(&b, sep);
             const char *v = promql__lbl_get(s->lbl, s->nl, str_arg(n->u.call.args[j]));
             if (v) vg_buf_puts(&b, v);
+            if ((rc = promql__bytes_check(q, b.len + 1))) break;
         }
+        if (rc) break;
         if ((rc = set_label(q, s, dst, &b, &m[i]))) break;
     }
     vg_buf_deinit(&b);

@@ -389,6 +389,19 @@ int promql__samples_add(promql__q_t *q, int64_t n) {
     return 0;
 }
 
+int promql__err_bytes(promql__q_t *q) {
+    return vg_error_set(q->err, VG_ELIMIT,
+                        "query processing would use more than %lld bytes of memory in query execution "
+                        "(query.max_bytes)",
+                        (long long)q->max_bytes);
+}
+
+int promql__bytes_check(promql__q_t *q, size_t n) {
+    const vg_arena_t *a = q->a;
+    if (a->limit && (a->total > a->limit || n > a->limit - a->total)) return promql__err_bytes(q);
+    return 0;
+}
+
 int promql__err_same_labelset(promql__q_t *q) {
     return vg_error_set(q->err, VG_EEXEC, "vector cannot contain metrics with the same labelset");
 }
