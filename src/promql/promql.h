@@ -28,6 +28,8 @@
 #define PROMQL_DEFAULT_MAX_BYTES (64u * 1024u) /* query text */
 #define PROMQL_DEFAULT_MAX_DEPTH 256           /* syntax-tree depth */
 #define PROMQL_DEFAULT_MAX_SELECTORS 10000     /* vector selectors per query */
+/* Longest duration (range, offset, subquery step): INT64_MAX ns, as Go's time.Duration (~292 years). */
+#define PROMQL_MAX_DURATION_MS 9223372036854LL
 
 typedef struct promql_limits {
     size_t max_bytes;     /* 0 = PROMQL_DEFAULT_MAX_BYTES */
@@ -205,7 +207,8 @@ struct promql_node {
 /* ---- parsing ----------------------------------------------------------------------------------- */
 
 /* Parses and type-checks a PromQL expression. On success *out is the arena-owned root and 0 is
- * returned. On failure *out = NULL, a VG_EINVAL (syntax/type) or VG_ETOOLARGE (limits) code is returned
+ * returned. On failure *out = NULL, a VG_EINVAL (syntax, type, nesting past limits.max_depth) or
+ * VG_ETOOLARGE (text past limits.max_bytes, selectors past limits.max_selectors) code is returned
  * and err holds a Prometheus-like message ("1:5: parse error: unexpected ...") with the byte range.
  * limits may be NULL for the defaults. Invalid UTF-8 is an error. */
 int promql_parse_ex(const char *text, size_t len, const promql_limits_t *limits, vg_arena_t *arena,

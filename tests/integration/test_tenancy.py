@@ -265,6 +265,14 @@ scrape_configs:
         check("query: label values grown past query.max_bytes → 422 execution, fast, memory bounded",
               st == 422 and body.get("errorType") == "execution" and "query.max_bytes" in body.get("error", "")
               and took < 30 and hwm_kb < 1024 * 1024, (st, body, took, hwm_kb))
+        st, body = q(alice, "(" * 300 + "1" + ")" * 300)
+        check("query: nesting past the parser's depth limit → 400 bad_data", st == 400 and body.get("errorType") == "bad_data"
+              and "nested deeper" in body.get("error", ""), (st, body))
+        st, body = q(alice, "alice_only offset -9223372036854775s")
+        check("query: an offset past Go's duration range → 400 duration out of range", st == 400
+              and body.get("errorType") == "bad_data" and "duration out of range" in body.get("error", ""), (st, body))
+        st, body = q(alice, "rate(alice_only[5m] @ -9223372036854775.808)")
+        check("query: @ at the int64 minimum → 200, empty", st == 200 and body["data"]["result"] == [], (st, body))
         st, body = q(alice, 'label_replace(alice_only, "namespace", "client-bob", "", "")')
         check("query: label_replace can relabel alice's data, not fetch bob's", st == 200 and len(body["data"]["result"]) == 1
               and body["data"]["result"][0]["value"][1] == "2", body)

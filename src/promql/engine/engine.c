@@ -96,9 +96,14 @@ int promql__check_time(promql__q_t *q) {
     return 0;
 }
 
+/* `@ t` as the engine uses it: within ±2^62 ms (146 million years), so that subtracting an offset, a
+ * range and the lookback (each at most PROMQL_MAX_DURATION_MS) cannot overflow. `@` past that (the
+ * parser turns any out-of-range float into INT64_MIN, as Go does) sees no samples either way. */
+#define AT_LIMIT_MS (INT64_C(1) << 62)
+
 int64_t promql__at_ms(const promql__q_t *q, const promql_time_mods_t *m) {
     switch (m->at) {
-    case PROMQL_AT_TIME: return m->at_ms;
+    case PROMQL_AT_TIME: return m->at_ms < -AT_LIMIT_MS ? -AT_LIMIT_MS : m->at_ms > AT_LIMIT_MS ? AT_LIMIT_MS : m->at_ms;
     case PROMQL_AT_START: return q->q_start;
     case PROMQL_AT_END: return q->q_end;
     default: return 0;
