@@ -337,7 +337,7 @@ static bool parse_label_matchers(parser_t *p, promql_node_t *vs, size_t *cap) {
         if (p->tok.type != PROMQL__T_IDENT) return unexpected(p, "label matching", "identifier or \"}\""), false;
         promql__tok_t name = p->tok;
         advance(p);
-        promql_matcher_t m;
+        promql_matcher_t m = {0};
         switch (p->tok.type) {
         case PROMQL__T_EQL: m.type = PROMQL_MATCH_EQ; break;
         case PROMQL__T_NEQ: m.type = PROMQL_MATCH_NEQ; break;

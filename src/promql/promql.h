@@ -125,6 +125,10 @@ typedef struct promql_str {
 typedef struct promql_matcher {
     promql_str_t name, value;
     promql_match_type_t type;
+    /* Put there by promql_enforce(), not written in the query: absent()/absent_over_time() leave it out
+     * of their labels so a tenant sees what its own Prometheus would show. Printing, compiling and
+     * promql_node_equal() ignore it (printed and re-parsed, it reads as written by the query). */
+    bool enforced;
 } promql_matcher_t;
 
 /* Function signature (see promql_function_lookup). variadic: 0 = exactly n_args, -1 = unbounded

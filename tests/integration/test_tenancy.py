@@ -253,6 +253,14 @@ scrape_configs:
         check("query: absent() answers the same whether another tenant has the series", st_a == 200
               and [r["value"][1] for r in body_a["data"]["result"]] == ["1"] == [r["value"][1] for r in body_b["data"]["result"]],
               (body_a, body_b))
+        check("query: absent() of a missing metric has no labels, as the tenant's own Prometheus answers",
+              st_b == 200 and [r["metric"] for r in body_b["data"]["result"]] == [{}], body_b)
+        st, body = q(alice, 'absent(no_such_metric_anywhere{namespace="client-alice", job="x"})')
+        check("query: absent() keeps the equality matchers the tenant wrote, its namespace one too",
+              st == 200 and [r["metric"] for r in body["data"]["result"]] == [{"namespace": "client-alice", "job": "x"}], body)
+        st, body = q(alice, "absent_over_time(no_such_metric_anywhere[5m])")
+        check("query: absent_over_time() of a missing metric has no labels",
+              st == 200 and [r["metric"] for r in body["data"]["result"]] == [{}], body)
         # query.max_bytes (64MiB here): label values doubled 40 times would need a TiB
         nested = 'label_replace(vector(1), "v", "ab", "", "")'
         for _ in range(40):

@@ -369,7 +369,8 @@ static int eval_range_func(promql__ev_t *ev, const promql_node_t *n, const rfunc
 
 /* ---- absent ------------------------------------------------------------------------------------- */
 
-/* Labels of absent()/absent_over_time(): the equality matchers of a selector argument. */
+/* Labels of absent()/absent_over_time(): the equality matchers of a selector argument, except those the
+ * tenant enforcement added (the tenant's own Prometheus never saw them). */
 static int absent_labels(promql__q_t *q, const promql_node_t *arg, model_label_t **out, uint32_t *nout) {
     *out = NULL;
     *nout = 0;
@@ -381,10 +382,11 @@ static int absent_labels(promql__q_t *q, const promql_node_t *arg, model_label_t
     model_label_t *l = NULL;
     uint32_t nl = 0;
     for (size_t i = 0; i < nm; i++) {
-        if (strcmp(ms[i].name.ptr, MODEL_METRIC_NAME) == 0) continue;
+        if (ms[i].enforced || strcmp(ms[i].name.ptr, MODEL_METRIC_NAME) == 0) continue;
         bool seen = false;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(ms[j].name.ptr, ms[i].name.ptr) == 0 && ms[j].type == PROMQL_MATCH_EQ) seen = true;
+            if (!ms[j].enforced && strcmp(ms[j].name.ptr, ms[i].name.ptr) == 0 && ms[j].type == PROMQL_MATCH_EQ)
+                seen = true;
         const char *v = ms[i].type == PROMQL_MATCH_EQ && !seen ? ms[i].value.ptr : NULL;
         TRY(promql__lbl_set(q, l, nl, ms[i].name.ptr, v, &l, &nl));
     }

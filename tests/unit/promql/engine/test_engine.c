@@ -509,6 +509,48 @@ static void test_max_bytes(void **state) {
     fx_free(f);
 }
 
+/* absent()/absent_over_time() over an enforced tree: the tenant matcher enforcement added stays out of
+ * the labels, one the query wrote stays in (as Prometheus answers the tenant's own text). */
+static void test_absent_enforced(void **state) {
+    (void)state;
+    fx_t *f = fx_new(NULL);
+    static const char *const vals[] = {"client-alice"};
+    const promql_enforced_label_t alice = {"namespace", vals, 1};
+    struct {
+        const char *q, *want;
+    } cases[] = {
+        {"absent(nonexistent)", "{}"},
+        {"absent(nonexistent{job=\"x\"})", "{\"job\":\"x\"}"},
+        {"absent(nonexistent{namespace=\"client-alice\"})", "{\"namespace\":\"client-alice\"}"},
+        {"absent(nonexistent{namespace=\"client-alice\",job=\"x\"})", "{\"job\":\"x\",\"namespace\":\"client-alice\"}"},
+        {"absent_over_time(nonexistent[5m])", "{}"},
+        {"absent_over_time(nonexistent{job=\"x\"}[5m:1m])", "{}"}, /* a subquery: no labels at all */
+        {"absent_over_time(nonexistent{job=\"x\"}[5m])", "{\"job\":\"x\"}"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        promql_node_t *expr;
+        assert_int_equal(promql_parse(cases[c].q, strlen(cases[c].q), &f->a, &expr, &f->err), 0);
+        assert_true(promql_enforce(expr, &alice, 1, PROMQL_ENFORCE_REJECT, &f->a, &f->err) >= 0);
+        promql_queryable_t qb = {open_q, f->db};
+        promql_result_t *r;
+        assert_int_equal(promql_exec_instant(f->eng, &qb, expr, 0, &f->a, &r, &f->err), 0);
+        assert_int_equal(r->n_series, 1);
+        vg_buf_t b = VG_BUF_INIT;
+        vg_json_t j;
+        vg_json_init(&j, &b);
+        vg_json_obj_open(&j);
+        for (size_t i = 0; i < r->series[0].n_labels; i++) {
+            vg_json_key(&j, r->series[0].labels[i].name);
+            vg_json_str(&j, r->series[0].labels[i].value);
+        }
+        vg_json_obj_close(&j);
+        if (strcmp(b.data, cases[c].want)) fprintf(stderr, "%s: got %s, want %s\n", cases[c].q, b.data, cases[c].want);
+        assert_string_equal(b.data, cases[c].want);
+        vg_buf_deinit(&b);
+    }
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookback_boundaries),
@@ -520,6 +562,7 @@ int main(void) {
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_label_replace_regex_errors),
         cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_absent_enforced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
