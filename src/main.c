@@ -365,7 +365,8 @@ static int cmd_serve(int argc, char **argv) {
     promql_engine_t *engine = NULL;
     promql_engine_opts_t eo = {.lookback_ms = c->query.lookback_delta_ms, .subquery_step_ms = c->global.evaluation_interval_ms,
                                .max_samples = c->query.max_samples, .timeout_ms = c->query.timeout_ms,
-                               .max_concurrent = (int)c->query.max_concurrent};
+                               .max_concurrent = (int)c->query.max_concurrent,
+                               .max_bytes = c->query.max_bytes > INT64_MAX ? INT64_MAX : (int64_t)c->query.max_bytes};
     if (promql_engine_new(&eo, &engine, &err)) vg_log_error("main", "cannot create the query engine", VG_LS("err", err.msg));
     else selfmon_health_set("engine", SELFMON_UP, "");
     app.engine = engine;

@@ -206,6 +206,7 @@ typedef struct config_query {
     int64_t timeout_ms;        /* 2m */
     int64_t max_samples;       /* 50000000 */
     int64_t max_concurrent;    /* 20 */
+    uint64_t max_bytes;        /* 1GiB: memory one query's evaluation may allocate */
 } config_query_t;
 
 /* ---- grafana (docs/grafana.md) ---- */

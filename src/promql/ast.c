@@ -21,6 +21,7 @@ static bool strs_eq(const promql_str_t *a, size_t na, const promql_str_t *b, siz
     return true;
 }
 
+/* `enforced` is provenance, not syntax: an enforced tree equals its printed and re-parsed form. */
 static bool matcher_eq(const promql_matcher_t *a, const promql_matcher_t *b) {
     return a->type == b->type && str_eq(a->name, b->name) && str_eq(a->value, b->value);
 }

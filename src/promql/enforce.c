@@ -7,7 +7,8 @@
  * tenant matcher is kept and nothing is added; any other matcher on L is a conflict (rejected, or removed
  * under PROMQL_ENFORCE_OVERRIDE); with no acceptable matcher left, the tenant matcher is appended. One value
  * gives `L="v"`; several give one `L=~"q(v1)|q(v2)"` with q = regex quoting, so no value can widen the
- * match. Invariant: recursion depth is the tree height (bounded by the parser). */
+ * match. An appended matcher is marked `enforced` (absent() leaves it out of its labels); one the query
+ * wrote itself is kept as written. Invariant: recursion depth is the tree height (bounded by the parser). */
 #include "promql_int.h"
 
 #include "model/regex.h"
@@ -69,6 +70,7 @@ static int build_targets(enforcer_t *e) {
                 return vg_error_set(e->err, VG_EINVAL, "enforced label \"%s\" has a value that is not UTF-8", l->name);
         }
         promql_matcher_t *t = &e->targets[i];
+        t->enforced = true;
         t->name.ptr = vg_arena_strndup(e->arena, l->name, nlen);
         t->name.len = nlen;
         if (l->n_values == 1) {

@@ -174,8 +174,8 @@ static promql_node_t *mk(parser_t *p, promql_node_type_t type, uint32_t pos, uin
 /* Raises n's height over child c; false (error set) past the depth limit. */
 static bool grow(parser_t *p, promql_node_t *n, const promql_node_t *c) {
     if (c && c->height + 1 > n->height) n->height = c->height + 1;
-    if (n->height > (uint32_t)p->max_depth) {
-        perr_limit(p, n->pos, n->end, "query is nested deeper than the limit of %d", p->max_depth);
+    if (n->height > (uint32_t)p->max_depth) { /* a property of the expression, so 400 like a syntax error */
+        perr(p, n->pos, n->end, "query is nested deeper than the limit of %d", p->max_depth);
         return false;
     }
     return true;
@@ -183,7 +183,7 @@ static bool grow(parser_t *p, promql_node_t *n, const promql_node_t *c) {
 
 static bool enter(parser_t *p) {
     if (++p->depth > p->max_depth) {
-        perr_limit(p, p->tok.pos, tok_end(p->tok), "query is nested deeper than the limit of %d", p->max_depth);
+        perr(p, p->tok.pos, tok_end(p->tok), "query is nested deeper than the limit of %d", p->max_depth);
         return false;
     }
     return true;
@@ -304,6 +304,12 @@ static bool parse_duration(parser_t *p, promql__tok_t t, int64_t *out) {
         perr(p, t.pos, tok_end(t), "duration must be greater than 0");
         return false;
     }
+    /* Prometheus holds durations as Go time.Duration (int64 ns); this bound also keeps the engine's
+     * time arithmetic (reference time minus offset, range and lookback) clear of int64 overflow */
+    if (*out > PROMQL_MAX_DURATION_MS) {
+        perr(p, t.pos, tok_end(t), "duration out of range");
+        return false;
+    }
     return true;
 }
 
@@ -331,7 +337,7 @@ static bool parse_label_matchers(parser_t *p, promql_node_t *vs, size_t *cap) {
         if (p->tok.type != PROMQL__T_IDENT) return unexpected(p, "label matching", "identifier or \"}\""), false;
         promql__tok_t name = p->tok;
         advance(p);
-        promql_matcher_t m;
+        promql_matcher_t m = {0};
         switch (p->tok.type) {
         case PROMQL__T_EQL: m.type = PROMQL_MATCH_EQ; break;
         case PROMQL__T_NEQ: m.type = PROMQL_MATCH_NEQ; break;

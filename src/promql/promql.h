@@ -28,6 +28,8 @@
 #define PROMQL_DEFAULT_MAX_BYTES (64u * 1024u) /* query text */
 #define PROMQL_DEFAULT_MAX_DEPTH 256           /* syntax-tree depth */
 #define PROMQL_DEFAULT_MAX_SELECTORS 10000     /* vector selectors per query */
+/* Longest duration (range, offset, subquery step): INT64_MAX ns, as Go's time.Duration (~292 years). */
+#define PROMQL_MAX_DURATION_MS 9223372036854LL
 
 typedef struct promql_limits {
     size_t max_bytes;     /* 0 = PROMQL_DEFAULT_MAX_BYTES */
@@ -123,6 +125,10 @@ typedef struct promql_str {
 typedef struct promql_matcher {
     promql_str_t name, value;
     promql_match_type_t type;
+    /* Put there by promql_enforce(), not written in the query: absent()/absent_over_time() leave it out
+     * of their labels so a tenant sees what its own Prometheus would show. Printing, compiling and
+     * promql_node_equal() ignore it (printed and re-parsed, it reads as written by the query). */
+    bool enforced;
 } promql_matcher_t;
 
 /* Function signature (see promql_function_lookup). variadic: 0 = exactly n_args, -1 = unbounded
@@ -205,7 +211,8 @@ struct promql_node {
 /* ---- parsing ----------------------------------------------------------------------------------- */
 
 /* Parses and type-checks a PromQL expression. On success *out is the arena-owned root and 0 is
- * returned. On failure *out = NULL, a VG_EINVAL (syntax/type) or VG_ETOOLARGE (limits) code is returned
+ * returned. On failure *out = NULL, a VG_EINVAL (syntax, type, nesting past limits.max_depth) or
+ * VG_ETOOLARGE (text past limits.max_bytes, selectors past limits.max_selectors) code is returned
  * and err holds a Prometheus-like message ("1:5: parse error: unexpected ...") with the byte range.
  * limits may be NULL for the defaults. Invalid UTF-8 is an error. */
 int promql_parse_ex(const char *text, size_t len, const promql_limits_t *limits, vg_arena_t *arena,

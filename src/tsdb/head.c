@@ -214,6 +214,10 @@ static void bump_range(tsdb__head_t *h, int64_t t) {
 }
 
 static int check_locked(tsdb__head_t *h, const tsdb__series_t *s, int64_t t, uint64_t vbits, bool count) {
+    if (t == INT64_MIN) { /* the "no sample yet" mark of maxt: a sample there can never be stored */
+        if (count) atomic_fetch_add(&h->oob, 1);
+        return STORAGE_REJECT_OUT_OF_BOUNDS;
+    }
     if (t <= s->maxt) {
         if (t == s->maxt) {
             if (vbits == s->lastv) return -1; /* identical resend: ignored, not an error */

@@ -16,6 +16,7 @@ void vg_arena_init(vg_arena_t *a, size_t block_size) {
     a->block_size = block_size ? block_size : 4096;
     a->total = 0;
     a->limit = 0;
+    a->refused = 0;
 }
 
 void vg_arena_deinit(vg_arena_t *a) {
@@ -28,6 +29,7 @@ void vg_arena_deinit(vg_arena_t *a) {
 }
 
 void vg_arena_reset(vg_arena_t *a) {
+    a->refused = 0;
     if (!a->head) return;
     vg_arena_block_t *keep = a->head;
     while (keep->next) keep = keep->next; /* the first (oldest) block is the last in the chain */
@@ -42,7 +44,11 @@ void vg_arena_reset(vg_arena_t *a) {
 
 void *vg_arena_alloc(vg_arena_t *a, size_t n) {
     size_t need = (n + 15) & ~(size_t)15;
-    if (need < n || (a->limit && a->total + need > a->limit)) return NULL;
+    if (need < n) return NULL;
+    if (a->limit && (a->total > a->limit || need > a->limit - a->total)) {
+        a->refused = 1;
+        return NULL;
+    }
     vg_arena_block_t *b = a->head;
     if (!b || b->cap - b->used < need) {
         size_t cap = need > a->block_size ? need : a->block_size;

@@ -13,6 +13,7 @@ typedef struct vg_arena {
     size_t block_size;      /* default size of a new block */
     size_t total;           /* bytes handed out since init/reset */
     size_t limit;           /* 0 = unlimited; past it allocations return NULL */
+    int refused;            /* set when an allocation was refused because of limit (cleared by init/reset) */
 } vg_arena_t;
 
 void vg_arena_init(vg_arena_t *a, size_t block_size);

@@ -121,6 +121,7 @@ tenants:
     capped: {{limits: {{max_series: 5}}}}
     racer: {{limits: {{max_series: 20}}}}
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+query: {{max_bytes: 64MiB}}
 scrape_configs:
   - job_name: alice-app
     metrics_path: /alice
@@ -285,6 +286,34 @@ scrape_configs:
         check("query: absent() answers the same whether another tenant has the series", st_a == 200
               and [r["value"][1] for r in body_a["data"]["result"]] == ["1"] == [r["value"][1] for r in body_b["data"]["result"]],
               (body_a, body_b))
+        check("query: absent() of a missing metric has no labels, as the tenant's own Prometheus answers",
+              st_b == 200 and [r["metric"] for r in body_b["data"]["result"]] == [{}], body_b)
+        st, body = q(alice, 'absent(no_such_metric_anywhere{namespace="client-alice", job="x"})')
+        check("query: absent() keeps the equality matchers the tenant wrote, its namespace one too",
+              st == 200 and [r["metric"] for r in body["data"]["result"]] == [{"namespace": "client-alice", "job": "x"}], body)
+        st, body = q(alice, "absent_over_time(no_such_metric_anywhere[5m])")
+        check("query: absent_over_time() of a missing metric has no labels",
+              st == 200 and [r["metric"] for r in body["data"]["result"]] == [{}], body)
+        # query.max_bytes (64MiB here): label values doubled 40 times would need a TiB
+        nested = 'label_replace(vector(1), "v", "ab", "", "")'
+        for _ in range(40):
+            nested = f'label_replace({nested}, "v", "$1$1", "v", "(.*)")'
+        t0 = time.time()
+        st, body = q(alice, nested)
+        took = time.time() - t0
+        with open(f"/proc/{vig.p.pid}/status") as f:
+            hwm_kb = int(next(line.split()[1] for line in f if line.startswith("VmHWM:")))
+        check("query: label values grown past query.max_bytes → 422 execution, fast, memory bounded",
+              st == 422 and body.get("errorType") == "execution" and "query.max_bytes" in body.get("error", "")
+              and took < 30 and hwm_kb < 1024 * 1024, (st, body, took, hwm_kb))
+        st, body = q(alice, "(" * 300 + "1" + ")" * 300)
+        check("query: nesting past the parser's depth limit → 400 bad_data", st == 400 and body.get("errorType") == "bad_data"
+              and "nested deeper" in body.get("error", ""), (st, body))
+        st, body = q(alice, "alice_only offset -9223372036854775s")
+        check("query: an offset past Go's duration range → 400 duration out of range", st == 400
+              and body.get("errorType") == "bad_data" and "duration out of range" in body.get("error", ""), (st, body))
+        st, body = q(alice, "rate(alice_only[5m] @ -9223372036854775.808)")
+        check("query: @ at the int64 minimum → 200, empty", st == 200 and body["data"]["result"] == [], (st, body))
         st, body = q(alice, 'label_replace(alice_only, "namespace", "client-bob", "", "")')
         check("query: label_replace can relabel alice's data, not fetch bob's", st == 200 and len(body["data"]["result"]) == 1
               and body["data"]["result"][0]["value"][1] == "2", body)

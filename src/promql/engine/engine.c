@@ -40,6 +40,7 @@ int promql_engine_new(const promql_engine_opts_t *opts, promql_engine_t **out, v
     if (e->o.timeout_ms <= 0) e->o.timeout_ms = PROMQL_DEFAULT_TIMEOUT_MS;
     if (e->o.max_points <= 0) e->o.max_points = PROMQL_DEFAULT_MAX_POINTS;
     if (e->o.max_concurrent <= 0) e->o.max_concurrent = PROMQL_DEFAULT_MAX_CONCURRENT;
+    if (e->o.max_bytes <= 0) e->o.max_bytes = PROMQL_DEFAULT_MAX_EVAL_BYTES;
     pthread_mutex_init(&e->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -95,9 +96,14 @@ int promql__check_time(promql__q_t *q) {
     return 0;
 }
 
+/* `@ t` as the engine uses it: within ±2^62 ms (146 million years), so that subtracting an offset, a
+ * range and the lookback (each at most PROMQL_MAX_DURATION_MS) cannot overflow. `@` past that (the
+ * parser turns any out-of-range float into INT64_MIN, as Go does) sees no samples either way. */
+#define AT_LIMIT_MS (INT64_C(1) << 62)
+
 int64_t promql__at_ms(const promql__q_t *q, const promql_time_mods_t *m) {
     switch (m->at) {
-    case PROMQL_AT_TIME: return m->at_ms;
+    case PROMQL_AT_TIME: return m->at_ms < -AT_LIMIT_MS ? -AT_LIMIT_MS : m->at_ms > AT_LIMIT_MS ? AT_LIMIT_MS : m->at_ms;
     case PROMQL_AT_START: return q->q_start;
     case PROMQL_AT_END: return q->q_end;
     default: return 0;
@@ -577,6 +583,15 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
     q.q_end = qq->end_ms;
     q.max_samples = eng->o.max_samples;
     if (qq->max_samples > 0 && qq->max_samples < q.max_samples) q.max_samples = qq->max_samples; /* a tenant's lower limit */
+    q.max_bytes = eng->o.max_bytes;
+    if (qq->max_bytes > 0 && qq->max_bytes < q.max_bytes) q.max_bytes = qq->max_bytes;
+    /* the byte budget is the arena's limit while the query evaluates (the caller's own limit, if lower,
+     * still holds); an allocation refused for it becomes VG_ELIMIT below */
+    size_t saved_limit = arena->limit;
+    int saved_refused = arena->refused;
+    size_t budget = arena->total + (size_t)q.max_bytes < arena->total ? SIZE_MAX : arena->total + (size_t)q.max_bytes;
+    if (!arena->limit || budget < arena->limit) arena->limit = budget;
+    arena->refused = 0;
     q.deadline_ns = deadline;
     promql__ev_t ev = {&q, qq->start_ms, qq->end_ms, range ? qq->step_ms : 1, 0};
     ev.n_steps = (size_t)((ev.end - ev.start) / ev.step) + 1;
@@ -612,6 +627,9 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
             r->stats = stats;
         }
     }
+    if (rc < 0 && arena->refused && arena->limit == budget) rc = promql__err_bytes(&q);
+    arena->limit = saved_limit;
+    arena->refused |= saved_refused;
     storage_querier_close(q.qr);
     for (size_t i = 0; i < q.n_ms; i++) model_matcher_free(q.ms[i]);
     free(q.scratch);
@@ -624,14 +642,14 @@ int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql
 
 int promql_exec_instant(promql_engine_t *eng, const promql_queryable_t *qb, const promql_node_t *expr, int64_t t_ms,
                         vg_arena_t *arena, promql_result_t **out, vg_error_t *err) {
-    promql_query_t q = {expr, t_ms, t_ms, 0, 0};
+    promql_query_t q = {expr, t_ms, t_ms, 0, 0, 0, 0};
     return promql_exec(eng, qb, &q, arena, out, err);
 }
 
 int promql_exec_range(promql_engine_t *eng, const promql_queryable_t *qb, const promql_node_t *expr,
                       int64_t start_ms, int64_t end_ms, int64_t step_ms, vg_arena_t *arena, promql_result_t **out,
                       vg_error_t *err) {
-    promql_query_t q = {expr, start_ms, end_ms, step_ms, 0};
+    promql_query_t q = {expr, start_ms, end_ms, step_ms, 0, 0, 0};
     if (step_ms <= 0) { /* step 0 would mean an instant query to promql_exec */
         *out = NULL;
         return vg_error_set(err, VG_EINVAL,

@@ -55,6 +55,7 @@ typedef struct promql__q {
     int64_t lookback, sub_step;
     int64_t q_start, q_end; /* for @ start() / end() */
     int64_t max_samples, cur_samples;
+    int64_t max_bytes; /* the arena's limit during evaluation is its total at the start plus this */
     uint64_t samples_read;
     promql_stats_t *stats; /* the result's statistics, counted while evaluating */
     uint64_t deadline_ns;
@@ -88,6 +89,10 @@ int promql__samples_add(promql__q_t *q, int64_t n);
  * transient hold of n samples beyond cur_samples (for the peak). */
 void promql__stat_loaded(promql__q_t *q, int64_t ts, int64_t n);
 void promql__stat_hold(promql__q_t *q, int64_t n);
+/* VG_ELIMIT (q->err set) unless n more bytes fit in the query's memory budget; for memory taken outside
+ * the arena (malloc'd scratch buffers), which the arena's limit does not see. */
+int promql__bytes_check(promql__q_t *q, size_t n);
+int promql__err_bytes(promql__q_t *q);
 int promql__err_same_labelset(promql__q_t *q);
 int64_t promql__at_ms(const promql__q_t *q, const promql_time_mods_t *m);
 /* A raw range input (matrix selector or subquery): series with samples, window parameters. */

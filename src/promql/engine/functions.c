@@ -371,7 +371,8 @@ static int eval_range_func(promql__ev_t *ev, const promql_node_t *n, const rfunc
 
 /* ---- absent ------------------------------------------------------------------------------------- */
 
-/* Labels of absent()/absent_over_time(): the equality matchers of a selector argument. */
+/* Labels of absent()/absent_over_time(): the equality matchers of a selector argument, except those the
+ * tenant enforcement added (the tenant's own Prometheus never saw them). */
 static int absent_labels(promql__q_t *q, const promql_node_t *arg, model_label_t **out, uint32_t *nout) {
     *out = NULL;
     *nout = 0;
@@ -383,10 +384,11 @@ static int absent_labels(promql__q_t *q, const promql_node_t *arg, model_label_t
     model_label_t *l = NULL;
     uint32_t nl = 0;
     for (size_t i = 0; i < nm; i++) {
-        if (strcmp(ms[i].name.ptr, MODEL_METRIC_NAME) == 0) continue;
+        if (ms[i].enforced || strcmp(ms[i].name.ptr, MODEL_METRIC_NAME) == 0) continue;
         bool seen = false;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(ms[j].name.ptr, ms[i].name.ptr) == 0 && ms[j].type == PROMQL_MATCH_EQ) seen = true;
+            if (!ms[j].enforced && strcmp(ms[j].name.ptr, ms[i].name.ptr) == 0 && ms[j].type == PROMQL_MATCH_EQ)
+                seen = true;
         const char *v = ms[i].type == PROMQL_MATCH_EQ && !seen ? ms[i].value.ptr : NULL;
         TRY(promql__lbl_set(q, l, nl, ms[i].name.ptr, v, &l, &nl));
     }
@@ -873,6 +875,8 @@ static int eval_label_replace(promql__ev_t *ev, const promql_node_t *n, promql__
         }
         if (mr == 0) continue;
         size_t need = model_regex_expand(re, repl, repl_len, &caps, NULL, 0);
+        /* the value is copied into the arena next: refuse one the budget cannot hold before building it */
+        if ((rc = promql__bytes_check(q, need + 1))) break;
         vg_buf_reset(&b);
         if (vg_buf_reserve(&b, need + 1)) {
             rc = OOM(q);
@@ -913,7 +917,9 @@ static int eval_label_join(promql__ev_t *ev, const promql_node_t *n, promql__val
             if (j > 3) vg_buf_puts(&b, sep);
             const char *v = promql__lbl_get(s->lbl, s->nl, str_arg(n->u.call.args[j]));
             if (v) vg_buf_puts(&b, v);
+            if ((rc = promql__bytes_check(q, b.len + 1))) break;
         }
+        if (rc) break;
         if ((rc = set_label(q, s, dst, &b, &m[i]))) break;
     }
     vg_buf_deinit(&b);

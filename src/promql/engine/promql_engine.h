@@ -32,6 +32,7 @@
 #define PROMQL_DEFAULT_TIMEOUT_MS (2 * 60 * 1000)       /* --query.timeout */
 #define PROMQL_DEFAULT_MAX_POINTS 11000                 /* points per series of a range query */
 #define PROMQL_DEFAULT_MAX_CONCURRENT 20                /* --query.max-concurrency */
+#define PROMQL_DEFAULT_MAX_EVAL_BYTES (1LL << 30)          /* query.max_bytes: memory one evaluation may take */
 
 #define PROMQL_STALE_NAN_BITS 0x7ff0000000000002ULL
 
@@ -42,6 +43,8 @@ typedef struct promql_engine_opts {
     int64_t timeout_ms;       /* per query, including the wait for a slot; 0 = default */
     int64_t max_points;       /* (end-start)/step of a range query; 0 = default */
     int max_concurrent;       /* 0 = default */
+    int64_t max_bytes;        /* bytes one query's evaluation may allocate (labels, points, everything in
+                                 its arena, label_replace/label_join buffers); 0 = default */
 } promql_engine_opts_t;
 
 typedef struct promql_engine promql_engine_t;
@@ -104,13 +107,15 @@ typedef struct promql_query {
     int64_t step_ms;           /* 0 for an instant query */
     int64_t timeout_ms;        /* 0 = engine default; capped at the engine's timeout */
     int64_t max_samples;       /* 0 = engine default; only lowers it (a tenant's limit) */
+    int64_t max_bytes;         /* 0 = engine default; only lowers it */
 } promql_query_t;
 
 /* Evaluates q. On success *out (arena) holds the result and 0 is returned. Errors (*out = NULL):
  *  VG_EINVAL   bad range (end < start, step <= 0, too many points) or an expression type that a range
  *              query cannot return; message as Prometheus' API writes it
  *  VG_EEXEC    evaluation error (many-to-many matching, duplicate label sets, bad label_replace regex…)
- *  VG_ELIMIT   "query processing would load too many samples into memory in query execution"
+ *  VG_ELIMIT   "query processing would load too many samples into memory in query execution", or
+ *              "query processing would use more than N bytes of memory in query execution (query.max_bytes)"
  *  VG_ETIMEOUT "query timed out in query queue|expression evaluation"
  *  or whatever open_querier / the storage returned. */
 int promql_exec(promql_engine_t *eng, const promql_queryable_t *qb, const promql_query_t *q, vg_arena_t *arena,

@@ -403,6 +403,19 @@ void promql__stat_hold(promql__q_t *q, int64_t n) {
     if (q->stats && q->cur_samples + n > q->stats->peak_samples) q->stats->peak_samples = q->cur_samples + n;
 }
 
+int promql__err_bytes(promql__q_t *q) {
+    return vg_error_set(q->err, VG_ELIMIT,
+                        "query processing would use more than %lld bytes of memory in query execution "
+                        "(query.max_bytes)",
+                        (long long)q->max_bytes);
+}
+
+int promql__bytes_check(promql__q_t *q, size_t n) {
+    const vg_arena_t *a = q->a;
+    if (a->limit && (a->total > a->limit || n > a->limit - a->total)) return promql__err_bytes(q);
+    return 0;
+}
+
 int promql__err_same_labelset(promql__q_t *q) {
     return vg_error_set(q->err, VG_EEXEC, "vector cannot contain metrics with the same labelset");
 }

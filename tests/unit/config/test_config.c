@@ -333,6 +333,18 @@ static const char limits_yml[] =
     "  overrides:\n"
     "    acme: {limits: {max_series: 7}}\n";
 
+/* query.max_bytes: 1 GiB unless set, a size with units, at least 1 MiB. */
+static void query_max_bytes(void **state) {
+    (void)state;
+    config_t *c = parse_ok("");
+    assert_int_equal(c->query.max_bytes, 1u << 30);
+    config_unref(c);
+    c = parse_ok("query:\n  max_bytes: 256MiB\n");
+    assert_int_equal(c->query.max_bytes, 256u << 20);
+    config_unref(c);
+    parse_err("query:\n  max_bytes: 1KiB\n", 2, 14, "out of range");
+}
+
 static void ingest_limits_keys(void **state) {
     (void)state;
     config_t *c = parse_ok(limits_yml);
@@ -477,7 +489,7 @@ int main(void) {
         cmocka_unit_test(defaults), cmocka_unit_test(every_key),   cmocka_unit_test(hash_changes_with_content),
         cmocka_unit_test(errors),   cmocka_unit_test(file_errors), cmocka_unit_test(split_listen),
         cmocka_unit_test(prometheus_sections), cmocka_unit_test(prometheus_errors), cmocka_unit_test(yaml_round_trip),
-        cmocka_unit_test(ingest_limits_defaults), cmocka_unit_test(ingest_limits_keys),
+        cmocka_unit_test(ingest_limits_defaults), cmocka_unit_test(ingest_limits_keys), cmocka_unit_test(query_max_bytes),
         cmocka_unit_test(ingest_limits_errors), cmocka_unit_test(ingest_limits_round_trip), cmocka_unit_test(series_limits_defaults),
         cmocka_unit_test(grafana_datasource_url_allow),
     };

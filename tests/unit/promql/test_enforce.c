@@ -333,12 +333,51 @@ static void match_selectors(void **state) {
     vg_arena_deinit(&a);
 }
 
+/* The matcher enforcement appends is marked, the one the query wrote is not; the mark is invisible to
+ * printing and equality, so the round trip and the invariant check hold on enforced trees. */
+static void enforced_mark(void **state) {
+    (void)state;
+    vg_arena_t a;
+    vg_arena_init(&a, 4096);
+    vg_error_t err;
+    promql_node_t *n, *own, *re;
+    const char *q = "absent(m{job=\"x\"}) + absent(m{namespace=\"client-alice\"})";
+    assert_int_equal(promql_parse(q, strlen(q), &a, &n, &err), 0);
+    assert_int_equal(promql_enforce(n, &alice, 1, PROMQL_ENFORCE_REJECT, &a, &err), 2);
+    const promql_node_t *lhs = n->u.binary.lhs->u.call.args[0], *rhs = n->u.binary.rhs->u.call.args[0];
+    size_t marked = 0;
+    for (size_t i = 0; i < lhs->u.vector.n_matchers; i++) {
+        const promql_matcher_t *m = &lhs->u.vector.matchers[i];
+        assert_int_equal(m->enforced, strcmp(m->name.ptr, "namespace") == 0);
+        marked += m->enforced;
+    }
+    assert_int_equal(marked, 1);
+    for (size_t i = 0; i < rhs->u.vector.n_matchers; i++) assert_false(rhs->u.vector.matchers[i].enforced);
+    vg_buf_t b = VG_BUF_INIT;
+    assert_int_equal(promql_print(n, &b), 0);
+    assert_string_equal(b.data, "absent(m{job=\"x\",namespace=\"client-alice\"}) + absent(m{namespace=\"client-alice\"})");
+    assert_int_equal(promql_parse(b.data, b.len, &a, &re, &err), 0);
+    assert_true(promql_node_equal(n, re));
+    assert_int_equal(promql_enforce_check(re, &alice, 1, &err), 0);
+    assert_int_equal(promql_enforce_check(n, &alice, 1, &err), 0);
+    /* override policy: the conflicting matcher goes, the appended one is marked */
+    q = "m{namespace=\"client-bob\"}";
+    assert_int_equal(promql_parse(q, strlen(q), &a, &own, &err), 0);
+    assert_int_equal(promql_enforce(own, &alice, 1, PROMQL_ENFORCE_OVERRIDE, &a, &err), 1);
+    assert_int_equal(own->u.vector.n_matchers, 2);
+    for (size_t i = 0; i < own->u.vector.n_matchers; i++)
+        assert_int_equal(own->u.vector.matchers[i].enforced, strcmp(own->u.vector.matchers[i].name.ptr, "namespace") == 0);
+    vg_buf_deinit(&b);
+    vg_arena_deinit(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_rewrites),   cmocka_unit_test(reject_and_override),
         cmocka_unit_test(bypass_corpus),    cmocka_unit_test(generated_inputs),
         cmocka_unit_test(hostile_tenant_values), cmocka_unit_test(bad_definitions),
         cmocka_unit_test(two_labels),       cmocka_unit_test(match_selectors),
+        cmocka_unit_test(enforced_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

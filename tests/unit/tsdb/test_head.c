@@ -126,6 +126,16 @@ static void out_of_bounds(void **state) {
     assert_int_equal(storage_commit(a, &err), 0);
     storage_appender_free(a);
     tsdb_db_close(db);
+    /* INT64_MIN (a new series' "no sample yet" mark) is out of bounds, never a "duplicate" */
+    o.out_of_bounds_ms = 0;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    tsdb_db_appender(db, &a, &err);
+    model_label_t l3[] = {{"__name__", "c"}};
+    assert_int_equal(storage_append(a, l3, 1, INT64_MIN, 1, NULL, &err), STORAGE_REJECT_OUT_OF_BOUNDS);
+    assert_int_equal(storage_append(a, l3, 1, INT64_MIN + 1, 1, NULL, &err), 0);
+    assert_int_equal(storage_commit(a, &err), 0);
+    storage_appender_free(a);
+    tsdb_db_close(db);
 }
 
 /* A sample further than max_future_ms ahead of the clock is refused by both append paths, creates no

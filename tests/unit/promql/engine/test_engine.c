@@ -437,6 +437,120 @@ static void test_label_replace_regex_errors(void **state) {
     fx_free(f);
 }
 
+/* `depth` label_replace calls nested around m, each doubling the value of v. */
+static char *nested_doubling(int depth, const char *fn) {
+    size_t cap = (size_t)depth * 64 + 16;
+    char *q = malloc(cap);
+    assert_non_null(q);
+    size_t k = 0;
+    for (int i = 0; i < depth; i++) k += (size_t)snprintf(q + k, cap - k, "%s(", fn);
+    k += (size_t)snprintf(q + k, cap - k, "m");
+    for (int i = 0; i < depth; i++)
+        k += (size_t)snprintf(q + k, cap - k, strcmp(fn, "label_replace") == 0 ? ", \"v\", \"$1$1\", \"v\", \"(.*)\")"
+                                                                              : ", \"v\", \"\", \"v\", \"v\")");
+    return q;
+}
+
+/* query.max_bytes: label values grown by nested label_replace/label_join and plain arena growth stop the
+ * query with 422 once the evaluation would allocate more than the budget; the arena's own limit is put
+ * back afterwards. */
+static void test_max_bytes(void **state) {
+    (void)state;
+    promql_engine_opts_t o = {0};
+    o.max_bytes = 1 << 20;
+    fx_t *f = fx_new(&o);
+    int64_t t[] = {0};
+    double v[] = {1};
+    add(f, "m", "v", "ab", t, v, 1);
+    const char *msg = "query processing would use more than 1048576 bytes of memory in query execution (query.max_bytes)";
+    char *q = nested_doubling(3, "label_replace");
+    promql_result_t *r;
+    assert_int_equal(run(f, q, 0, 0, 0, &r), 0); /* "ab" doubled three times */
+    assert_int_equal(r->n_series, 1);
+    free(q);
+    /* 22 doublings make a 8 MiB value: far past the budget, and small enough that an unbounded engine
+     * answers (so this fails without the limit rather than running out of memory) */
+    q = nested_doubling(22, "label_replace");
+    expect_error(f, q, 0, 0, 0, VG_ELIMIT, msg);
+    assert_int_equal(vg_error_http_status(VG_ELIMIT), 422);
+    assert_string_equal(vg_error_type(VG_ELIMIT), "execution");
+    assert_true(f->a.limit == 0); /* the caller's arena is unlimited again */
+    free(q);
+    q = nested_doubling(22, "label_join");
+    expect_error(f, q, 0, 0, 0, VG_ELIMIT, msg);
+    free(q);
+    /* points of a long range query are arena memory too */
+    expect_error(f, "vector(1) + vector(2)", 0, 11000 * 1000, 1000, VG_ELIMIT, "query processing would use more than 1048576 bytes of memory in query execution (query.max_bytes)");
+    vg_arena_reset(&f->a);
+    assert_int_equal(run(f, "vector(1)", 0, 100 * 1000, 1000, &r), 0);
+    fx_free(f);
+
+    /* a query's own max_bytes lowers the engine's */
+    f = fx_new(NULL);
+    add(f, "m", "v", "ab", t, v, 1);
+    q = nested_doubling(22, "label_replace");
+    promql_node_t *expr;
+    assert_int_equal(promql_parse(q, strlen(q), &f->a, &expr, &f->err), 0);
+    promql_queryable_t qb = {open_q, f->db};
+    promql_query_t pq = {expr, 0, 0, 0, 0, 0, 1 << 20};
+    r = (promql_result_t *)1;
+    assert_int_equal(promql_exec(f->eng, &qb, &pq, &f->a, &r, &f->err), VG_ELIMIT);
+    assert_string_equal(f->err.msg, msg);
+    assert_null(r);
+    pq.max_bytes = 0; /* the engine's 1 GiB default holds 8 MiB values */
+    assert_int_equal(promql_exec(f->eng, &qb, &pq, &f->a, &r, &f->err), 0);
+    assert_int_equal(r->n_series, 1);
+    const char *val = NULL;
+    for (size_t i = 0; i < r->series[0].n_labels; i++)
+        if (!strcmp(r->series[0].labels[i].name, "v")) val = r->series[0].labels[i].value;
+    assert_non_null(val);
+    assert_int_equal(strlen(val), 2u << 22);
+    free(q);
+    fx_free(f);
+}
+
+/* absent()/absent_over_time() over an enforced tree: the tenant matcher enforcement added stays out of
+ * the labels, one the query wrote stays in (as Prometheus answers the tenant's own text). */
+static void test_absent_enforced(void **state) {
+    (void)state;
+    fx_t *f = fx_new(NULL);
+    static const char *const vals[] = {"client-alice"};
+    const promql_enforced_label_t alice = {"namespace", vals, 1};
+    struct {
+        const char *q, *want;
+    } cases[] = {
+        {"absent(nonexistent)", "{}"},
+        {"absent(nonexistent{job=\"x\"})", "{\"job\":\"x\"}"},
+        {"absent(nonexistent{namespace=\"client-alice\"})", "{\"namespace\":\"client-alice\"}"},
+        {"absent(nonexistent{namespace=\"client-alice\",job=\"x\"})", "{\"job\":\"x\",\"namespace\":\"client-alice\"}"},
+        {"absent_over_time(nonexistent[5m])", "{}"},
+        {"absent_over_time(nonexistent{job=\"x\"}[5m:1m])", "{}"}, /* a subquery: no labels at all */
+        {"absent_over_time(nonexistent{job=\"x\"}[5m])", "{\"job\":\"x\"}"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        promql_node_t *expr;
+        assert_int_equal(promql_parse(cases[c].q, strlen(cases[c].q), &f->a, &expr, &f->err), 0);
+        assert_true(promql_enforce(expr, &alice, 1, PROMQL_ENFORCE_REJECT, &f->a, &f->err) >= 0);
+        promql_queryable_t qb = {open_q, f->db};
+        promql_result_t *r;
+        assert_int_equal(promql_exec_instant(f->eng, &qb, expr, 0, &f->a, &r, &f->err), 0);
+        assert_int_equal(r->n_series, 1);
+        vg_buf_t b = VG_BUF_INIT;
+        vg_json_t j;
+        vg_json_init(&j, &b);
+        vg_json_obj_open(&j);
+        for (size_t i = 0; i < r->series[0].n_labels; i++) {
+            vg_json_key(&j, r->series[0].labels[i].name);
+            vg_json_str(&j, r->series[0].labels[i].value);
+        }
+        vg_json_obj_close(&j);
+        if (strcmp(b.data, cases[c].want)) fprintf(stderr, "%s: got %s, want %s\n", cases[c].q, b.data, cases[c].want);
+        assert_string_equal(b.data, cases[c].want);
+        vg_buf_deinit(&b);
+    }
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookback_boundaries),
@@ -447,6 +561,8 @@ int main(void) {
         cmocka_unit_test(test_timeout_and_concurrency),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_label_replace_regex_errors),
+        cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_absent_enforced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
