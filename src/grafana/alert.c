@@ -3,7 +3,9 @@
  * Invariants:
  *  - Alert rules are validated here before anything is sent, against the shapes Grafana's Go code
  *    accepts (not its OpenAPI spec): "for" is a duration string, relativeTimeRange numbers of seconds.
- *  - Only the fields vigil knows are forwarded: orgID is always the tenant's org, never the caller's.
+ *  - An alert rule's body holds only fields vigil knows (Grafana's names, or the seed API's snake_case
+ *    aliases mapped onto them); an unknown field is refused, never dropped. orgID is always the
+ *    tenant's org, never the caller's.
  *  - A tenant's datasource points at vigil or under an allowed prefix (url.c), checked before any
  *    request: Grafana's proxy would otherwise reach any address on the tenant's behalf.
  *  - A rule's uid is fixed before the first attempt, so a retried create cannot make two rules; a
@@ -196,27 +198,27 @@ static int validate_rule(const json_t *r, vg_error_t *err) {
     if (!str_len_ok(json_object_get(r, "title"), 1, 190))
         return vg_error_set(err, VG_EINVAL, "alert rule: \"title\" must be a string of 1-190 characters");
     if (!str_len_ok(json_object_get(r, "ruleGroup"), 1, 190))
-        return vg_error_set(err, VG_EINVAL, "alert rule: \"ruleGroup\" must be a string of 1-190 characters");
+        return vg_error_set(err, VG_EINVAL, "alert rule: \"ruleGroup\" (rule_group) must be a string of 1-190 characters");
     json_t *uid = json_object_get(r, "uid");
     if (uid && !(json_is_string(uid) && grafana__uid_ok(json_string_value(uid))))
         return vg_error_set(err, VG_EINVAL, "alert rule: \"uid\" must be 1-40 of [A-Za-z0-9_-]");
     json_t *folder = json_object_get(r, "folderUID");
     if (folder && !(json_is_string(folder) && grafana__uid_ok(json_string_value(folder))))
-        return vg_error_set(err, VG_EINVAL, "alert rule: \"folderUID\" must be 1-40 of [A-Za-z0-9_-]");
+        return vg_error_set(err, VG_EINVAL, "alert rule: \"folderUID\" (folder_uid) must be 1-40 of [A-Za-z0-9_-]");
     json_t *f = json_object_get(r, "for");
     int64_t ms;
     if (!json_is_string(f))
-        return vg_error_set(err, VG_EINVAL, "alert rule: \"for\" must be a duration string such as \"5m\"%s",
+        return vg_error_set(err, VG_EINVAL, "alert rule: \"for\" (for_duration) must be a duration string such as \"5m\"%s",
                             json_is_number(f) ? " (Grafana rejects numbers here)" : "");
     if (vg_duration_parse(json_string_value(f), json_string_length(f), &ms) || ms < 0)
-        return vg_error_set(err, VG_EINVAL, "alert rule: \"for\": invalid duration \"%s\"", json_string_value(f));
+        return vg_error_set(err, VG_EINVAL, "alert rule: \"for\" (for_duration): invalid duration \"%s\"", json_string_value(f));
     static const char *const nodata[] = {"NoData", "Alerting", "OK", "KeepLast", NULL};
     static const char *const execerr[] = {"Error", "Alerting", "OK", "KeepLast", NULL};
     const char *nd = grafana__jstr(r, "noDataState"), *ee = grafana__jstr(r, "execErrState");
     if ((json_object_get(r, "noDataState") && !nd) || (nd && !one_of(nd, nodata)))
-        return vg_error_set(err, VG_EINVAL, "alert rule: \"noDataState\" must be NoData, Alerting, OK or KeepLast");
+        return vg_error_set(err, VG_EINVAL, "alert rule: \"noDataState\" (no_data_state) must be NoData, Alerting, OK or KeepLast");
     if ((json_object_get(r, "execErrState") && !ee) || (ee && !one_of(ee, execerr)))
-        return vg_error_set(err, VG_EINVAL, "alert rule: \"execErrState\" must be Error, Alerting, OK or KeepLast");
+        return vg_error_set(err, VG_EINVAL, "alert rule: \"execErrState\" (exec_err_state) must be Error, Alerting, OK or KeepLast");
     json_t *data = json_object_get(r, "data");
     if (!json_is_array(data) || !json_array_size(data))
         return vg_error_set(err, VG_EINVAL, "alert rule: \"data\" must be a non-empty array of queries");
@@ -256,11 +258,98 @@ static int validate_rule(const json_t *r, vg_error_t *err) {
     return 0;
 }
 
+/* The body vigil accepts: Grafana's provisioning fields (camelCase) plus the snake_case spellings of
+ * vigil's seed API, mapped onto Grafana's. Anything else is refused, never dropped silently. */
+static const struct {
+    const char *grafana, *alias; /* alias NULL: Grafana's spelling only */
+} rule_fields[] = {
+    {"uid", NULL},           {"title", NULL},
+    {"ruleGroup", "rule_group"}, {"folderUID", "folder_uid"},
+    {"condition", NULL},     {"data", NULL},
+    {"for", "for_duration"}, {"noDataState", "no_data_state"},
+    {"execErrState", "exec_err_state"}, {"labels", NULL},
+    {"annotations", NULL},   {"isPaused", "is_paused"},
+    {"notification_settings", NULL},
+};
+
+/* Accepted and ignored: the rule always lands in the caller's org. */
+#define RULE_IGNORED_FIELD "orgID"
+
+static bool rule_field_known(const char *k) {
+    if (!strcmp(k, RULE_IGNORED_FIELD)) return true;
+    for (size_t i = 0; i < sizeof rule_fields / sizeof *rule_fields; i++)
+        if (!strcmp(k, rule_fields[i].grafana) || (rule_fields[i].alias && !strcmp(k, rule_fields[i].alias)))
+            return true;
+    return false;
+}
+
+/* *out: a new object holding in's fields under Grafana's names (values shared, not copied), orgID
+ * dropped, ruleGroup defaulted to GRAFANA_ALERT_DEFAULT_GROUP. Refuses unknown fields (all named in
+ * one message) and a field given under both spellings. */
+static int normalize_rule(json_t *in, json_t **out, vg_error_t *err) {
+    *out = NULL;
+    if (!json_is_object(in)) return vg_error_set(err, VG_EINVAL, "alert rule: want a JSON object");
+    char unknown[VG_ERROR_MSG_MAX];
+    size_t n_unknown = 0, used = 0;
+    const char *k;
+    json_t *v;
+    unknown[0] = '\0';
+    json_object_foreach(in, k, v) {
+        if (rule_field_known(k)) continue;
+        n_unknown++;
+        if (used < sizeof unknown) {
+            int w = snprintf(unknown + used, sizeof unknown - used, "%s\"%s\"", n_unknown > 1 ? ", " : "", k);
+            used = w < 0 ? sizeof unknown : used + (size_t)w;
+        }
+    }
+    if (n_unknown)
+        return vg_error_set(err, VG_EINVAL,
+                            "alert rule: unknown field%s %s (see docs/grafana.md for the accepted fields)",
+                            n_unknown > 1 ? "s" : "", unknown);
+    json_t *r = json_object();
+    for (size_t i = 0; i < sizeof rule_fields / sizeof *rule_fields; i++) {
+        json_t *g = json_object_get(in, rule_fields[i].grafana);
+        json_t *a = rule_fields[i].alias ? json_object_get(in, rule_fields[i].alias) : NULL;
+        if (g && a) {
+            json_decref(r);
+            return vg_error_set(err, VG_EINVAL, "alert rule: both \"%s\" and \"%s\" given (the same field): send one",
+                                rule_fields[i].grafana, rule_fields[i].alias);
+        }
+        if (g || a) json_object_set(r, rule_fields[i].grafana, g ? g : a);
+    }
+    if (!json_object_get(r, "ruleGroup"))
+        json_object_set_new(r, "ruleGroup", json_string(GRAFANA_ALERT_DEFAULT_GROUP));
+    *out = r;
+    return 0;
+}
+
+static int parse_rule(const char *json, size_t len, json_t **out, vg_error_t *err) {
+    json_t *in;
+    *out = NULL;
+    int rc = grafana__parse(json, len, &in, err);
+    if (rc) return rc;
+    rc = normalize_rule(in, out, err);
+    json_decref(in);
+    if (!rc && (rc = validate_rule(*out, err))) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int grafana_alert_rule_normalize(const char *json, size_t len, char **out, vg_error_t *err) {
+    json_t *r;
+    *out = NULL;
+    int rc = parse_rule(json, len, &r, err);
+    if (rc) return rc;
+    if ((rc = grafana__dump(r, out))) vg_error_set(err, rc, "alert rule: out of memory");
+    json_decref(r);
+    return rc;
+}
+
 int grafana_alert_rule_validate(const char *json, size_t len, vg_error_t *err) {
     json_t *r;
-    int rc = grafana__parse(json, len, &r, err);
-    if (rc) return rc;
-    rc = validate_rule(r, err);
+    int rc = parse_rule(json, len, &r, err);
     json_decref(r);
     return rc;
 }
@@ -272,21 +361,14 @@ int grafana_alert_rule_create(grafana_client_t *c, const char *tenant, const cha
     grafana_err_t local;
     if (!err) err = &local;
     json_t *r;
-    int rc = grafana__parse(json, len, &r, &err->err);
-    if (!rc) rc = validate_rule(r, &err->err);
+    int rc = parse_rule(json, len, &r, &err->err);
     int64_t org = 0;
     if (!rc) rc = grafana_tenant_org(c, tenant, &org, err);
     if (rc) {
         json_decref(r);
         return rc;
     }
-    static const char *const keep[] = {"uid", "title", "ruleGroup", "folderUID", "condition", "data", "for",
-                                       "noDataState", "execErrState", "labels", "annotations", "isPaused",
-                                       "notification_settings", NULL};
-    json_t *body = json_object();
-    for (const char *const *k = keep; *k; k++)
-        if (json_object_get(r, *k)) json_object_set(body, *k, json_object_get(r, *k));
-    json_decref(r);
+    json_t *body = r; /* normalised: Grafana's field names only, orgID dropped */
     json_object_set_new(body, "orgID", json_integer(org));
     if (!json_object_get(body, "folderUID")) json_object_set_new(body, "folderUID", json_string(GRAFANA__FOLDER_UID));
     if (!json_object_get(body, "noDataState")) json_object_set_new(body, "noDataState", json_string("NoData"));

@@ -240,11 +240,25 @@ int grafana_alert_rule_list(grafana_client_t *c, const char *tenant, char **out,
 int grafana_alert_rule_get(grafana_client_t *c, const char *tenant, const char *uid, char **out, grafana_err_t *err);
 int grafana_alert_rule_delete(grafana_client_t *c, const char *tenant, const char *uid, grafana_err_t *err);
 
-/* Checks an alert rule before anything is sent: title and ruleGroup 1–190 chars; uid (optional) ≤ 40
+/* Rule group of an alert rule whose body names none. */
+#define GRAFANA_ALERT_DEFAULT_GROUP "vigil"
+
+/* Alert-rule bodies: Grafana's provisioning fields (uid, title, ruleGroup, folderUID, condition, data,
+ * for, noDataState, execErrState, labels, annotations, isPaused, notification_settings; orgID accepted
+ * and ignored) or the seed API's snake_case aliases rule_group, folder_uid, for_duration, no_data_state,
+ * exec_err_state, is_paused, mapped onto them. Both spellings of one field, or any other field, are
+ * VG_EINVAL (the message names both spellings / every unknown field). A missing rule group is
+ * GRAFANA_ALERT_DEFAULT_GROUP.
+ *
+ * grafana_alert_rule_normalize() maps and validates (as below) a body and sets *out (malloc'd) to the
+ * rule under Grafana's names, without orgID.
+ *
+ * Checks an alert rule before anything is sent: title and ruleGroup 1–190 chars; uid (optional) ≤ 40
  * of [A-Za-z0-9_-]; "for" a duration string ("5m"); data[] non-empty with unique refIds, each
  * relativeTimeRange {from,to} numbers of seconds, from ≥ to ≥ 0, model an object; condition one of
  * the refIds; noDataState NoData|Alerting|OK|KeepLast, execErrState Error|Alerting|OK|KeepLast.
  * Returns 0 or VG_EINVAL with the first problem in err. */
+int grafana_alert_rule_normalize(const char *json, size_t len, char **out, vg_error_t *err);
 int grafana_alert_rule_validate(const char *json, size_t len, vg_error_t *err);
 
 /* Validates and creates a Grafana-managed alert rule in the tenant's org through the provisioning

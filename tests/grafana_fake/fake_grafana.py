@@ -737,7 +737,17 @@ def rules_get(c, uid):
     return 200, c.org.alert_rules[uid]
 
 
+RULE_REQUIRED = ("folderUID", "ruleGroup", "title", "condition", "data", "noDataState", "execErrState", "for")
+
+
 def rule_check(c, body):
+    # Required fields of ProvisionedAlertRule (orgID is taken from the request's org). The rule is
+    # stored as received, so a test can read back exactly what was sent.
+    missing = [k for k in RULE_REQUIRED if k not in body]
+    if missing:
+        raise plain(400, "invalid alert rule: missing %s" % ", ".join(missing))
+    if not isinstance(body.get("for"), str):
+        raise plain(400, "invalid alert rule: for must be a duration string")
     if body.get("folderUID") not in c.org.folders:
         raise plain(400, "invalid alert rule: folder does not exist")
     refs = [q.get("refId") for q in body.get("data") or []]

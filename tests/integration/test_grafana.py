@@ -254,6 +254,34 @@ grafana:
         st, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", bob, method="DELETE")
         st2, _, _ = call(port, "/api/v1/grafana/alerts/bob-rule", bob)
         check("alert rule delete", st == 200 and st2 == 404, (st, st2))
+        # the seed API's snake_case body: aliases mapped, no rule group → "vigil", unknown fields refused
+        seed = {"uid": "seed-rule", "title": "seed", "condition": "A", "for_duration": "5m",
+                "no_data_state": "OK", "exec_err_state": "Alerting", "folder_uid": "vigil",
+                "labels": {"severity": "page"}, "annotations": {"summary": "down"},
+                "data": [{"refId": "A", "relativeTimeRange": {"from": 300, "to": 0}, "datasourceUid": "vigil",
+                          "model": {"refId": "A", "expr": "up == 0"}}]}
+        st, _, body = call(port, "/api/v1/grafana/alerts", bob, method="POST", body=seed)
+        st2, _, one = call(port, "/api/v1/grafana/alerts/seed-rule", bob)
+        got = one.get("data", {}) if isinstance(one, dict) else {}
+        check("seed-style alert rule: snake_case fields mapped onto Grafana's, default rule group",
+              st == 200 and st2 == 200 and got.get("for") == "5m" and got.get("noDataState") == "OK"
+              and got.get("execErrState") == "Alerting" and got.get("folderUID") == "vigil"
+              and got.get("ruleGroup") == "vigil" and got.get("labels") == {"severity": "page"}
+              and got.get("annotations") == {"summary": "down"}
+              and not any(k in got for k in ("for_duration", "no_data_state", "exec_err_state", "folder_uid")),
+              (st, body, st2, one))
+        bad = dict(seed, uid="seed-bad", severity="page", interval="1m")
+        st, _, body = call(port, "/api/v1/grafana/alerts", bob, method="POST", body=bad)
+        st2, _, _ = call(port, "/api/v1/grafana/alerts/seed-bad", bob)
+        err = body.get("error", "") if isinstance(body, dict) else ""
+        check("alert rule: every unknown field named in a 400, nothing created",
+              st == 400 and '"severity"' in err and '"interval"' in err and st2 == 404, (st, body, st2))
+        both = dict(seed, uid="seed-both", **{"for": "5m"})
+        st, _, body = call(port, "/api/v1/grafana/alerts", bob, method="POST", body=both)
+        err = body.get("error", "") if isinstance(body, dict) else ""
+        check("alert rule: both spellings of a field are a 400 naming both",
+              st == 400 and '"for"' in err and '"for_duration"' in err, (st, body))
+        call(port, "/api/v1/grafana/alerts/seed-rule", bob, method="DELETE")
         st, _, body = call(port, "/api/v1/grafana/health", alice)
         check("grafana health", st == 200, body)
 

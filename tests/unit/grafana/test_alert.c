@@ -124,6 +124,134 @@ static void create_rule(void **state) {
     grafana_client_free(c);
 }
 
+/* The seed API's snake_case body: aliases mapped onto Grafana's fields, a missing group defaulted. */
+#define SEED_RULE                                                                                                      \
+    "{\"title\":\"Seed rule\",\"condition\":\"A\",\"for_duration\":\"5m\",\"no_data_state\":\"OK\","               \
+    "\"exec_err_state\":\"Alerting\",\"folder_uid\":\"vigil\",\"is_paused\":true,"                                  \
+    "\"labels\":{\"team\":\"ops\"},\"data\":[" QUERY_A "]}"
+
+static json_t *normalized(const char *json) {
+    vg_error_t err;
+    char *out = NULL;
+    if (grafana_alert_rule_normalize(json, strlen(json), &out, &err)) fail_msg("refused: %s: %s", json, err.msg);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(j);
+    return j;
+}
+
+static void expect_normalized_str(const json_t *j, const char *key, const char *want) {
+    const char *got = json_string_value(json_object_get(j, key));
+    if (!got || strcmp(got, want)) fail_msg("\"%s\": got %s, want \"%s\"", key, got ? got : "(none)", want);
+}
+
+static void aliases(void **state) {
+    (void)state;
+    json_t *j = normalized(SEED_RULE);
+    expect_normalized_str(j, "for", "5m");
+    expect_normalized_str(j, "noDataState", "OK");
+    expect_normalized_str(j, "execErrState", "Alerting");
+    expect_normalized_str(j, "folderUID", "vigil");
+    expect_normalized_str(j, "ruleGroup", GRAFANA_ALERT_DEFAULT_GROUP);
+    assert_true(json_is_true(json_object_get(j, "isPaused")));
+    expect_normalized_str(json_object_get(j, "labels"), "team", "ops");
+    static const char *const snake[] = {"for_duration", "no_data_state", "exec_err_state", "folder_uid",
+                                        "rule_group", "is_paused"};
+    for (size_t i = 0; i < sizeof snake / sizeof *snake; i++) assert_null(json_object_get(j, snake[i]));
+    json_decref(j);
+    /* rule_group given: used as is; Grafana's spelling keeps working; orgID is accepted and dropped */
+    j = normalized("{\"title\":\"t\",\"rule_group\":\"api\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "]}");
+    expect_normalized_str(j, "ruleGroup", "api");
+    json_decref(j);
+    j = normalized("{\"orgID\":7,\"title\":\"t\",\"ruleGroup\":\"g\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "]}");
+    expect_normalized_str(j, "ruleGroup", "g");
+    assert_null(json_object_get(j, "orgID"));
+    json_decref(j);
+    /* the aliases' values are validated like Grafana's fields */
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for_duration\":300,\"data\":[" QUERY_A "]}", "for_duration");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for_duration\":\"soon\",\"data\":[" QUERY_A "]}",
+                   "invalid duration");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for_duration\":\"1m\",\"no_data_state\":\"Error\","
+                   "\"data\":[" QUERY_A "]}",
+                   "no_data_state");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for_duration\":\"1m\",\"exec_err_state\":\"NoData\","
+                   "\"data\":[" QUERY_A "]}",
+                   "exec_err_state");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for_duration\":\"1m\",\"folder_uid\":\"a/b\","
+                   "\"data\":[" QUERY_A "]}",
+                   "folder_uid");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for_duration\":\"1m\",\"rule_group\":\"\","
+                   "\"data\":[" QUERY_A "]}",
+                   "rule_group");
+}
+
+static void both_spellings(void **state) {
+    (void)state;
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"for_duration\":\"1m\",\"data\":[" QUERY_A "]}",
+                   "both \"for\" and \"for_duration\"");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"noDataState\":\"OK\",\"no_data_state\":\"OK\","
+                   "\"data\":[" QUERY_A "]}",
+                   "both \"noDataState\" and \"no_data_state\"");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"execErrState\":\"OK\",\"exec_err_state\":\"OK\","
+                   "\"data\":[" QUERY_A "]}",
+                   "both \"execErrState\" and \"exec_err_state\"");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"folderUID\":\"f\",\"folder_uid\":\"f\","
+                   "\"data\":[" QUERY_A "]}",
+                   "both \"folderUID\" and \"folder_uid\"");
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"ruleGroup\":\"g\",\"rule_group\":\"g\","
+                   "\"data\":[" QUERY_A "]}",
+                   "both \"ruleGroup\" and \"rule_group\"");
+}
+
+static void unknown_fields(void **state) {
+    (void)state;
+    const char body[] = "{\"title\":\"t\",\"condition\":\"A\",\"for_duration\":\"1m\",\"severity\":\"page\","
+                        "\"data\":[" QUERY_A "],\"interval\":\"1m\",\"forDuration\":\"1m\"}";
+    vg_error_t err;
+    assert_int_equal(grafana_alert_rule_validate(body, sizeof body - 1, &err), VG_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown fields"));
+    assert_non_null(strstr(err.msg, "\"severity\""));
+    assert_non_null(strstr(err.msg, "\"interval\""));
+    assert_non_null(strstr(err.msg, "\"forDuration\""));
+    assert_null(strstr(err.msg, "\"title\""));
+    expect_invalid("{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"data\":[" QUERY_A "],\"x\":1}",
+                   "unknown field \"x\"");
+    /* a field inside data[] or labels is not a rule field: not checked against the list */
+    json_t *j = normalized("{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"labels\":{\"anything\":\"x\"},"
+                           "\"data\":[" QUERY_A "]}");
+    json_decref(j);
+}
+
+/* A seed-style body through the fake: the rule Grafana stores carries the mapped fields. */
+static void create_seed_rule(void **state) {
+    (void)state;
+    FAKE_REQUIRED();
+    grafana_client_t *c = fake_client();
+    grafana_provision_result_t res;
+    fake_provision(c, "acme", &res);
+    grafana_err_t err;
+    char *out = NULL;
+    assert_int_equal(grafana_alert_rule_create(c, "acme", SEED_RULE, strlen(SEED_RULE), &out, &err), 0);
+    free(out);
+    json_t *st = fake_state();
+    json_t *rules = json_object_get(fake_org(st, "vigil-acme"), "alert_rules");
+    assert_int_equal(json_array_size(rules), 1);
+    json_t *r = json_array_get(rules, 0);
+    expect_normalized_str(r, "for", "5m");
+    expect_normalized_str(r, "noDataState", "OK");
+    expect_normalized_str(r, "execErrState", "Alerting");
+    expect_normalized_str(r, "ruleGroup", GRAFANA_ALERT_DEFAULT_GROUP);
+    assert_null(json_object_get(r, "for_duration"));
+    json_decref(st);
+    /* an unknown field never reaches Grafana */
+    int before = fake_count("POST", "/api/v1/provisioning");
+    const char bad[] = "{\"title\":\"t\",\"condition\":\"A\",\"for\":\"1m\",\"severity\":\"page\",\"data\":[" QUERY_A "]}";
+    assert_int_equal(grafana_alert_rule_create(c, "acme", bad, sizeof bad - 1, &out, &err), VG_EINVAL);
+    assert_non_null(strstr(err.err.msg, "\"severity\""));
+    assert_int_equal(fake_count("POST", "/api/v1/provisioning"), before);
+    grafana_client_free(c);
+}
+
 static void create_datasource(void **state) {
     (void)state;
     FAKE_REQUIRED();
@@ -295,7 +423,11 @@ static void read_and_delete(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(validation),
+        cmocka_unit_test(aliases),
+        cmocka_unit_test(both_spellings),
+        cmocka_unit_test(unknown_fields),
         cmocka_unit_test_setup(create_rule, fake_test_setup),
+        cmocka_unit_test_setup(create_seed_rule, fake_test_setup),
         cmocka_unit_test_setup(create_datasource, fake_test_setup),
         cmocka_unit_test(url_allowed),
         cmocka_unit_test_setup(datasource_policy, fake_test_setup),
