@@ -15,7 +15,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_query_oracle import push  # noqa: E402
-from vigiltest import Proc, check, finish, free_port, request, skip, wait_http, which  # noqa: E402
+from vigiltest import start_with_prometheus, Proc, check, finish, free_port, request, skip, wait_http, which  # noqa: E402
 
 VIGIL = sys.argv[1]
 STEP_MS = 15000
@@ -82,13 +82,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vigil-compat-")
     procs = []
     try:
-        vport, pport = free_port(), free_port()
-        with open(f"{tmp}/prom.yml", "w") as f:
-            f.write("global: {evaluation_interval: 1m}\n")
-        vig = Proc([VIGIL, "serve", "--listen", f"127.0.0.1:{vport}", "--data", f"{tmp}/v"], f"{tmp}/vigil.log")
-        pr = Proc([prom, f"--config.file={tmp}/prom.yml", f"--storage.tsdb.path={tmp}/p", f"--web.listen-address=127.0.0.1:{pport}",
-                   "--web.enable-remote-write-receiver", "--enable-feature=promql-per-step-stats"], f"{tmp}/prom.log")
-        procs += [vig, pr]
+        vport, pport, started = start_with_prometheus(VIGIL, prom, tmp, ["--enable-feature=promql-per-step-stats"])
+        procs += started
+        vig = started[0]
         check("vigil and prometheus start", wait_http(vport, "/-/ready") and wait_http(pport, "/-/ready"))
 
         # format_query: GET and POST, identical status and body

@@ -119,3 +119,15 @@ def shared_dir():
     root = os.environ.get("VIGIL_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
     d = os.path.join(root, "..", "shared")
     return d if os.path.isdir(d) else None
+
+
+def start_with_prometheus(vigil, prom, tmp, prom_args=()):
+    """vigil and a real Prometheus side by side on free ports, each with its own data under tmp (both
+    accept remote_write): returns (vigil port, prometheus port, [procs])."""
+    vport, pport = free_port(), free_port()
+    with open(f"{tmp}/prom.yml", "w") as f:
+        f.write("global: {evaluation_interval: 1m}\n")
+    vig = Proc([vigil, "serve", "--listen", f"127.0.0.1:{vport}", "--data", f"{tmp}/v"], f"{tmp}/vigil.log")
+    pr = Proc([prom, f"--config.file={tmp}/prom.yml", f"--storage.tsdb.path={tmp}/p", f"--web.listen-address=127.0.0.1:{pport}",
+               "--web.enable-remote-write-receiver", *prom_args], f"{tmp}/prom.log")
+    return vport, pport, [vig, pr]
