@@ -16,7 +16,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_remote_write import snappy, write_request  # noqa: E402
-from vigiltest import start_with_prometheus, Proc, check, finish, free_port, request, skip, wait_http, which  # noqa: E402
+from vigiltest import start_with_prometheus, check, finish, request, skip, wait_http, which  # noqa: E402
 
 VIGIL = sys.argv[1]
 STEP_MS = 15000
