@@ -138,36 +138,6 @@ void config_error_format(const vg_error_t *err, const char *file, char *out, siz
     else snprintf(out, cap, "%s: %s", file, err->msg);
 }
 
-int config_split_listen(const char *listen, char *host, size_t cap, int *port) {
-    const char *colon;
-    size_t hlen;
-    if (!listen || !*listen) return VG_EINVAL;
-    if (listen[0] == '[') {
-        const char *rb = strchr(listen, ']');
-        if (!rb || rb[1] != ':') return VG_EINVAL;
-        colon = rb + 1;
-        listen++;
-        hlen = (size_t)(rb - listen);
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon || memchr(listen, ':', (size_t)(colon - listen))) return VG_EINVAL;
-        hlen = (size_t)(colon - listen);
-    }
-    if (hlen >= cap) return VG_EINVAL;
-    const char *p = colon + 1;
-    if (!*p || strlen(p) > 5) return VG_EINVAL;
-    int v = 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9') return VG_EINVAL;
-        v = v * 10 + (*p - '0');
-    }
-    if (v < 1 || v > 65535) return VG_EINVAL;
-    memcpy(host, listen, hlen);
-    host[hlen] = '\0';
-    *port = v;
-    return 0;
-}
-
 void config_write_yaml(const config_t *c, vg_buf_t *out) {
     config__field_t root[N_SECTIONS + 1];
     root_fields(root);

@@ -81,3 +81,33 @@ const config__section_t config__section_log = {
     .field = {.key = "log", .type = F_STRUCT, .off = OFF(config_t, log), .sub = log_fields},
     .defaults = log_defaults,
 };
+
+int config_split_listen(const char *listen, char *host, size_t cap, int *port) {
+    const char *colon;
+    size_t hlen;
+    if (!listen || !*listen) return VG_EINVAL;
+    if (listen[0] == '[') {
+        const char *rb = strchr(listen, ']');
+        if (!rb || rb[1] != ':') return VG_EINVAL;
+        colon = rb + 1;
+        listen++;
+        hlen = (size_t)(rb - listen);
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon || memchr(listen, ':', (size_t)(colon - listen))) return VG_EINVAL;
+        hlen = (size_t)(colon - listen);
+    }
+    if (hlen >= cap) return VG_EINVAL;
+    const char *p = colon + 1;
+    if (!*p || strlen(p) > 5) return VG_EINVAL;
+    int v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return VG_EINVAL;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535) return VG_EINVAL;
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    *port = v;
+    return 0;
+}

@@ -16,14 +16,6 @@
 #include <string.h>
 #include <xxhash.h>
 
-void ingest__count_reject(ingest_scraper_t *s, int rc) {
-    if (rc == STORAGE_REJECT_OUT_OF_ORDER) selfmon_counter_inc(s->m_ooo);
-    else if (rc == STORAGE_REJECT_DUPLICATE) selfmon_counter_inc(s->m_dup);
-    else if (rc == STORAGE_REJECT_OUT_OF_BOUNDS || rc == STORAGE_REJECT_TOO_FAR_FUTURE) selfmon_counter_inc(s->m_oob);
-    else if (rc == STORAGE_REJECT_SERIES_LIMIT_TOTAL || rc == STORAGE_REJECT_SERIES_LIMIT)
-        selfmon_counter_inc(s->m_series_refused);
-}
-
 /* Builds the labels of a new series: exposed labels, target labels merged as Prometheus does
  * (honor_labels, or exported_ prefixes on conflicts), metric relabeling; then validation and limits.
  * Returns 1 when relabeling dropped it, 0 with out and n_out set, or <0 with err (fails the scrape). */

@@ -101,3 +101,11 @@ int ingest__cache_write_stale(ingest_scraper_t *s, ingest__cache_t *c, storage_a
         }
     return 0;
 }
+
+void ingest__count_reject(ingest_scraper_t *s, int rc) {
+    if (rc == STORAGE_REJECT_OUT_OF_ORDER) selfmon_counter_inc(s->m_ooo);
+    else if (rc == STORAGE_REJECT_DUPLICATE) selfmon_counter_inc(s->m_dup);
+    else if (rc == STORAGE_REJECT_OUT_OF_BOUNDS || rc == STORAGE_REJECT_TOO_FAR_FUTURE) selfmon_counter_inc(s->m_oob);
+    else if (rc == STORAGE_REJECT_SERIES_LIMIT_TOTAL || rc == STORAGE_REJECT_SERIES_LIMIT)
+        selfmon_counter_inc(s->m_series_refused);
+}
