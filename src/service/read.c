@@ -206,18 +206,14 @@ int service_metadata(service_ctx_t *ctx, const char *metric, long limit, vg_aren
     promql_executor_t *ex;
     int rc = executor_of(ctx, &ex, err);
     if (rc) return rc;
-    /* the executor's (scraped) metadata, then what writers sent: the limit counts families of the merge */
-    if (!ctx->scoped) {
-        if (!(rc = promql_metadata(ex, metric, -1, NULL, arena, out, n_out, err)))
-            rc = service__metadata_add_received(ctx, ex, NULL, metric, limit, arena, out, n_out, err);
-        return rc;
-    }
-    /* a tenant sees the metadata of the metrics it has series of, and what it wrote itself */
-    model_matcher_t *tm;
-    if ((rc = service_ctx_matcher(ctx, &tm, err))) return rc;
-    promql_matcher_set_t scope = {&tm, 1};
-    if (!(rc = promql_metadata(ex, metric, -1, &scope, arena, out, n_out, err)))
-        rc = service__metadata_add_received(ctx, ex, &scope, metric, limit, arena, out, n_out, err);
+    /* the executor's (scraped) metadata, then what writers sent: the limit counts families of the merge;
+     * a tenant sees the metadata of the metrics it has series of, and what it wrote itself */
+    model_matcher_t *tm = NULL;
+    promql_matcher_set_t tenant = {&tm, 1};
+    if (ctx->scoped && (rc = service_ctx_matcher(ctx, &tm, err))) return rc;
+    const promql_matcher_set_t *scope = ctx->scoped ? &tenant : NULL;
+    if (!(rc = promql_metadata(ex, metric, -1, scope, arena, out, n_out, err)))
+        rc = service__metadata_add_received(ctx, ex, scope, metric, limit, arena, out, n_out, err);
     model_matcher_free(tm);
     return rc;
 }
