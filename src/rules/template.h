@@ -7,7 +7,7 @@
  *   {{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}
  * and so does this module (positions in errors are those of the user's text, not of the prefix).
  *
- * Syntax: text and actions `{{ }}` with trim markers `{{-` / `-}}`, comments `{{/* */}}`, pipelines
+ * Syntax: text and actions `{{ }}` with trim markers `{{-` / `-}}`, comment actions (slash-star ... star-slash inside braces), pipelines
  * `a | b c`, variables (`$x := ...`, `$x = ...`), field and map access (`.Labels.x`, `$labels.x`),
  * `if`/`else if`/`else`/`end`, `range` (over a map: sorted keys; over a query result; with `$i, $e :=`),
  * `with`, parenthesized pipelines, literals (strings "…" and `…`, numbers, true/false, nil), and the
