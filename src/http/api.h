@@ -35,6 +35,7 @@ int api_write(http_req_t *req, http_resp_t *resp);
 
 /* api_series.c: series, label names and values */
 int api_series(http_req_t *req, http_resp_t *resp);
+int api_federate(http_req_t *req, http_resp_t *resp);
 int api_labels(http_req_t *req, http_resp_t *resp);
 int api_label_values(http_req_t *req, http_resp_t *resp);
 

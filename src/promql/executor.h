@@ -35,6 +35,14 @@ typedef struct promql_metadata {
     const char *metric, *type, *help, *unit;
 } promql_metadata_t;
 
+/* A series' newest sample (for /federate): labels sorted by name (arena). */
+typedef struct promql_latest {
+    const model_label_t *labels;
+    size_t n_labels;
+    int64_t t;
+    double v;
+} promql_latest_t;
+
 typedef struct promql_executor promql_executor_t;
 
 typedef struct promql_executor_vt {
@@ -55,6 +63,10 @@ typedef struct promql_executor_vt {
      * matching it (a tenant's). */
     int (*metadata)(promql_executor_t *ex, const char *metric, long limit, const promql_matcher_set_t *scope,
                     vg_arena_t *arena, promql_metadata_t **out, size_t *n_out, vg_error_t *err);
+    /* For each series matching any set, its newest sample in [t - lookback_ms, t] unless that sample is
+     * a staleness marker (series without one are left out), sorted by labels, each series once. */
+    int (*latest)(promql_executor_t *ex, int64_t t, int64_t lookback_ms, const promql_matcher_set_t *sets,
+                  size_t n_sets, vg_arena_t *arena, promql_latest_t **out, size_t *n_out, vg_error_t *err);
     void (*free)(promql_executor_t *ex);
 } promql_executor_vt;
 
@@ -87,6 +99,10 @@ static inline int promql_label_values(promql_executor_t *ex, const char *name, i
 static inline int promql_metadata(promql_executor_t *ex, const char *metric, long limit, const promql_matcher_set_t *scope,
                                   vg_arena_t *arena, promql_metadata_t **out, size_t *n_out, vg_error_t *err) {
     return ex->vt->metadata(ex, metric, limit, scope, arena, out, n_out, err);
+}
+static inline int promql_latest(promql_executor_t *ex, int64_t t, int64_t lookback_ms, const promql_matcher_set_t *sets,
+                                size_t n_sets, vg_arena_t *arena, promql_latest_t **out, size_t *n_out, vg_error_t *err) {
+    return ex->vt->latest(ex, t, lookback_ms, sets, n_sets, arena, out, n_out, err);
 }
 static inline void promql_executor_free(promql_executor_t *ex) {
     if (ex) ex->vt->free(ex);

@@ -280,7 +280,7 @@ double selfmon_value(const selfmon_metric_t *m) {
 
 /* ---- exposition ---- */
 
-static void put_escaped(vg_buf_t *b, const char *s, bool quote) {
+void selfmon_escape(vg_buf_t *b, const char *s, bool quote) {
     for (; *s; s++) {
         if (*s == '\\') vg_buf_puts(b, "\\\\");
         else if (*s == '\n') vg_buf_puts(b, "\\n");
@@ -305,7 +305,7 @@ static void put_sample(vg_buf_t *b, const selfmon_family_t *f, const selfmon_met
             if (i) vg_buf_putc(b, ',');
             vg_buf_puts(b, f->labels[i]);
             vg_buf_puts(b, "=\"");
-            put_escaped(b, m->values[i], true);
+            selfmon_escape(b, m->values[i], true);
             vg_buf_putc(b, '"');
         }
         if (le) {
@@ -328,7 +328,7 @@ static void write_family(vg_buf_t *b, selfmon_family_t *f, bool om) {
     vg_buf_puts(b, "# HELP ");
     vg_buf_append(b, f->name, base_len);
     vg_buf_putc(b, ' ');
-    put_escaped(b, f->help, om);
+    selfmon_escape(b, f->help, om);
     vg_buf_puts(b, "\n# TYPE ");
     vg_buf_append(b, f->name, base_len);
     vg_buf_putc(b, ' ');

@@ -59,6 +59,9 @@ selfmon_family_t *selfmon_func(selfmon_registry_t *r, selfmon_type_t type, const
 
 /* Writes every family, sorted by name, in text format 0.0.4 or OpenMetrics 1.0 (with `# EOF`). */
 void selfmon_write(selfmon_registry_t *r, vg_buf_t *out, bool openmetrics);
+/* Appends s escaped for the text exposition format: backslash and newline always, '"' when quote (a
+ * label value; HELP text leaves it). */
+void selfmon_escape(vg_buf_t *b, const char *s, bool quote);
 
 /* Content types of the two formats. */
 #define SELFMON_CT_TEXT "text/plain; version=0.0.4; charset=utf-8"

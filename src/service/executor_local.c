@@ -7,6 +7,7 @@
 #include "service_int.h"
 
 #include "ingest/scrape/scrape.h"
+#include "tsdb/chunkenc.h"
 #include "tsdb/tsdb.h"
 
 #include <stdlib.h>
@@ -35,8 +36,8 @@ static int exec_query(promql_executor_t *ex, const promql_query_t *q, vg_arena_t
     return promql_exec(l->svc->engine, &qb, q, arena, out, err);
 }
 
-static int cmp_labels(const void *a, const void *b) {
-    const promql_labels_t *x = a, *y = b;
+static int cmp_latest(const void *a, const void *b) {
+    const promql_latest_t *x = a, *y = b;
     return model_labels_cmp(x->labels, x->n_labels, y->labels, y->n_labels);
 }
 
@@ -44,40 +45,56 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *c
 
 static const char *dup(vg_arena_t *a, const char *s) { return vg_arena_strndup(a, s, strlen(s)); }
 
-static int exec_series(promql_executor_t *ex, int64_t start, int64_t end, const promql_matcher_set_t *sets, size_t n_sets,
-                       vg_arena_t *arena, promql_labels_t **out, size_t *n_out, vg_error_t *err) {
-    local_t *l = (local_t *)ex;
+/* The newest sample of the current series, unless it is a staleness marker: false when none. */
+static bool newest_sample(storage_series_set_t *ss, storage_iterator_t **it, int64_t *t, double *v) {
+    *it = ss->vt->iterator(ss, *it);
+    bool found = false;
+    while ((*it)->vt->next(*it) == STORAGE_VAL_FLOAT) {
+        (*it)->vt->at(*it, t, v);
+        found = true;
+    }
+    union { double d; uint64_t u; } bits = {.d = *v};
+    return found && !(*it)->vt->err(*it) && bits.u != TSDB_STALE_NAN_BITS;
+}
+
+/* The series in [mint, maxt] matching any set, sorted and distinct, labels copied into arena; with
+ * `latest`, each with its newest sample (series without one left out). */
+static int collect(local_t *l, int64_t mint, int64_t maxt, const promql_matcher_set_t *sets, size_t n_sets, bool latest,
+                   vg_arena_t *arena, promql_latest_t **out, size_t *n_out, vg_error_t *err) {
     *out = NULL;
     *n_out = 0;
     storage_querier_t *q;
     int rc = l->svc->db ? 0 : vg_error_set(err, VG_EUNAVAIL, "storage is not open");
-    if (rc || (rc = tsdb_db_querier(l->svc->db, start, end, &q, err))) return rc;
-    promql_labels_t *all = NULL;
+    if (rc || (rc = tsdb_db_querier(l->svc->db, mint, maxt, &q, err))) return rc;
+    promql_latest_t *all = NULL;
     size_t n = 0, cap = 0;
+    storage_iterator_t *it = NULL;
     for (size_t i = 0; !rc && i < n_sets; i++) {
         storage_series_set_t *ss;
         if ((rc = storage_select(q, true, sets[i].v, sets[i].n, &ss, err))) break;
         while (ss->vt->next(ss)) {
+            promql_latest_t s = {0};
+            if (latest && !newest_sample(ss, &it, &s.t, &s.v)) continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
-                promql_labels_t *na = realloc(all, cap * sizeof *na);
+                promql_latest_t *na = realloc(all, cap * sizeof *na);
                 if (!na) {
                     rc = vg_error_set(err, VG_ENOMEM, "out of memory");
                     break;
                 }
                 all = na;
             }
-            ss->vt->labels(ss, &all[n].labels, &all[n].n_labels);
-            n++;
+            ss->vt->labels(ss, &s.labels, &s.n_labels);
+            all[n++] = s;
         }
         if (!rc && ss->vt->err(ss)) rc = vg_error_set(err, ss->vt->err(ss), "reading series failed");
     }
-    if (!rc && n_sets > 1) qsort(all, n, sizeof *all, cmp_labels);
-    promql_labels_t *res = rc ? NULL : vg_arena_calloc(arena, n ? n : 1, sizeof *res);
+    if (!rc && n_sets > 1) qsort(all, n, sizeof *all, cmp_latest);
+    promql_latest_t *res = rc ? NULL : vg_arena_calloc(arena, n ? n : 1, sizeof *res);
     if (!rc && !res) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
     size_t k = 0;
     for (size_t i = 0; !rc && i < n; i++) {
-        if (i && !cmp_labels(&all[i - 1], &all[i])) continue; /* the same series from two selectors */
+        if (i && !cmp_latest(&all[i - 1], &all[i])) continue; /* the same series from two selectors */
         model_label_t *ls = vg_arena_alloc(arena, (all[i].n_labels ? all[i].n_labels : 1) * sizeof *ls);
         if (!ls) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
         for (size_t j = 0; !rc && j < all[i].n_labels; j++) {
@@ -85,7 +102,8 @@ static int exec_series(promql_executor_t *ex, int64_t start, int64_t end, const 
             ls[j].value = dup(arena, all[i].labels[j].value);
             if (!ls[j].name || !ls[j].value) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
         }
-        res[k++] = (promql_labels_t){ls, all[i].n_labels};
+        res[k] = all[i];
+        res[k++].labels = ls;
     }
     free(all);
     storage_querier_close(q);
@@ -93,6 +111,25 @@ static int exec_series(promql_executor_t *ex, int64_t start, int64_t end, const 
     *out = res;
     *n_out = k;
     return 0;
+}
+
+static int exec_series(promql_executor_t *ex, int64_t start, int64_t end, const promql_matcher_set_t *sets, size_t n_sets,
+                       vg_arena_t *arena, promql_labels_t **out, size_t *n_out, vg_error_t *err) {
+    promql_latest_t *all;
+    size_t n;
+    int rc = collect((local_t *)ex, start, end, sets, n_sets, false, arena, &all, &n, err);
+    if (rc) return rc;
+    promql_labels_t *res = vg_arena_calloc(arena, n ? n : 1, sizeof *res);
+    if (!res) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) res[i] = (promql_labels_t){all[i].labels, all[i].n_labels};
+    *out = res;
+    *n_out = n;
+    return 0;
+}
+
+static int exec_latest(promql_executor_t *ex, int64_t t, int64_t lookback_ms, const promql_matcher_set_t *sets,
+                       size_t n_sets, vg_arena_t *arena, promql_latest_t **out, size_t *n_out, vg_error_t *err) {
+    return collect((local_t *)ex, t - lookback_ms, t, sets, n_sets, true, arena, out, n_out, err);
 }
 
 static int exec_labels(promql_executor_t *ex, const char *name, int64_t start, int64_t end, const promql_matcher_set_t *sets,
@@ -169,6 +206,7 @@ static const promql_executor_vt local_vt = {.query_instant = exec_query,
                                             .series = exec_series,
                                             .labels = exec_labels,
                                             .metadata = exec_metadata,
+                                            .latest = exec_latest,
                                             .free = exec_free};
 
 int service_executor_local(service_t *s, vg_error_t *err) {

@@ -185,6 +185,20 @@ int service_series(service_ctx_t *ctx, const service_match_t *m, int64_t start, 
     return rc;
 }
 
+int service_federate(service_ctx_t *ctx, const service_match_t *m, int64_t t, vg_arena_t *arena, promql_latest_t **out,
+                     size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    if (!m || m->n == 0) return 0; /* as Prometheus: no match[], nothing federated (for tenants too) */
+    promql_executor_t *ex;
+    sets_t sets;
+    int rc = executor_of(ctx, &ex, err);
+    if (rc || (rc = match_sets(ctx, m, arena, &sets, err))) return rc;
+    rc = promql_latest(ex, t, ctx->cfg->query.lookback_delta_ms, sets.v, sets.n, arena, out, n_out, err);
+    sets_release(&sets);
+    return rc;
+}
+
 int service_labels(service_ctx_t *ctx, const char *name, const service_match_t *m, int64_t start, int64_t end,
                    vg_arena_t *arena, const char *const **out, size_t *n_out, vg_error_t *err) {
     *out = NULL;

@@ -134,6 +134,11 @@ typedef struct service_match {
 
 int service_series(service_ctx_t *ctx, const service_match_t *m, int64_t start, int64_t end, vg_arena_t *arena,
                    promql_labels_t **out, size_t *n_out, vg_error_t *err);
+/* For /federate: the newest sample within the lookback delta before t of every series matching any
+ * selector (enforced for a scoped caller), sorted by labels; staleness markers left out. No selector:
+ * nothing. */
+int service_federate(service_ctx_t *ctx, const service_match_t *m, int64_t t, vg_arena_t *arena, promql_latest_t **out,
+                     size_t *n_out, vg_error_t *err);
 /* Label names (name == NULL) or the values of `name`. */
 int service_labels(service_ctx_t *ctx, const char *name, const service_match_t *m, int64_t start, int64_t end,
                    vg_arena_t *arena, const char *const **out, size_t *n_out, vg_error_t *err);

@@ -74,6 +74,29 @@ QUERIES = [
     ("/api/v1/targets/metadata", [("match_target", '{job="nope"}')]),
 ]
 
+# /federate: the same families, labels, values (and external labels) as Prometheus; timestamps differ
+# (each scraped at its own instant), so they are compared separately.
+FEDERATE = [
+    [("match[]", "queue_length")],
+    [("match[]", '{__name__=~"http.*"}'), ("match[]", "up"), ("match[]", "http_requests_total")],
+    [("match[]", "weird_value")],
+    [("match[]", "nonexistent_metric")],
+    [],
+]
+
+
+def federate_lines(body):
+    """The exposition lines with each sample's timestamp cut off, and whether every sample has one."""
+    out, stamped = [], True
+    for line in body.splitlines():
+        if not line.startswith("#"):
+            head, _, ts = line.rpartition(" ")
+            stamped = stamped and ts.isdigit()
+            line = head
+        out.append(line)
+    return out, stamped
+
+
 ERRORS = [
     ("/api/v1/series", []),
     ("/api/v1/series", [("match[]", '{a=""}')]),
@@ -100,7 +123,7 @@ def main():
     try:
         cfg = os.path.join(tmp, "scrape.yml")
         with open(cfg, "w") as f:
-            f.write(f"global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n"
+            f.write(f"global: {{scrape_interval: 1s, scrape_timeout: 1s, external_labels: {{replica: a, Zone: x}}}}\nscrape_configs:\n"
                     f"  - job_name: app\n    static_configs: [{{targets: ['127.0.0.1:{srv.server_address[1]}']}}]\n")
         vport, pport = free_port(), free_port()
         vig = Proc([VIGIL, "serve", "--config", cfg, "--listen", f"127.0.0.1:{vport}", "--data", f"{tmp}/v"], f"{tmp}/vigil.log")
@@ -115,6 +138,14 @@ def main():
             ps, pb = get(pport, path, params)
             vs, vb = get(vport, path, params)
             check(f"{path} {params}: same answer", (ps, pb) == (vs, vb), f"prometheus {ps} {pb}\nvigil      {vs} {vb}")
+        for params in FEDERATE:
+            (ps, pb), (vs, vb) = get(pport, "/federate", params), get(vport, "/federate", params)
+            (pl, pstamp), (vl, vstamp) = federate_lines(pb), federate_lines(vb)
+            check(f"/federate {params}: same families, labels and values", ps == vs == 200 and pl == vl and vstamp,
+                  f"prometheus {ps} {pb}\nvigil      {vs} {vb}")
+        ps, _ = get(pport, "/federate", [("match[]", "up{")])
+        vs, _ = get(vport, "/federate", [("match[]", "up{")])
+        check("/federate with a bad selector: 400 as Prometheus", ps == vs == 400, (ps, vs))
         pj = json.loads(get(pport, "/api/v1/status/tsdb", [])[1])["data"]
         vj = json.loads(get(vport, "/api/v1/status/tsdb", [])[1])["data"]
         check("status/tsdb: same series count", pj["headStats"]["numSeries"] == vj["headStats"]["numSeries"], (pj, vj))

@@ -190,6 +190,13 @@ scrape_configs:
         check("alice's {__name__=~\".+\"} returns only her series", st == 200 and ns == {"client-alice"} and len(body["data"]) >= 2, body)
         st, _, body = get(port, "/api/v1/series", token=alice)
         check("series without match[] → the tenant's series", st == 200 and {s.get("namespace") for s in body["data"]} == {"client-alice"}, body)
+        st, _, body = get(port, "/federate", token=alice, params=[("match[]", '{__name__=~".+"}')])
+        fed = [l for l in body.splitlines() if not l.startswith("#")] if st == 200 else []
+        check("federate: alice gets only her series", st == 200 and fed and all('namespace="client-alice"' in l for l in fed), body)
+        st, _, body = get(port, "/federate", token=alice, params=[("match[]", 'shared_metric{namespace="client-bob"}')])
+        check("federate: a matcher on another namespace → 403", st == 403, (st, body))
+        st, _, body = get(port, "/federate", token=alice)
+        check("federate without match[] → empty, as Prometheus", st == 200 and body == "", (st, body))
         st, _, body = get(port, "/api/v1/label/__name__/values", token=alice)
         check("metric names: only alice's", st == 200 and "bob_only" not in body["data"] and "carol_metric" not in body["data"]
               and "alice_only" in body["data"], body)
