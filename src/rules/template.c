@@ -271,7 +271,7 @@ static int lex_action(lexer_t *l, const char *name, vg_error_t *err, bool *trim_
         if (c == '|' || c == '(' || c == ')' || c == ',' || c == '=') {
             tok_type_t tt = c == '|' ? T_PIPE : c == '(' ? T_LPAREN : c == ')' ? T_RPAREN : c == ',' ? T_COMMA : T_ASSIGN;
             if (c == '(') l->paren_depth++;
-            if (c == ')' && --l->paren_depth < 0) return lex_error(l, name, err, p, "unexpected right paren");
+            if (c == ')') l->paren_depth--; /* a stray one is the parser's "unexpected \")\" in command" */
             rc = push(l, tt, p, 1, line, col, space);
             advance(l, p + 1);
         } else if (c == ':') {
@@ -563,9 +563,12 @@ static int parse_number(parser_t *ps, const tok_t *t, tmpl_arg_t *a) {
 
 static int parse_pipeline(parser_t *ps, const char *context, tok_type_t end, bool allow_decl, bool range, tmpl_pipe_t **out);
 
-/* Field names after an operand: adjacent ".a.b" tokens. */
+/* Field names after an operand: adjacent ".a.b" tokens (the first one whatever precedes it when the
+ * operand is itself a field). */
 static int parse_fields(parser_t *ps, tmpl_arg_t *a) {
-    while (peek(ps)->type == T_FIELD && !peek(ps)->space_before) {
+    bool first = a->kind == TA_FIELD;
+    while (peek(ps)->type == T_FIELD && (first || !peek(ps)->space_before)) {
+        first = false;
         const tok_t *f = next(ps);
         char *name = vg_arena_strndup(&ps->t->arena, f->p + 1, f->len - 1);
         if (!name) return nomem(ps);
@@ -673,8 +676,6 @@ static int parse_command(parser_t *ps, tok_type_t end, tmpl_cmd_t **out) {
         if (rc) return rc;
         if (!a) {
             char b[64];
-            if (t->type == T_RIGHT || t->type == T_RPAREN || t->type == T_EOF)
-                return perr(ps, t, "unclosed left paren");
             return perr(ps, t, "unexpected %s in command", tok_desc(t, b, sizeof b));
         }
         rc = append_ptr(ps, (void ***)&c->args, &c->n_args, a);

@@ -445,6 +445,14 @@ static int go_re_compile(const char *pat, size_t len, go_re_t *r, char *msg, siz
     vg_error_t e;
     vg_error_clear(&e);
     if (model_regex_check(pat, len, NULL, &e) < 0) {
+        /* The regex module quotes its anchored form `^(?:re)$`; Go's unanchored regexp quotes re. */
+        char *q = strstr(e.msg, "`^(?:");
+        size_t ql = q ? strlen(q) : 0;
+        if (q && ql >= 8 && !strcmp(q + ql - 3, ")$`")) {
+            memmove(q + 1, q + 5, ql - 5);
+            q[ql - 5 + 1 - 3] = '`';
+            q[ql - 5 + 1 - 2] = '\0';
+        }
         snprintf(msg, cap, "%s", e.msg);
         return -1;
     }
@@ -872,6 +880,22 @@ static int apply(state_t *st, const tmpl_cmd_t *c, int fn, tmpl_val_t *av, size_
     return CMD_ERR(st, c, "function %s is not callable here", name);
 }
 
+/* Go types of a function's parameters: s string, v query result, p sample, a anything; NULL when
+ * all are interface{}. */
+static const char *param_types(int fn) {
+    switch (fn) {
+    case TF_REREPLACEALL: return "sss";
+    case TF_MATCH: return "ss";
+    case TF_TITLE: case TF_TOUPPER: case TF_TOLOWER: case TF_STRIPPORT: case TF_SAFEHTML: case TF_PARSEDURATION:
+    case TF_QUERY: case TF_PRINTF: return "s";
+    case TF_FIRST: return "v";
+    case TF_VALUE: case TF_STRVALUE: return "p";
+    case TF_LABEL: return "sp";
+    case TF_SORTBYLABEL: return "sv";
+    default: return NULL;
+    }
+}
+
 /* Calls the function named by fa with the operands args (evaluated here; `and`/`or` stop early as Go's
  * do) and, in a pipeline, the previous command's result as the last argument. */
 static int call(state_t *st, const tmpl_cmd_t *c, const tmpl_arg_t *fa, const tmpl_val_t *dot, const tmpl_arg_t *const *args,
@@ -880,6 +904,8 @@ static int call(state_t *st, const tmpl_cmd_t *c, const tmpl_arg_t *fa, const tm
     size_t n = n_args + (final ? 1 : 0);
     tmpl_cmd_t ctx = {.line = fa->line, .col = fa->col, .src = c && args ? c->src : fa->src, .src_len = c && args ? c->src_len : fa->src_len};
     if ((int)n < fi->min_args || (fi->max_args >= 0 && (int)n > fi->max_args)) {
+        ctx.src = fa->src; /* Go names the function alone here */
+        ctx.src_len = fa->src_len;
         if (fi->max_args < 0) return CMD_ERR(st, &ctx, "wrong number of args for %s: want at least %d got %zu", fi->name, fi->min_args, n);
         return CMD_ERR(st, &ctx, "wrong number of args for %s: want %d got %zu", fi->name, fi->min_args, n);
     }
@@ -892,6 +918,18 @@ static int call(state_t *st, const tmpl_cmd_t *c, const tmpl_arg_t *fa, const tm
         }
         *out = v;
         return 0;
+    }
+    /* Constants given to a typed parameter fail before the call, as Go's evalArg does. */
+    const char *types = param_types(fa->fn);
+    for (size_t k = 0; types && k < n_args && types[k]; k++) {
+        const tmpl_arg_t *a = args[k];
+        bool lit = a->kind == TA_NUMBER || a->kind == TA_STRING || a->kind == TA_BOOL;
+        if (!lit || a->n_fields) continue;
+        if (types[k] == 's' && a->kind != TA_STRING)
+            return xerr(st, VG_EEXEC, a->line, a->col, a->src, a->src_len, "expected string; found %.*s", (int)a->src_len, a->src);
+        if (types[k] == 'v' || types[k] == 'p')
+            return xerr(st, VG_EEXEC, a->line, a->col, a->src, a->src_len, "can't handle %.*s for arg of type %s", (int)a->src_len, a->src,
+                        types[k] == 'v' ? "template.queryResult" : "*template.sample");
     }
     tmpl_val_t *av = vg_arena_alloc(&st->arena, (n ? n : 1) * sizeof *av);
     if (!av) return vg_error_set(st->err, VG_ENOMEM, "error executing template %s: out of memory", st->t->name);
