@@ -368,7 +368,7 @@ static void fmt_one(vg_buf_t *b, const tmpl_val_t *v, const spec_t *sp) {
         else bad_verb(b, verb, v);
         return;
     case TV_FLOAT:
-        if (strchr("vfFeEgG", verb)) fmt_float(b, v->f, sp);
+        if (verb && strchr("vfFeEgG", verb)) fmt_float(b, v->f, sp);
         else bad_verb(b, verb, v);
         return;
     case TV_INT:
