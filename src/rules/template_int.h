@@ -88,8 +88,7 @@ struct rules_template {
     tmpl_node_t *root;
 };
 
-/* Go's fmt: %v of a float64 (strconv 'g' shortest with exponent below 1e-4 and from 1e21... as fmt
- * prints it), and the Sprintf engine over template values. Declared here, defined in template_fmt.c. */
+/* Template values, and Go's fmt over them (defined in template_fmt.c). */
 typedef enum { TV_NIL, TV_STR, TV_FLOAT, TV_INT, TV_BOOL, TV_LABELS, TV_VEC, TV_SAMPLE, TV_TIME, TV_ARGS, TV_DATA } tmpl_vkind_t;
 
 typedef struct tmpl_val tmpl_val_t;
@@ -112,8 +111,8 @@ struct tmpl_val {
 
 /* Go's type name of a value ("float64", "string", "map[string]string", ...). */
 const char *rules__tmpl_type_name(const tmpl_val_t *v);
-/* Appends v as fmt's %v prints it; top says whether v is the operand itself (a sample prints as
- * &{...} there but {...} when the template engine prints an action's result). */
+/* Appends v as fmt's %v prints it; pointer_amp: a sample prints as &{...} when it is an operand of
+ * print/printf, but as {...} when the template engine prints an action's result. */
 void rules__tmpl_print_value(vg_buf_t *b, const tmpl_val_t *v, bool pointer_amp);
 /* Go's strconv.FormatFloat(v, 'g', -1, 64) as fmt's %v prints it ("1e+06", "0.0001", "+Inf"). */
 void rules__tmpl_fmt_float_v(vg_buf_t *b, double v);
