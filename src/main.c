@@ -8,6 +8,7 @@
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
 #include "promql/promql.h"
+#include "rules/rules.h"
 #include "selfmon/selfmon.h"
 #include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
@@ -31,6 +32,7 @@ static void usage(FILE *fp) {
           "  serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n"
           "                             run the server (default config: built-in defaults)\n"
           "  check config FILE...       validate config files; exit 1 on the first error\n"
+          "  check rules FILE...        validate Prometheus rule files; FILE:LINE:COL per error, exit 1 on any\n"
           "  promql fmt EXPR            print EXPR in canonical form\n"
           "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
           "                             print EXPR with the tenant matchers enforced\n"
@@ -422,6 +424,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "check") && argc >= 3 && !strcmp(argv[2], "config")) return cmd_check_config(argc - 3, argv + 3);
+    if (!strcmp(cmd, "check") && argc >= 3 && !strcmp(argv[2], "rules")) return rules_cmd_check(argc - 3, argv + 3);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "fmt")) return promql_cmd_fmt(argc - 2, argv + 2);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);

@@ -222,6 +222,13 @@ typedef struct config_grafana {
     config_strlist_t datasource_url_allow; /* URL prefixes a tenant's datasource may point under */
 } config_grafana_t;
 
+/* ---- rules (Prometheus' --rules.alert.* flags) ---- */
+typedef struct config_rules {
+    int64_t alert_for_outage_tolerance_ms; /* 1h */
+    int64_t alert_for_grace_period_ms;     /* 10m */
+    int64_t alert_resend_delay_ms;         /* 1m */
+} config_rules_t;
+
 typedef struct config {
     _Atomic int refs;
     char *file;         /* the file it was read from ("" for a string) */
@@ -237,6 +244,8 @@ typedef struct config {
     config_ingest_limits_t ingest_limits; /* also under `limits:` in the file */
     config_grafana_t grafana;
     config_query_t query;
+    config_strlist_t rule_files; /* globs, relative to the config file's directory */
+    config_rules_t rules;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */
