@@ -8,6 +8,7 @@
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
 #include "promql/promql.h"
+#include "rules/notifier.h"
 #include "rules/rules.h"
 #include "selfmon/selfmon.h"
 #include "tenancy/tenancy.h"
@@ -374,6 +375,12 @@ static int cmd_serve(int argc, char **argv) {
     app.engine = engine;
     config_unref(c);
     if (engine && service_executor_local(&app, &err)) vg_log_error("main", "cannot create the executor", VG_LS("err", err.msg));
+    /* always running, so a reload can add Alertmanagers; with none configured it sends nothing */
+    rules_notifier_t *notifier = NULL;
+    c = service_config(&app);
+    if (rules_notifier_new(c, &notifier, &err)) vg_log_error("main", "cannot start the Alertmanager notifier", VG_LS("err", err.msg));
+    config_unref(c);
+    app.notifier = notifier;
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
 
@@ -399,6 +406,8 @@ static int cmd_serve(int argc, char **argv) {
     selfmon_health_set("scrape", SELFMON_DOWN, "stopped");
     app.engine = NULL;
     promql_engine_free(engine);
+    app.notifier = NULL;
+    rules_notifier_free(notifier, grace); /* what is queued gets the shutdown grace to go out */
     if (probing) pthread_join(probe, NULL);
     app.grafana = NULL;
     grafana_client_free(grafana);

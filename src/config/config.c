@@ -22,6 +22,7 @@ static const config__section_t *const sections[] = {
     &config__section_global, &config__section_scrape_configs, &config__section_auth,
     &config__section_tenants, &config__section_limits,        &config__section_grafana,
     &config__section_query,  &config__section_rule_files,    &config__section_rules,
+    &config__section_alerting,
 };
 
 #define N_SECTIONS (sizeof sections / sizeof sections[0])

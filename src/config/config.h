@@ -228,6 +228,31 @@ typedef struct config_rules {
     int64_t alert_for_grace_period_ms;     /* 10m */
     int64_t alert_resend_delay_ms;         /* 1m */
 } config_rules_t;
+/* ---- alerting: where alerts go (Prometheus' `alerting:` section; docs/configuration.md) ---- */
+typedef enum { CONFIG_AM_API_V1, CONFIG_AM_API_V2 } config_am_api_t;
+
+/* One Alertmanager set: the Alertmanagers of its static_configs, with one HTTP client setup. */
+typedef struct config_alertmanager {
+    char *scheme;        /* http | https (default http) */
+    char *path_prefix;   /* prefix of /api/v2/alerts (default "/") */
+    int64_t timeout_ms;  /* per POST (default 10s) */
+    int api_version;     /* config_am_api_t; only v2 passes the checks */
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    char *bearer_token, *bearer_token_file;
+    config_tls_t tls_config;
+    bool follow_redirects; /* default true */
+    struct { config_static_t *v; size_t n; } static_configs;
+    config_relabel_list_t relabel_configs; /* over __address__, __scheme__, __alerts_path__ and the group labels */
+    int line, col;
+} config_alertmanager_t;
+
+typedef struct config_alerting {
+    config_relabel_list_t alert_relabel_configs; /* applied to every alert after the external labels */
+    struct { config_alertmanager_t *v; size_t n; } alertmanagers;
+    int64_t notification_queue_capacity; /* alerts queued for sending (default 10000; Prometheus'
+                                            --alertmanager.notification-queue-capacity) */
+} config_alerting_t;
 
 typedef struct config {
     _Atomic int refs;
@@ -246,6 +271,7 @@ typedef struct config {
     config_query_t query;
     config_strlist_t rule_files; /* globs, relative to the config file's directory */
     config_rules_t rules;
+    config_alerting_t alerting;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */

@@ -69,6 +69,20 @@ typedef struct config__section {
 extern const config__section_t config__section_server, config__section_storage, config__section_log;
 /* config_scrape.c */
 extern const config__section_t config__section_global, config__section_scrape_configs;
+/* Tables of the Prometheus HTTP-client and relabel types, shared by every section that uses them
+ * (scrape_configs, alerting). */
+extern const config__field_t config__relabel_fields[], config__static_fields[], config__basic_auth_fields[],
+    config__authorization_fields[], config__tls_fields[];
+/* Element defaults of a relabel rule (separator ";", regex "(.*)", replacement "$1", action replace). */
+void config__relabel_init(void *p);
+/* Prometheus' rules for one relabel rule; `where` names it in the message (e.g. "alerting.alert_relabel_configs[0]"). */
+int config__check_relabel(const config_relabel_t *r, const char *where, vg_error_t *err);
+/* Targets of a static config are host:port without a path or spaces. */
+int config__check_targets(const config_static_t *st, vg_error_t *err);
+/* At most one credential source (basic_auth, authorization, bearer_token[_file]) and one form of each,
+ * located at line:col. */
+int config__check_http_client(const config_basic_auth_t *ba, const config_authorization_t *az, const char *bearer_token,
+                              const char *bearer_token_file, int line, int col, vg_error_t *err);
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */
@@ -79,6 +93,8 @@ extern const config__section_t config__section_grafana;
 extern const config__section_t config__section_query;
 /* config_rules.c */
 extern const config__section_t config__section_rule_files, config__section_rules;
+/* config_alerting.c */
+extern const config__section_t config__section_alerting;
 
 /* ---- config_decode.c ---- */
 

@@ -28,7 +28,7 @@ static const config__field_t global_fields[] = {
     FIELD_END,
 };
 
-static const config__field_t relabel_fields[] = {
+const config__field_t config__relabel_fields[] = {
     {.key = "source_labels", .type = F_STRLIST, .off = OFF(config_relabel_t, source_labels)},
     {.key = "separator", .type = F_STR, .off = OFF(config_relabel_t, separator), .empty_ok = true},
     {.key = "target_label", .type = F_STR, .off = OFF(config_relabel_t, target_label)},
@@ -39,7 +39,7 @@ static const config__field_t relabel_fields[] = {
     FIELD_END,
 };
 
-static const config__field_t static_fields[] = {
+const config__field_t config__static_fields[] = {
     {.key = "targets", .type = F_STRLIST, .off = OFF(config_static_t, targets)},
     {.key = "labels", .type = F_LABELS, .off = OFF(config_static_t, labels)},
     FIELD_END,
@@ -51,21 +51,21 @@ static const config__field_t file_sd_fields[] = {
     FIELD_END,
 };
 
-static const config__field_t basic_auth_fields[] = {
+const config__field_t config__basic_auth_fields[] = {
     {.key = "username", .type = F_STR, .off = OFF(config_basic_auth_t, username), .empty_ok = true},
     {.key = "password", .type = F_STR, .off = OFF(config_basic_auth_t, password), .empty_ok = true, .secret = true},
     {.key = "password_file", .type = F_STR, .off = OFF(config_basic_auth_t, password_file)},
     FIELD_END,
 };
 
-static const config__field_t authorization_fields[] = {
+const config__field_t config__authorization_fields[] = {
     {.key = "type", .type = F_STR, .off = OFF(config_authorization_t, type)},
     {.key = "credentials", .type = F_STR, .off = OFF(config_authorization_t, credentials), .secret = true},
     {.key = "credentials_file", .type = F_STR, .off = OFF(config_authorization_t, credentials_file)},
     FIELD_END,
 };
 
-static const config__field_t tls_fields[] = {
+const config__field_t config__tls_fields[] = {
     {.key = "ca_file", .type = F_STR, .off = OFF(config_tls_t, ca_file)},
     {.key = "cert_file", .type = F_STR, .off = OFF(config_tls_t, cert_file)},
     {.key = "key_file", .type = F_STR, .off = OFF(config_tls_t, key_file)},
@@ -74,7 +74,7 @@ static const config__field_t tls_fields[] = {
     FIELD_END,
 };
 
-static void relabel_init(void *p) {
+void config__relabel_init(void *p) {
     config_relabel_t *r = p;
     r->separator = strdup(";");
     r->regex = strdup("(.*)");
@@ -101,16 +101,16 @@ static const config__field_t scrape_fields[] = {
     {.key = "params", .type = F_PARAMS, .off = OFF(config_scrape_t, params)},
     {.key = "honor_labels", .type = F_BOOL, .off = OFF(config_scrape_t, honor_labels)},
     {.key = "honor_timestamps", .type = F_BOOL, .off = OFF(config_scrape_t, honor_timestamps)},
-    {.key = "basic_auth", .type = F_STRUCT, .off = OFF(config_scrape_t, basic_auth), .sub = basic_auth_fields},
-    {.key = "authorization", .type = F_STRUCT, .off = OFF(config_scrape_t, authorization), .sub = authorization_fields},
+    {.key = "basic_auth", .type = F_STRUCT, .off = OFF(config_scrape_t, basic_auth), .sub = config__basic_auth_fields},
+    {.key = "authorization", .type = F_STRUCT, .off = OFF(config_scrape_t, authorization), .sub = config__authorization_fields},
     {.key = "bearer_token", .type = F_STR, .off = OFF(config_scrape_t, bearer_token), .secret = true},
     {.key = "bearer_token_file", .type = F_STR, .off = OFF(config_scrape_t, bearer_token_file)},
-    {.key = "tls_config", .type = F_STRUCT, .off = OFF(config_scrape_t, tls_config), .sub = tls_fields},
-    LIST_OF("static_configs", config_scrape_t, static_configs, static_fields, config_static_t, NULL),
+    {.key = "tls_config", .type = F_STRUCT, .off = OFF(config_scrape_t, tls_config), .sub = config__tls_fields},
+    LIST_OF("static_configs", config_scrape_t, static_configs, config__static_fields, config_static_t, NULL),
     {.key = "file_sd_configs", .type = F_LIST, .off = OFF(config_scrape_t, file_sd_configs), .sub = file_sd_fields,
      .elem_size = sizeof(config_file_sd_t), .init = file_sd_init},
-    LIST_OF("relabel_configs", config_scrape_t, relabel_configs, relabel_fields, config_relabel_t, relabel_init),
-    LIST_OF("metric_relabel_configs", config_scrape_t, metric_relabel_configs, relabel_fields, config_relabel_t, relabel_init),
+    LIST_OF("relabel_configs", config_scrape_t, relabel_configs, config__relabel_fields, config_relabel_t, config__relabel_init),
+    LIST_OF("metric_relabel_configs", config_scrape_t, metric_relabel_configs, config__relabel_fields, config_relabel_t, config__relabel_init),
     {.key = "sample_limit", .type = F_INT, .off = OFF(config_scrape_t, sample_limit), .min = 0, .max = INT64_MAX},
     {.key = "label_limit", .type = F_INT, .off = OFF(config_scrape_t, label_limit), .min = 0, .max = INT64_MAX},
     {.key = "label_name_length_limit", .type = F_INT, .off = OFF(config_scrape_t, label_name_length_limit), .min = 0, .max = INT64_MAX},
@@ -140,7 +140,7 @@ const config__section_t config__section_global = {
     .check = global_check,
 };
 
-static int check_relabel(const config_relabel_t *r, const char *where, vg_error_t *err) {
+int config__check_relabel(const config_relabel_t *r, const char *where, vg_error_t *err) {
     const char *act = config_relabel_action_name(r->action);
     bool needs_target = r->action == CONFIG_RELABEL_REPLACE || r->action == CONFIG_RELABEL_HASHMOD ||
                         r->action == CONFIG_RELABEL_LOWERCASE || r->action == CONFIG_RELABEL_UPPERCASE ||
@@ -173,18 +173,37 @@ static int check_relabels(const config_relabel_list_t *l, const char *job, const
     char where[256];
     for (size_t i = 0; i < l->n; i++) {
         snprintf(where, sizeof where, "scrape_configs[job_name=%s].%s[%zu]", job, what, i);
-        int rc = check_relabel(&l->v[i], where, err);
+        int rc = config__check_relabel(&l->v[i], where, err);
         if (rc) return rc;
     }
     return 0;
 }
 
-static int check_targets(const config_static_t *st, vg_error_t *err) {
+int config__check_targets(const config_static_t *st, vg_error_t *err) {
     for (size_t t = 0; t < st->targets.n; t++) {
         const char *tg = st->targets.v[t];
         if (!*tg || strchr(tg, '/') || strchr(tg, ' '))
             return config__fail_pos(err, st->line, st->col, "\"%s\" is not a valid hostname", tg);
     }
+    return 0;
+}
+
+/* The credential rules of Prometheus' HTTP client config, shared by scrape jobs and Alertmanager sets. */
+int config__check_http_client(const config_basic_auth_t *ba, const config_authorization_t *az, const char *bearer_token,
+                              const char *bearer_token_file, int line, int col, vg_error_t *err) {
+    if (ba->password && ba->password_file)
+        return config__fail_pos(err, line, col, "at most one of basic_auth password & password_file must be configured");
+    bool has_authz = az->credentials || az->credentials_file;
+    if (az->credentials && az->credentials_file)
+        return config__fail_pos(err, line, col, "at most one of authorization credentials & credentials_file must be configured");
+    if (bearer_token && bearer_token_file)
+        return config__fail_pos(err, line, col, "at most one of bearer_token & bearer_token_file must be configured");
+    if ((has_authz || bearer_token || bearer_token_file) + (ba->username || ba->password || ba->password_file) > 1)
+        return config__fail_pos(err, line, col, "at most one of basic_auth, authorization & bearer_token must be configured");
+    if (has_authz && (bearer_token || bearer_token_file))
+        return config__fail_pos(err, line, col, "authorization is not compatible with bearer_token & bearer_token_file");
+    if (az->type && !strcasecmp(az->type, "basic"))
+        return config__fail_pos(err, line, col, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
     return 0;
 }
 
@@ -204,29 +223,17 @@ static int check_scrape(config_t *c, config_scrape_t *s, size_t idx, vg_error_t 
         return config__fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: unsupported scheme \"%s\" (http or https)", job, s->scheme);
     if (s->metrics_path[0] != '/')
         return config__fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: metrics_path must start with '/'", job);
-    if (s->basic_auth.password && s->basic_auth.password_file)
-        return config__fail_pos(err, s->line, s->col, "at most one of basic_auth password & password_file must be configured");
-    bool has_authz = s->authorization.credentials || s->authorization.credentials_file;
-    if (s->authorization.credentials && s->authorization.credentials_file)
-        return config__fail_pos(err, s->line, s->col, "at most one of authorization credentials & credentials_file must be configured");
-    if (s->bearer_token && s->bearer_token_file)
-        return config__fail_pos(err, s->line, s->col, "at most one of bearer_token & bearer_token_file must be configured");
-    if ((has_authz || s->bearer_token || s->bearer_token_file) + (s->basic_auth.username || s->basic_auth.password || s->basic_auth.password_file) > 1)
-        return config__fail_pos(err, s->line, s->col, "at most one of basic_auth, authorization & bearer_token must be configured");
-    if (has_authz && (s->bearer_token || s->bearer_token_file))
-        return config__fail_pos(err, s->line, s->col, "authorization is not compatible with bearer_token & bearer_token_file");
-    if (s->authorization.type && !strcasecmp(s->authorization.type, "basic"))
-        return config__fail_pos(err, s->line, s->col, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
-    for (size_t i = 0; i < s->static_configs.n; i++) {
-        int rc = check_targets(&s->static_configs.v[i], err);
-        if (rc) return rc;
-    }
+    int rc = config__check_http_client(&s->basic_auth, &s->authorization, s->bearer_token, s->bearer_token_file,
+                                       s->line, s->col, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < s->static_configs.n; i++)
+        if ((rc = config__check_targets(&s->static_configs.v[i], err))) return rc;
     if (s->tls_config.server_name)
         return config__fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: tls_config.server_name is not supported", job);
     for (size_t i = 0; i < s->file_sd_configs.n; i++)
         if (s->file_sd_configs.v[i].files.n == 0)
             return config__fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: file_sd_configs[%zu] has no files", job, i);
-    int rc = check_relabels(&s->relabel_configs, job, "relabel_configs", err);
+    rc = check_relabels(&s->relabel_configs, job, "relabel_configs", err);
     if (!rc) rc = check_relabels(&s->metric_relabel_configs, job, "metric_relabel_configs", err);
     return rc;
 }
@@ -247,7 +254,7 @@ const config__section_t config__section_scrape_configs = {
 /* ---- file_sd target files: a list of static_configs entries ---- */
 
 static const config__field_t groups_field =
-    LIST_OF("groups", config__anylist_t, v, static_fields, config_static_t, NULL);
+    LIST_OF("groups", config__anylist_t, v, config__static_fields, config_static_t, NULL);
 
 int config_parse_target_groups(const char *text, size_t len, config_static_t **out, size_t *n_out, vg_error_t *err) {
     *out = NULL;
@@ -257,7 +264,7 @@ int config_parse_target_groups(const char *text, size_t len, config_static_t **o
         return vg_error_set(err, VG_ECONFIG, "file is larger than %u bytes", CONFIG_MAX_FILE_BYTES);
     config__anylist_t l = {0};
     int rc = config__decode_text(text, len, &groups_field, (char *)&l, err);
-    for (size_t i = 0; !rc && i < l.n; i++) rc = check_targets((config_static_t *)l.v + i, err);
+    for (size_t i = 0; !rc && i < l.n; i++) rc = config__check_targets((config_static_t *)l.v + i, err);
     if (rc) {
         config_target_groups_free(l.v, l.n);
         return rc;
@@ -268,7 +275,7 @@ int config_parse_target_groups(const char *text, size_t len, config_static_t **o
 }
 
 void config_target_groups_free(config_static_t *v, size_t n) {
-    for (size_t i = 0; i < n; i++) config__free_fields(static_fields, (char *)(v + i));
+    for (size_t i = 0; i < n; i++) config__free_fields(config__static_fields, (char *)(v + i));
     free(v);
 }
 

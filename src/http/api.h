@@ -30,6 +30,9 @@ int api_config(http_req_t *req, http_resp_t *resp);
 int api_tsdb_status(http_req_t *req, http_resp_t *resp);
 int api_walreplay(http_req_t *req, http_resp_t *resp);
 
+/* api_alertmanagers.c */
+int api_alertmanagers(http_req_t *req, http_resp_t *resp);
+
 /* api_write.c: remote_write receiver */
 int api_write(http_req_t *req, http_resp_t *resp);
 

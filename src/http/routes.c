@@ -44,6 +44,7 @@ const http_route_t http_routes[] = {
     {"/api/v1/status/config", "admin", G, ADM, api_config},
     {"/api/v1/status/tsdb", "meta", G, T, api_tsdb_status},
     {"/api/v1/status/walreplay", "meta", G, T, api_walreplay},
+    {"/api/v1/alertmanagers", "admin", G, ADM, api_alertmanagers},
     {"/api/v1/metrics/health", "probe", G, T, api_metrics_health},
     {"/api/v1/tenants/self", "meta", G, T, api_tenants_self},
     {"/api/v1/metrics/grafana-token", "grafana", P, T, api_grafana_token},

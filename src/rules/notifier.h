@@ -15,8 +15,10 @@
 
 #include "config/config.h"
 #include "model/labels.h"
+#include "util/buf.h"
 #include "util/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,5 +48,27 @@ void rules_notifier_free(rules_notifier_t *n, int64_t timeout_ms);
  * and the arrays). */
 int rules_notifier_alertmanagers(rules_notifier_t *n, char ***active, size_t *n_active, char ***dropped,
                                  size_t *n_dropped);
+
+/* The batch size of one POST. */
+#define RULES_NOTIFIER_MAX_BATCH 64
+
+/* Waits until the queue is empty and no batch is in flight (or timeout_ms passed); returns whether it
+ * drained. For tests and tools that must know the alerts went out. */
+bool rules_notifier_flush(rules_notifier_t *n, int64_t timeout_ms);
+
+/* This notifier's counts since it was created (the self-metrics sum every notifier of the process). */
+typedef struct rules_notifier_stats {
+    uint64_t queue_length, queue_capacity;
+    uint64_t dropped; /* queue overflow, and batches no Alertmanager of some set accepted */
+    uint64_t sent;    /* alerts accepted (2xx), summed over Alertmanagers */
+    uint64_t errors;  /* alerts in failed POSTs, summed over Alertmanagers */
+    uint64_t posts;   /* POSTs attempted */
+} rules_notifier_stats_t;
+void rules_notifier_stats(rules_notifier_t *n, rules_notifier_stats_t *out);
+
+/* Appends the JSON body Alertmanager's v2 API takes (POST /api/v2/alerts) for these alerts, as sent:
+ * `annotations` (always), `endsAt` and `startsAt` (RFC 3339 UTC with milliseconds; left out when 0),
+ * `generatorURL` (left out when NULL or ""), `labels`. */
+void rules_notifier_encode(const rules_alert_t *alerts, size_t n_alerts, vg_buf_t *out);
 
 #endif

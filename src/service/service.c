@@ -1,5 +1,6 @@
 /* The server state of a running vigil: the current config behind a reference-counted pointer swap
- * (readers never block on a reload), reload and its fan-out (log settings, auth state, scrape targets),
+ * (readers never block on a reload), reload and its fan-out (log settings, auth state, scrape targets,
+ * Alertmanagers),
  * and readiness.
  *
  * Invariants: the config pointer and the auth state built from it are swapped together under cfg_mu,
@@ -11,6 +12,7 @@
 
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
+#include "rules/notifier.h"
 #include "tsdb/tsdb.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -179,6 +181,9 @@ int service_reload(service_t *app, vg_error_t *err) {
     apply_runtime(nc);
     if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
     if (app->db) tsdb_db_set_max_series(app->db, (uint64_t)nc->ingest_limits.max_series_total);
+    if (app->notifier && rules_notifier_apply(app->notifier, nc, err))
+        vg_log_error("config", "cannot apply the alerting section, the notifier keeps its previous Alertmanagers",
+                     VG_LS("err", err->msg));
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, vg_now_ms());
     selfmon_gauge_set(p->reload_ok, 1);

@@ -33,6 +33,7 @@ struct ingest_scraper;
 struct tenancy_keystore;
 struct grafana_client;
 struct promql_engine;
+struct rules_notifier;
 
 /* ---- the server's state: the one global object of a running vigil ---- */
 typedef struct service {
@@ -50,6 +51,7 @@ typedef struct service {
     struct grafana_client *grafana; /* the Grafana client (borrowed; NULL when grafana.url is unset) */
     struct tenancy_window *grafana_limit; /* grafana.token_requests per token_window (borrowed; NULL: none) */
     struct promql_engine *engine;   /* the PromQL engine (borrowed) */
+    struct rules_notifier *notifier; /* the Alertmanager notifier (borrowed; NULL when not running) */
     promql_executor_t *exec;        /* the executor reads go through (owned; set by service_executor_local) */
     void *priv;
 } service_t;
@@ -169,6 +171,13 @@ typedef struct service_walreplay {
     uint64_t min, max, current;
 } service_walreplay_t;
 int service_walreplay(service_ctx_t *ctx, service_walreplay_t *out, vg_error_t *err);
+
+/* Alertmanagers as /api/v1/alertmanagers shows them: the URLs alerts are POSTed to (active) and those
+ * the Alertmanager relabeling dropped, in config order; the arrays and strings live in arena. The
+ * operator's infrastructure: the route is admin-only (anonymous when authentication is off). Empty
+ * lists when no notifier runs. */
+int service_alertmanagers(service_ctx_t *ctx, vg_arena_t *arena, const char *const **active, size_t *n_active,
+                          const char *const **dropped, size_t *n_dropped, vg_error_t *err);
 
 /* ---- writes ---- */
 
