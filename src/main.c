@@ -10,6 +10,7 @@
 #include "promql/promql.h"
 #include "rules/notifier.h"
 #include "rules/rules.h"
+#include "rules/template.h"
 #include "selfmon/selfmon.h"
 #include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
@@ -436,6 +437,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "check") && argc >= 3 && !strcmp(argv[2], "rules")) return rules_cmd_check(argc - 3, argv + 3);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "fmt")) return promql_cmd_fmt(argc - 2, argv + 2);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
+    if (!strcmp(cmd, "template")) return rules_cmd_template(argc - 1, argv + 1);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
     if (!strcmp(cmd, "promqltest")) return cmd_promqltest(argc - 1, argv + 1);
     if (!strcmp(cmd, "import") && argc >= 3 && !strcmp(argv[2], "openmetrics")) return cmd_import(argc - 3, argv + 3);
