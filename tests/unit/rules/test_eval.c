@@ -214,6 +214,37 @@ static void alert_state_machine(void **state) {
     rules_file_free(f);
 }
 
+typedef struct {
+    char summary[128], sev[64];
+} ann_t;
+static void grab_ann(void *ctx, const rules_alert_view_t *a) {
+    ann_t *o = ctx;
+    snprintf(o->summary, sizeof o->summary, "%s", model_labels_get(a->annotations, a->n_annotations, "summary"));
+    snprintf(o->sev, sizeof o->sev, "%s", model_labels_get(a->labels, a->n_labels, "severity"));
+}
+
+static void templates(void **state) {
+    (void)state;
+    rules_file_t *f = parse("groups:\n- name: g\n  rules:\n  - alert: T\n    expr: up\n"
+                            "    labels: {severity: \"{{ if gt $value 1.0 }}page{{ else }}ticket{{ end }}\"}\n"
+                            "    annotations: {summary: \"{{ $labels.job }} is {{ $value }} in {{ $externalLabels.dc }}\"}\n");
+    rules_group_t *g;
+    vg_error_t err;
+    assert_int_equal(rules_group_new(&f->groups[0], 1000, NULL, false, &g, &err), 0);
+    fexec_t ex = {.base.vt = &fexec_vt, .jobs = {"api"}, .vals = {2.5}, .n = 1};
+    fapp_t app = {.base.vt = &fapp_vt};
+    model_label_t ext[] = {{"dc", "eu1"}};
+    rules_env_t env = {.exec = &ex.base, .app = &app.base, .external_labels = ext, .n_external_labels = 1};
+    assert_int_equal(rules_group_eval(g, &env, 10 * S), 0);
+    ann_t a = {0};
+    rules_group_each_alert(g, 0, grab_ann, &a);
+    assert_string_equal(a.summary, "api is 2.5 in eu1");
+    assert_string_equal(a.sev, "page");
+    ASSERT_LINE(&app, "ALERTS{alertname=\"T\", alertstate=\"firing\", job=\"api\", severity=\"page\"} 10000 1");
+    rules_group_free(g);
+    rules_file_free(f);
+}
+
 static void keep_firing_for(void **state) {
     (void)state;
     rules_file_t *f = parse("groups:\n- name: g\n  interval: 1s\n  rules:\n"
@@ -458,7 +489,7 @@ static void reload_keeps_state(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(alert_state_machine), cmocka_unit_test(keep_firing_for), cmocka_unit_test(limit_fails_rule),
+        cmocka_unit_test(alert_state_machine), cmocka_unit_test(keep_firing_for), cmocka_unit_test(templates), cmocka_unit_test(limit_fails_rule),
         cmocka_unit_test(restore_sequence),    cmocka_unit_test(recording_stale), cmocka_unit_test(recording_chain),
         cmocka_unit_test(aligned_schedule),    cmocka_unit_test(reload_keeps_state),
     };

@@ -110,6 +110,10 @@ static void errors(void **state) {
     expect_err("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n", "4:3: groupname: \"g\" is repeated in the same file");
     expect_err("groups:\n- name: \"\"\n  rules: []\n", "2:9: Groupname must not be empty");
     expect_err("groups:\n- name: g\n  foo: 1\n", "3:3: groups[0]: unknown field \"foo\" (valid here: name, interval, limit, rules)");
+    expect_err(G "  - alert: C\n    expr: up\n    labels:\n      x: \"{{ $labels.foo \"\n",
+               "7:7: group \"g\", rule 1, \"C\": label \"x\": template: __alert_C:1:16: unclosed action");
+    expect_err(G "  - alert: C\n    expr: up\n    annotations:\n      s: \"{{ nosuchfunc }}\"\n",
+               "7:7: group \"g\", rule 1, \"C\": annotation \"s\": template: __alert_C:1:4: function \"nosuchfunc\" not defined");
     expect_err("foo: 1\n", "1:1: unknown field \"foo\" (valid here: groups)");
     expect_err("groups: [\n", "2:1: YAML syntax error: did not find expected node content while parsing a flow node");
 }
