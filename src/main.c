@@ -382,6 +382,8 @@ static int cmd_serve(int argc, char **argv) {
     if (rules_notifier_new(c, &notifier, &err)) vg_log_error("main", "cannot start the Alertmanager notifier", VG_LS("err", err.msg));
     config_unref(c);
     app.notifier = notifier;
+    if (app.exec && service_rules_start(&app, &err))
+        vg_log_error("main", "cannot load the rule files; rules run without them until a reload succeeds", VG_LS("err", err.msg));
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
 
@@ -405,6 +407,7 @@ static int cmd_serve(int argc, char **argv) {
     app.scraper = NULL;
     ingest_scraper_stop(scraper);
     selfmon_health_set("scrape", SELFMON_DOWN, "stopped");
+    service_rules_stop(&app); /* before the engine, the notifier and the storage it uses */
     app.engine = NULL;
     promql_engine_free(engine);
     app.notifier = NULL;

@@ -66,9 +66,9 @@ static const char *state_name(rules_alert_state_t s) {
     return s == RULES_FIRING ? "firing" : s == RULES_PENDING ? "pending" : "inactive";
 }
 
-static bool alert_visible(const rules__alert_t *a, const rules_filter_t *f) {
+static bool alert_visible(const rules__alert_t *a, const rules_filter_t *f, bool owned) {
     if (a->state == RULES_INACTIVE) return false;
-    if (!f || !f->label_name) return true;
+    if (!f || !f->label_name || owned) return true;
     const char *v = model_labels_get(a->labels.v, a->labels.n, f->label_name);
     for (size_t i = 0; v && i < f->n_label_values; i++)
         if (!strcmp(v, f->label_values[i])) return true;
@@ -194,11 +194,12 @@ void rules__group_write_json(rules_group_t *g, const rules_filter_t *f, vg_json_
 }
 
 void rules__group_write_alerts(rules_group_t *g, const rules_filter_t *f, vg_json_t *j) {
+    bool owned = f && f->tenant && g->tenant && !strcmp(f->tenant, g->tenant);
     pthread_mutex_lock(&g->mu);
     for (size_t i = 0; i < g->n_rules; i++) {
         const rules__rule_t *r = &g->rules[i];
         for (size_t k = 0; r->spec->alert && k < r->n_alerts; k++)
-            if (alert_visible(&r->alerts[k], f)) json_alert(j, &r->alerts[k]);
+            if (alert_visible(&r->alerts[k], f, owned)) json_alert(j, &r->alerts[k]);
     }
     pthread_mutex_unlock(&g->mu);
 }

@@ -406,11 +406,11 @@ static int cmp_group(const void *a, const void *b) {
 }
 
 /* The visible groups in Prometheus' order (by file, then name), with mu held by the caller. */
-static rules_group_t **visible(rules_manager_t *m, const rules_filter_t *f, size_t *n_out) {
+static rules_group_t **visible(rules_manager_t *m, const rules_filter_t *f, bool alerts, size_t *n_out) {
     rules_group_t **v = calloc(m->n_groups ? m->n_groups : 1, sizeof *v);
     size_t n = 0;
     for (size_t i = 0; v && i < m->n_groups; i++)
-        if (rules__group_visible(m->groups[i], f)) v[n++] = m->groups[i];
+        if ((alerts && f && f->label_name) || rules__group_visible(m->groups[i], f)) v[n++] = m->groups[i];
     if (v) qsort(v, n, sizeof *v, cmp_group);
     *n_out = n;
     return v;
@@ -419,7 +419,7 @@ static rules_group_t **visible(rules_manager_t *m, const rules_filter_t *f, size
 void rules_manager_write_rules_json(rules_manager_t *m, const rules_filter_t *f, vg_json_t *j) {
     pthread_mutex_lock(&m->mu);
     size_t n;
-    rules_group_t **v = visible(m, f, &n);
+    rules_group_t **v = visible(m, f, false, &n);
     vg_json_obj_open(j);
     vg_json_key(j, "groups");
     vg_json_arr_open(j);
@@ -433,7 +433,7 @@ void rules_manager_write_rules_json(rules_manager_t *m, const rules_filter_t *f,
 void rules_manager_write_alerts_json(rules_manager_t *m, const rules_filter_t *f, vg_json_t *j) {
     pthread_mutex_lock(&m->mu);
     size_t n;
-    rules_group_t **v = visible(m, f, &n);
+    rules_group_t **v = visible(m, f, true, &n);
     vg_json_obj_open(j);
     vg_json_key(j, "alerts");
     vg_json_arr_open(j);

@@ -187,7 +187,8 @@ typedef struct rules_filter {
      * tenant's groups */
     bool see_operator;
     const char *tenant;
-    /* /api/v1/alerts: an alert is shown only if it has label_name set to one of label_values (n 0: all) */
+    /* /api/v1/alerts: when label_name is set, an alert of any group is shown if it has label_name set
+     * to one of label_values, and every alert of the groups `tenant` owns */
     const char *label_name;
     const char *const *label_values;
     size_t n_label_values;
