@@ -332,6 +332,15 @@ static void recording_stale(void **state) {
     rules_file_free(f);
 }
 
+typedef struct {
+    fapp_t app;
+} hooks_t;
+static int give_app(void *ctx, const char *tenant, storage_appender_t **out, vg_error_t *err) {
+    (void)tenant, (void)err;
+    *out = &((hooks_t *)ctx)->app.base;
+    return 0;
+}
+
 /* ---- a real engine over an in-memory TSDB, for chains ---- */
 typedef struct {
     promql_executor_t base;
@@ -391,6 +400,108 @@ static void recording_chain(void **state) {
     tsdb_db_close(ex.db);
 }
 
+static int restore_querier(void *ctx, const char *tenant, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
+    (void)tenant;
+    return tsdb_db_querier(ctx, mint, maxt, out, err);
+}
+
+/* Prometheus' RestoreForState: an alert pending for 100s when the server went down resumes with its
+ * activeAt moved forward by the downtime. */
+static void restore_for_state(void **state) {
+    (void)state;
+    tsdb_options_t o;
+    tsdb_options_default(&o);
+    o.path = NULL;
+    o.register_metrics = false;
+    o.out_of_bounds_ms = 0;
+    o.max_future_ms = 0;
+    o.retention_ms = 0;
+    tsdb_db_t *db;
+    vg_error_t err;
+    assert_int_equal(tsdb_db_open(&o, &db, &err), 0);
+    storage_appender_t *app;
+    assert_int_equal(tsdb_db_appender(db, &app, &err), 0);
+    model_label_t fs[] = {{"__name__", "ALERTS_FOR_STATE"}, {"alertname", "A"}, {"job", "a"}};
+    assert_int_equal(storage_append(app, fs, 3, 1000000, 900, NULL, &err), 0); /* down at 1000s, active since 900s */
+    assert_true(storage_commit(app, &err) >= 0);
+    rules_file_t *f = parse("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    for: 30m\n");
+    rules_group_t *g;
+    assert_int_equal(rules_group_new(&f->groups[0], 1000, NULL, true, &g, &err), 0);
+    fexec_t ex = {.base.vt = &fexec_vt, .jobs = {"a"}, .n = 1};
+    fapp_t fa = {.base.vt = &fapp_vt};
+    rules_env_t env = {.exec = &ex.base, .app = &fa.base, .querier = restore_querier, .querier_ctx = db,
+                       .resend_delay_ms = 60000, .outage_tolerance_ms = 3600000, .grace_period_ms = 600000};
+    rules_group_eval(g, &env, 1100 * S);
+    assert_int_equal(alert_of(g, 0).active_at, 1100 * S);
+    rules_group_eval(g, &env, 1101 * S); /* restore runs after the second evaluation */
+    assert_int_equal(alert_of(g, 0).active_at, (900 + 101) * S);
+    assert_int_equal(alert_of(g, 0).state, RULES_PENDING);
+    rules_group_free(g);
+    rules_file_free(f);
+    storage_appender_free(app);
+    tsdb_db_close(db);
+}
+
+/* ---- tenant groups: enforced before execution, shown only to their tenant ---- */
+typedef struct {
+    int calls;
+    char tenant[32];
+} enf_t;
+static int fake_enforce(void *ctx, const char *tenant, promql_node_t *root, vg_arena_t *arena, vg_error_t *err) {
+    enf_t *e = ctx;
+    e->calls++;
+    snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
+    const char *vals[] = {"client-t1"};
+    promql_enforced_label_t l = {"namespace", vals, 1};
+    int rc = promql_enforce(root, &l, 1, PROMQL_ENFORCE_REJECT, arena, err);
+    return rc < 0 ? rc : 0;
+}
+
+static char *rules_json(rules_manager_t *m, const rules_filter_t *f) {
+    vg_buf_t b = VG_BUF_INIT;
+    vg_json_t j;
+    vg_json_init(&j, &b);
+    rules_manager_write_rules_json(m, f, &j);
+    vg_buf_putc(&b, '\0');
+    return vg_buf_steal(&b, NULL);
+}
+
+static void tenant_groups(void **state) {
+    (void)state;
+    config_t *cfg = config_default();
+    fexec_t ex = {.base.vt = &fexec_vt, .jobs = {"a"}, .n = 1};
+    hooks_t h = {.app.base.vt = &fapp_vt};
+    enf_t enf = {0};
+    rules_manager_opts_t o = {.exec = &ex.base, .appender = give_app, .appender_ctx = &h, .enforce = fake_enforce,
+                              .enforce_ctx = &enf, .no_thread = true};
+    rules_manager_t *m;
+    vg_error_t err;
+    assert_int_equal(rules_manager_new(&o, cfg, &m, &err), 0);
+    rules_file_t *f = parse("groups:\n- name: tg\n  interval: 1s\n  rules:\n  - record: r\n    expr: sum(up)\n");
+    assert_int_equal(rules_manager_set_tenant_group(m, "t1", &f->groups[0], &err), 0);
+    assert_int_equal(rules_manager_n_groups(m), 1);
+    assert_int_equal(rules_manager_eval_due(m, 3000 * S), 1);
+    assert_int_equal(enf.calls, 1);
+    assert_string_equal(enf.tenant, "t1");
+    assert_string_equal(ex.last_expr, "sum(up{namespace=\"client-t1\"})"); /* the executor saw the enforced form */
+    rules_filter_t mine = {.tenant = "t1"}, other = {.tenant = "t2"}, admin = {.see_operator = true};
+    char *js = rules_json(m, &mine);
+    assert_non_null(strstr(js, "\"name\":\"tg\""));
+    free(js);
+    js = rules_json(m, &other);
+    assert_string_equal(js, "{\"groups\":[]}");
+    free(js);
+    js = rules_json(m, &admin);
+    assert_non_null(strstr(js, "\"name\":\"tg\""));
+    free(js);
+    assert_int_equal(rules_manager_delete_tenant_group(m, "t1", "r.yml", "tg"), 0);
+    assert_int_equal(rules_manager_delete_tenant_group(m, "t1", "r.yml", "tg"), VG_ENOTFOUND);
+    assert_int_equal(rules_manager_n_groups(m), 0);
+    rules_manager_free(m);
+    rules_file_free(f);
+    config_unref(cfg);
+}
+
 static void aligned_schedule(void **state) {
     (void)state;
     rules_file_t *f = parse("groups:\n- name: g\n  interval: 10s\n  rules:\n  - record: r\n    expr: up\n");
@@ -411,14 +522,6 @@ static void aligned_schedule(void **state) {
 }
 
 /* ---- the manager: reload keeps the state of unchanged groups ---- */
-typedef struct {
-    fapp_t app;
-} hooks_t;
-static int give_app(void *ctx, const char *tenant, storage_appender_t **out, vg_error_t *err) {
-    (void)tenant, (void)err;
-    *out = &((hooks_t *)ctx)->app.base;
-    return 0;
-}
 
 static void write_file(const char *path, const char *text) {
     FILE *fp = fopen(path, "w");
@@ -491,7 +594,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alert_state_machine), cmocka_unit_test(keep_firing_for), cmocka_unit_test(templates), cmocka_unit_test(limit_fails_rule),
         cmocka_unit_test(restore_sequence),    cmocka_unit_test(recording_stale), cmocka_unit_test(recording_chain),
-        cmocka_unit_test(aligned_schedule),    cmocka_unit_test(reload_keeps_state),
+        cmocka_unit_test(aligned_schedule), cmocka_unit_test(restore_for_state), cmocka_unit_test(tenant_groups),    cmocka_unit_test(reload_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
