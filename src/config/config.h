@@ -182,6 +182,9 @@ typedef struct config_ingest_limits {
     int64_t active_series_window_ms;              /* a series with a sample this recent counts against max_series */
     uint64_t max_remote_write_decompressed_size;  /* bytes of one remote_write request after snappy */
     int64_t max_remote_write_series_per_request;  /* TimeSeries in one remote_write request */
+    uint64_t max_otlp_decompressed_size;          /* bytes of one OTLP request after gzip */
+    int64_t max_otlp_data_points_per_request;     /* data points (and resource/scope/metric messages) in one
+                                                     OTLP request */
     int64_t max_future_ms;                        /* samples further ahead of the clock are refused (0 = no bound) */
     int64_t max_series_total;                     /* series the storage head holds at most, all tenants and
                                                      anonymous writers together (0 = unlimited; default
