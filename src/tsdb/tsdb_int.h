@@ -210,4 +210,11 @@ uint64_t tsdb__wal_segments(tsdb__wal_t *w);
 /* ---- querier (querier.c) ---- */
 int tsdb__querier_new(tsdb__head_t *h, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 
+/* ---- merge querier (merge.c) ---- */
+/* One querier over the n sources qs (blocks and head, in time order): series merged by labels, samples
+ * in time order with duplicate timestamps dropped (the first source's sample is kept). Takes ownership
+ * of the sources whatever the result (closed on failure, and by the merge querier's close). n == 1
+ * returns qs[0] itself. */
+int tsdb__merge_querier_new(storage_querier_t **qs, size_t n, storage_querier_t **out, vg_error_t *err);
+
 #endif
