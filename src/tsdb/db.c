@@ -78,6 +78,8 @@ void tsdb_options_default(tsdb_options_t *o) {
     o->chunk_file_bytes = 128u << 20;
     o->limits = MODEL_LIMITS_DEFAULT;
     o->register_metrics = true;
+    o->block_duration_ms = INT64_C(2) * 3600 * 1000;
+    o->block_chunk_encoding = TSDB_BLOCK_CHUNKS_DENSE;
 }
 
 static void m_add(selfmon_metric_t *m, double v) {
@@ -234,7 +236,7 @@ static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
 static void apply_retention(tsdb_db_t *db) {
     if (db->o.retention_ms <= 0) return;
     int64_t maxt = atomic_load(&db->head->maxt), mint = atomic_load(&db->head->mint);
-    if (maxt == INT64_MIN || maxt - mint <= db->o.retention_ms) return;
+    if (maxt == INT64_MIN || mint == INT64_MAX || maxt - mint <= db->o.retention_ms) return;
     tsdb__head_truncate(db->head, maxt - db->o.retention_ms);
 }
 
@@ -310,6 +312,11 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
     if (!db) return vg_error_set(err, VG_ENOMEM, "out of memory");
     db->o = *opts;
     db->lock_fd = -1;
+    if (db->o.block_duration_ms < TSDB_BLOCK_DURATION_MIN_MS) {
+        free(db);
+        return vg_error_set(err, VG_EINVAL, "block duration %lldms is below the minimum of %dms",
+                            (long long)opts->block_duration_ms, TSDB_BLOCK_DURATION_MIN_MS);
+    }
     pthread_mutex_init(&db->mem_commit, NULL);
     pthread_mutex_init(&db->ckpt_mu, NULL);
     pthread_mutex_init(&db->hk_mu, NULL);
@@ -335,6 +342,7 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         vg_error_set(err, rc, "out of memory");
         goto fail;
     }
+    db->head->chunk_range_ms = db->o.block_duration_ms;
     if (opts->path) {
         snprintf(p, sizeof p, "%s/wal", db->path);
         tsdb__rec_scratch_t scratch = {0};

@@ -118,6 +118,11 @@ typedef struct tsdb__head {
     pthread_rwlock_t trunc_lock;             /* readers shared; retention/GC exclusive */
     atomic_llong mint, maxt;
     int64_t oob_ms;
+    int64_t chunk_range_ms;   /* > 0: the open chunk is also cut when a sample enters the next
+                                 multiple of it (the block duration), so every aligned range of the
+                                 head is made of whole chunks; 0: cut at TSDB_CHUNK_MAX_SAMPLES only */
+    atomic_llong min_valid;   /* samples older than this are out of bounds whatever oob_ms says: the
+                                 max time of the newest block (INT64_MIN: no block) */
     atomic_ullong n_series, n_chunks, chunk_bytes; /* n_series counts a series from the moment its
                                                      creation reserves a slot (see get_or_create) */
     atomic_ullong appended, ooo, dup, oob;
