@@ -37,6 +37,12 @@ static void usage(FILE *fp) {
           "  promqltest [-v] FILE...     run PromQL scripted tests (Prometheus' .test format)\n"
           "  import openmetrics FILE --data DIR\n"
           "                             backfill timestamped OpenMetrics text into a data directory\n"
+          "  tsdb list DIR              list the blocks of a data or block directory\n"
+          "  tsdb dump DIR [--min-time MS] [--max-time MS] [--match SELECTOR]\n"
+          "                             print the samples of the blocks, as promtool tsdb dump\n"
+          "  tsdb export --format prometheus|dense SRC DST\n"
+          "                             re-encode every block of SRC into new blocks in DST\n"
+          "  tsdb verify DIR            check every checksum and chunk of the blocks\n"
           "  grafana provisioning-files DIR [--config FILE]\n"
           "                             write Grafana datasource and dashboard provisioning files\n"
           "  version                    print the version\n"
@@ -193,6 +199,17 @@ static void test_destroy(void *st) { tsdb_db_close(st); }
 static int cmd_promqltest(int argc, char **argv) {
     promql_test_storage_t ts = {NULL, test_create, test_appender, test_querier, test_destroy};
     return promql_cmd_test(argc, argv, &ts);
+}
+
+/* `vigil tsdb dump --match`: a series selector through PromQL's parser. */
+static int parse_selector(const char *sel, model_matcher_t **ms, size_t cap, size_t *n, vg_error_t *err) {
+    vg_arena_t arena;
+    vg_arena_init(&arena, 4096);
+    promql_node_t *node;
+    int rc = promql_parse_selector(sel, strlen(sel), NULL, &arena, &node, err);
+    if (!rc) rc = promql_selector_matchers(node, ms, cap, n, err);
+    vg_arena_deinit(&arena);
+    return rc;
 }
 
 static int cmd_import(int argc, char **argv) {
@@ -426,6 +443,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
     if (!strcmp(cmd, "promqltest")) return cmd_promqltest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tsdb")) return tsdb_cmd(argc - 2, argv + 2, parse_selector);
     if (!strcmp(cmd, "import") && argc >= 3 && !strcmp(argv[2], "openmetrics")) return cmd_import(argc - 3, argv + 3);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

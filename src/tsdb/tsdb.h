@@ -129,4 +129,12 @@ typedef struct tsdb_stats {
 
 void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *out);
 
+/* `vigil tsdb list|dump|export|verify` over block directories (src/tsdb/cli.c); argv[0] is the
+ * subcommand. A --match selector is turned into matchers by parse_selector (main.c passes PromQL's
+ * parser: tsdb does not depend on promql): it fills ms[0..*n) (cap slots, each owned by the caller:
+ * model_matcher_free) or returns a VG_E* code with err set. Returns the process exit code. */
+typedef int (*tsdb_selector_parse_fn)(const char *selector, model_matcher_t **ms, size_t cap, size_t *n,
+                                      vg_error_t *err);
+int tsdb_cmd(int argc, char **argv, tsdb_selector_parse_fn parse_selector);
+
 #endif
