@@ -87,6 +87,11 @@ int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t
 /* Applies retention and writes a WAL checkpoint now (normally done in the background). Waits for open
  * queriers and appender batches to finish, so never call it from a thread that holds one. */
 int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);
+/* Writes blocks from the head while it spans more than 1.5 block durations (normally done in the
+ * background, every second). Returns the number of blocks written or <0 (the head keeps the data).
+ * Like tsdb_db_checkpoint, never call it from a thread holding a querier or an appender batch. No-op
+ * without a path. */
+int tsdb_db_compact(tsdb_db_t *db, vg_error_t *err);
 /* fsyncs the WAL now. */
 int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err);
 
@@ -119,6 +124,7 @@ typedef struct tsdb_stats {
     uint64_t replay_corrupt_records;
     uint64_t replay_first_segment, replay_last_segment; /* WAL segments replayed at open; 0, 0: none */
     uint64_t checkpoints;
+    uint64_t replay_samples_skipped; /* WAL samples replay skipped because blocks hold them */
     uint64_t blocks;                 /* blocks loaded */
     uint64_t block_bytes;            /* their size on disk */
     uint64_t blocks_corrupt;         /* block directories set aside at open as unreadable */

@@ -215,6 +215,16 @@ uint64_t tsdb__wal_segments(tsdb__wal_t *w);
 /* ---- querier (querier.c) ---- */
 int tsdb__querier_new(tsdb__head_t *h, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 
+/* ---- head compaction (compact_head.c) ---- */
+struct tsdb__block_meta;
+/* Writes the head's samples in [lo, hi) as a level-1 block under dir with chunk encoding enc
+ * (TSDB_ENC_XOR or TSDB_ENC_DENSE); fills *meta (free with tsdb__block_meta_free). The caller has set
+ * h->min_valid >= hi first (appends into the range are refused from then on). Takes the truncation
+ * lock shared per batch of series only. VG_ENOTFOUND: the head has no sample in the range (nothing
+ * written). */
+int tsdb__head_compact_range(tsdb__head_t *h, const char *dir, int64_t lo, int64_t hi, uint8_t enc,
+                             struct tsdb__block_meta *meta, vg_error_t *err);
+
 /* ---- merge querier (merge.c) ---- */
 /* One querier over the n sources qs (blocks and head, in time order): series merged by labels, samples
  * in time order with duplicate timestamps dropped (the first source's sample is kept). Takes ownership
