@@ -116,6 +116,7 @@ void tsdb__block_mark_deleted(tsdb__block_t *b) { atomic_store(&b->deleted, true
 const tsdb__block_meta_t *tsdb__block_meta(const tsdb__block_t *b) { return &b->meta; }
 const char *tsdb__block_dir(const tsdb__block_t *b) { return b->dir; }
 uint64_t tsdb__block_bytes(const tsdb__block_t *b) { return b->bytes; }
+const tsdb__index_t *tsdb__block_index(const tsdb__block_t *b) { return b->ix; }
 
 /* The tombstones of series id (a sub-range of b->stones). */
 static const tsdb__stone_t *stones_of(const tsdb__block_t *b, uint32_t id, size_t *n) {

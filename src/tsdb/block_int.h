@@ -155,6 +155,9 @@ int tsdb__chunk_writer_put(tsdb__chunk_writer_t *w, uint8_t enc, const uint8_t *
 int tsdb__chunk_writer_finish(tsdb__chunk_writer_t *w, vg_error_t *err);
 void tsdb__chunk_writer_deinit(tsdb__chunk_writer_t *w);
 
+/* The index of an open block (borrowed while a reference is held). */
+const tsdb__index_t *tsdb__block_index(const tsdb__block_t *b);
+
 /* ---- meta.json, ULIDs, tombstones (block_meta.c) ---- */
 
 /* Parses meta.json bytes (file names them in errors). */

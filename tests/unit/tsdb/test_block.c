@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "tsdb_testutil.h"
 
@@ -269,7 +270,256 @@ static void roundtrip_dense(void **state) {
     roundtrip(TSDB_ENC_DENSE, false); /* NaN/stale/full floats: chunks stay XOR */
 }
 
+/* A small block of 3 series x 300 samples (t = 1000 * k, v = k) under a new temp dir; returns its path. */
+static char *small_block(char **parent, uint8_t enc) {
+    *parent = tu_tmpdir();
+    tsdb__block_writer_opts_t o = {.mint = 0, .maxt = 1000000, .encoding = enc, .level = 1};
+    tsdb__block_writer_t *w;
+    vg_error_t err;
+    assert_int_equal(tsdb__block_writer_new(*parent, &o, &w, &err), 0);
+    int64_t t[300];
+    double v[300];
+    for (int k = 0; k < 300; k++) t[k] = 1000 * k, v[k] = k;
+    const char *names[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        model_label_t l[2] = {{"__name__", "m"}, {"s", names[i]}};
+        assert_int_equal(tsdb__block_writer_add_samples(w, l, 2, t, v, 300, &err), 0);
+    }
+    tsdb__block_meta_t meta;
+    assert_int_equal(tsdb__block_writer_commit(w, &meta, &err), 0);
+    char *path = malloc(strlen(*parent) + TSDB_ULID_LEN + 2);
+    sprintf(path, "%s/%s", *parent, meta.ulid);
+    tsdb__block_meta_free(&meta);
+    return path;
+}
+
+/* Samples of series s="x" read through a querier over [mint, maxt]; -1 when it is not selected. */
+static long count_samples(tsdb__block_t *b, const char *sv, int64_t mint, int64_t maxt) {
+    storage_querier_t *q;
+    vg_error_t err;
+    assert_int_equal(tsdb__block_querier(b, mint, maxt, &q, &err), 0);
+    model_matcher_t *m = tu_m(MODEL_MATCH_EQ, "s", sv);
+    storage_series_set_t *ss;
+    assert_int_equal(storage_select(q, true, &m, 1, &ss, &err), 0);
+    long n = -1;
+    if (ss->vt->next(ss)) {
+        storage_iterator_t *it = ss->vt->iterator(ss, NULL);
+        n = 0;
+        int64_t prev = INT64_MIN;
+        while (it->vt->next(it) == STORAGE_VAL_FLOAT) {
+            int64_t t;
+            double v;
+            it->vt->at(it, &t, &v);
+            assert_true(t > prev && t >= mint && t <= maxt);
+            assert_true(v == (double)(t / 1000));
+            prev = t;
+            n++;
+        }
+        assert_int_equal(it->vt->err(it), 0);
+    }
+    model_matcher_free(m);
+    storage_querier_close(q);
+    return n;
+}
+
+static int select_all_ids(tsdb__block_t *b, tsdb__idvec_t *ids) {
+    vg_error_t err;
+    const tsdb__index_t *ix = tsdb__block_index(b);
+    return tsdb__index_postings(ix, ix->all_off, ids, &err);
+}
+
+static void tombstones_applied(void **state) {
+    (void)state;
+    char *parent;
+    char *path = small_block(&parent, TSDB_ENC_XOR);
+    tsdb__block_t *b;
+    vg_error_t err;
+    assert_int_equal(tsdb__block_open(path, &b, &err), 0);
+    assert_int_equal(count_samples(b, "a", INT64_MIN, INT64_MAX), 300);
+    /* series ids are offset / 16: find them through the all-postings list */
+    tsdb__idvec_t ids = {0};
+    assert_int_equal(select_all_ids(b, &ids), 0);
+    assert_int_equal(ids.n, 3);
+    tsdb__block_unref(b);
+    tsdb__stone_t st[] = {{ids.v[0], 10000, 19999}, {ids.v[0], 250000, 400000}, {ids.v[1], INT64_MIN, INT64_MAX},
+                          {ids.v[2], 5000, 5000}};
+    assert_int_equal(tsdb__tombstones_write(path, st, 4, &err), 0);
+    assert_int_equal(tsdb__block_open(path, &b, &err), 0);
+    assert_int_equal(count_samples(b, "a", INT64_MIN, INT64_MAX), 300 - 10 - 50);
+    assert_int_equal(count_samples(b, "a", 12000, 30000), 11);
+    assert_int_equal(count_samples(b, "b", INT64_MIN, INT64_MAX), -1); /* wholly deleted: not selected */
+    assert_int_equal(count_samples(b, "c", INT64_MIN, INT64_MAX), 299);
+    assert_int_equal(count_samples(b, "c", 5000, 5000), 0);
+    tsdb__idvec_free(&ids);
+    tsdb__block_unref(b);
+    free(path);
+    tu_rmdir(parent);
+}
+
+static bool exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void deleted_after_last_ref(void **state) {
+    (void)state;
+    char *parent;
+    char *path = small_block(&parent, TSDB_ENC_DENSE);
+    tsdb__block_t *b;
+    vg_error_t err;
+    assert_int_equal(tsdb__block_open(path, &b, &err), 0);
+    assert_true(tsdb__block_meta(b)->dense);
+    storage_querier_t *q1, *q2;
+    assert_int_equal(tsdb__block_querier(b, 0, 1000000, &q1, &err), 0);
+    assert_int_equal(tsdb__block_querier(b, 0, 1000000, &q2, &err), 0);
+    tsdb__block_mark_deleted(b);
+    tsdb__block_unref(b); /* the db's reference */
+    assert_true(exists(path));
+    storage_series_set_t *ss;
+    assert_int_equal(storage_select(q1, true, NULL, 0, &ss, &err), 0);
+    size_t n = 0;
+    while (ss->vt->next(ss)) {
+        storage_iterator_t *it = ss->vt->iterator(ss, NULL);
+        while (it->vt->next(it) == STORAGE_VAL_FLOAT) n++;
+    }
+    assert_int_equal(n, 900);
+    storage_querier_close(q1);
+    assert_true(exists(path));
+    storage_querier_close(q2);
+    assert_false(exists(path));
+    free(path);
+    tu_rmdir(parent);
+}
+
+static void writer_refuses_bad_input(void **state) {
+    (void)state;
+    char *parent = tu_tmpdir();
+    tsdb__block_writer_opts_t o = {.mint = 0, .maxt = 1000, .encoding = TSDB_ENC_XOR, .level = 1};
+    tsdb__block_writer_t *w;
+    vg_error_t err;
+    assert_int_equal(tsdb__block_writer_new(parent, &o, &w, &err), 0);
+    model_label_t l[1] = {{"__name__", "m"}};
+    int64_t t[2] = {5, 1000};
+    double v[2] = {1, 2};
+    assert_int_equal(tsdb__block_writer_add_samples(w, l, 1, t, v, 2, &err), VG_EINVAL); /* maxt is exclusive */
+    t[1] = 5;
+    assert_int_equal(tsdb__block_writer_add_samples(w, l, 1, t, v, 2, &err), VG_EINVAL); /* not increasing */
+    assert_int_equal(tsdb__block_writer_add_samples(w, l, 1, t, v, 1, &err), 0);
+    assert_int_equal(tsdb__block_writer_add_samples(w, l, 1, t, v, 1, &err), 0);
+    assert_int_equal(tsdb__block_writer_commit(w, NULL, &err), VG_EINVAL); /* added twice */
+    assert_int_equal(tsdb__block_writer_new(parent, &o, &w, &err), 0);
+    assert_int_equal(tsdb__block_writer_commit(w, NULL, &err), VG_ENOTFOUND); /* nothing written */
+    /* failed and empty commits leave nothing behind */
+    DIR *d = opendir(parent);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d))) entries += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 0);
+    tu_rmdir(parent);
+}
+
+/* Copies src to dst with the first len bytes of data. */
+static void put_file(const char *path, const uint8_t *p, size_t len) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, len, f), len);
+    fclose(f);
+}
+
+/* Opens the block and reads every sample; returns the first error (0 if none). */
+static int open_and_read(const char *path, vg_error_t *err) {
+    tsdb__block_t *b;
+    int rc = tsdb__block_open(path, &b, err);
+    if (rc) return rc;
+    rc = tsdb__block_verify(b, err);
+    storage_querier_t *q;
+    if (tsdb__block_querier(b, INT64_MIN, INT64_MAX, &q, err) == 0) {
+        storage_series_set_t *ss;
+        if (storage_select(q, true, NULL, 0, &ss, err) == 0) {
+            while (ss->vt->next(ss)) {
+                storage_iterator_t *it = ss->vt->iterator(ss, NULL);
+                while (it->vt->next(it) == STORAGE_VAL_FLOAT) {
+                }
+                if (!rc && it->vt->err(it)) rc = it->vt->err(it);
+            }
+        }
+        const char *const *v;
+        size_t n;
+        q->vt->label_values(q, "s", NULL, 0, &v, &n, err);
+        storage_querier_close(q);
+    }
+    tsdb__block_unref(b);
+    return rc;
+}
+
+static void corrupt_files_are_errors(void **state) {
+    (void)state;
+    char *parent;
+    char *path = small_block(&parent, TSDB_ENC_XOR);
+    vg_error_t err;
+    assert_int_equal(open_and_read(path, &err), 0);
+    const char *files[] = {"index", "chunks/000001", "meta.json", "tombstones"};
+    for (size_t f = 0; f < 4; f++) {
+        char fp[600];
+        snprintf(fp, sizeof fp, "%s/%s", path, files[f]);
+        uint8_t *orig;
+        size_t len;
+        assert_int_equal(vg_fs_read_file(fp, &orig, &len, &err), 0);
+        uint8_t *buf = malloc(len);
+        /* every truncation of the small files, a spread of them for the big ones */
+        size_t step = len > 2000 ? len / 500 : 1;
+        for (size_t cut = 0; cut < len; cut += step) {
+            put_file(fp, orig, cut);
+            int rc = open_and_read(path, &err);
+            assert_true(rc == VG_ECORRUPT || rc == VG_EIO);
+        }
+        /* flipped bytes: a checksum, a bound or a decoder catches each one */
+        size_t flips = 0, caught = 0;
+        for (size_t at = 0; at < len; at += (len > 400 ? len / 400 : 1)) {
+            memcpy(buf, orig, len);
+            buf[at] ^= 0x5a;
+            put_file(fp, buf, len);
+            int rc = open_and_read(path, &err);
+            assert_true(rc == 0 || rc == VG_ECORRUPT || rc == VG_EIO);
+            flips++;
+            caught += rc != 0;
+        }
+        /* index and chunks: everything but padding and unused table bits is covered by a CRC */
+        if (f < 2) assert_true(caught * 10 >= flips * 9);
+        put_file(fp, orig, len);
+        free(orig);
+        free(buf);
+    }
+    /* missing meta.json or index */
+    char fp[600];
+    snprintf(fp, sizeof fp, "%s/meta.json", path);
+    uint8_t *orig;
+    size_t len;
+    assert_int_equal(vg_fs_read_file(fp, &orig, &len, &err), 0);
+    unlink(fp);
+    assert_int_equal(open_and_read(path, &err), VG_EIO);
+    put_file(fp, (const uint8_t *)"{\"ulid\": 5}", 11);
+    assert_int_equal(open_and_read(path, &err), VG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "meta.json"));
+    put_file(fp, orig, len);
+    free(orig);
+    assert_int_equal(open_and_read(path, &err), 0);
+    snprintf(fp, sizeof fp, "%s/index", path);
+    assert_int_equal(vg_fs_read_file(fp, &orig, &len, &err), 0);
+    orig[len - 5] ^= 1; /* the TOC's CRC */
+    put_file(fp, orig, len);
+    assert_int_equal(open_and_read(path, &err), VG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "TOC checksum"));
+    free(orig);
+    free(path);
+    tu_rmdir(parent);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(roundtrip_xor), cmocka_unit_test(roundtrip_dense)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(roundtrip_xor), cmocka_unit_test(roundtrip_dense),
+                                       cmocka_unit_test(tombstones_applied), cmocka_unit_test(deleted_after_last_ref),
+                                       cmocka_unit_test(writer_refuses_bad_input),
+                                       cmocka_unit_test(corrupt_files_are_errors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
