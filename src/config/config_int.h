@@ -37,7 +37,8 @@ typedef struct config__field {
     const char *const *names;          /* F_ENUM: value i is names[i]; NULL-terminated */
     size_t elem_size;                  /* F_LIST / F_MAPOF */
     void (*init)(void *elem);          /* F_LIST: element defaults (heap strings only: free walks the table) */
-    size_t pos_off;                    /* F_LIST / F_MAPOF: offset of `int line, col` in the element, or 0 */
+    size_t pos_off;                    /* F_LIST / F_MAPOF: offset of `int line, col` in the element, F_STRUCT:
+                                          in the struct (where its mapping was written), or 0 */
     bool empty_ok;                     /* F_STR: "" is a valid value */
     bool secret;                       /* F_STR: shown as <secret> by config_write_yaml */
     size_t key_off;                    /* F_MAPOF: offset of the element's `char *` key (its mapping key) */
@@ -69,6 +70,8 @@ typedef struct config__section {
 extern const config__section_t config__section_server, config__section_storage, config__section_log;
 /* config_scrape.c */
 extern const config__section_t config__section_global, config__section_scrape_configs;
+/* The HTTP client tables shared by every section that calls out (scrape_configs, remote_query). */
+extern const config__field_t config__basic_auth_fields[], config__authorization_fields[], config__tls_fields[];
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */
@@ -77,6 +80,8 @@ void config__limits_resolve(config_t *c);
 extern const config__section_t config__section_grafana;
 /* config_query.c */
 extern const config__section_t config__section_query;
+/* config_remote.c */
+extern const config__section_t config__section_remote_query, config__section_remote_read_limits;
 
 /* ---- config_decode.c ---- */
 

@@ -51,21 +51,21 @@ static const config__field_t file_sd_fields[] = {
     FIELD_END,
 };
 
-static const config__field_t basic_auth_fields[] = {
+const config__field_t config__basic_auth_fields[] = {
     {.key = "username", .type = F_STR, .off = OFF(config_basic_auth_t, username), .empty_ok = true},
     {.key = "password", .type = F_STR, .off = OFF(config_basic_auth_t, password), .empty_ok = true, .secret = true},
     {.key = "password_file", .type = F_STR, .off = OFF(config_basic_auth_t, password_file)},
     FIELD_END,
 };
 
-static const config__field_t authorization_fields[] = {
+const config__field_t config__authorization_fields[] = {
     {.key = "type", .type = F_STR, .off = OFF(config_authorization_t, type)},
     {.key = "credentials", .type = F_STR, .off = OFF(config_authorization_t, credentials), .secret = true},
     {.key = "credentials_file", .type = F_STR, .off = OFF(config_authorization_t, credentials_file)},
     FIELD_END,
 };
 
-static const config__field_t tls_fields[] = {
+const config__field_t config__tls_fields[] = {
     {.key = "ca_file", .type = F_STR, .off = OFF(config_tls_t, ca_file)},
     {.key = "cert_file", .type = F_STR, .off = OFF(config_tls_t, cert_file)},
     {.key = "key_file", .type = F_STR, .off = OFF(config_tls_t, key_file)},
@@ -101,11 +101,11 @@ static const config__field_t scrape_fields[] = {
     {.key = "params", .type = F_PARAMS, .off = OFF(config_scrape_t, params)},
     {.key = "honor_labels", .type = F_BOOL, .off = OFF(config_scrape_t, honor_labels)},
     {.key = "honor_timestamps", .type = F_BOOL, .off = OFF(config_scrape_t, honor_timestamps)},
-    {.key = "basic_auth", .type = F_STRUCT, .off = OFF(config_scrape_t, basic_auth), .sub = basic_auth_fields},
-    {.key = "authorization", .type = F_STRUCT, .off = OFF(config_scrape_t, authorization), .sub = authorization_fields},
+    {.key = "basic_auth", .type = F_STRUCT, .off = OFF(config_scrape_t, basic_auth), .sub = config__basic_auth_fields},
+    {.key = "authorization", .type = F_STRUCT, .off = OFF(config_scrape_t, authorization), .sub = config__authorization_fields},
     {.key = "bearer_token", .type = F_STR, .off = OFF(config_scrape_t, bearer_token), .secret = true},
     {.key = "bearer_token_file", .type = F_STR, .off = OFF(config_scrape_t, bearer_token_file)},
-    {.key = "tls_config", .type = F_STRUCT, .off = OFF(config_scrape_t, tls_config), .sub = tls_fields},
+    {.key = "tls_config", .type = F_STRUCT, .off = OFF(config_scrape_t, tls_config), .sub = config__tls_fields},
     LIST_OF("static_configs", config_scrape_t, static_configs, static_fields, config_static_t, NULL),
     {.key = "file_sd_configs", .type = F_LIST, .off = OFF(config_scrape_t, file_sd_configs), .sub = file_sd_fields,
      .elem_size = sizeof(config_file_sd_t), .init = file_sd_init},
