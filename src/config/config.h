@@ -232,7 +232,7 @@ typedef struct config_remote_query {
     char *tenant_header;    /* e.g. X-Scope-OrgID: sent with the caller's tenant id (NULL: none) */
     char *unscoped_tenant;  /* tenant_header's value for unscoped callers (NULL: no header for them) */
     config_kv_t headers;    /* sent with every request */
-    int64_t timeout_ms;     /* per request; default query.timeout */
+    int64_t timeout_ms;     /* per request (default 2m) */
     config_tls_t tls_config;
     config_basic_auth_t basic_auth;
     config_authorization_t authorization;

@@ -94,9 +94,15 @@ static int remote_query_check(config_t *c, vg_error_t *err) {
     return 0;
 }
 
+static int remote_query_defaults(config_t *c) {
+    c->remote_query.timeout_ms = 2 * 60 * 1000; /* as query.timeout */
+    return 0;
+}
+
 const config__section_t config__section_remote_query = {
     .field = {.key = "remote_query", .type = F_STRUCT, .off = OFF(config_t, remote_query), .sub = remote_query_fields,
               .pos_off = OFF(config_remote_query_t, line)},
+    .defaults = remote_query_defaults,
     .check = remote_query_check,
 };
 

@@ -98,7 +98,7 @@ int remote_error_code(const char *t, long status) {
 static int envelope(const char *body, size_t len, long status, json_t **root, json_t **data, vg_error_t *err) {
     *root = *data = NULL;
     json_error_t jerr;
-    json_t *j = json_loadb(body, len, 0, &jerr);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     const char *st = j ? json_string_value(json_object_get(j, "status")) : NULL;
     if (!st) {
         json_decref(j);

@@ -229,6 +229,9 @@ int remote_read_request_decode(const void *body, size_t len, const remote_read_l
     size_t n;
     if (snappy_uncompressed_length(body, len, &n) != SNAPPY_OK)
         return vg_error_set(err, VG_EINVAL, "snappy: the body is not a snappy block");
+    /* a snappy element of k bytes expands to at most 64 (a 3-byte copy): a header claiming more is a lie,
+     * refused before anything is allocated */
+    if (n / 22 > len) return vg_error_set(err, VG_EINVAL, "snappy: corrupt block (claims %zu bytes from %zu)", n, len);
     if (lim && lim->max_decoded && n > lim->max_decoded)
         return vg_error_set(err, VG_ETOOLARGE, "the decompressed request of %zu bytes exceeds the limit of %zu bytes", n,
                             lim->max_decoded);

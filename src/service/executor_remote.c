@@ -114,7 +114,7 @@ int service_executor_remote(service_t *s, vg_error_t *err) {
         .cert_file = q->tls_config.cert_file,
         .key_file = q->tls_config.key_file,
         .insecure_skip_verify = q->tls_config.insecure_skip_verify,
-        .timeout_ms = q->timeout_ms ? q->timeout_ms : c->query.timeout_ms,
+        .timeout_ms = q->timeout_ms,
         .max_bytes = c->query.max_bytes,
         .parse_text = parse_federate,
     };
