@@ -394,8 +394,12 @@ static int cmd_serve(int argc, char **argv) {
     if (promql_engine_new(&eo, &engine, &err)) vg_log_error("main", "cannot create the query engine", VG_LS("err", err.msg));
     else selfmon_health_set("engine", SELFMON_UP, "");
     app.engine = engine;
+    bool gateway = c->storage.backend == CONFIG_BACKEND_REMOTE;
+    if (gateway) /* every read goes to the remote engine; ingest still lands in the local TSDB */
+        vg_log_info("main", "gateway mode: reads are answered by the remote query engine", VG_LS("url", c->remote_query.url));
     config_unref(c);
-    if (engine && service_executor_local(&app, &err)) vg_log_error("main", "cannot create the executor", VG_LS("err", err.msg));
+    if (gateway ? service_executor_remote(&app, &err) : engine ? service_executor_local(&app, &err) : 0)
+        vg_log_error("main", "cannot create the executor", VG_LS("err", err.msg));
     /* always running, so a reload can add Alertmanagers; with none configured it sends nothing */
     rules_notifier_t *notifier = NULL;
     c = service_config(&app);

@@ -35,14 +35,18 @@ typedef struct config_server {
 typedef enum { CONFIG_FSYNC_NEVER, CONFIG_FSYNC_INTERVAL, CONFIG_FSYNC_ALWAYS } config_fsync_t;
 typedef enum { CONFIG_BLOCK_CHUNKS_DENSE, CONFIG_BLOCK_CHUNKS_XOR } config_block_chunks_t;
 
+typedef enum { CONFIG_BACKEND_LOCAL, CONFIG_BACKEND_REMOTE } config_backend_t;
+
 typedef struct config_storage {
     char *path;
+    int backend;                   /* config_backend_t: who answers reads (default local; remote: remote_query) */
     int64_t retention_ms;
     int wal_fsync;                 /* config_fsync_t, default interval */
     int64_t wal_fsync_interval_ms; /* default 1s */
     bool wal_compression;          /* zstd samples records, default true */
     int64_t block_duration_ms;     /* time range of blocks cut from the head, default 2h */
     int block_chunk_encoding;      /* config_block_chunks_t, default dense */
+    int line, col;                 /* where the section was written (0: not in the file) */
 } config_storage_t;
 
 typedef struct config_log {
@@ -259,6 +263,26 @@ typedef struct config_alerting {
     int64_t notification_queue_capacity; /* alerts queued for sending (default 10000; Prometheus'
                                             --alertmanager.notification-queue-capacity) */
 } config_alerting_t;
+/* ---- gateway mode: reads forwarded to a Prometheus-compatible API (docs/configuration.md) ---- */
+typedef struct config_remote_query {
+    char *url;              /* the API root (…/api/v1/query is appended); required with storage.backend: remote */
+    char *tenant_header;    /* e.g. X-Scope-OrgID: sent with the caller's tenant id (NULL: none) */
+    char *unscoped_tenant;  /* tenant_header's value for unscoped callers (NULL: no header for them) */
+    config_kv_t headers;    /* sent with every request */
+    int64_t timeout_ms;     /* per request (default 2m) */
+    config_tls_t tls_config;
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    int line, col;
+} config_remote_query_t;
+
+/* ---- POST /api/v1/read (remote read served by vigil) ---- */
+typedef struct config_remote_read {
+    uint64_t max_request_bytes;  /* a ReadRequest after snappy */
+    int64_t max_queries;         /* queries in one request */
+    int64_t sample_limit;        /* samples one request may return (all queries together) */
+    uint64_t max_bytes_in_frame; /* STREAMED_XOR_CHUNKS: message bytes per frame (a series is never split) */
+} config_remote_read_t;
 
 typedef struct config {
     _Atomic int refs;
@@ -278,6 +302,8 @@ typedef struct config {
     config_strlist_t rule_files; /* globs, relative to the config file's directory */
     config_rules_t rules;
     config_alerting_t alerting;
+    config_remote_query_t remote_query;
+    config_remote_read_t remote_read_limits;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */

@@ -37,7 +37,8 @@ typedef struct config__field {
     const char *const *names;          /* F_ENUM: value i is names[i]; NULL-terminated */
     size_t elem_size;                  /* F_LIST / F_MAPOF */
     void (*init)(void *elem);          /* F_LIST: element defaults (heap strings only: free walks the table) */
-    size_t pos_off;                    /* F_LIST / F_MAPOF: offset of `int line, col` in the element, or 0 */
+    size_t pos_off;                    /* F_LIST / F_MAPOF: offset of `int line, col` in the element, F_STRUCT:
+                                          in the struct (where its mapping was written), or 0 */
     bool empty_ok;                     /* F_STR: "" is a valid value */
     bool secret;                       /* F_STR: shown as <secret> by config_write_yaml */
     size_t key_off;                    /* F_MAPOF: offset of the element's `char *` key (its mapping key) */
@@ -95,6 +96,8 @@ extern const config__section_t config__section_query;
 extern const config__section_t config__section_rule_files, config__section_rules;
 /* config_alerting.c */
 extern const config__section_t config__section_alerting;
+/* config_remote.c */
+extern const config__section_t config__section_remote_query, config__section_remote_read_limits;
 
 /* ---- config_decode.c ---- */
 

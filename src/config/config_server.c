@@ -39,9 +39,11 @@ const config__section_t config__section_server = {
 
 static const char *const fsync_policies[] = {"never", "interval", "always", NULL};
 static const char *const block_encodings[] = {"dense", "xor", NULL};
+static const char *const backends[] = {"local", "remote", NULL};
 
 static const config__field_t storage_fields[] = {
     {.key = "path", .type = F_STR, .off = OFF(config_storage_t, path)},
+    {.key = "backend", .type = F_ENUM, .off = OFF(config_storage_t, backend), .names = backends},
     {.key = "wal_fsync", .type = F_ENUM, .off = OFF(config_storage_t, wal_fsync), .names = fsync_policies},
     {.key = "wal_fsync_interval", .type = F_DURATION, .off = OFF(config_storage_t, wal_fsync_interval_ms), .min = 1, .max = 60 * 1000},
     {.key = "wal_compression", .type = F_BOOL, .off = OFF(config_storage_t, wal_compression)},
@@ -63,7 +65,8 @@ static int storage_defaults(config_t *c) {
 }
 
 const config__section_t config__section_storage = {
-    .field = {.key = "storage", .type = F_STRUCT, .off = OFF(config_t, storage), .sub = storage_fields},
+    .field = {.key = "storage", .type = F_STRUCT, .off = OFF(config_t, storage), .sub = storage_fields,
+              .pos_off = OFF(config_storage_t, line)},
     .defaults = storage_defaults,
 };
 

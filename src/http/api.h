@@ -38,6 +38,8 @@ int api_write(http_req_t *req, http_resp_t *resp);
 
 /* api_otlp.c: OTLP/HTTP metrics receiver */
 int api_otlp_metrics(http_req_t *req, http_resp_t *resp);
+/* api_read.c: remote read */
+int api_read(http_req_t *req, http_resp_t *resp);
 
 /* api_series.c: series, label names and values */
 int api_series(http_req_t *req, http_resp_t *resp);
