@@ -69,6 +69,15 @@ typedef struct config__section {
 extern const config__section_t config__section_server, config__section_storage, config__section_log;
 /* config_scrape.c */
 extern const config__section_t config__section_global, config__section_scrape_configs;
+/* HTTP client sub-tables shared by scrape_configs and the service discovery configs (config_scrape.c). */
+extern const config__field_t config__basic_auth_fields[], config__authorization_fields[], config__tls_fields[];
+/* config_discovery.c: the kubernetes, dns and http service discovery configs of a scrape config. */
+extern const config__field_t config__k8s_sd_fields[], config__dns_sd_fields[], config__http_sd_fields[];
+void config__k8s_sd_init(void *elem);
+void config__dns_sd_init(void *elem);
+void config__http_sd_init(void *elem);
+/* Their cross-field checks, located at each SD config's position. */
+int config__check_sd(config_scrape_t *s, vg_error_t *err);
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */

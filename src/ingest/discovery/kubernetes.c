@@ -1,0 +1,2 @@
+/* Kubernetes objects → target groups (placeholder until the roles land). */
+#include "discovery_int.h"
