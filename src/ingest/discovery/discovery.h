@@ -115,4 +115,41 @@ int ingest_dns_parse_answer(const unsigned char *msg, size_t len, int qtype, ing
  * config's port for A/AAAA/MX). Added to g. */
 void ingest_dns_group(ingest_sd_groups_t *g, const char *name, int qtype, int port, const ingest_dns_record_t *r, size_t n);
 
+/* Kubernetes. A store holds one watched resource's objects: a JSON object mapping "namespace/name"
+ * ("name" for nodes) to the object as the API returned it. */
+struct json_t;
+
+/* The target groups of role from its objects (main) and, for endpoints and endpointslice, the pods and
+ * services they join (NULL: none). Labels and addresses follow Prometheus 2.42 (docs/configuration.md
+ * lists them). Returns 0 with *out (one reference) or VG_ENOMEM. */
+int ingest_k8s_build(int role, const struct json_t *main, const struct json_t *pods, const struct json_t *services,
+                     ingest_sd_groups_t **out);
+/* The store key of an object ("ns/name" or "name"), into out (cap bytes); false when it has no name. */
+bool ingest_k8s_key(const struct json_t *obj, char *out, size_t cap);
+
+enum { INGEST_K8S_ADDED = 1, INGEST_K8S_MODIFIED, INGEST_K8S_DELETED, INGEST_K8S_BOOKMARK, INGEST_K8S_ERROR };
+
+/* Applies one watch event (a JSON line {"type": ..., "object": ...}) to store: ADDED/MODIFIED put the
+ * object (refused past max_objects: VG_ELIMIT), DELETED removes it, BOOKMARK changes nothing; the
+ * object's metadata.resourceVersion goes to rv (rv_cap bytes). ERROR carries a Status whose code goes to
+ * *code (410: the resourceVersion is too old). Returns the event type, or <0 with err for a malformed
+ * event (the store is unchanged). */
+int ingest_k8s_apply_event(struct json_t *store, const char *line, size_t len, size_t max_objects, char *rv,
+                           size_t rv_cap, int *code, vg_error_t *err);
+
+/* The watch stream's line splitter: bytes in, complete lines out (without the newline), a line longer
+ * than max_line skipped whole (counted in n_oversized) without buffering more than max_line bytes. */
+typedef struct ingest_k8s_lines {
+    char *buf; /* owned */
+    size_t len, max_line;
+    bool skipping;
+    uint64_t n_oversized;
+} ingest_k8s_lines_t;
+
+void ingest_k8s_lines_init(ingest_k8s_lines_t *l, size_t max_line);
+void ingest_k8s_lines_deinit(ingest_k8s_lines_t *l);
+/* Calls fn for every line completed by p[0..n). Returns 0, VG_ENOMEM, or the first non-zero fn result. */
+int ingest_k8s_lines_feed(ingest_k8s_lines_t *l, const char *p, size_t n, int (*fn)(void *ctx, const char *line, size_t len),
+                          void *ctx);
+
 #endif
