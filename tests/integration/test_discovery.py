@@ -48,6 +48,15 @@ def metric(port, name, **labels):
     return total
 
 
+def clean_exit(name, p):
+    """Stops p and checks its log holds no sanitizer report (leaks included: the debug build's ASan)."""
+    p.stop()
+    with open(p.log_path) as f:
+        out = f.read()
+    check(f"{name}: vigil stops without a sanitizer report",
+          not any(m in out for m in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")), out[-3000:])
+
+
 def start_vigil(tmp, name, cfg_text, wrap=()):
     cfg = os.path.join(tmp, f"{name}.yml")
     with open(cfg, "w") as f:
@@ -160,6 +169,7 @@ def test_http_sd(tmp):
         SDState.status, SDState.ctype, SDState.body = 200, "application/json; charset=utf-8", b"[]"
         check("http_sd: an empty list (charset parameter allowed) removes the targets",
               wait_until(lambda: active(port, "httpsd") == [], timeout=10), active(port, "httpsd"))
+        clean_exit("http_sd", vig)
     finally:
         for p in procs:
             p.stop()
@@ -242,6 +252,7 @@ def test_dns_sd(tmp):
         grew = wait_until(lambda: metric(port, "vigil_sd_failures_total", mechanism="dns") > before, timeout=10)
         d = discovered(port, "dnssrv")
         check("dns_sd: SERVFAIL is counted and keeps the name's last records", grew and d and len(d) == 1 and "node-c" in d[0], d)
+        clean_exit("dns_sd", vig)
     finally:
         vig.stop()
         dns.close()
@@ -502,6 +513,7 @@ def test_kubernetes(tmp):
         ctl("apply", {"resource": "pods", "object": pod("web-5", "default", "10.1.0.10", containers=[{"name": "a", "image": "i"}])})
         back = wait_until(lambda: (lambda v: v is not None and any('"10.1.0.10"' in t for t in v))(k8s_view(port, "k8s-pod")), timeout=40)
         check("kubernetes: with the new token in bearer_token_file discovery recovers", back, vig.output()[-1000:])
+        clean_exit("kubernetes", vig)
     finally:
         for p in procs:
             p.stop()

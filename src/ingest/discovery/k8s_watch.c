@@ -49,7 +49,7 @@ typedef struct informer {
     char rv[128];
     char *cont;       /* list continue token (owned) */
     int64_t backoff_ms;
-    uint64_t retry_at_ns;
+    uint64_t retry_at_ns, started_ns;
     char url[4096];
     ingest__sd_req_t rq;
     ingest__sd_xfer_t x;
@@ -183,6 +183,7 @@ static void start(informer_t *in) {
         return;
     }
     explicit_bzero(k->token, sizeof k->token);
+    in->started_ns = vg_mono_ns();
     in->x.owner = in;
     in->in_flight = true;
 }
@@ -239,7 +240,7 @@ static void finish(informer_t *in, CURLcode cc) {
     if (!rc && status != 200) {
         const char *body = in->x.body.data ? in->x.body.data : "";
         json_t *st = json_loadb(body, in->x.body.len, 0, NULL);
-        snprintf(msg, sizeof msg, "%s: server returned HTTP status %ld%s%s", in->url, status,
+        snprintf(msg, sizeof msg, "%.300s: server returned HTTP status %ld%s%.300s", in->url, status,
                  json_string_value(json_object_get(st, "message")) ? ": " : "",
                  json_string_value(json_object_get(st, "message")) ? json_string_value(json_object_get(st, "message")) : "");
         json_decref(st);
@@ -269,8 +270,9 @@ static void finish(informer_t *in, CURLcode cc) {
             fail(in, "Kubernetes watch returned an error event", in->url);
         } else if (rc || status != 200) {
             fail(in, "Kubernetes watch failed; keeping the last targets", rc ? err.msg : msg);
-        } else {
-            in->backoff_ms = BACKOFF_MIN_MS; /* the server ended the watch: resume from rv */
+        } else { /* the server ended the watch: resume from rv — at once, unless it ended at once */
+            in->backoff_ms = BACKOFF_MIN_MS;
+            if (vg_mono_ns() - in->started_ns < 1000000000ull) in->retry_at_ns = vg_mono_ns() + BACKOFF_MIN_MS * 1000000ull;
         }
     }
     ingest__sd_xfer_cleanup(&in->x);
