@@ -114,6 +114,63 @@ typedef struct config_tls {
     bool insecure_skip_verify;
 } config_tls_t;
 
+/* The HTTP client settings Prometheus' service discovery configs share (inline in each SD config). */
+typedef struct config_http_client {
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    char *bearer_token, *bearer_token_file;
+    config_tls_t tls_config;
+    bool follow_redirects; /* default true */
+    bool enable_http2;     /* accepted for compatibility (default true); libcurl negotiates */
+} config_http_client_t;
+
+/* http_sd_configs: GET url → a JSON list of {targets, labels} (docs/configuration.md). */
+typedef struct config_http_sd {
+    char *url;
+    int64_t refresh_interval_ms; /* default 60s */
+    config_http_client_t http;
+    int line, col;
+} config_http_sd_t;
+
+typedef enum { CONFIG_DNS_SRV, CONFIG_DNS_A, CONFIG_DNS_AAAA, CONFIG_DNS_MX } config_dns_type_t;
+
+/* dns_sd_configs: names looked up through the libc resolver every refresh_interval. */
+typedef struct config_dns_sd {
+    config_strlist_t names;
+    char *type;                  /* as written ("SRV" when absent); resolved into qtype by the check */
+    int qtype;                   /* config_dns_type_t */
+    int64_t port;                /* required unless SRV */
+    int64_t refresh_interval_ms; /* default 30s */
+    int line, col;
+} config_dns_sd_t;
+
+typedef enum {
+    CONFIG_K8S_ENDPOINTS, CONFIG_K8S_ENDPOINTSLICE, CONFIG_K8S_NODE, CONFIG_K8S_POD, CONFIG_K8S_SERVICE,
+    CONFIG_K8S_INGRESS, CONFIG_K8S_N_ROLES
+} config_k8s_role_t;
+
+typedef struct config_k8s_selector {
+    int role; /* config_k8s_role_t */
+    char *label, *field;
+    int line, col;
+} config_k8s_selector_t;
+
+/* kubernetes_sd_configs: list + watch of one role's objects (docs/configuration.md). */
+typedef struct config_k8s_sd {
+    char *api_server; /* NULL: in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service account) */
+    int role;         /* config_k8s_role_t; -1 until set (required) */
+    config_http_client_t http;
+    struct {
+        config_strlist_t names;
+        bool own_namespace;
+    } namespaces;
+    struct { config_k8s_selector_t *v; size_t n; } selectors;
+    int line, col;
+} config_k8s_sd_t;
+
+/* Names of Kubernetes roles as written in YAML ("endpoints", "pod", …). */
+const char *config_k8s_role_name(int role);
+
 typedef struct config_scrape {
     char *job_name;
     int64_t scrape_interval_ms, scrape_timeout_ms; /* 0 in the file = inherit from global */
@@ -127,6 +184,9 @@ typedef struct config_scrape {
     config_tls_t tls_config;
     struct { config_static_t *v; size_t n; } static_configs;
     struct { config_file_sd_t *v; size_t n; } file_sd_configs;
+    struct { config_k8s_sd_t *v; size_t n; } kubernetes_sd_configs;
+    struct { config_dns_sd_t *v; size_t n; } dns_sd_configs;
+    struct { config_http_sd_t *v; size_t n; } http_sd_configs;
     config_relabel_list_t relabel_configs, metric_relabel_configs;
     int64_t sample_limit, label_limit, label_name_length_limit, label_value_length_limit, target_limit;
     uint64_t body_size_limit;

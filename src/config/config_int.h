@@ -84,6 +84,13 @@ int config__check_targets(const config_static_t *st, vg_error_t *err);
  * located at line:col. */
 int config__check_http_client(const config_basic_auth_t *ba, const config_authorization_t *az, const char *bearer_token,
                               const char *bearer_token_file, int line, int col, vg_error_t *err);
+/* config_discovery.c: the kubernetes, dns and http service discovery configs of a scrape config. */
+extern const config__field_t config__k8s_sd_fields[], config__dns_sd_fields[], config__http_sd_fields[];
+void config__k8s_sd_init(void *elem);
+void config__dns_sd_init(void *elem);
+void config__http_sd_init(void *elem);
+/* Their cross-field checks, located at each SD config's position. */
+int config__check_sd(config_scrape_t *s, vg_error_t *err);
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */
