@@ -973,7 +973,7 @@ static bool load_rules(ut_run_t *r, FILE *errout) {
         }
         qsort(rank, r->n_specs, sizeof *rank, cmp_order);
         for (size_t i = 0; i < r->n_specs; i++) sorted[i] = r->specs[rank[i][1]];
-        memcpy(r->specs, sorted, r->n_specs * sizeof *sorted);
+        if (r->n_specs) memcpy(r->specs, sorted, r->n_specs * sizeof *sorted);
     }
     free(rank);
     free(sorted);
