@@ -39,6 +39,7 @@ static void usage(FILE *fp) {
           "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
           "                             print EXPR with the tenant matchers enforced\n"
           "  promqltest [-v] FILE...     run PromQL scripted tests (Prometheus' .test format)\n"
+          "  test rules FILE...         run rule unit tests (promtool's format); exit 1 on any failure\n"
           "  import openmetrics FILE --data DIR\n"
           "                             backfill timestamped OpenMetrics text into a data directory\n"
           "  tsdb list DIR              list the blocks of a data or block directory\n"
@@ -206,6 +207,11 @@ static void test_destroy(void *st) { tsdb_db_close(st); }
 static int cmd_promqltest(int argc, char **argv) {
     promql_test_storage_t ts = {NULL, test_create, test_appender, test_querier, test_destroy};
     return promql_cmd_test(argc, argv, &ts);
+}
+
+static int cmd_test_rules(int argc, char **argv) {
+    promql_test_storage_t ts = {NULL, test_create, test_appender, test_querier, test_destroy};
+    return rules_cmd_test(argc, argv, &ts);
 }
 
 /* `vigil tsdb dump --match`: a series selector through PromQL's parser. */
@@ -467,6 +473,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "template")) return rules_cmd_template(argc - 1, argv + 1);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
     if (!strcmp(cmd, "promqltest")) return cmd_promqltest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "test") && argc >= 3 && !strcmp(argv[2], "rules")) return cmd_test_rules(argc - 3, argv + 3);
     if (!strcmp(cmd, "tsdb")) return tsdb_cmd(argc - 2, argv + 2, parse_selector);
     if (!strcmp(cmd, "import") && argc >= 3 && !strcmp(argv[2], "openmetrics")) return cmd_import(argc - 3, argv + 3);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();

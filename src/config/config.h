@@ -30,6 +30,8 @@ typedef struct config_server {
     int64_t max_connections;
     int64_t max_connections_per_ip; /* concurrent connections from one client address; 0 = no cap */
     int64_t shutdown_timeout_ms;
+    char *external_url;       /* the URL users reach vigil at (Prometheus' --web.external-url), no trailing
+                                 slash; NULL: none. Alert templates' $externalURL and generator URLs */
 } config_server_t;
 
 typedef enum { CONFIG_FSYNC_NEVER, CONFIG_FSYNC_INTERVAL, CONFIG_FSYNC_ALWAYS } config_fsync_t;
