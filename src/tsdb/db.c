@@ -707,3 +707,11 @@ int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err) {
 int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
     return tsdb__querier_new(db->head, mint, maxt, out, err);
 }
+
+int tsdb_db_feed(tsdb_db_t *db, const storage_feed_pos_t *from, storage_feed_t **out, vg_error_t *err) {
+    *out = NULL;
+    if (!db->wal) return vg_error_set(err, VG_EUNSUPPORTED, "an in-memory database has no WAL to feed from");
+    char p[4096];
+    snprintf(p, sizeof p, "%s/wal", db->path);
+    return tsdb__feed_new(p, db->head, from, out, err);
+}
