@@ -69,6 +69,14 @@ typedef struct config__section {
 extern const config__section_t config__section_server, config__section_storage, config__section_log;
 /* config_scrape.c */
 extern const config__section_t config__section_global, config__section_scrape_configs;
+/* Tables and checks remote_write shares with scrape configs (HTTP client settings, relabel rules). */
+extern const config__field_t config__basic_auth_fields[], config__authorization_fields[], config__tls_fields[],
+    config__relabel_fields[];
+void config__relabel_init(void *elem);
+/* Checks one relabel rule as Prometheus does; where names it in messages ("scrape_configs[job_name=x]..."). */
+int config__check_relabel(const config_relabel_t *r, const char *where, vg_error_t *err);
+/* config_remote_write.c */
+extern const config__section_t config__section_remote_write;
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */

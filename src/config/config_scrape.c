@@ -28,7 +28,7 @@ static const config__field_t global_fields[] = {
     FIELD_END,
 };
 
-static const config__field_t relabel_fields[] = {
+const config__field_t config__relabel_fields[] = {
     {.key = "source_labels", .type = F_STRLIST, .off = OFF(config_relabel_t, source_labels)},
     {.key = "separator", .type = F_STR, .off = OFF(config_relabel_t, separator), .empty_ok = true},
     {.key = "target_label", .type = F_STR, .off = OFF(config_relabel_t, target_label)},
@@ -51,21 +51,21 @@ static const config__field_t file_sd_fields[] = {
     FIELD_END,
 };
 
-static const config__field_t basic_auth_fields[] = {
+const config__field_t config__basic_auth_fields[] = {
     {.key = "username", .type = F_STR, .off = OFF(config_basic_auth_t, username), .empty_ok = true},
     {.key = "password", .type = F_STR, .off = OFF(config_basic_auth_t, password), .empty_ok = true, .secret = true},
     {.key = "password_file", .type = F_STR, .off = OFF(config_basic_auth_t, password_file)},
     FIELD_END,
 };
 
-static const config__field_t authorization_fields[] = {
+const config__field_t config__authorization_fields[] = {
     {.key = "type", .type = F_STR, .off = OFF(config_authorization_t, type)},
     {.key = "credentials", .type = F_STR, .off = OFF(config_authorization_t, credentials), .secret = true},
     {.key = "credentials_file", .type = F_STR, .off = OFF(config_authorization_t, credentials_file)},
     FIELD_END,
 };
 
-static const config__field_t tls_fields[] = {
+const config__field_t config__tls_fields[] = {
     {.key = "ca_file", .type = F_STR, .off = OFF(config_tls_t, ca_file)},
     {.key = "cert_file", .type = F_STR, .off = OFF(config_tls_t, cert_file)},
     {.key = "key_file", .type = F_STR, .off = OFF(config_tls_t, key_file)},
@@ -74,7 +74,7 @@ static const config__field_t tls_fields[] = {
     FIELD_END,
 };
 
-static void relabel_init(void *p) {
+void config__relabel_init(void *p) {
     config_relabel_t *r = p;
     r->separator = strdup(";");
     r->regex = strdup("(.*)");
@@ -101,16 +101,16 @@ static const config__field_t scrape_fields[] = {
     {.key = "params", .type = F_PARAMS, .off = OFF(config_scrape_t, params)},
     {.key = "honor_labels", .type = F_BOOL, .off = OFF(config_scrape_t, honor_labels)},
     {.key = "honor_timestamps", .type = F_BOOL, .off = OFF(config_scrape_t, honor_timestamps)},
-    {.key = "basic_auth", .type = F_STRUCT, .off = OFF(config_scrape_t, basic_auth), .sub = basic_auth_fields},
-    {.key = "authorization", .type = F_STRUCT, .off = OFF(config_scrape_t, authorization), .sub = authorization_fields},
+    {.key = "basic_auth", .type = F_STRUCT, .off = OFF(config_scrape_t, basic_auth), .sub = config__basic_auth_fields},
+    {.key = "authorization", .type = F_STRUCT, .off = OFF(config_scrape_t, authorization), .sub = config__authorization_fields},
     {.key = "bearer_token", .type = F_STR, .off = OFF(config_scrape_t, bearer_token), .secret = true},
     {.key = "bearer_token_file", .type = F_STR, .off = OFF(config_scrape_t, bearer_token_file)},
-    {.key = "tls_config", .type = F_STRUCT, .off = OFF(config_scrape_t, tls_config), .sub = tls_fields},
+    {.key = "tls_config", .type = F_STRUCT, .off = OFF(config_scrape_t, tls_config), .sub = config__tls_fields},
     LIST_OF("static_configs", config_scrape_t, static_configs, static_fields, config_static_t, NULL),
     {.key = "file_sd_configs", .type = F_LIST, .off = OFF(config_scrape_t, file_sd_configs), .sub = file_sd_fields,
      .elem_size = sizeof(config_file_sd_t), .init = file_sd_init},
-    LIST_OF("relabel_configs", config_scrape_t, relabel_configs, relabel_fields, config_relabel_t, relabel_init),
-    LIST_OF("metric_relabel_configs", config_scrape_t, metric_relabel_configs, relabel_fields, config_relabel_t, relabel_init),
+    LIST_OF("relabel_configs", config_scrape_t, relabel_configs, config__relabel_fields, config_relabel_t, config__relabel_init),
+    LIST_OF("metric_relabel_configs", config_scrape_t, metric_relabel_configs, config__relabel_fields, config_relabel_t, config__relabel_init),
     {.key = "sample_limit", .type = F_INT, .off = OFF(config_scrape_t, sample_limit), .min = 0, .max = INT64_MAX},
     {.key = "label_limit", .type = F_INT, .off = OFF(config_scrape_t, label_limit), .min = 0, .max = INT64_MAX},
     {.key = "label_name_length_limit", .type = F_INT, .off = OFF(config_scrape_t, label_name_length_limit), .min = 0, .max = INT64_MAX},
@@ -140,7 +140,7 @@ const config__section_t config__section_global = {
     .check = global_check,
 };
 
-static int check_relabel(const config_relabel_t *r, const char *where, vg_error_t *err) {
+int config__check_relabel(const config_relabel_t *r, const char *where, vg_error_t *err) {
     const char *act = config_relabel_action_name(r->action);
     bool needs_target = r->action == CONFIG_RELABEL_REPLACE || r->action == CONFIG_RELABEL_HASHMOD ||
                         r->action == CONFIG_RELABEL_LOWERCASE || r->action == CONFIG_RELABEL_UPPERCASE ||
@@ -173,7 +173,7 @@ static int check_relabels(const config_relabel_list_t *l, const char *job, const
     char where[256];
     for (size_t i = 0; i < l->n; i++) {
         snprintf(where, sizeof where, "scrape_configs[job_name=%s].%s[%zu]", job, what, i);
-        int rc = check_relabel(&l->v[i], where, err);
+        int rc = config__check_relabel(&l->v[i], where, err);
         if (rc) return rc;
     }
     return 0;

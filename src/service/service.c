@@ -179,6 +179,7 @@ int service_reload(service_t *app, vg_error_t *err) {
     apply_runtime(nc);
     if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
     if (app->db) tsdb_db_set_max_series(app->db, (uint64_t)nc->ingest_limits.max_series_total);
+    service__forward_apply(app);
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, vg_now_ms());
     selfmon_gauge_set(p->reload_ok, 1);

@@ -378,6 +378,7 @@ static int feed_next(storage_feed_t *base, const storage_feed_handler_t *h, size
             f->start = f->pos;
             f->catchup = false;
             f->from_end = false;
+            return (int)delivered; /* let the reader note the start before anything is owed */
         }
     idle:
         if (delivered || vg_mono_ns() >= deadline) return (int)delivered;
