@@ -83,7 +83,8 @@ static int check_entry(config_t *c, config_remote_write_t *r, size_t idx, vg_err
     if (strncmp(r->url, "http://", 7) && strncmp(r->url, "https://", 8))
         return config__fail_pos(err, r->line, r->col, "remote_write[%zu]: unsupported scheme in url \"%s\" (http or https)",
                                 idx, r->url);
-    if (!r->name) {
+    bool generated = !r->name;
+    if (generated) {
         vg_buf_t b = {0};
         config__write_fields(&b, rw_fields, (const char *)r, 0, false);
         if (b.failed) {
@@ -98,12 +99,11 @@ static int check_entry(config_t *c, config_remote_write_t *r, size_t idx, vg_err
     }
     const char *nm = r->name;
     for (size_t j = 0; j < idx; j++) {
-        if (!strcmp(c->remote_write.v[j].name, nm))
-            return config__fail_pos(err, r->line, r->col, "found multiple remote write configs with job name \"%s\"", nm);
-        if (!strcmp(c->remote_write.v[j].url, r->url) && !r->tenant_header == !c->remote_write.v[j].tenant_header &&
-            r->write_relabel_configs.n == 0 && c->remote_write.v[j].write_relabel_configs.n == 0)
+        if (strcmp(c->remote_write.v[j].name, nm)) continue;
+        if (generated && !strcmp(c->remote_write.v[j].url, r->url)) /* the same entry twice */
             return config__fail_pos(err, r->line, r->col, "duplicate remote write configs are not allowed, found duplicate for URL: %s",
                                     r->url);
+        return config__fail_pos(err, r->line, r->col, "found multiple remote write configs with job name \"%s\"", nm);
     }
     for (size_t i = 0; nm[i]; i++)
         if (nm[i] == '/' || nm[i] == '\\' || (nm[i] == '.' && i == 0))
