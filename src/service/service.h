@@ -262,4 +262,11 @@ struct ingest_rw_reader;
  * (entries before it are kept). */
 int service_write_metadata(service_ctx_t *ctx, struct ingest_rw_reader *rd, service_metadata_counts_t *out);
 
+/* ---- remote_write out (forward.c) ---- */
+/* Starts a queue per `remote_write:` entry of the current config over s->db's WAL (set s->db first);
+ * queue errors are logged, not returned. A reload then restarts changed queues. */
+int service_remote_write_start(service_t *s, vg_error_t *err);
+/* Stops every queue, giving them up to flush_ms to send what they hold; each saves its position. */
+void service_remote_write_stop(service_t *s, int64_t flush_ms);
+
 #endif

@@ -69,7 +69,13 @@ typedef struct service__priv {
     pthread_mutex_t reload_mu; /* one reload at a time */
     selfmon_metric_t *reload_ok, *reload_ts;
     service__mdstore_t *metadata; /* received with writes */
+    struct service__forward *forward; /* remote_write queues (forward.c); NULL until started */
 } service__priv_t;
+
+/* forward.c: remote_write queues. Restarts the queues whose entry changed in the current config, starts
+ * new ones, stops removed ones (no-op before service_remote_write_start). */
+typedef struct service__forward service__forward_t;
+void service__forward_apply(service_t *s);
 
 /* s's received-metadata store (NULL before service_init). */
 service__mdstore_t *service__mdstore(service_t *s);

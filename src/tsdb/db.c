@@ -1027,3 +1027,11 @@ int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t
     if (qs != stack) free(qs);
     return rc;
 }
+
+int tsdb_db_feed(tsdb_db_t *db, const storage_feed_pos_t *from, storage_feed_t **out, vg_error_t *err) {
+    *out = NULL;
+    if (!db->wal) return vg_error_set(err, VG_EUNSUPPORTED, "an in-memory database has no WAL to feed from");
+    char p[4096];
+    snprintf(p, sizeof p, "%s/wal", db->path);
+    return tsdb__feed_new(p, db->head, from, out, err);
+}
