@@ -62,7 +62,8 @@ static int alert_labels(rules_group_t *g, rules__rule_t *r, const rules_env_t *e
         size_t i = 0;
         while (i < n && strcmp(ls[i].name, env->forced_label)) i++;
         bool allowed = false;
-        for (size_t k = 0; i < n && k < env->n_forced_values && !allowed; k++) allowed = !strcmp(ls[i].value, env->forced_values[k]);
+        for (size_t k = 0; i < n && k < env->n_forced_values && !allowed; k++)
+            allowed = !strcmp(ls[i].value, env->forced_values[k]);
         if (i == n) ls[n++] = (model_label_t){env->forced_label, env->forced_values[0]};
         else if (!allowed) ls[i].value = env->forced_values[0];
     }
