@@ -9,7 +9,10 @@
  *     timestamp through an explicit environment (executor, appender, notifier callback), which is what
  *     a `test rules` runner with a simulated clock drives;
  *   - the manager: one thread that schedules the groups of the config's rule_files (and groups added
- *     for tenants), reloads them keeping the state of unchanged groups, and answers the API.
+ *     through the API, for tenants or unscoped), reloads them keeping the state of unchanged groups,
+ *     and answers the API;
+ *   - the ruler's store (store.c): the API's groups as rule files under a directory, one per owner
+ *     and namespace, with escaped names and atomic writes.
  *
  * Tenant groups: a group may carry a tenant. Its expressions go through the environment's enforce hook
  * (the tenant's matcher, promql_enforce) before every execution, and it writes through the appender the
