@@ -557,7 +557,8 @@ static int emit(yaml_emitter_t *e, yaml_event_t *ev) { return yaml_emitter_emit(
 /* Whether a YAML 1.1 reader would resolve s, written plain, to something other than a string (null, a
  * boolean, a number): such values are quoted so every client reads strings back. */
 static bool plain_typed(const char *s) {
-    static const char *const words[] = {"~", "null", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", "+.inf", ".nan"};
+    static const char *const words[] = {"~",  "null", "true", "false", "yes",   "no",    "on",
+                                        "off", "y",    "n",    ".inf",  "-.inf", "+.inf", ".nan"};
     if (!*s) return true;
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (!strcasecmp(s, words[i])) return true;

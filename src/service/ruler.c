@@ -259,8 +259,9 @@ int service_ruler_set(service_ctx_t *ctx, const char *org_id, const char *ns_nam
     if (!r) return err->code;
     uint64_t max = ctx->cfg->rules.ruler_max_group_size;
     if (len > max)
-        return vg_error_set(err, VG_ETOOLARGE, "rule group of %zu bytes exceeds the limit of %llu bytes (rules.ruler_max_group_size)",
-                            len, (unsigned long long)max);
+        return vg_error_set(err, VG_ETOOLARGE,
+                            "rule group of %zu bytes exceeds the limit of %llu bytes (rules.ruler_max_group_size)", len,
+                            (unsigned long long)max);
     if (rules_store_escape(ns_name, esc, sizeof esc))
         return vg_error_set(err, VG_EINVAL, "namespace name is empty or too long (at most %d bytes once escaped)",
                             RULES_STORE_ESCAPED_MAX);
@@ -331,7 +332,8 @@ int service_ruler_delete(service_ctx_t *ctx, const char *org_id, const char *ns_
     ruler_ns_t *ns = find_ns(r, owner, ns_name);
     ssize_t gi = group ? find_group(ns, group) : -1;
     if (!ns) rc = vg_error_set(err, VG_ENOTFOUND, "namespace \"%s\" does not exist", ns_name);
-    else if (group && gi < 0) rc = vg_error_set(err, VG_ENOTFOUND, "rule group \"%s\" does not exist in namespace \"%s\"", group, ns_name);
+    else if (group && gi < 0)
+        rc = vg_error_set(err, VG_ENOTFOUND, "rule group \"%s\" does not exist in namespace \"%s\"", group, ns_name);
     rules_group_spec_t *rest = NULL;
     size_t n_rest = 0;
     if (!rc && group && ns->n > 1) {

@@ -259,6 +259,12 @@ alerting:
         else:
             skip("Alertmanager receives the tenant alert", "Alertmanager is not installed")
 
+        # a reload re-reads rule_files; the API's groups are not rule files and stay
+        vig.p.send_signal(1)
+        time.sleep(1.5)
+        st, b = get_json(port, "/api/v1/rules", alice)
+        check("a reload keeps the API's groups", st == 200 and [g["name"] for g in b["data"]["groups"]] == ["alice-rules"], b)
+
         # restart: the groups come back from the data directory, `for` state restored from her series
         def slow():
             st, b = get_json(port, "/api/v1/alerts", alice)
