@@ -238,6 +238,8 @@ typedef struct config_limits {
     int64_t max_samples_per_query;
     int64_t max_concurrent_queries;
     int64_t max_query_range_ms;
+    int64_t ruler_max_rule_groups;          /* rule groups a tenant may store through the ruler API (0 = unlimited) */
+    int64_t ruler_max_rules_per_rule_group; /* rules in one of them (0 = unlimited) */
 } config_limits_t;
 
 /* Global ingestion limits, in the top-level `limits` section beside the per-tenant defaults (keys and
@@ -299,6 +301,7 @@ typedef struct config_rules {
     int64_t alert_for_outage_tolerance_ms; /* 1h */
     int64_t alert_for_grace_period_ms;     /* 10m */
     int64_t alert_resend_delay_ms;         /* 1m */
+    uint64_t ruler_max_group_size;         /* bytes of one rule group uploaded through the ruler API (256KiB) */
 } config_rules_t;
 /* ---- alerting: where alerts go (Prometheus' `alerting:` section; docs/configuration.md) ---- */
 typedef enum { CONFIG_AM_API_V1, CONFIG_AM_API_V2 } config_am_api_t;
