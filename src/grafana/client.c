@@ -10,6 +10,7 @@
  *    after use; nothing secret is ever passed to the logger or put into an error message. */
 #include "grafana/grafana_int.h"
 
+#include "util/fs.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -110,18 +111,9 @@ static bool http_url(const char *u) { return u && (!strncmp(u, "http://", 7) || 
 
 static int read_secret_file(const char *path, char **out, vg_error_t *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return vg_error_set(err, VG_EIO, "grafana: admin_password_file %s: %s", path, strerror(errno));
     char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    bool more = !feof(f);
-    fclose(f);
-    if (more) {
-        explicit_bzero(buf, sizeof buf);
-        return vg_error_set(err, VG_ECONFIG, "grafana: admin_password_file %s: longer than 1023 bytes", path);
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
-    buf[n] = '\0';
+    int rc = vg_fs_read_secret(path, buf, sizeof buf, err);
+    if (rc) return vg_error_set(err, rc == VG_ELIMIT ? VG_ECONFIG : VG_EIO, "grafana: admin_password_file %s", err->msg);
     *out = strdup(buf);
     explicit_bzero(buf, sizeof buf);
     return *out ? 0 : VG_ENOMEM;

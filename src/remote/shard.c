@@ -11,6 +11,7 @@
  * given up that way is not counted as answered, so the saved position stays before it. */
 #include "remote/write_int.h"
 
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -83,16 +84,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     return len;
 }
 
-static int read_secret(const char *path, char *out, size_t cap) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(out, 1, cap - 1, f);
-    fclose(f);
-    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r')) n--;
-    out[n] = '\0';
-    return 0;
-}
-
 static int sender_init(sender_t *sd, const config_remote_write_t *rc, size_t max_per_send, vg_error_t *err) {
     pthread_once(&curl_once, curl_init_once);
     sd->h = curl_easy_init();
@@ -117,7 +108,7 @@ static int sender_init(sender_t *sd, const config_remote_write_t *rc, size_t max
         snprintf(line, sizeof line, "Authorization: %s %s", type, rc->authorization.credentials);
         l = curl_slist_append(l, line);
     } else if (rc->authorization.credentials_file) {
-        if (read_secret(rc->authorization.credentials_file, secret, sizeof secret))
+        if (vg_fs_read_secret(rc->authorization.credentials_file, secret, sizeof secret, NULL))
             return vg_error_set(err, VG_EIO, "remote_write %s: cannot read credentials_file %s: %s", rc->name,
                                 rc->authorization.credentials_file, strerror(errno));
         snprintf(line, sizeof line, "Authorization: %s %s", type, secret);
@@ -142,7 +133,7 @@ static int sender_init(sender_t *sd, const config_remote_write_t *rc, size_t max
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERNAME, rc->basic_auth.username ? rc->basic_auth.username : "");
         if (rc->basic_auth.password_file) {
-            if (read_secret(rc->basic_auth.password_file, secret, sizeof secret))
+            if (vg_fs_read_secret(rc->basic_auth.password_file, secret, sizeof secret, NULL))
                 return vg_error_set(err, VG_EIO, "remote_write %s: cannot read password_file %s: %s", rc->name,
                                     rc->basic_auth.password_file, strerror(errno));
             curl_easy_setopt(e, CURLOPT_PASSWORD, secret); /* libcurl copies option strings */

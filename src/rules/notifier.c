@@ -21,6 +21,7 @@
 
 #include "ingest/scrape/relabel.h"
 #include "selfmon/selfmon.h"
+#include "util/fs.h"
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -357,17 +358,6 @@ void rules_notifier_encode(const rules_alert_t *alerts, size_t n_alerts, vg_buf_
 
 /* ---- sending ---- */
 
-/* Reads a secret file (trailing newlines trimmed) into out; -1 when it cannot be read. */
-static int read_secret(const char *path, char *out, size_t cap) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return -1;
-    size_t k = fread(out, 1, cap - 1, fp);
-    fclose(fp);
-    while (k && (out[k - 1] == '\n' || out[k - 1] == '\r')) k--;
-    out[k] = '\0';
-    return 0;
-}
-
 typedef struct post {
     CURL *h;
     struct curl_slist *hdrs;
@@ -395,7 +385,7 @@ static int post_setup(post_t *p, const config_alertmanager_t *c, const vg_buf_t 
     else if (c->bearer_token) cred = c->bearer_token;
     else if (c->bearer_token_file) file = c->bearer_token_file;
     if (file) {
-        if (read_secret(file, secret, sizeof secret)) {
+        if (vg_fs_read_secret(file, secret, sizeof secret, NULL)) {
             snprintf(p->setup_err, sizeof p->setup_err, "unable to read authorization credentials file %s: %s", file,
                      strerror(errno));
             rc = VG_EIO;
@@ -410,7 +400,7 @@ static int post_setup(post_t *p, const config_alertmanager_t *c, const vg_buf_t 
     if (!rc && (c->basic_auth.username || c->basic_auth.password || c->basic_auth.password_file)) {
         const char *pw = c->basic_auth.password ? c->basic_auth.password : "";
         if (c->basic_auth.password_file) {
-            if (read_secret(c->basic_auth.password_file, secret, sizeof secret)) {
+            if (vg_fs_read_secret(c->basic_auth.password_file, secret, sizeof secret, NULL)) {
                 snprintf(p->setup_err, sizeof p->setup_err, "unable to read basic auth password file %s: %s",
                          c->basic_auth.password_file, strerror(errno));
                 rc = VG_EIO;

@@ -55,6 +55,23 @@ int vg_fs_write_all(int fd, const void *p, size_t n, vg_error_t *err) {
     return 0;
 }
 
+int vg_fs_read_secret(const char *path, char *out, size_t cap, vg_error_t *err) {
+    out[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) return vg_error_set(err, VG_EIO, "%s: %s", path, strerror(errno));
+    size_t n = fread(out, 1, cap - 1, f);
+    bool more = false; /* anything past cap - 1 bytes but line ends */
+    for (int c; !more && (c = fgetc(f)) != EOF;) more = c != '\n' && c != '\r';
+    fclose(f);
+    if (more) {
+        explicit_bzero(out, cap);
+        return vg_error_set(err, VG_ELIMIT, "%s: longer than %zu bytes", path, cap - 1);
+    }
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r')) n--;
+    out[n] = '\0';
+    return 0;
+}
+
 int vg_fs_read_file(const char *path, uint8_t **out, size_t *len_out, vg_error_t *err) {
     *out = NULL;
     *len_out = 0;

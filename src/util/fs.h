@@ -18,6 +18,10 @@ int vg_fs_fsync_dir(const char *path, vg_error_t *err);
 int vg_fs_write_all(int fd, const void *p, size_t n, vg_error_t *err);
 /* Reads a whole file into a malloc'd buffer (caller frees with free()). */
 int vg_fs_read_file(const char *path, uint8_t **out, size_t *len_out, vg_error_t *err);
+/* Reads a secret file (a password, token or credentials file of a config) into out (cap bytes) with
+ * trailing CR/LF trimmed. Returns 0, VG_EIO (unreadable; err, which may be NULL, names the file) or
+ * VG_ELIMIT (longer than cap - 1 bytes: a secret is never silently cut). */
+int vg_fs_read_secret(const char *path, char *out, size_t cap, vg_error_t *err);
 /* Removes a directory tree (like rm -rf); a missing path is not an error. */
 int vg_fs_remove_all(const char *path, vg_error_t *err);
 /* Takes an exclusive flock on <dir>/lock (created if needed). *fd_out is the lock fd (close to release).

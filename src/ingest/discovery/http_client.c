@@ -7,20 +7,12 @@
  * the status is 200 — an error status's body is collected (bounded) for the message. */
 #include "discovery_int.h"
 
+#include "util/fs.h"
+
 #include "vigil_build.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int read_secret(const char *path, char *out, size_t cap) {
-    FILE *fp = fopen(path, "r");
-    if (!fp) return -1;
-    size_t n = fread(out, 1, cap - 1, fp);
-    fclose(fp);
-    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r')) n--;
-    out[n] = '\0';
-    return 0;
-}
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
     ingest__sd_xfer_t *x = ud;
@@ -53,12 +45,12 @@ int ingest__sd_xfer_setup(ingest__sd_xfer_t *x, const ingest__sd_req_t *rq, vg_e
         if (h->authorization.type) type = h->authorization.type;
         if (h->authorization.credentials) bearer = h->authorization.credentials;
         else if (h->authorization.credentials_file) {
-            if (read_secret(h->authorization.credentials_file, secret, sizeof secret))
+            if (vg_fs_read_secret(h->authorization.credentials_file, secret, sizeof secret, NULL))
                 return vg_error_set(err, VG_EIO, "unable to read authorization credentials file %s", h->authorization.credentials_file);
             bearer = secret;
         } else if (h->bearer_token) bearer = h->bearer_token;
         else if (h->bearer_token_file) {
-            if (read_secret(h->bearer_token_file, secret, sizeof secret))
+            if (vg_fs_read_secret(h->bearer_token_file, secret, sizeof secret, NULL))
                 return vg_error_set(err, VG_EIO, "unable to read bearer token file %s", h->bearer_token_file);
             bearer = secret;
         }
@@ -96,7 +88,7 @@ int ingest__sd_xfer_setup(ingest__sd_xfer_t *x, const ingest__sd_req_t *rq, vg_e
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERNAME, h->basic_auth.username ? h->basic_auth.username : "");
         if (h->basic_auth.password_file) {
-            if (read_secret(h->basic_auth.password_file, secret, sizeof secret)) {
+            if (vg_fs_read_secret(h->basic_auth.password_file, secret, sizeof secret, NULL)) {
                 explicit_bzero(secret, sizeof secret);
                 return vg_error_set(err, VG_EIO, "unable to read basic auth password file %s", h->basic_auth.password_file);
             }

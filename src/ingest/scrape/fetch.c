@@ -9,6 +9,7 @@
  * to t->body. Secrets read from files live on the stack only and are wiped after use. */
 #include "scrape_int.h"
 
+#include "util/fs.h"
 #include "util/timeutil.h"
 
 #include "vigil_build.h"
@@ -85,17 +86,6 @@ static int gunzip(ingest__target_t *t, vg_error_t *err) {
     return rc;
 }
 
-/* Reads a secret file (trailing newline trimmed) into out. */
-static int read_secret(const char *path, char *out, size_t cap) {
-    FILE *fp = fopen(path, "r");
-    if (!fp) return -1;
-    size_t n = fread(out, 1, cap - 1, fp);
-    fclose(fp);
-    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r')) n--;
-    out[n] = '\0';
-    return 0;
-}
-
 static int setup_easy(ingest__target_t *t, vg_error_t *err) {
     const config_scrape_t *sc = t->pool->sc;
     if (!t->easy && !(t->easy = curl_easy_init())) return vg_error_set(err, VG_ENOMEM, "curl_easy_init failed");
@@ -110,10 +100,10 @@ static int setup_easy(ingest__target_t *t, vg_error_t *err) {
     char secret[4096];
     const char *bearer = NULL;
     if (sc->authorization.credentials) bearer = sc->authorization.credentials;
-    else if (sc->authorization.credentials_file && !read_secret(sc->authorization.credentials_file, secret, sizeof secret))
+    else if (sc->authorization.credentials_file && !vg_fs_read_secret(sc->authorization.credentials_file, secret, sizeof secret, NULL))
         bearer = secret;
     else if (sc->bearer_token) bearer = sc->bearer_token;
-    else if (sc->bearer_token_file && !read_secret(sc->bearer_token_file, secret, sizeof secret)) bearer = secret;
+    else if (sc->bearer_token_file && !vg_fs_read_secret(sc->bearer_token_file, secret, sizeof secret, NULL)) bearer = secret;
     else if ((sc->authorization.credentials_file || sc->bearer_token_file))
         return vg_error_set(err, VG_EIO, "unable to read authorization credentials file");
     if (bearer) {
@@ -141,7 +131,7 @@ static int setup_easy(ingest__target_t *t, vg_error_t *err) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERNAME, sc->basic_auth.username ? sc->basic_auth.username : "");
         if (sc->basic_auth.password_file) {
-            if (read_secret(sc->basic_auth.password_file, secret, sizeof secret))
+            if (vg_fs_read_secret(sc->basic_auth.password_file, secret, sizeof secret, NULL))
                 return vg_error_set(err, VG_EIO, "unable to read basic auth password file %s", sc->basic_auth.password_file);
             curl_easy_setopt(e, CURLOPT_PASSWORD, secret); /* libcurl copies option strings */
         } else {
