@@ -980,18 +980,6 @@ static bool load_rules(ut_run_t *r, FILE *errout) {
     return ok;
 }
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    vg_buf_t b = VG_BUF_INIT;
-    char tmp[65536];
-    size_t k;
-    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0) vg_buf_append(&b, tmp, k);
-    fclose(f);
-    if (!b.data) vg_buf_puts(&b, "");
-    return vg_buf_steal(&b, len);
-}
-
 int rules_unittest_run(const char *path, const promql_test_storage_t *storage, FILE *out, FILE *errout) {
     fprintf(out, "Unit Testing:  %s\n", path);
     ut_errs_t errs = {0};
@@ -1000,9 +988,10 @@ int rules_unittest_run(const char *path, const promql_test_storage_t *storage, F
     vg_arena_init(&a, 16 * 1024);
     ut_file_t f;
     size_t len;
-    char *text = read_all(path, &len);
-    if (!text) {
-        ut_err(&errs, "open %s: %s", path, strerror(errno));
+    char *text;
+    vg_error_t rerr;
+    if (vg_fs_read_file(path, (uint8_t **)&text, &len, &rerr)) {
+        ut_err(&errs, "%s", rerr.msg);
     } else {
         rules_errors_t pe = {0};
         if (parse_file(text, len, &a, &f, &pe)) {

@@ -102,6 +102,7 @@ int vg_fs_read_file(const char *path, uint8_t **out, size_t *len_out, vg_error_t
         len += (size_t)r;
     }
     close(fd);
+    buf[len] = '\0';
     *out = buf;
     *len_out = len;
     return 0;

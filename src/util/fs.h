@@ -16,7 +16,8 @@ int vg_fs_mkdir_p(const char *path, vg_error_t *err);
 int vg_fs_fsync_dir(const char *path, vg_error_t *err);
 /* Writes all n bytes (at the current offset), retrying EINTR and short writes. */
 int vg_fs_write_all(int fd, const void *p, size_t n, vg_error_t *err);
-/* Reads a whole file into a malloc'd buffer (caller frees with free()). */
+/* Reads a whole file into a malloc'd buffer (caller frees with free()), NUL-terminated after len_out bytes
+ * so a text file can be used as a string. */
 int vg_fs_read_file(const char *path, uint8_t **out, size_t *len_out, vg_error_t *err);
 /* Reads a secret file (a password, token or credentials file of a config) into out (cap bytes) with
  * trailing CR/LF trimmed. Returns 0, VG_EIO (unreadable; err, which may be NULL, names the file) or

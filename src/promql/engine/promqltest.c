@@ -7,6 +7,7 @@
  * (a file-level error in an eval line counts that eval as failed); output goes to stdout. */
 #include "engine_int.h"
 
+#include "util/fs.h"
 #include "util/timeutil.h"
 
 #include <ctype.h>
@@ -721,18 +722,6 @@ static void do_eval(runner_t *r, char **lines, size_t n, size_t first, size_t *n
     vg_arena_deinit(&a);
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    vg_buf_t b = VG_BUF_INIT;
-    char tmp[65536];
-    size_t k;
-    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0) vg_buf_append(&b, tmp, k);
-    fclose(f);
-    if (!b.data) vg_buf_puts(&b, "");
-    return vg_buf_steal(&b, len);
-}
-
 static char *trim(char *s) {
     while (isspace((unsigned char)*s)) s++;
     size_t n = strlen(s);
@@ -743,9 +732,10 @@ static char *trim(char *s) {
 /* Runs one file; returns -1 on a file-level problem (counted as a failure of the run). */
 static int run_file(runner_t *r, const char *path) {
     size_t len;
-    char *text = read_file(path, &len);
-    if (!text) {
-        fprintf(stdout, "%s: cannot read: %s\n", path, strerror(errno));
+    char *text;
+    vg_error_t rerr;
+    if (vg_fs_read_file(path, (uint8_t **)&text, &len, &rerr)) {
+        fprintf(stdout, "%s: cannot read: %s\n", path, rerr.msg);
         return -1;
     }
     const char *base = strrchr(path, '/');
