@@ -336,23 +336,31 @@ static int cmp_err(const void *a, const void *b) {
     return x->line != y->line ? (x->line < y->line ? -1 : 1) : (x->col > y->col) - (x->col < y->col);
 }
 
+/* Parses p->text into doc (p->doc points at it): 0, or VG_EINVAL with the YAML syntax error recorded at
+ * its position, or VG_ENOMEM. */
+static int load_doc(pf_t *p, yaml_document_t *doc) {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return VG_ENOMEM;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)p->text, p->len);
+    int ok = yaml_parser_load(&parser, doc);
+    if (!ok) {
+        const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
+        add_err(p, (int)m->line + 1, (int)m->column + 1, "YAML syntax error: %s%s%s",
+                parser.problem ? parser.problem : "invalid YAML", parser.context ? " " : "", parser.context ? parser.context : "");
+    }
+    yaml_parser_delete(&parser);
+    if (!ok) return p->oom ? VG_ENOMEM : VG_EINVAL;
+    p->doc = doc;
+    return 0;
+}
+
 int rules_file_parse(const char *name, const char *text, size_t len, rules_file_t **out, rules_errors_t *errs) {
     *out = NULL;
     *errs = (rules_errors_t){0};
     pf_t p = {.text = text, .len = len, .errs = errs};
-    yaml_parser_t parser;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser)) return VG_ENOMEM;
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
-        add_err(&p, (int)m->line + 1, (int)m->column + 1, "YAML syntax error: %s%s%s",
-                parser.problem ? parser.problem : "invalid YAML", parser.context ? " " : "", parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        return p.oom ? VG_ENOMEM : VG_EINVAL;
-    }
-    yaml_parser_delete(&parser);
-    p.doc = &doc;
+    int rc = load_doc(&p, &doc);
+    if (rc) return rc;
     rules_file_t *f = calloc(1, sizeof *f);
     if (!f) {
         yaml_document_delete(&doc);
@@ -403,19 +411,9 @@ int rules_group_parse(const char *file, const char *text, size_t len, rules_grou
     *out = (rules_group_spec_t){0};
     *errs = (rules_errors_t){0};
     pf_t p = {.text = text, .len = len, .errs = errs};
-    yaml_parser_t parser;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser)) return VG_ENOMEM;
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
-        add_err(&p, (int)m->line + 1, (int)m->column + 1, "YAML syntax error: %s%s%s",
-                parser.problem ? parser.problem : "invalid YAML", parser.context ? " " : "", parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        return p.oom ? VG_ENOMEM : VG_EINVAL;
-    }
-    yaml_parser_delete(&parser);
-    p.doc = &doc;
+    int rc = load_doc(&p, &doc);
+    if (rc) return rc;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || is_null(root)) add_err(&p, root ? LINE(root) : 1, root ? COL(root) : 1, "expected a rule group, got nothing");
     else parse_group(&p, file, root, out, 0);
