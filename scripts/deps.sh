@@ -12,9 +12,12 @@ PKGS=(
   # tests: unit framework, the fuzzing runtime, and the real components tests compare against
   libcmocka-dev libclang-rt-14-dev prometheus prometheus-node-exporter prometheus-alertmanager
   prometheus-pushgateway victoria-metrics
-  # the OpenTelemetry JS SDK client of tests/integration/test_otlp.py (its npm packages: `npm ci` in
-  # tests/otlp_client, which the test runs itself when they are missing)
+  # the web console's build (web/: `npm ci`, then tsc and esbuild, run by the meson build) and the
+  # OpenTelemetry JS SDK client of tests/integration/test_otlp.py (`npm ci` in tests/otlp_client, which
+  # the test runs itself when its packages are missing)
   nodejs npm
+  # tests/integration/test_console.py: the console in a real headless browser
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -15,8 +15,9 @@ int api_status(http_req_t *req, http_resp_t *resp);
 int api_health_component(http_req_t *req, http_resp_t *resp);
 int api_metrics(http_req_t *req, http_resp_t *resp);
 
-/* ui.c: the web root */
+/* ui.c: the web console (its page at / and the console's paths, its embedded assets) */
 int api_index(http_req_t *req, http_resp_t *resp);
+int api_ui_asset(http_req_t *req, http_resp_t *resp);
 
 /* api_meta.c: targets, metadata */
 int api_targets(http_req_t *req, http_resp_t *resp);

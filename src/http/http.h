@@ -65,6 +65,8 @@ typedef struct http_resp {
     int status;               /* default 200 */
     const char *content_type; /* static or arena; default application/json */
     vg_buf_t body;            /* the handler writes here */
+    const void *static_body;  /* instead of body: bytes that outlive the server (the embedded console) */
+    size_t static_len;
     const char *headers[8][2];/* extra headers (static or arena strings) */
     size_t n_headers;
 } http_resp_t;

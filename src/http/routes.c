@@ -15,6 +15,14 @@
 
 const http_route_t http_routes[] = {
     {"/", "ui", G, Q, api_index},
+    /* the console's own paths (client-side views of one page; /graph is Prometheus' classic link) */
+    {"/graph", "ui", G, Q, api_index},
+    {"/targets", "ui", G, Q, api_index},
+    {"/rules", "ui", G, Q, api_index},
+    {"/alerts", "ui", G, Q, api_index},
+    {"/status", "ui", G, Q, api_index},
+    {"/tenant", "ui", G, Q, api_index},
+    {"/assets/{file}", "ui", G, Q, api_ui_asset},
     {"/-/healthy", "probe", G, Q, api_healthy},
     {"/-/ready", "probe", G, Q, api_ready},
     {"/-/reload", "admin", P | HTTP_PUT, ADM, api_reload},

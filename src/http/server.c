@@ -217,6 +217,7 @@ void http_json_success(vg_json_t *j, http_resp_t *resp) {
 void http_resp_text(http_resp_t *resp, int status, const char *text) {
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
+    resp->static_body = NULL;
     vg_buf_reset(&resp->body);
     vg_buf_puts(&resp->body, text);
 }
@@ -224,6 +225,7 @@ void http_resp_text(http_resp_t *resp, int status, const char *text) {
 void http_resp_error(http_resp_t *resp, int code, const char *msg) {
     resp->status = vg_error_http_status(code);
     resp->content_type = "application/json";
+    resp->static_body = NULL;
     vg_buf_reset(&resp->body);
     vg_json_t j;
     vg_json_init(&j, &resp->body);
@@ -300,8 +302,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *con, ctx_t *ctx) {
         http_resp_error(r, VG_ENOMEM, "out of memory while writing the response");
     }
     size_t len = 0;
-    char *data = vg_buf_steal(&r->body, &len);
-    if (data) mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    char *data = r->static_body ? NULL : vg_buf_steal(&r->body, &len);
+    if (r->static_body) mr = MHD_create_response_from_buffer(r->static_len, (void *)r->static_body, MHD_RESPMEM_PERSISTENT);
+    else if (data) mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     else mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!mr) {
         free(data);

@@ -232,7 +232,7 @@ def run(port, proc, cfg_path, write_cfg, log_path, data):
     check("/metrics OpenMetrics on request", h["Content-Type"].startswith("application/openmetrics-text")
           and text.endswith("# EOF\n") and "# TYPE vigil_http_requests counter" in text, text[-200:])
 
-    # the web root: a short HTML page naming the API and the docs
+    # the web root: the console's page, which names the API and the docs for browsers without JavaScript
     st, h, body = request(port, "/")
     check("GET / → 200 text/html naming the API and docs", st == 200 and h["Content-Type"].startswith("text/html")
           and "/api/v1/query" in body and "/metrics" in body and "docs/api.md" in body, (st, h, body[:300]))
