@@ -302,6 +302,7 @@ typedef struct config_rules {
     int64_t alert_for_grace_period_ms;     /* 10m */
     int64_t alert_resend_delay_ms;         /* 1m */
     uint64_t ruler_max_group_size;         /* bytes of one rule group uploaded through the ruler API (256KiB) */
+    int64_t evaluation_concurrency;        /* rule evaluation threads; 0: the number of CPUs (restart to change) */
 } config_rules_t;
 /* ---- alerting: where alerts go (Prometheus' `alerting:` section; docs/configuration.md) ---- */
 typedef enum { CONFIG_AM_API_V1, CONFIG_AM_API_V2 } config_am_api_t;

@@ -1,6 +1,7 @@
 /* The rule sections: `rule_files` (globs of Prometheus rule files, relative to the config file's
  * directory, read by the rule manager) and `rules` (the alert-state settings Prometheus takes as
- * --rules.alert.* flags, and the size bound of a group uploaded through the ruler API). The rule files
+ * --rules.alert.* flags, the size bound of a group uploaded through the ruler API, and how many threads
+ * evaluate groups). The rule files
  * themselves are validated by src/rules/, not here: a config with a broken rule file still loads, as
  * Prometheus' does. */
 #include "config_int.h"
@@ -14,6 +15,8 @@ static const config__field_t rules_fields[] = {
      .max = 365 * DAY_MS},
     {.key = "ruler_max_group_size", .type = F_SIZE, .off = OFF(config_rules_t, ruler_max_group_size), .min = 1024,
      .max = 64 << 20},
+    {.key = "evaluation_concurrency", .type = F_INT, .off = OFF(config_rules_t, evaluation_concurrency), .min = 0,
+     .max = 256},
     FIELD_END,
 };
 

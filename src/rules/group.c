@@ -6,7 +6,9 @@
  * commit after each rule makes a rule's output visible to the rules after it. A rule whose query fails
  * writes nothing (not even stale markers) and keeps its previous series, as Prometheus does. A group
  * created with `restore` writes no ALERTS for its first two evaluations, then restores the alerts' `for`
- * state (alerting.c) and writes them from the third on — Prometheus' startup sequence. */
+ * state (alerting.c) and writes them from the third on — Prometheus' startup sequence. A group that
+ * replaced a changed one on reload takes the state of the rules it kept (rules_group_take_state) and the
+ * last series of those it lost, which its first evaluation then marks stale at its own timestamp. */
 #include "rules_int.h"
 
 #include "util/log.h"
@@ -21,6 +23,20 @@ int64_t rules__now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t rules__env_now(const rules_env_t *env) { return env->clock ? env->clock(env->clock_ctx) : rules__now_ns(); }
+
+static double stale_nan(void) {
+    double v;
+    uint64_t bits = PROMQL_STALE_NAN_BITS;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+static void free_lsets(rules__lset_t *v, size_t n) {
+    for (size_t i = 0; i < n; i++) rules__lset_free(&v[i]);
+    free(v);
 }
 
 int rules__lset_make(rules__lset_t *out, const model_label_t *v, size_t n) {
@@ -171,6 +187,7 @@ void rules_group_free(rules_group_t *g) {
         free(g->rules[i].query);
     }
     free(g->rules);
+    free_lsets(g->stale, g->n_stale);
     free(g->tenant);
     rules_group_spec_deinit(&g->spec);
     pthread_mutex_destroy(&g->mu);
@@ -259,9 +276,7 @@ static int write_samples(rules_group_t *g, rules__rule_t *r, const rules_env_t *
         return rc;
     }
     if (n_now > 1) qsort(now, n_now, sizeof *now, cmp_hash);
-    double stale;
-    uint64_t bits = PROMQL_STALE_NAN_BITS;
-    memcpy(&stale, &bits, sizeof stale);
+    double stale = stale_nan();
     for (size_t i = 0; i < r->n_prev; i++)
         if (!lset_in(now, n_now, &r->prev[i])) /* rejections are expected when another rule writes the series */
             (void)storage_append(env->app, r->prev[i].v, r->prev[i].n, t, stale, NULL, &err);
@@ -278,6 +293,31 @@ static int write_samples(rules_group_t *g, rules__rule_t *r, const rules_env_t *
     r->n_prev = n_now;
     pthread_mutex_unlock(&g->mu);
     return 0;
+}
+
+/* The series of rules a reload removed get stale markers at ts; a rejection is expected when another
+ * rule now writes the series. Kept for the next evaluation when the commit fails. */
+static void cleanup_stale(rules_group_t *g, const rules_env_t *env, int64_t ts_ns) {
+    pthread_mutex_lock(&g->mu);
+    rules__lset_t *v = g->stale;
+    size_t n = g->n_stale;
+    g->stale = NULL;
+    g->n_stale = 0;
+    pthread_mutex_unlock(&g->mu);
+    if (!n) return;
+    vg_error_t err;
+    for (size_t i = 0; i < n; i++) (void)storage_append(env->app, v[i].v, v[i].n, ts_ns / RULES__NS_PER_MS, stale_nan(), NULL, &err);
+    if (storage_commit(env->app, &err) < 0) {
+        vg_log_warn("rules", "stale sample appending for previous configuration failed", VG_LS("group", g->spec.name),
+                    VG_LS("err", err.msg));
+        pthread_mutex_lock(&g->mu);
+        if (!g->n_stale) {
+            g->stale = v, g->n_stale = n;
+            v = NULL, n = 0;
+        }
+        pthread_mutex_unlock(&g->mu);
+    }
+    free_lsets(v, n);
 }
 
 int rules_group_eval(rules_group_t *g, const rules_env_t *env, int64_t ts_ns) {
@@ -322,10 +362,11 @@ int rules_group_eval(rules_group_t *g, const rules_env_t *env, int64_t ts_ns) {
         pthread_mutex_unlock(&g->mu);
     }
     vg_arena_deinit(&arena);
+    cleanup_stale(g, env, ts_ns);
     /* Prometheus restores after the second evaluation, so recording rules the alerts depend on have
-     * written once */
+     * written once, and at the time that evaluation ended (not its instant) */
     if (++g->n_evals >= 2 && g->should_restore) {
-        rules__restore(g, env, ts_ns);
+        rules__restore(g, env, rules__env_now(env));
         g->should_restore = false;
     }
     double dur = (double)(vg_mono_ns() - g_mono) / 1e9;
@@ -339,15 +380,29 @@ int rules_group_eval(rules_group_t *g, const rules_env_t *env, int64_t ts_ns) {
     return failed;
 }
 
+/* Prometheus' nameAndLabels: rules match by name and labels (as written), whatever their kind. */
 static bool same_rule(const rules_rule_spec_t *a, const rules_rule_spec_t *b) {
-    if (a->alert != b->alert || strcmp(a->name, b->name) || a->n_labels != b->n_labels) return false;
+    if (strcmp(a->name, b->name) || a->n_labels != b->n_labels) return false;
     for (size_t i = 0; i < a->n_labels; i++)
         if (strcmp(a->labels[i].name, b->labels[i].name) || strcmp(a->labels[i].value, b->labels[i].value)) return false;
     return true;
 }
 
-/* As Prometheus' CopyState: each rule of `to` takes the state of the first unused rule of `from` with
- * the same kind, name and labels. */
+/* Appends src[0..n) to the group's stale list (moved); false on ENOMEM (src left as is). */
+static bool stale_add(rules_group_t *g, rules__lset_t *src, size_t n) {
+    if (!n) return true;
+    rules__lset_t *nv = realloc(g->stale, (g->n_stale + n) * sizeof *nv);
+    if (!nv) return false;
+    memcpy(nv + g->n_stale, src, n * sizeof *src);
+    g->stale = nv;
+    g->n_stale += n;
+    return true;
+}
+
+/* As Prometheus' CopyState: each rule of `to` takes the last series (and, alerting from alerting, the
+ * alerts) of the first unused rule of `from` with the same name and labels; the series of rules of
+ * `from` left unmatched (removed, or duplicates beyond those of `to`) join `to`'s stale list, which its
+ * next evaluation marks stale. */
 void rules_group_take_state(rules_group_t *to, rules_group_t *from) {
     pthread_mutex_lock(&from->mu);
     pthread_mutex_lock(&to->mu);
@@ -360,14 +415,26 @@ void rules_group_take_state(rules_group_t *to, rules_group_t *from) {
         used[k] = true;
         rules__rule_t *s = &from->rules[k];
         rules__rule_free_state(d);
-        d->alerts = s->alerts, d->n_alerts = s->n_alerts, d->cap_alerts = s->cap_alerts;
         d->prev = s->prev, d->n_prev = s->n_prev;
+        s->prev = NULL, s->n_prev = 0;
         d->health = s->health;
         memcpy(d->last_error, s->last_error, sizeof d->last_error);
         d->last_eval = s->last_eval;
         d->eval_seconds = s->eval_seconds;
-        d->restored = s->restored;
-        s->alerts = NULL, s->n_alerts = s->cap_alerts = 0;
+        if (d->spec->alert && s->spec->alert) {
+            d->alerts = s->alerts, d->n_alerts = s->n_alerts, d->cap_alerts = s->cap_alerts;
+            d->restored = s->restored;
+            s->alerts = NULL, s->n_alerts = s->cap_alerts = 0;
+        }
+    }
+    if (stale_add(to, from->stale, from->n_stale)) {
+        free(from->stale);
+        from->stale = NULL, from->n_stale = 0;
+    }
+    for (size_t k = 0; used && k < from->n_rules; k++) {
+        rules__rule_t *s = &from->rules[k];
+        if (used[k] || !stale_add(to, s->prev, s->n_prev)) continue;
+        free(s->prev);
         s->prev = NULL, s->n_prev = 0;
     }
     free(used);
@@ -380,15 +447,39 @@ void rules_group_take_state(rules_group_t *to, rules_group_t *from) {
     pthread_mutex_unlock(&from->mu);
 }
 
+size_t rules__group_take_series(rules_group_t *g, rules__lset_t **out) {
+    pthread_mutex_lock(&g->mu);
+    size_t n = g->n_stale;
+    for (size_t i = 0; i < g->n_rules; i++) n += g->rules[i].n_prev;
+    rules__lset_t *v = n ? calloc(n, sizeof *v) : NULL;
+    size_t k = 0;
+    if (v) {
+        if (g->n_stale) memcpy(v, g->stale, g->n_stale * sizeof *v);
+        k = g->n_stale;
+        free(g->stale);
+        g->stale = NULL, g->n_stale = 0;
+        for (size_t i = 0; i < g->n_rules; i++) {
+            rules__rule_t *r = &g->rules[i];
+            if (r->n_prev) memcpy(v + k, r->prev, r->n_prev * sizeof *v);
+            k += r->n_prev;
+            free(r->prev);
+            r->prev = NULL, r->n_prev = 0;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    *out = v;
+    return k;
+}
+
 void rules_group_mark_stale(rules_group_t *g, storage_appender_t *app, int64_t ts_ns) {
-    double stale;
-    uint64_t bits = PROMQL_STALE_NAN_BITS;
-    memcpy(&stale, &bits, sizeof stale);
+    double stale = stale_nan();
     vg_error_t err;
     pthread_mutex_lock(&g->mu);
     for (size_t i = 0; i < g->n_rules; i++)
         for (size_t k = 0; k < g->rules[i].n_prev; k++)
             (void)storage_append(app, g->rules[i].prev[k].v, g->rules[i].prev[k].n, ts_ns / RULES__NS_PER_MS, stale, NULL, &err);
+    for (size_t k = 0; k < g->n_stale; k++)
+        (void)storage_append(app, g->stale[k].v, g->stale[k].n, ts_ns / RULES__NS_PER_MS, stale, NULL, &err);
     pthread_mutex_unlock(&g->mu);
     (void)storage_commit(app, &err);
 }

@@ -8,9 +8,9 @@
  *   - groups: rules_group_new from a group spec; rules_group_eval evaluates it once at an explicit
  *     timestamp through an explicit environment (executor, appender, notifier callback), which is what
  *     a `test rules` runner with a simulated clock drives;
- *   - the manager: one thread that schedules the groups of the config's rule_files (and groups added
- *     through the API, for tenants or unscoped), reloads them keeping the state of unchanged groups,
- *     and answers the API;
+ *   - the manager: a pool of threads that evaluates the groups of the config's rule_files (and groups
+ *     added through the API, for tenants or unscoped) concurrently, each on its own schedule, reloads
+ *     them keeping the state of unchanged groups, and answers the API;
  *   - the ruler's store (store.c): the API's groups as rule files under a directory, one per owner
  *     and namespace, with escaped names and atomic writes.
  *
@@ -175,6 +175,8 @@ typedef struct rules_env {
     int64_t outage_tolerance_ms;   /* --rules.alert.for-outage-tolerance (1h) */
     int64_t grace_period_ms;       /* --rules.alert.for-grace-period (10m) */
     int64_t query_timeout_ms;      /* 0: the executor's */
+    int64_t (*clock)(void *ctx);   /* Unix ns "now" (the restore's reference time); NULL: the wall clock */
+    void *clock_ctx;
 } rules_env_t;
 
 /* A group from a spec (copied). default_interval_ms applies when the spec has none. tenant NULL: an
@@ -281,15 +283,22 @@ typedef struct rules_manager_opts {
     int (*tenant_label)(void *ctx, const char *tenant, vg_arena_t *arena, const char **name, const char *const **values,
                         size_t *n_values, vg_error_t *err);
     void *tenant_label_ctx;
-    bool no_thread; /* tests: no scheduling thread (evaluate with rules_manager_eval_due) */
+    /* Unix ns "now" for what is timestamped outside an evaluation instant (a removed group's stale
+     * markers, the restore's reference time); NULL: the wall clock. Tests with no_thread set it. */
+    int64_t (*clock)(void *ctx);
+    void *clock_ctx;
+    bool no_thread; /* tests: no evaluation threads (evaluate with rules_manager_eval_due) */
 } rules_manager_opts_t;
 
-/* Creates the manager (and its thread unless opts->no_thread) and loads cfg's rule files (their
- * errors are returned in err; the manager then runs without them). Free with rules_manager_free. */
+/* Creates the manager (and its rules.evaluation_concurrency evaluation threads unless opts->no_thread;
+ * the count is fixed until the manager is freed) and loads cfg's rule files (their errors are returned
+ * in err; the manager then runs without them). Free with rules_manager_free. */
 int rules_manager_new(const rules_manager_opts_t *opts, const config_t *cfg, rules_manager_t **out, vg_error_t *err);
 /* Reload: re-reads cfg's rule_files (globs relative to the config file's directory). Unchanged groups
- * keep their state; removed groups get stale markers. On a rule-file error nothing changes and err
- * says FILE:LINE:COL: message. */
+ * keep their state; a changed group keeps its remaining rules' state and its next evaluation marks the
+ * series of its removed rules stale; a removed group's series get stale markers timestamped now,
+ * written two of its intervals later (dropped if the manager is freed first). On a rule-file error
+ * nothing changes and err says FILE:LINE:COL: message. */
 int rules_manager_apply(rules_manager_t *m, const config_t *cfg, vg_error_t *err);
 /* Adds or replaces (same owner, file and name) a group owned by the API rather than by rule_files: a
  * reload of rule_files leaves it alone, and it never matches a rule-file group of the same file and
@@ -304,9 +313,10 @@ int rules_manager_delete_group(rules_manager_t *m, const char *tenant, const cha
 int rules_manager_set_tenant_group(rules_manager_t *m, const char *tenant, const rules_group_spec_t *spec,
                                    vg_error_t *err);
 int rules_manager_delete_tenant_group(rules_manager_t *m, const char *tenant, const char *file, const char *name);
-/* Stops the thread and frees everything. */
+/* Stops the threads and frees everything. */
 void rules_manager_free(rules_manager_t *m);
-/* Tests: evaluates every group whose next instant is <= now_ns at that instant. Returns how many ran. */
+/* Tests: writes the removed groups' stale markers due at now_ns, then evaluates every group whose next
+ * instant is <= now_ns at that instant. Returns how many groups ran. */
 int rules_manager_eval_due(rules_manager_t *m, int64_t now_ns);
 size_t rules_manager_n_groups(rules_manager_t *m);
 

@@ -59,22 +59,33 @@ struct rules_group {
     size_t n_rules;
     bool should_restore;
     int n_evals;
+    /* series of rules a reload removed from this (changed) group: stale-marked at the end of the next
+     * evaluation, at its timestamp (Prometheus' staleSeries after CopyState) */
+    rules__lset_t *stale;
+    size_t n_stale;
     pthread_mutex_t mu;
     int64_t last_eval; /* ns, wall time the last evaluation started */
     double eval_seconds;
-    /* scheduling (manager thread only) */
+    /* scheduling (under the manager's mu) */
     int64_t next_ts; /* ns; 0: not scheduled yet */
-    bool busy;
+    bool busy;       /* an evaluation thread has it: no other thread takes it */
+    bool retiring;   /* a reload replaces or removes it: no thread takes it any more */
     /* self-metrics, labelled rule_group="<file>;<name>" as Prometheus' GroupKey */
     selfmon_metric_t *m_evals, *m_failures, *m_last_duration, *m_missed, *m_last_eval, *m_samples, *m_interval;
 };
 
 /* The wall clock in Unix ns. */
 int64_t rules__now_ns(void);
+/* env's clock (rules_env_t.clock), else the wall clock. */
+int64_t rules__env_now(const rules_env_t *env);
 
 /* Copies a label set into one allocation with its hash; 0 or VG_ENOMEM. */
 int rules__lset_make(rules__lset_t *out, const model_label_t *v, size_t n);
 void rules__lset_free(rules__lset_t *l);
+
+/* Moves every series the group would mark stale (its rules' last series and its stale list) into *out
+ * (free each with rules__lset_free, then the array); returns how many (0 on ENOMEM, nothing moved). */
+size_t rules__group_take_series(rules_group_t *g, rules__lset_t **out);
 
 /* One evaluation's output: samples to append (labels borrowed from the arena). */
 typedef struct rules__sample {

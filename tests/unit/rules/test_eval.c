@@ -7,6 +7,7 @@
 #include "tsdb/tsdb.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -405,6 +406,8 @@ static int restore_querier(void *ctx, const char *tenant, int64_t mint, int64_t 
     return tsdb_db_querier(ctx, mint, maxt, out, err);
 }
 
+static int64_t fixed_clock(void *ctx) { return *(int64_t *)ctx; }
+
 /* Prometheus' RestoreForState: an alert pending for 100s when the server went down resumes with its
  * activeAt moved forward by the downtime. */
 static void restore_for_state(void **state) {
@@ -429,12 +432,14 @@ static void restore_for_state(void **state) {
     assert_int_equal(rules_group_new(&f->groups[0], 1000, NULL, true, &g, &err), 0);
     fexec_t ex = {.base.vt = &fexec_vt, .jobs = {"a"}, .n = 1};
     fapp_t fa = {.base.vt = &fapp_vt};
+    int64_t clock = 1101 * S + 7000000; /* the second evaluation ends 7ms after its instant */
     rules_env_t env = {.exec = &ex.base, .app = &fa.base, .querier = restore_querier, .querier_ctx = db,
-                       .resend_delay_ms = 60000, .outage_tolerance_ms = 3600000, .grace_period_ms = 600000};
+                       .resend_delay_ms = 60000, .outage_tolerance_ms = 3600000, .grace_period_ms = 600000,
+                       .clock = fixed_clock, .clock_ctx = &clock};
     rules_group_eval(g, &env, 1100 * S);
     assert_int_equal(alert_of(g, 0).active_at, 1100 * S);
-    rules_group_eval(g, &env, 1101 * S); /* restore runs after the second evaluation */
-    assert_int_equal(alert_of(g, 0).active_at, (900 + 101) * S);
+    rules_group_eval(g, &env, 1101 * S); /* restore runs after the second evaluation, at the time it ended */
+    assert_int_equal(alert_of(g, 0).active_at, (900 + 101) * S + 7000000);
     assert_int_equal(alert_of(g, 0).state, RULES_PENDING);
     rules_group_free(g);
     rules_file_free(f);
@@ -590,6 +595,156 @@ static void reload_keeps_state(void **state) {
     rmdir(dir);
 }
 
+/* ---- reload: stale markers as Prometheus' Manager.Update writes them ---- */
+
+static size_t count_prefix(const fapp_t *f, const char *prefix) {
+    size_t n = 0;
+    for (size_t i = 0; i < f->n; i++) n += !strncmp(f->lines[i], prefix, strlen(prefix));
+    return n;
+}
+
+/* The timestamp of the first sample line starting with prefix, or -1. */
+static long long sample_time(const fapp_t *f, const char *prefix) {
+    for (size_t i = 0; i < f->n; i++)
+        if (!strncmp(f->lines[i], prefix, strlen(prefix))) return atoll(f->lines[i] + strlen(prefix));
+    return -1;
+}
+
+/* A changed group: the series of its removed rule are marked stale at the end of its next evaluation,
+ * at that evaluation's timestamp (CopyState's staleSeries), while the rule it keeps continues. A removed
+ * group: its series are marked stale at the reload's time, but only two intervals later. */
+static void reload_stale_markers(void **state) {
+    (void)state;
+    char dir[] = "/tmp/vigil_rules_staleXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfgp[300], rp[300];
+    snprintf(cfgp, sizeof cfgp, "%s/vigil.yml", dir);
+    snprintf(rp, sizeof rp, "%s/r.yml", dir);
+    write_file(rp, "groups:\n- name: chg\n  interval: 1s\n  rules:\n  - record: keep\n    expr: up\n"
+                   "  - record: drop\n    expr: up\n- name: gone\n  interval: 5s\n  rules:\n  - record: g\n    expr: up\n");
+    write_file(cfgp, "rule_files: [r.yml]\n");
+    config_t *cfg;
+    vg_error_t err;
+    assert_int_equal(config_load_file(cfgp, &cfg, &err), 0);
+    fexec_t ex = {.base.vt = &fexec_vt, .jobs = {"a"}, .vals = {1}, .n = 1};
+    hooks_t h = {.app.base.vt = &fapp_vt};
+    int64_t clock = 2000000000LL * S;
+    rules_manager_opts_t o = {.exec = &ex.base, .appender = give_app, .appender_ctx = &h, .no_thread = true,
+                              .clock = fixed_clock, .clock_ctx = &clock};
+    rules_manager_t *m;
+    assert_int_equal(rules_manager_new(&o, cfg, &m, &err), 0);
+    assert_int_equal(rules_manager_eval_due(m, clock), 2); /* both evaluate at their instant before `clock` */
+    long long tc = sample_time(&h.app, "drop{job=\"a\"} "), tg = sample_time(&h.app, "g{job=\"a\"} ");
+    assert_true(tc > 0 && tg > 0);
+    /* reload at `clock`: `chg` loses `drop`, `gone` goes */
+    write_file(rp, "groups:\n- name: chg\n  interval: 1s\n  rules:\n  - record: keep\n    expr: up\n");
+    h.app.n = 0;
+    assert_int_equal(rules_manager_apply(m, cfg, &err), 0);
+    assert_int_equal(rules_manager_n_groups(m), 1);
+    assert_int_equal(h.app.n, 0); /* nothing at once */
+    char want[200];
+    assert_int_equal(rules_manager_eval_due(m, (tc + 1001) * 1000000LL), 1);
+    snprintf(want, sizeof want, "keep{job=\"a\"} %lld 1", tc + 1000);
+    ASSERT_LINE(&h.app, want);
+    snprintf(want, sizeof want, "drop{job=\"a\"} %lld stale", tc + 1000); /* at the changed group's next evaluation */
+    ASSERT_LINE(&h.app, want);
+    assert_int_equal(count_prefix(&h.app, "g{"), 0);
+    h.app.n = 0;
+    assert_int_equal(rules_manager_eval_due(m, (tc + 2001) * 1000000LL), 1);
+    assert_int_equal(count_prefix(&h.app, "drop{"), 0); /* once */
+    assert_int_equal(count_prefix(&h.app, "g{"), 0);
+    /* two of `gone`'s intervals (10s) after the reload: the markers, timestamped at the reload */
+    rules_manager_eval_due(m, clock + 10 * S - 1);
+    assert_int_equal(count_prefix(&h.app, "g{"), 0);
+    rules_manager_eval_due(m, clock + 10 * S);
+    snprintf(want, sizeof want, "g{job=\"a\"} %lld stale", (long long)(clock / 1000000));
+    ASSERT_LINE(&h.app, want);
+    assert_int_equal(count_prefix(&h.app, "g{"), 1);
+    /* a removed group whose markers are not due yet when the manager stops writes none (managerDone) */
+    write_file(rp, "groups: []\n");
+    assert_int_equal(rules_manager_apply(m, cfg, &err), 0);
+    h.app.n = 0;
+    rules_manager_free(m);
+    assert_int_equal(h.app.n, 0);
+    config_unref(cfg);
+    unlink(rp);
+    unlink(cfgp);
+    rmdir(dir);
+}
+
+/* ---- concurrency: a slow group does not hold back another ---- */
+typedef struct {
+    promql_executor_t base;
+    pthread_mutex_t mu;
+    int64_t fast_ts[64];
+    size_t n_fast;
+    int slow_calls;
+} sexec_t;
+
+static int s_query(promql_executor_t *ex, const promql_query_t *q, vg_arena_t *arena, promql_result_t **out, vg_error_t *err) {
+    (void)err;
+    sexec_t *f = (sexec_t *)ex;
+    vg_buf_t b = VG_BUF_INIT;
+    promql_print(q->expr, &b);
+    bool slow = b.len && strstr(b.data, "slow_metric");
+    vg_buf_deinit(&b);
+    if (slow) usleep(2500 * 1000);
+    pthread_mutex_lock(&f->mu);
+    if (slow) f->slow_calls++;
+    else if (f->n_fast < 64) f->fast_ts[f->n_fast++] = q->start_ms;
+    pthread_mutex_unlock(&f->mu);
+    promql_result_t *r = vg_arena_calloc(arena, 1, sizeof *r);
+    r->type = PROMQL_TYPE_VECTOR;
+    *out = r;
+    return 0;
+}
+static const promql_executor_vt sexec_vt = {.query_instant = s_query, .query_range = s_query, .free = f_free};
+
+static void free_heap_app(storage_appender_t *a) { free(a); }
+static const storage_appender_vt heap_app_vt = {a_append, a_ref, a_commit, a_rollback, free_heap_app, NULL};
+static int new_app(void *ctx, const char *tenant, storage_appender_t **out, vg_error_t *err) {
+    (void)ctx, (void)tenant, (void)err;
+    fapp_t *a = calloc(1, sizeof *a); /* one per evaluation: threads do not share it */
+    a->base.vt = &heap_app_vt;
+    *out = &a->base;
+    return 0;
+}
+
+static void slow_group_isolated(void **state) {
+    (void)state;
+    char dir[] = "/tmp/vigil_rules_concXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfgp[300], rp[300];
+    snprintf(cfgp, sizeof cfgp, "%s/vigil.yml", dir);
+    snprintf(rp, sizeof rp, "%s/r.yml", dir);
+    write_file(rp, "groups:\n- name: slow\n  interval: 1s\n  rules:\n  - record: s\n    expr: slow_metric\n"
+                   "- name: fast\n  interval: 1s\n  rules:\n  - record: f\n    expr: fast_metric\n");
+    write_file(cfgp, "rules: {evaluation_concurrency: 2}\nrule_files: [r.yml]\n");
+    config_t *cfg;
+    vg_error_t err;
+    assert_int_equal(config_load_file(cfgp, &cfg, &err), 0);
+    assert_int_equal(cfg->rules.evaluation_concurrency, 2);
+    sexec_t ex = {.base.vt = &sexec_vt};
+    pthread_mutex_init(&ex.mu, NULL);
+    rules_manager_opts_t o = {.exec = &ex.base, .appender = new_app};
+    rules_manager_t *m;
+    assert_int_equal(rules_manager_new(&o, cfg, &m, &err), 0);
+    usleep(5500 * 1000);
+    rules_manager_free(m);
+    /* the fast group ran at every one of its instants (no gap) while the slow one took 2.5s each */
+    pthread_mutex_lock(&ex.mu);
+    if (ex.n_fast < 4) fail_msg("fast group evaluated %zu times in 5.5s", ex.n_fast);
+    for (size_t i = 1; i < ex.n_fast; i++)
+        if (ex.fast_ts[i] - ex.fast_ts[i - 1] != 1000) fail_msg("fast group instants %lld then %lld", (long long)ex.fast_ts[i - 1], (long long)ex.fast_ts[i]);
+    assert_true(ex.slow_calls >= 1 && ex.slow_calls <= 3);
+    pthread_mutex_unlock(&ex.mu);
+    pthread_mutex_destroy(&ex.mu);
+    config_unref(cfg);
+    unlink(rp);
+    unlink(cfgp);
+    rmdir(dir);
+}
+
 /* server.external_url reaches templates ($externalURL) through the manager; a trailing slash is dropped
  * and a non-http(s) URL is refused. */
 static void external_url(void **state) {
@@ -635,7 +790,7 @@ int main(void) {
         cmocka_unit_test(alert_state_machine), cmocka_unit_test(keep_firing_for), cmocka_unit_test(templates), cmocka_unit_test(limit_fails_rule),
         cmocka_unit_test(restore_sequence),    cmocka_unit_test(recording_stale), cmocka_unit_test(recording_chain),
         cmocka_unit_test(aligned_schedule), cmocka_unit_test(restore_for_state), cmocka_unit_test(tenant_groups),    cmocka_unit_test(reload_keeps_state),
-        cmocka_unit_test(external_url),
+        cmocka_unit_test(external_url), cmocka_unit_test(reload_stale_markers), cmocka_unit_test(slow_group_isolated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
