@@ -162,7 +162,7 @@ static int verify_cached(service__auth_t *a, const char *tok, size_t len, tenanc
 }
 
 /* Scopes ctx to a tenant: its one matcher from the auth state's rules. */
-static int scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err) {
+int service__auth_scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err) {
     int rc = tenancy_matcher_build(&a->enforce, ctx->tenant, strlen(ctx->tenant), &ctx->matcher, err);
     if (!rc) ctx->scoped = true;
     return rc;
@@ -186,7 +186,7 @@ int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const s
     if (apikey) {
         /* a vigil API key (e.g. a Grafana datasource's): always a tenant, never admin */
         int rc = tenancy_keystore_verify(keys, tok, strlen(tok), ctx->tenant, err);
-        return rc ? rc : scope(a, ctx, err);
+        return rc ? rc : service__auth_scope(a, ctx, err);
     }
     if (!a->verifier) return vg_error_set(err, VG_EAUTH, "token authentication is not configured (auth.jwt.keys)");
     tenancy_identity_t ti;
@@ -195,7 +195,7 @@ int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const s
     ctx->admin = ti.admin;
     snprintf(ctx->tenant, sizeof ctx->tenant, "%s", ti.tenant);
     snprintf(ctx->subject, sizeof ctx->subject, "%s", ti.subject);
-    return ti.admin ? 0 : scope(a, ctx, err);
+    return ti.admin ? 0 : service__auth_scope(a, ctx, err);
 }
 
 config_t *service__auth_config(service__auth_t *a) { return a->cfg; }

@@ -98,6 +98,10 @@ typedef struct service_credentials {
 int service_authenticate(service_t *s, const service_credentials_t *cred, service_ctx_t *ctx, vg_error_t *err);
 /* The context of an in-process caller with no token (tools, tests): anonymous and unscoped. */
 int service_ctx_internal(service_t *s, service_ctx_t *ctx);
+/* The context of an in-process writer acting for `tenant` without a token (`vigil import --tenant`):
+ * scoped to the tenant's matcher by the current config's rules. Returns 0, VG_EFORBIDDEN for an invalid
+ * tenant id, VG_ENOMEM. */
+int service_ctx_tenant(service_t *s, const char *tenant, service_ctx_t *ctx, vg_error_t *err);
 void service_ctx_deinit(service_ctx_t *ctx);
 /* The request-rate limit of ctx for an endpoint class: 0, or VG_ERATELIMIT with *retry_after_s. */
 int service_ctx_rate(service_ctx_t *ctx, const char *klass, int *retry_after_s, vg_error_t *err);

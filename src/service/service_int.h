@@ -18,6 +18,8 @@ void service__auth_unref(service__auth_t *a);
  * Returns 0 or VG_EAUTH / VG_ENOMEM with err set. */
 int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const service_credentials_t *cred,
                            service_ctx_t *ctx, vg_error_t *err);
+/* Scopes ctx (ctx->tenant set) to its tenant: the matcher from a's rules. */
+int service__auth_scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err);
 /* The config the auth state was built from (borrowed: lives as long as a). */
 config_t *service__auth_config(service__auth_t *a);
 
