@@ -9,6 +9,8 @@
 #include "promql/engine/promql_engine.h"
 #include "promql/promql.h"
 #include "rules/notifier.h"
+#include "rules/rules.h"
+#include "rules/template.h"
 #include "selfmon/selfmon.h"
 #include "tenancy/tenancy.h"
 #include "tsdb/tsdb.h"
@@ -36,6 +38,7 @@ static void usage(FILE *fp) {
           "  serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n"
           "                             run the server (default config: built-in defaults)\n"
           "  check config FILE...       validate config files; exit 1 on the first error\n"
+          "  check rules FILE...        validate Prometheus rule files; FILE:LINE:COL per error, exit 1 on any\n"
           "  promql fmt EXPR            print EXPR in canonical form\n"
           "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
           "                             print EXPR with the tenant matchers enforced\n"
@@ -481,6 +484,8 @@ static int cmd_serve(int argc, char **argv) {
     if (rules_notifier_new(c, &notifier, &err)) vg_log_error("main", "cannot start the Alertmanager notifier", VG_LS("err", err.msg));
     config_unref(c);
     app.notifier = notifier;
+    if (app.exec && service_rules_start(&app, &err))
+        vg_log_error("main", "cannot load the rule files; rules run without them until a reload succeeds", VG_LS("err", err.msg));
     atomic_store(&app.ready, true);
     vg_log_info("main", "server is ready to receive requests");
 
@@ -504,6 +509,7 @@ static int cmd_serve(int argc, char **argv) {
     app.scraper = NULL;
     ingest_scraper_stop(scraper);
     selfmon_health_set("scrape", SELFMON_DOWN, "stopped");
+    service_rules_stop(&app); /* before the engine, the notifier and the storage it uses */
     app.engine = NULL;
     promql_engine_free(engine);
     app.notifier = NULL;
@@ -533,8 +539,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "check") && argc >= 3 && !strcmp(argv[2], "config")) return cmd_check_config(argc - 3, argv + 3);
+    if (!strcmp(cmd, "check") && argc >= 3 && !strcmp(argv[2], "rules")) return rules_cmd_check(argc - 3, argv + 3);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "fmt")) return promql_cmd_fmt(argc - 2, argv + 2);
     if (!strcmp(cmd, "promql") && argc >= 3 && !strcmp(argv[2], "enforce")) return promql_cmd_enforce(argc - 2, argv + 2);
+    if (!strcmp(cmd, "template")) return rules_cmd_template(argc - 1, argv + 1);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
     if (!strcmp(cmd, "promqltest")) return cmd_promqltest(argc - 1, argv + 1);
     if (!strcmp(cmd, "tsdb")) return tsdb_cmd(argc - 2, argv + 2, parse_selector);

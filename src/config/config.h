@@ -222,6 +222,12 @@ typedef struct config_grafana {
     config_strlist_t datasource_url_allow; /* URL prefixes a tenant's datasource may point under */
 } config_grafana_t;
 
+/* ---- rules (Prometheus' --rules.alert.* flags) ---- */
+typedef struct config_rules {
+    int64_t alert_for_outage_tolerance_ms; /* 1h */
+    int64_t alert_for_grace_period_ms;     /* 10m */
+    int64_t alert_resend_delay_ms;         /* 1m */
+} config_rules_t;
 /* ---- alerting: where alerts go (Prometheus' `alerting:` section; docs/configuration.md) ---- */
 typedef enum { CONFIG_AM_API_V1, CONFIG_AM_API_V2 } config_am_api_t;
 
@@ -263,6 +269,8 @@ typedef struct config {
     config_ingest_limits_t ingest_limits; /* also under `limits:` in the file */
     config_grafana_t grafana;
     config_query_t query;
+    config_strlist_t rule_files; /* globs, relative to the config file's directory */
+    config_rules_t rules;
     config_alerting_t alerting;
 } config_t;
 

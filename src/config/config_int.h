@@ -91,6 +91,8 @@ void config__limits_resolve(config_t *c);
 extern const config__section_t config__section_grafana;
 /* config_query.c */
 extern const config__section_t config__section_query;
+/* config_rules.c */
+extern const config__section_t config__section_rule_files, config__section_rules;
 /* config_alerting.c */
 extern const config__section_t config__section_alerting;
 

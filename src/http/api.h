@@ -49,6 +49,10 @@ int api_metrics_query(http_req_t *req, http_resp_t *resp);
 int api_metrics_query_range(http_req_t *req, http_resp_t *resp);
 int api_format_query(http_req_t *req, http_resp_t *resp);
 
+/* api_rules.c: rules and alerts */
+int api_rules(http_req_t *req, http_resp_t *resp);
+int api_alerts(http_req_t *req, http_resp_t *resp);
+
 /* api_tenant.c */
 int api_tenants_self(http_req_t *req, http_resp_t *resp);
 

@@ -38,6 +38,8 @@ const http_route_t http_routes[] = {
     {"/api/v1/labels", "meta", G | P, T | F, api_labels},
     {"/api/v1/label/{name}/values", "meta", G, T, api_label_values},
     {"/api/v1/metadata", "meta", G, T, api_metadata},
+    {"/api/v1/rules", "meta", G, T, api_rules},
+    {"/api/v1/alerts", "meta", G, T, api_alerts},
     {"/api/v1/query_exemplars", "query", G | P, T | F, api_query_exemplars},
     {"/api/v1/status/buildinfo", "probe", G, 0, api_buildinfo},
     {"/api/v1/status/runtimeinfo", "admin", G, ADM, api_runtimeinfo},

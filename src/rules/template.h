@@ -69,4 +69,8 @@ int rules_template_exec(const rules_template_t *t, const rules_tmpl_data_t *d, v
  * 10,000 samples. */
 #define RULES_TMPL_MAX_OUTPUT (64 * 1024)
 
+/* `vigil template expand [--labels 'a=b,c=d'] [--value V] [--external-url URL] [--name NAME] TEMPLATE`
+ * (argv[0] is "template"): prints the expansion, or the error to stderr; returns the exit code. */
+int rules_cmd_template(int argc, char **argv);
+
 #endif

@@ -168,6 +168,8 @@ int service__auth_scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err)
     return rc;
 }
 
+int service__auth_scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err) { return scope(a, ctx, err); }
+
 int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const service_credentials_t *cred,
                            service_ctx_t *ctx, vg_error_t *err) {
     const char *authz = cred ? cred->authorization : NULL;

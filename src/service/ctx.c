@@ -30,20 +30,7 @@ int service_ctx_internal(service_t *s, service_ctx_t *ctx) {
 }
 
 int service_ctx_tenant(service_t *s, const char *tenant, service_ctx_t *ctx, vg_error_t *err) {
-    service_ctx_internal(s, ctx);
-    ctx->anonymous = false;
-    size_t len = strlen(tenant);
-    if (!len || len > TENANCY_TENANT_MAX) {
-        service_ctx_deinit(ctx);
-        return vg_error_set(err, VG_EFORBIDDEN, "invalid tenant id");
-    }
-    memcpy(ctx->tenant, tenant, len + 1);
-    service__auth_t *a = service__auth(s);
-    int rc = service__auth_scope(a, ctx, err);
-    service__auth_unref(a);
-    if (!rc) config_tenant_limits(ctx->cfg, ctx->tenant, &ctx->limits);
-    else service_ctx_deinit(ctx);
-    return rc;
+    return service__ctx_tenant(s, tenant, ctx, err);
 }
 
 void service_ctx_deinit(service_ctx_t *ctx) {

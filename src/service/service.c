@@ -13,6 +13,7 @@
 #include "ingest/scrape/scrape.h"
 #include "promql/engine/promql_engine.h"
 #include "rules/notifier.h"
+#include "rules/rules.h"
 #include "tsdb/tsdb.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -184,6 +185,14 @@ int service_reload(service_t *app, vg_error_t *err) {
     if (app->notifier && rules_notifier_apply(app->notifier, nc, err))
         vg_log_error("config", "cannot apply the alerting section, the notifier keeps its previous Alertmanagers",
                      VG_LS("err", err->msg));
+    if (app->rules && rules_manager_apply(app->rules, nc, err)) {
+        /* the config is in force; the rule groups stay as they were (Prometheus fails the reload the same way) */
+        vg_log_error("config", "cannot load the rule files, the running rule groups are kept", VG_LS("err", err->msg));
+        atomic_store(&app->last_reload_ok, false);
+        selfmon_gauge_set(p->reload_ok, 0);
+        pthread_mutex_unlock(&p->reload_mu);
+        return err->code;
+    }
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, vg_now_ms());
     selfmon_gauge_set(p->reload_ok, 1);

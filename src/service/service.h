@@ -34,6 +34,7 @@ struct tenancy_keystore;
 struct grafana_client;
 struct promql_engine;
 struct rules_notifier;
+struct rules_manager;
 
 /* ---- the server's state: the one global object of a running vigil ---- */
 typedef struct service {
@@ -52,6 +53,7 @@ typedef struct service {
     struct tenancy_window *grafana_limit; /* grafana.token_requests per token_window (borrowed; NULL: none) */
     struct promql_engine *engine;   /* the PromQL engine (borrowed) */
     struct rules_notifier *notifier; /* the Alertmanager notifier (borrowed; NULL when not running) */
+    struct rules_manager *rules;     /* the rule manager (owned via service_rules_start/stop; NULL when not running) */
     promql_executor_t *exec;        /* the executor reads go through (owned; set by service_executor_local) */
     void *priv;
 } service_t;
@@ -69,6 +71,13 @@ int service_reload(service_t *s, vg_error_t *err);
 /* Builds the local executor (engine over the TSDB querier, metadata from the scraper) from s->engine,
  * s->db and s->scraper, and sets s->exec. Call once those are set. */
 int service_executor_local(service_t *s, vg_error_t *err);
+
+/* The rule manager over s->exec, s->db and s->notifier (set them first): the operator's rule_files
+ * write through an unscoped appender; a tenant's groups are enforced with the tenant's matcher and
+ * write through its tenant appender. Rule-file errors are returned (err: FILE:LINE:COL: message) with
+ * the manager running without them; a reload applies the files again (service_reload). */
+int service_rules_start(service_t *s, vg_error_t *err);
+void service_rules_stop(service_t *s);
 
 /* Usage per tenant (tenancy_usage_*) and the token-bucket limiter; live as long as s. */
 tenancy_usage_t *service_usage(service_t *s);
@@ -172,6 +181,19 @@ typedef struct service_tsdb_status {
     service_top_t by_metric, by_name_values, by_name_bytes, by_pair;
 } service_tsdb_status_t;
 int service_tsdb_status(service_ctx_t *ctx, service_tsdb_status_t *out, vg_error_t *err);
+
+/* /api/v1/rules and /api/v1/alerts `data` for ctx: everything for an unscoped caller; a tenant sees
+ * the groups it owns (the operator's rule files are the admin's) and the alerts that carry its tenant
+ * label. type: 0 all, 1 alerting, 2 recording. Returns 0 (an empty list when no rules run). */
+typedef struct service_rules_query {
+    int type;
+    const char *const *rule_names; size_t n_rule_names;
+    const char *const *groups;     size_t n_groups;
+    const char *const *files;      size_t n_files;
+} service_rules_query_t;
+struct vg_json;
+int service_rules_json(service_ctx_t *ctx, const service_rules_query_t *q, struct vg_json *j, vg_error_t *err);
+int service_alerts_json(service_ctx_t *ctx, struct vg_json *j, vg_error_t *err);
 
 /* WAL replay progress as /api/v1/status/walreplay shows it. vigil replays the WAL before it serves, so
  * the replay is always finished: min and max are the first and last segment replayed, current == max

@@ -18,8 +18,11 @@ void service__auth_unref(service__auth_t *a);
  * Returns 0 or VG_EAUTH / VG_ENOMEM with err set. */
 int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const service_credentials_t *cred,
                            service_ctx_t *ctx, vg_error_t *err);
-/* Scopes ctx (ctx->tenant set) to its tenant: the matcher from a's rules. */
+/* Scopes ctx (its tenant already set) to that tenant's matcher. 0 or VG_EFORBIDDEN/VG_ENOMEM. */
 int service__auth_scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err);
+/* The context of tenant `tenant` acting without a token (the rule engine evaluating its groups):
+ * scoped to its matcher, with its limits, from the current config. Free with service_ctx_deinit. */
+int service__ctx_tenant(service_t *s, const char *tenant, service_ctx_t *ctx, vg_error_t *err);
 /* The config the auth state was built from (borrowed: lives as long as a). */
 config_t *service__auth_config(service__auth_t *a);
 

@@ -1,0 +1,445 @@
+/* The rule manager: the groups of the config's rule_files and of tenants, one scheduling thread, reload.
+ *
+ * Schedule (Prometheus 2.42's Group.run): a group's instants are aligned, ts = EvalTimestamp(now) +
+ * interval for the first, then ts + interval; an evaluation that overruns skips the instants it missed
+ * (counted in vigil_rule_group_iterations_missed_total) and evaluates the latest one that has passed.
+ * Groups are evaluated one at a time, each at its own instants, by one thread.
+ *
+ * Reload: an unchanged group (same tenant, file, name, interval, limit and rules) is kept as it is;
+ * a changed group takes the state of the rules it keeps (CopyState); a removed group writes stale
+ * markers for its series. Only groups loaded at startup restore alerts' `for` state.
+ *
+ * Locking: mu guards the group list and the scheduling fields; a group being evaluated is `busy`, and a
+ * reload waits until no group is busy before it swaps the list. The API reads a group under its own
+ * mutex, with mu held so the group cannot be freed meanwhile. */
+#include "rules_int.h"
+
+#include "util/log.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct rules_manager {
+    rules_manager_opts_t o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rules_group_t **groups;
+    size_t n_groups;
+    bool stop, has_thread, loaded_once;
+    pthread_t th;
+    /* from the config */
+    int64_t default_interval_ms, resend_ms, tolerance_ms, grace_ms, query_timeout_ms;
+    model_label_t *ext;
+    size_t n_ext;
+};
+
+static void env_of(rules_manager_t *m, rules_env_t *env) {
+    *env = (rules_env_t){.exec = m->o.exec,
+                         .enforce = m->o.enforce,
+                         .enforce_ctx = m->o.enforce_ctx,
+                         .send = m->o.send,
+                         .send_ctx = m->o.send_ctx,
+                         .querier = m->o.querier,
+                         .querier_ctx = m->o.querier_ctx,
+                         .external_labels = m->ext,
+                         .n_external_labels = m->n_ext,
+                         .external_url = "",
+                         .resend_delay_ms = m->resend_ms,
+                         .outage_tolerance_ms = m->tolerance_ms,
+                         .grace_period_ms = m->grace_ms,
+                         .query_timeout_ms = m->query_timeout_ms};
+}
+
+static void eval_group(rules_manager_t *m, rules_group_t *g, int64_t ts) {
+    rules_env_t env;
+    vg_error_t err;
+    pthread_mutex_lock(&m->mu);
+    env_of(m, &env);
+    pthread_mutex_unlock(&m->mu);
+    storage_appender_t *app = NULL;
+    if (!m->o.appender || m->o.appender(m->o.appender_ctx, g->tenant, &app, &err)) {
+        vg_log_error("rules", "no appender for the group; skipping its evaluation", VG_LS("group", g->spec.name),
+                     VG_LS("err", m->o.appender ? err.msg : "none configured"));
+        return;
+    }
+    env.app = app;
+    rules_group_eval(g, &env, ts);
+    storage_appender_free(app);
+}
+
+static int64_t first_ts(rules_group_t *g, int64_t now) {
+    return rules_group_eval_timestamp(g, now) + g->interval_ms * RULES__NS_PER_MS;
+}
+
+static void *run(void *arg) {
+    rules_manager_t *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        int64_t now = rules__now_ns();
+        rules_group_t *next = NULL;
+        for (size_t i = 0; i < m->n_groups; i++) {
+            rules_group_t *g = m->groups[i];
+            if (!g->next_ts) g->next_ts = first_ts(g, now);
+            if (!next || g->next_ts < next->next_ts) next = g;
+        }
+        if (!next) {
+            pthread_cond_wait(&m->cv, &m->mu);
+            continue;
+        }
+        if (next->next_ts > now) {
+            struct timespec dl = {.tv_sec = (time_t)(next->next_ts / 1000000000LL), .tv_nsec = (long)(next->next_ts % 1000000000LL)};
+            pthread_cond_timedwait(&m->cv, &m->mu, &dl); /* CLOCK_REALTIME, as the instants */
+            continue;
+        }
+        rules_group_t *g = next;
+        int64_t ts = g->next_ts;
+        g->busy = true;
+        pthread_mutex_unlock(&m->mu);
+        eval_group(m, g, ts);
+        pthread_mutex_lock(&m->mu);
+        g->busy = false;
+        pthread_cond_broadcast(&m->cv);
+        int64_t iv = g->interval_ms * RULES__NS_PER_MS, after = rules__now_ns(), nt = ts + iv, missed = 0;
+        while (nt + iv <= after) nt += iv, missed++;
+        if (missed) selfmon_counter_add(g->m_missed, (double)missed);
+        g->next_ts = nt;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* A rule_files pattern as a path: relative ones are under the config file's directory. */
+static void resolve(const config_t *cfg, const char *pattern, char *out, size_t cap) {
+    if (pattern[0] == '/' || !cfg->file || !*cfg->file) {
+        snprintf(out, cap, "%s", pattern);
+        return;
+    }
+    char *copy = strdup(cfg->file);
+    const char *dir = copy ? dirname(copy) : ".";
+    if (!strcmp(dir, ".")) snprintf(out, cap, "%s", pattern);
+    else snprintf(out, cap, "%s/%s", dir, pattern);
+    free(copy);
+}
+
+typedef struct {
+    rules_group_spec_t *v;
+    size_t n;
+} specs_t;
+
+static void specs_free(specs_t *s) {
+    for (size_t i = 0; i < s->n; i++) rules_group_spec_deinit(&s->v[i]);
+    free(s->v);
+    *s = (specs_t){0};
+}
+
+/* Every group of every file the config's rule_files match, or the first file's errors. */
+static int load_specs(const config_t *cfg, specs_t *out, vg_error_t *err) {
+    *out = (specs_t){0};
+    for (size_t i = 0; i < cfg->rule_files.n; i++) {
+        char path[4096];
+        resolve(cfg, cfg->rule_files.v[i], path, sizeof path);
+        glob_t gl;
+        int grc = glob(path, 0, NULL, &gl);
+        if (grc == GLOB_NOMATCH) continue; /* as Prometheus: a pattern matching nothing is no error */
+        if (grc) {
+            specs_free(out);
+            return vg_error_set(err, VG_EIO, "rule_files: %s: cannot expand the pattern", path);
+        }
+        for (size_t k = 0; k < gl.gl_pathc; k++) {
+            rules_file_t *f;
+            rules_errors_t errs;
+            int rc = rules_file_load(gl.gl_pathv[k], &f, &errs);
+            if (rc) {
+                if (errs.n && errs.v[0].line)
+                    vg_error_set(err, rc == VG_ENOMEM ? VG_ENOMEM : VG_ECONFIG, "%s:%d:%d: %s", gl.gl_pathv[k], errs.v[0].line,
+                                 errs.v[0].col, errs.v[0].msg);
+                else
+                    vg_error_set(err, rc == VG_ENOMEM ? VG_ENOMEM : VG_ECONFIG, "%s: %s", gl.gl_pathv[k],
+                                 errs.n ? errs.v[0].msg : "out of memory");
+                rules_errors_free(&errs);
+                globfree(&gl);
+                specs_free(out);
+                return err->code;
+            }
+            rules_group_spec_t *nv = realloc(out->v, (out->n + f->n_groups + 1) * sizeof *nv);
+            if (!nv) {
+                rules_file_free(f);
+                globfree(&gl);
+                specs_free(out);
+                return vg_error_set(err, VG_ENOMEM, "out of memory");
+            }
+            out->v = nv;
+            memcpy(out->v + out->n, f->groups, f->n_groups * sizeof *f->groups); /* moved, not copied */
+            out->n += f->n_groups;
+            free(f->groups);
+            free(f);
+        }
+        globfree(&gl);
+    }
+    return 0;
+}
+
+static void set_config(rules_manager_t *m, const config_t *cfg) {
+    m->default_interval_ms = cfg->global.evaluation_interval_ms;
+    m->resend_ms = cfg->rules.alert_resend_delay_ms;
+    m->tolerance_ms = cfg->rules.alert_for_outage_tolerance_ms;
+    m->grace_ms = cfg->rules.alert_for_grace_period_ms;
+    m->query_timeout_ms = cfg->query.timeout_ms;
+    free(m->ext);
+    m->ext = NULL;
+    m->n_ext = 0;
+    const config_kv_t *kv = &cfg->global.external_labels;
+    model_label_t *tmp = kv->n ? calloc(kv->n, sizeof *tmp) : NULL;
+    for (size_t i = 0; tmp && i < kv->n; i++) tmp[i] = (model_label_t){kv->keys[i], kv->values[i]};
+    if (tmp) {
+        model_labels_sort(tmp, kv->n);
+        m->ext = model_labels_dup(tmp, kv->n);
+        if (m->ext) m->n_ext = kv->n;
+    }
+    free(tmp);
+}
+
+static bool same_key(const rules_group_t *a, const char *tenant, const char *file, const char *name) {
+    if ((a->tenant == NULL) != (tenant == NULL) || (tenant && strcmp(a->tenant, tenant))) return false;
+    return !strcmp(a->spec.file, file) && !strcmp(a->spec.name, name);
+}
+
+/* Waits until no group is being evaluated (mu held). */
+static void wait_idle(rules_manager_t *m) {
+    for (;;) {
+        bool busy = false;
+        for (size_t i = 0; i < m->n_groups; i++) busy |= m->groups[i]->busy;
+        if (!busy) return;
+        pthread_cond_wait(&m->cv, &m->mu);
+    }
+}
+
+static void write_stale(rules_manager_t *m, rules_group_t *g) {
+    storage_appender_t *app;
+    vg_error_t err;
+    if (m->o.appender && !m->o.appender(m->o.appender_ctx, g->tenant, &app, &err)) {
+        rules_group_mark_stale(g, app, rules__now_ns());
+        storage_appender_free(app);
+    }
+}
+
+/* Replaces the groups with tenant `tenant` (NULL: the operator's) by specs, keeping state. */
+static int replace_groups(rules_manager_t *m, const char *tenant, const rules_group_spec_t *specs, size_t n, bool only_listed,
+                          vg_error_t *err) {
+    pthread_mutex_lock(&m->mu);
+    bool restore = !m->loaded_once && !tenant;
+    int64_t interval = m->default_interval_ms;
+    pthread_mutex_unlock(&m->mu);
+    rules_group_t **fresh = calloc(n ? n : 1, sizeof *fresh);
+    if (!fresh) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int rc = rules_group_new(&specs[i], interval, tenant, restore, &fresh[i], err);
+        if (rc) {
+            for (size_t k = 0; k < i; k++) rules_group_free(fresh[k]);
+            free(fresh);
+            return rc;
+        }
+    }
+    pthread_mutex_lock(&m->mu);
+    wait_idle(m);
+    size_t cap = m->n_groups + n;
+    rules_group_t **list = calloc(cap ? cap : 1, sizeof *list), **gone = calloc(cap ? cap : 1, sizeof *gone);
+    if (!list || !gone) {
+        pthread_mutex_unlock(&m->mu);
+        free(list);
+        free(gone);
+        for (size_t k = 0; k < n; k++) rules_group_free(fresh[k]);
+        free(fresh);
+        return vg_error_set(err, VG_ENOMEM, "out of memory");
+    }
+    size_t nl = 0, ng = 0;
+    /* groups of other owners stay; of this owner, those not in specs go (unless only_listed) */
+    for (size_t i = 0; i < m->n_groups; i++) {
+        rules_group_t *g = m->groups[i];
+        bool mine = (g->tenant == NULL) == (tenant == NULL) && (!tenant || !strcmp(g->tenant, tenant));
+        bool listed = false;
+        for (size_t k = 0; mine && k < n && !listed; k++) listed = same_key(g, tenant, specs[k].file, specs[k].name);
+        if (!mine || (only_listed && !listed)) list[nl++] = g;
+        else if (!listed) gone[ng++] = g;
+    }
+    for (size_t k = 0; k < n; k++) {
+        rules_group_t *old = NULL;
+        for (size_t i = 0; i < m->n_groups && !old; i++)
+            if (same_key(m->groups[i], tenant, specs[k].file, specs[k].name)) old = m->groups[i];
+        if (old && rules_group_spec_equal(&old->spec, &fresh[k]->spec) && old->interval_ms == fresh[k]->interval_ms) {
+            list[nl++] = old; /* unchanged: the same object, its state and schedule intact */
+            rules_group_free(fresh[k]);
+            continue;
+        }
+        if (old) {
+            rules_group_take_state(fresh[k], old);
+            gone[ng++] = old;
+        }
+        list[nl++] = fresh[k];
+    }
+    free(fresh);
+    free(m->groups);
+    m->groups = list;
+    m->n_groups = nl;
+    if (!tenant) m->loaded_once = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < ng; i++) {
+        bool replaced = false;
+        for (size_t k = 0; k < nl; k++) replaced |= same_key(list[k], gone[i]->tenant, gone[i]->spec.file, gone[i]->spec.name);
+        if (!replaced) write_stale(m, gone[i]);
+        rules_group_free(gone[i]);
+    }
+    free(gone);
+    return 0;
+}
+
+int rules_manager_apply(rules_manager_t *m, const config_t *cfg, vg_error_t *err) {
+    specs_t specs;
+    int rc = load_specs(cfg, &specs, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&m->mu);
+    set_config(m, cfg);
+    pthread_mutex_unlock(&m->mu);
+    rc = replace_groups(m, NULL, specs.v, specs.n, false, err);
+    specs_free(&specs);
+    if (!rc) vg_log_info("rules", "rule groups loaded", VG_LI("groups", (int64_t)rules_manager_n_groups(m)));
+    return rc;
+}
+
+int rules_manager_new(const rules_manager_opts_t *opts, const config_t *cfg, rules_manager_t **out, vg_error_t *err) {
+    *out = NULL;
+    rules_manager_t *m = calloc(1, sizeof *m);
+    if (!m) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    m->o = *opts;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    set_config(m, cfg);
+    int rc = rules_manager_apply(m, cfg, err);
+    m->loaded_once = true;
+    if (!opts->no_thread && pthread_create(&m->th, NULL, run, m) == 0) m->has_thread = true;
+    else if (!opts->no_thread) {
+        rules_manager_free(m);
+        return vg_error_set(err, VG_ENOMEM, "cannot start the rule evaluation thread");
+    }
+    *out = m;
+    return rc;
+}
+
+int rules_manager_set_tenant_group(rules_manager_t *m, const char *tenant, const rules_group_spec_t *spec, vg_error_t *err) {
+    if (!tenant || !*tenant) return vg_error_set(err, VG_EINVAL, "a tenant group needs a tenant");
+    return replace_groups(m, tenant, spec, 1, true, err);
+}
+
+int rules_manager_delete_tenant_group(rules_manager_t *m, const char *tenant, const char *file, const char *name) {
+    pthread_mutex_lock(&m->mu);
+    wait_idle(m);
+    rules_group_t *g = NULL;
+    for (size_t i = 0; i < m->n_groups && !g; i++)
+        if (tenant && same_key(m->groups[i], tenant, file, name)) {
+            g = m->groups[i];
+            m->groups[i] = m->groups[--m->n_groups];
+        }
+    pthread_mutex_unlock(&m->mu);
+    if (!g) return VG_ENOTFOUND;
+    write_stale(m, g);
+    rules_group_free(g);
+    return 0;
+}
+
+void rules_manager_free(rules_manager_t *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (m->has_thread) pthread_join(m->th, NULL);
+    for (size_t i = 0; i < m->n_groups; i++) rules_group_free(m->groups[i]);
+    free(m->groups);
+    free(m->ext);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+int rules_manager_eval_due(rules_manager_t *m, int64_t now_ns) {
+    int ran = 0;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n_groups; i++) {
+        rules_group_t *g = m->groups[i];
+        if (!g->next_ts) g->next_ts = rules_group_eval_timestamp(g, now_ns);
+        if (g->next_ts > now_ns) continue;
+        int64_t ts = g->next_ts;
+        g->busy = true;
+        pthread_mutex_unlock(&m->mu);
+        eval_group(m, g, ts);
+        pthread_mutex_lock(&m->mu);
+        g->busy = false;
+        g->next_ts = ts + g->interval_ms * RULES__NS_PER_MS;
+        ran++;
+    }
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return ran;
+}
+
+size_t rules_manager_n_groups(rules_manager_t *m) {
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->n_groups;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+static int cmp_group(const void *a, const void *b) {
+    const rules_group_t *x = *(rules_group_t *const *)a, *y = *(rules_group_t *const *)b;
+    int c = strcmp(x->spec.file, y->spec.file);
+    return c ? c : strcmp(x->spec.name, y->spec.name);
+}
+
+/* The visible groups in Prometheus' order (by file, then name), with mu held by the caller. */
+static rules_group_t **visible(rules_manager_t *m, const rules_filter_t *f, bool alerts, size_t *n_out) {
+    rules_group_t **v = calloc(m->n_groups ? m->n_groups : 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; v && i < m->n_groups; i++)
+        if ((alerts && f && f->label_name) || rules__group_visible(m->groups[i], f)) v[n++] = m->groups[i];
+    if (v) qsort(v, n, sizeof *v, cmp_group);
+    *n_out = n;
+    return v;
+}
+
+void rules_manager_write_rules_json(rules_manager_t *m, const rules_filter_t *f, vg_json_t *j) {
+    pthread_mutex_lock(&m->mu);
+    size_t n;
+    rules_group_t **v = visible(m, f, false, &n);
+    vg_json_obj_open(j);
+    vg_json_key(j, "groups");
+    vg_json_arr_open(j);
+    for (size_t i = 0; v && i < n; i++) rules__group_write_json(v[i], f, j);
+    vg_json_arr_close(j);
+    vg_json_obj_close(j);
+    pthread_mutex_unlock(&m->mu);
+    free(v);
+}
+
+void rules_manager_write_alerts_json(rules_manager_t *m, const rules_filter_t *f, vg_json_t *j) {
+    pthread_mutex_lock(&m->mu);
+    size_t n;
+    rules_group_t **v = visible(m, f, true, &n);
+    vg_json_obj_open(j);
+    vg_json_key(j, "alerts");
+    vg_json_arr_open(j);
+    for (size_t i = 0; v && i < n; i++) rules__group_write_alerts(v[i], f, j);
+    vg_json_arr_close(j);
+    vg_json_obj_close(j);
+    pthread_mutex_unlock(&m->mu);
+    free(v);
+}
