@@ -109,6 +109,9 @@ static int open_storage(service_t *app, tsdb_db_t **db, vg_error_t *err) {
                                                           : TSDB_FSYNC_INTERVAL;
     o.fsync_interval_ms = c->storage.wal_fsync_interval_ms;
     o.wal_compression = c->storage.wal_compression;
+    o.block_duration_ms = c->storage.block_duration_ms;
+    o.block_chunk_encoding =
+        c->storage.block_chunk_encoding == CONFIG_BLOCK_CHUNKS_XOR ? TSDB_BLOCK_CHUNKS_XOR : TSDB_BLOCK_CHUNKS_DENSE;
     o.max_future_ms = c->ingest_limits.max_future_ms;
     o.max_series = (uint64_t)c->ingest_limits.max_series_total;
     config_label_limits(c, &o.limits);
@@ -118,7 +121,7 @@ static int open_storage(service_t *app, tsdb_db_t **db, vg_error_t *err) {
         tsdb_stats_t st;
         tsdb_db_stats(*db, &st);
         vg_log_info("main", "storage opened", VG_LS("path", c->storage.path), VG_LI("series", st.head_series),
-                    VG_LI("replayed_samples", st.replay_samples), VG_LF("open_s", (double)(vg_mono_ns() - t0) / 1e9));
+                    VG_LI("replayed_samples", st.replay_samples), VG_LI("blocks", st.blocks), VG_LF("open_s", (double)(vg_mono_ns() - t0) / 1e9));
     }
     config_unref(c);
     return rc;

@@ -33,6 +33,7 @@ typedef struct config_server {
 } config_server_t;
 
 typedef enum { CONFIG_FSYNC_NEVER, CONFIG_FSYNC_INTERVAL, CONFIG_FSYNC_ALWAYS } config_fsync_t;
+typedef enum { CONFIG_BLOCK_CHUNKS_DENSE, CONFIG_BLOCK_CHUNKS_XOR } config_block_chunks_t;
 
 typedef struct config_storage {
     char *path;
@@ -40,6 +41,8 @@ typedef struct config_storage {
     int wal_fsync;                 /* config_fsync_t, default interval */
     int64_t wal_fsync_interval_ms; /* default 1s */
     bool wal_compression;          /* zstd samples records, default true */
+    int64_t block_duration_ms;     /* time range of blocks cut from the head, default 2h */
+    int block_chunk_encoding;      /* config_block_chunks_t, default dense */
 } config_storage_t;
 
 typedef struct config_log {

@@ -1,5 +1,5 @@
 /* The server's own sections: `server` (HTTP listener and request bounds), `storage` (TSDB path,
- * retention, WAL durability) and `log`. Each is a field table with its defaults; none has a rule that
+ * retention, WAL durability, blocks) and `log`. Each is a field table with its defaults; none has a rule that
  * spans fields. */
 #include "config_int.h"
 
@@ -38,6 +38,7 @@ const config__section_t config__section_server = {
 };
 
 static const char *const fsync_policies[] = {"never", "interval", "always", NULL};
+static const char *const block_encodings[] = {"dense", "xor", NULL};
 
 static const config__field_t storage_fields[] = {
     {.key = "path", .type = F_STR, .off = OFF(config_storage_t, path)},
@@ -45,6 +46,8 @@ static const config__field_t storage_fields[] = {
     {.key = "wal_fsync_interval", .type = F_DURATION, .off = OFF(config_storage_t, wal_fsync_interval_ms), .min = 1, .max = 60 * 1000},
     {.key = "wal_compression", .type = F_BOOL, .off = OFF(config_storage_t, wal_compression)},
     {.key = "retention", .type = F_DURATION, .off = OFF(config_storage_t, retention_ms), .min = 60 * 1000, .max = 100 * 365 * DAY_MS},
+    {.key = "block_duration", .type = F_DURATION, .off = OFF(config_storage_t, block_duration_ms), .min = 60 * 1000, .max = 31 * DAY_MS},
+    {.key = "block_chunk_encoding", .type = F_ENUM, .off = OFF(config_storage_t, block_chunk_encoding), .names = block_encodings},
     FIELD_END,
 };
 
@@ -54,6 +57,8 @@ static int storage_defaults(config_t *c) {
     c->storage.wal_fsync = CONFIG_FSYNC_INTERVAL;
     c->storage.wal_fsync_interval_ms = 1000;
     c->storage.wal_compression = true;
+    c->storage.block_duration_ms = 2LL * 3600 * 1000;
+    c->storage.block_chunk_encoding = CONFIG_BLOCK_CHUNKS_DENSE;
     return c->storage.path ? 0 : VG_ENOMEM;
 }
 

@@ -162,7 +162,7 @@ static int verify_cached(service__auth_t *a, const char *tok, size_t len, tenanc
 }
 
 /* Scopes ctx to a tenant: its one matcher from the auth state's rules. */
-int service__auth_scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err) {
+static int scope(service__auth_t *a, service_ctx_t *ctx, vg_error_t *err) {
     int rc = tenancy_matcher_build(&a->enforce, ctx->tenant, strlen(ctx->tenant), &ctx->matcher, err);
     if (!rc) ctx->scoped = true;
     return rc;

@@ -166,6 +166,10 @@ int service_reload(service_t *app, vg_error_t *err) {
     config_t *old = atomic_load(&app->cfg);
     warn_restart("server.listen", old->server.listen, nc->server.listen);
     warn_restart("storage.path", old->storage.path, nc->storage.path);
+    if (old->storage.block_duration_ms != nc->storage.block_duration_ms ||
+        old->storage.block_chunk_encoding != nc->storage.block_chunk_encoding)
+        vg_log_warn("config", "change takes effect after a restart",
+                    VG_LS("key", "storage.block_duration/block_chunk_encoding"));
     if (old->server.threads != nc->server.threads || old->server.max_connections != nc->server.max_connections ||
         old->server.max_header != nc->server.max_header || old->server.read_timeout_ms != nc->server.read_timeout_ms ||
         old->server.header_timeout_ms != nc->server.header_timeout_ms ||

@@ -1,5 +1,6 @@
-/* The database: opens the directory (lock file, chunk files, WAL replay into the head), hands out
- * appenders and queriers, and runs one housekeeping thread (interval fsync, checkpoints, retention).
+/* The database: opens the directory (lock file, blocks, chunk files, WAL replay into the head), hands
+ * out appenders and queriers (the blocks in range merged with the head), and runs two background
+ * threads: housekeeping (interval fsync, checkpoints, retention) and head compaction.
  *
  * Commit protocol (why replay reproduces the head exactly): under the WAL commit lock a batch writes
  * its series records (for series not logged yet) and its samples record, then applies the samples to
@@ -12,7 +13,19 @@
  * minus out_of_bounds_ms, or further than max_future_ms ahead of the wall clock (read once when the
  * batch starts). The second bound keeps the head's max time (which drives the first bound and
  * retention) near the present: without it one sample at t = 2^62 would make every later current
- * sample "too old", in every tenant, and stay so across restarts via the WAL. */
+ * sample "too old", in every tenant, and stay so across restarts via the WAL.
+ *
+ * Head compaction (why no sample is lost or read twice): once the head spans more than 1.5 block
+ * durations D, its oldest aligned range [k·D, (k+1)·D) is closed to appends (head min_valid), written
+ * as a block (compact_head.c), published in the block list, cut from the head (tsdb__head_truncate)
+ * and dropped from the WAL by a checkpoint. A querier takes its block references and its head querier
+ * under blocks_mu, and a head querier holds the truncation lock shared, so a querier opened before the
+ * block is published reads the whole range from the head (the truncation waits for it); one opened
+ * after reads the block and the head, truncated or not (the merge querier drops duplicate samples).
+ * A crash anywhere in between is safe: an unfinished block is a *.tmp-for-creation directory, deleted
+ * at open; a finished one is loaded, and replay skips WAL samples older than the newest block's max
+ * time, which the head's min_valid also refuses at runtime, so replay makes the same decisions. */
+#include "tsdb/block.h"
 #include "tsdb/tsdb_int.h"
 
 #include "selfmon/selfmon.h"
@@ -21,6 +34,7 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +45,8 @@
 
 typedef struct metrics {
     selfmon_metric_t *head_series, *head_chunks, *appended, *ooo, *dup, *oob, *future, *wal_bytes, *fsync, *replay,
-        *corrupt, *checkpoints, *refused_total, *refused_gate, *series_limit;
+        *corrupt, *checkpoints, *refused_total, *refused_gate, *series_limit, *blocks, *compactions,
+        *compactions_failed, *head_mint, *head_maxt;
 } metrics_t;
 
 #define ZPOOL_MAX 8
@@ -61,6 +76,18 @@ struct tsdb_db {
                                than compressing a scrape) */
     void *zpool[ZPOOL_MAX];
     size_t n_zpool;
+    /* Blocks, sorted by mint. blocks_mu guards the array; a querier takes its block references and its
+     * head querier under it (see the file comment). blocks_maxt only grows while the db is open. */
+    pthread_mutex_t blocks_mu;
+    tsdb__block_t **blocks;
+    size_t n_blocks, cap_blocks;
+    atomic_llong blocks_maxt; /* newest block's max time (exclusive); INT64_MIN: none */
+    atomic_ullong blocks_corrupt, compactions, compactions_failed;
+    uint64_t replay_skipped;  /* WAL samples replay skipped as already in blocks */
+    pthread_mutex_t compact_mu; /* one head compaction at a time */
+    pthread_t compactor;
+    bool compactor_running;
+    atomic_bool closing; /* close has begun: a compaction in progress stops after its current block */
 };
 
 void tsdb_options_default(tsdb_options_t *o) {
@@ -78,6 +105,8 @@ void tsdb_options_default(tsdb_options_t *o) {
     o->chunk_file_bytes = 128u << 20;
     o->limits = MODEL_LIMITS_DEFAULT;
     o->register_metrics = true;
+    o->block_duration_ms = INT64_C(2) * 3600 * 1000;
+    o->block_chunk_encoding = TSDB_BLOCK_CHUNKS_DENSE;
 }
 
 static void m_add(selfmon_metric_t *m, double v) {
@@ -120,6 +149,15 @@ static void register_metrics(metrics_t *m) {
     m->series_limit = MET(selfmon_gauge(r, "vigil_head_series_limit",
                                         "Series the storage head creates at most (limits.max_series_total; 0: no cap).",
                                         0, NULL));
+    m->blocks = MET(selfmon_gauge(r, "vigil_tsdb_blocks_loaded", "Persistent blocks currently loaded.", 0, NULL));
+    m->compactions = MET(selfmon_counter(r, "vigil_tsdb_compactions_total",
+                                         "Head compactions that wrote a block.", 0, NULL));
+    m->compactions_failed = MET(selfmon_counter(r, "vigil_tsdb_compactions_failed_total",
+                                                "Head compactions that failed (the head keeps the data).", 0, NULL));
+    m->head_mint = MET(selfmon_gauge(r, "vigil_tsdb_head_min_time",
+                                     "Oldest sample timestamp in the head (ms; 0 when empty).", 0, NULL));
+    m->head_maxt = MET(selfmon_gauge(r, "vigil_tsdb_head_max_time",
+                                     "Newest sample timestamp in the head (ms; 0 when empty).", 0, NULL));
 #undef MET
 }
 
@@ -150,6 +188,10 @@ static int rp_series(void *ctx, uint64_t ref, const model_label_t *l, size_t n) 
 
 static int rp_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
     tsdb_db_t *db = ctx;
+    if (t < atomic_load_explicit(&db->blocks_maxt, memory_order_relaxed)) { /* a block holds it */
+        db->replay_skipped++;
+        return 0;
+    }
     tsdb__series_t *s = tsdb__head_by_ref(db->head, ref);
     if (!s) {
         db->rs.unknown_refs++;
@@ -164,6 +206,10 @@ static int rp_sample(void *ctx, uint64_t ref, int64_t t, uint64_t v) {
 static int rp_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t enc, uint8_t flags, const uint8_t *data,
                     uint32_t len) {
     tsdb_db_t *db = ctx;
+    if (maxt < atomic_load_explicit(&db->blocks_maxt, memory_order_relaxed)) { /* a block holds it */
+        db->replay_skipped += enc == TSDB_ENC_XOR ? tsdb_xor_num_samples(data, len) : (len ? data[0] : 0);
+        return 0;
+    }
     tsdb__series_t *s = tsdb__head_by_ref(db->head, ref);
     if (!s) {
         db->rs.unknown_refs++;
@@ -182,6 +228,7 @@ static int rp_chunk(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, uint8_t
 
 typedef struct ckpt {
     tsdb_db_t *db;
+    int64_t bmax; /* blocks_maxt when the checkpoint started */
     tsdb__series_t **v;
     size_t n, cap, next;
 } ckpt_t;
@@ -201,7 +248,8 @@ static int ck_collect(void *ctx, tsdb__series_t *s) {
 
 /* Emits up to 512 series per call: one series record, then their chunk records. The open chunk goes
  * out flagged "open" so replay resumes appending to it; without one, the newest full chunk is flagged
- * "newest" so replay knows the last value. */
+ * "newest" so replay knows the last value. Chunks that end before the newest block's max time are in
+ * blocks and left out (a chunk crossing it goes out whole; the merge querier reads its overlap once). */
 static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
     ckpt_t *c = ctx;
     tsdb__head_t *h = c->db->head;
@@ -219,6 +267,7 @@ static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
         pthread_mutex_lock(mu);
         for (uint32_t k = 0; k < s->n_chunks; k++) {
             const tsdb__chunk_t *ch = &s->chunks[k];
+            if (ch->maxt < c->bmax) continue;
             uint8_t fl = !s->open.n && k + 1 == s->n_chunks ? TSDB__CHUNK_NEWEST : 0;
             tsdb__rec_chunk(b, s->ref, ch->mint, ch->maxt, ch->enc, fl, ch->data, ch->len);
         }
@@ -231,10 +280,33 @@ static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
     return c->next >= c->n ? 1 : 0;
 }
 
+static void set_block_metrics(tsdb_db_t *db) { m_set(db->m.blocks, (double)db->n_blocks); }
+
+/* Drops whole blocks that end before cutoff (the directory goes when the last querier lets go). */
+static void drop_blocks_before(tsdb_db_t *db, int64_t cutoff) {
+    pthread_mutex_lock(&db->blocks_mu);
+    size_t k = 0;
+    for (size_t i = 0; i < db->n_blocks; i++) {
+        tsdb__block_t *b = db->blocks[i];
+        if (tsdb__block_meta(b)->maxt <= cutoff) {
+            vg_log_info("tsdb", "block dropped by retention", VG_LS("block", tsdb__block_meta(b)->ulid));
+            tsdb__block_mark_deleted(b);
+            tsdb__block_unref(b);
+        } else {
+            db->blocks[k++] = b;
+        }
+    }
+    db->n_blocks = k;
+    set_block_metrics(db);
+    pthread_mutex_unlock(&db->blocks_mu);
+}
+
 static void apply_retention(tsdb_db_t *db) {
     if (db->o.retention_ms <= 0) return;
     int64_t maxt = atomic_load(&db->head->maxt), mint = atomic_load(&db->head->mint);
-    if (maxt == INT64_MIN || maxt - mint <= db->o.retention_ms) return;
+    if (maxt == INT64_MIN) return;
+    drop_blocks_before(db, maxt - db->o.retention_ms);
+    if (mint == INT64_MAX || maxt - mint <= db->o.retention_ms) return;
     tsdb__head_truncate(db->head, maxt - db->o.retention_ms);
 }
 
@@ -251,7 +323,7 @@ int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err) {
     int rc = tsdb__wal_cut(db->wal, &closed, err);
     tsdb__wal_unlock(db->wal);
     if (rc == 0) {
-        ckpt_t c = {.db = db};
+        ckpt_t c = {.db = db, .bmax = atomic_load(&db->blocks_maxt)};
         pthread_rwlock_rdlock(&db->head->trunc_lock);
         rc = tsdb__head_each(db->head, ck_collect, &c);
         if (rc) vg_error_set(err, rc, "checkpoint: %s", vg_error_str(rc));
@@ -271,6 +343,197 @@ int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err) {
 }
 
 int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err) { return db->wal ? tsdb__wal_sync(db->wal, err) : 0; }
+
+/* ---- blocks and head compaction ---- */
+
+static int64_t floor_div(int64_t t, int64_t d) { return t / d - (t % d < 0); }
+
+/* Inserts b (one reference, passed in) keeping the list sorted by mint. */
+static int add_block(tsdb_db_t *db, tsdb__block_t *b) {
+    pthread_mutex_lock(&db->blocks_mu);
+    if (db->n_blocks == db->cap_blocks) {
+        size_t nc = db->cap_blocks ? db->cap_blocks * 2 : 16;
+        tsdb__block_t **nv = realloc(db->blocks, nc * sizeof *nv);
+        if (!nv) {
+            pthread_mutex_unlock(&db->blocks_mu);
+            return VG_ENOMEM;
+        }
+        db->blocks = nv;
+        db->cap_blocks = nc;
+    }
+    const tsdb__block_meta_t *m = tsdb__block_meta(b);
+    size_t i = db->n_blocks;
+    while (i > 0 && tsdb__block_meta(db->blocks[i - 1])->mint > m->mint) {
+        db->blocks[i] = db->blocks[i - 1];
+        i--;
+    }
+    db->blocks[i] = b;
+    db->n_blocks++;
+    if (m->maxt > atomic_load(&db->blocks_maxt)) atomic_store(&db->blocks_maxt, m->maxt);
+    set_block_metrics(db);
+    pthread_mutex_unlock(&db->blocks_mu);
+    return 0;
+}
+
+/* Raises the head's min_valid to t (never lowers it). */
+static void close_head_below(tsdb_db_t *db, int64_t t) {
+    long long cur = atomic_load(&db->head->min_valid);
+    while (t > cur && !atomic_compare_exchange_weak(&db->head->min_valid, &cur, t)) {
+    }
+}
+
+/* One head compaction step: 1 when a block was written, 0 when none is due, <0 on failure (the head
+ * keeps the data; the range stays closed to appends, as it would be by the time bound anyway). */
+static int compact_once(tsdb_db_t *db, vg_error_t *err) {
+    tsdb__head_t *h = db->head;
+    const int64_t d = db->o.block_duration_ms;
+    int64_t mint = atomic_load(&h->mint), maxt = atomic_load(&h->maxt), span;
+    if (!db->wal || maxt == INT64_MIN || mint == INT64_MAX) return 0;
+    if (__builtin_sub_overflow(maxt, mint, &span) || span <= d / 2 * 3) return 0;
+    int64_t lo = floor_div(mint, d), bmax = atomic_load(&db->blocks_maxt), hi;
+    if (bmax != INT64_MIN && floor_div(bmax, d) > lo) lo = floor_div(bmax, d); /* the head kept a chunk
+                                                                                 crossing a block's end */
+    if (__builtin_mul_overflow(lo + 1, d, &hi) || __builtin_mul_overflow(lo, d, &lo)) return 0;
+    if (bmax > lo) lo = bmax;
+    if (hi > maxt - d / 2) return 0; /* keep the newest half range appendable */
+    uint64_t t0 = vg_mono_ns();
+    close_head_below(db, hi);
+    tsdb__block_meta_t meta;
+    memset(&meta, 0, sizeof meta);
+    int rc = tsdb__head_compact_range(h, db->path, lo, hi,
+                                      db->o.block_chunk_encoding == TSDB_BLOCK_CHUNKS_XOR ? TSDB_ENC_XOR : TSDB_ENC_DENSE,
+                                      &meta, err);
+    if (rc == VG_ENOTFOUND) { /* retention took the range meanwhile: nothing to write */
+        tsdb__head_truncate(h, hi);
+        return 0;
+    }
+    char dir[4096];
+    tsdb__block_t *b = NULL;
+    if (rc == 0) {
+        snprintf(dir, sizeof dir, "%s/%s", db->path, meta.ulid);
+        if ((rc = tsdb__block_open(dir, &b, err)) != 0) {
+            vg_error_t e2;
+            vg_fs_remove_all(dir, &e2); /* a restart must not find a block the head still holds */
+        } else if ((rc = add_block(db, b)) != 0) {
+            vg_error_set(err, rc, "out of memory adding block %s", meta.ulid);
+            tsdb__block_mark_deleted(b);
+            tsdb__block_unref(b);
+        }
+    }
+    if (rc) {
+        atomic_fetch_add(&db->compactions_failed, 1);
+        m_add(db->m.compactions_failed, 1);
+        tsdb__block_meta_free(&meta);
+        vg_log_error("tsdb", "head compaction failed", VG_LI("mint", lo), VG_LI("maxt", hi),
+                     VG_LS("error", err ? err->msg : vg_error_str(rc)));
+        return rc;
+    }
+    tsdb__head_truncate(h, hi);
+    atomic_fetch_add(&db->compactions, 1);
+    m_add(db->m.compactions, 1);
+    vg_log_info("tsdb", "head compacted into a block", VG_LS("block", meta.ulid), VG_LI("mint", lo),
+                VG_LI("maxt", hi), VG_LI("series", meta.n_series), VG_LI("samples", meta.n_samples),
+                VG_LI("chunks", meta.n_chunks), VG_LF("seconds", (double)(vg_mono_ns() - t0) / 1e9));
+    tsdb__block_meta_free(&meta);
+    vg_error_t cerr;
+    /* a failed checkpoint loses nothing: replay skips what the block holds */
+    tsdb_db_checkpoint(db, &cerr);
+    return 1;
+}
+
+int tsdb_db_compact(tsdb_db_t *db, vg_error_t *err) {
+    pthread_mutex_lock(&db->compact_mu);
+    int rc = 0, n = 0;
+    while (!atomic_load(&db->closing) && (rc = compact_once(db, err)) == 1) n++;
+    pthread_mutex_unlock(&db->compact_mu);
+    return rc < 0 ? rc : n;
+}
+
+static void *compactor(void *arg) {
+    tsdb_db_t *db = arg;
+    pthread_mutex_lock(&db->hk_mu);
+    while (!db->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&db->hk_cond, &db->hk_mu, &ts);
+        if (db->stop) break;
+        pthread_mutex_unlock(&db->hk_mu);
+        vg_error_t err;
+        tsdb_db_compact(db, &err);
+        pthread_mutex_lock(&db->hk_mu);
+    }
+    pthread_mutex_unlock(&db->hk_mu);
+    return NULL;
+}
+
+static bool is_ulid(const char *s) {
+    if (strlen(s) != TSDB_ULID_LEN) return false;
+    for (; *s; s++)
+        if (!strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", *s)) return false;
+    return true;
+}
+
+static bool has_suffix(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && !strcmp(s + n - k, suf);
+}
+
+static int cmp_block(const void *a, const void *b) {
+    int64_t x = tsdb__block_meta(*(tsdb__block_t *const *)a)->mint, y = tsdb__block_meta(*(tsdb__block_t *const *)b)->mint;
+    return x < y ? -1 : x > y;
+}
+
+/* Opens the blocks of the data directory: leftovers of a block being written when the process died
+ * are deleted; a block that does not open (corrupt or incomplete) is renamed <ulid>.corrupt, logged and
+ * counted, and the others are loaded. Fails only when out of memory or when the directory cannot be
+ * read. */
+static int load_blocks(tsdb_db_t *db, vg_error_t *err) {
+    DIR *d = opendir(db->path);
+    if (!d) return vg_error_set(err, VG_EIO, "%s: cannot list: %s", db->path, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    char p[4096];
+    while (rc == 0 && (e = readdir(d))) {
+        snprintf(p, sizeof p, "%s/%s", db->path, e->d_name);
+        vg_error_t e2;
+        if (has_suffix(e->d_name, ".tmp-for-creation")) {
+            vg_log_warn("tsdb", "removing a block left unfinished by a crash", VG_LS("dir", p));
+            vg_fs_remove_all(p, &e2);
+            continue;
+        }
+        if (!is_ulid(e->d_name)) continue;
+        tsdb__block_t *b;
+        int r = tsdb__block_open(p, &b, &e2);
+        if (r == VG_ENOMEM) {
+            rc = vg_error_set(err, r, "opening block %s: out of memory", p);
+        } else if (r) {
+            char to[4200];
+            snprintf(to, sizeof to, "%s.corrupt", p);
+            vg_error_t e3;
+            vg_fs_remove_all(to, &e3);
+            bool moved = rename(p, to) == 0;
+            vg_log_error("tsdb", "unreadable block set aside", VG_LS("dir", p), VG_LS("error", e2.msg),
+                         VG_LS("moved_to", moved ? to : "(rename failed; left in place)"));
+            atomic_fetch_add(&db->blocks_corrupt, 1);
+        } else if ((rc = add_block(db, b)) != 0) {
+            vg_error_set(err, rc, "out of memory");
+            tsdb__block_unref(b);
+        }
+    }
+    closedir(d);
+    if (rc == 0 && db->n_blocks > 1) qsort(db->blocks, db->n_blocks, sizeof *db->blocks, cmp_block);
+    if (rc == 0 && db->n_blocks)
+        vg_log_info("tsdb", "blocks loaded", VG_LI("blocks", db->n_blocks),
+                    VG_LI("maxt", atomic_load(&db->blocks_maxt)), VG_LI("set_aside", atomic_load(&db->blocks_corrupt)));
+    return rc;
+}
+
+static void set_time_metrics(tsdb_db_t *db) {
+    int64_t mint = atomic_load(&db->head->mint), maxt = atomic_load(&db->head->maxt);
+    m_set(db->m.head_mint, mint == INT64_MAX ? 0 : (double)mint);
+    m_set(db->m.head_maxt, maxt == INT64_MIN ? 0 : (double)maxt);
+}
 
 static void *housekeeping(void *arg) {
     tsdb_db_t *db = arg;
@@ -298,6 +561,7 @@ static void *housekeeping(void *arg) {
         }
         m_set(db->m.head_series, (double)atomic_load(&db->head->n_series));
         m_set(db->m.head_chunks, (double)atomic_load(&db->head->n_chunks));
+        set_time_metrics(db);
         pthread_mutex_lock(&db->hk_mu);
     }
     pthread_mutex_unlock(&db->hk_mu);
@@ -310,11 +574,19 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
     if (!db) return vg_error_set(err, VG_ENOMEM, "out of memory");
     db->o = *opts;
     db->lock_fd = -1;
+    if (db->o.block_duration_ms < TSDB_BLOCK_DURATION_MIN_MS) {
+        free(db);
+        return vg_error_set(err, VG_EINVAL, "block duration %lldms is below the minimum of %dms",
+                            (long long)opts->block_duration_ms, TSDB_BLOCK_DURATION_MIN_MS);
+    }
     pthread_mutex_init(&db->mem_commit, NULL);
     pthread_mutex_init(&db->ckpt_mu, NULL);
     pthread_mutex_init(&db->hk_mu, NULL);
     pthread_mutex_init(&db->zmu, NULL);
+    pthread_mutex_init(&db->blocks_mu, NULL);
+    pthread_mutex_init(&db->compact_mu, NULL);
     pthread_cond_init(&db->hk_cond, NULL);
+    atomic_store(&db->blocks_maxt, INT64_MIN);
     if (db->o.register_metrics) register_metrics(&db->m);
     selfmon_health_set("storage", SELFMON_STARTING, "replaying WAL");
     int rc;
@@ -327,6 +599,7 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         db->o.path = db->path;
         if ((rc = vg_fs_mkdir_p(db->path, err)) != 0) goto fail;
         if ((rc = vg_fs_lock_dir(db->path, &db->lock_fd, err)) != 0) goto fail;
+        if ((rc = load_blocks(db, err)) != 0) goto fail;
         snprintf(p, sizeof p, "%s/chunks_head", db->path);
     }
     if ((rc = tsdb__cstore_open(opts->path && opts->mmap_chunks ? p : NULL, opts->chunk_file_bytes, &db->cstore, err)) != 0)
@@ -335,6 +608,8 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         vg_error_set(err, rc, "out of memory");
         goto fail;
     }
+    db->head->chunk_range_ms = db->o.block_duration_ms;
+    atomic_store(&db->head->min_valid, atomic_load(&db->blocks_maxt)); /* blocks hold what is older */
     if (opts->path) {
         snprintf(p, sizeof p, "%s/wal", db->path);
         tsdb__rec_scratch_t scratch = {0};
@@ -366,9 +641,10 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         vg_log_info("tsdb", "WAL replayed", VG_LI("series", atomic_load(&db->head->n_series)),
                     VG_LI("samples", db->rs.samples), VG_LI("records", rs.records), VG_LI("corrupt", rs.corrupt),
                     VG_LI("torn", rs.torn), VG_LI("unknown_refs", db->rs.unknown_refs),
-                    VG_LF("seconds", db->replay_seconds));
+                    VG_LI("skipped_in_blocks", db->replay_skipped), VG_LF("seconds", db->replay_seconds));
     }
     m_set(db->m.head_series, (double)atomic_load(&db->head->n_series));
+    set_time_metrics(db);
     atomic_store(&db->max_series, db->o.max_series);
     m_set(db->m.series_limit, (double)db->o.max_series);
     if (db->o.max_series && atomic_load(&db->head->n_series) >= db->o.max_series)
@@ -380,7 +656,16 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         goto fail;
     }
     db->hk_running = true;
-    if (db->rs.corrupt)
+    if (db->wal) {
+        if (pthread_create(&db->compactor, NULL, compactor, db) != 0) {
+            rc = vg_error_set(err, VG_ENOMEM, "cannot start the storage compaction thread");
+            goto fail;
+        }
+        db->compactor_running = true;
+    }
+    if (atomic_load(&db->blocks_corrupt))
+        selfmon_health_set("storage", SELFMON_DEGRADED, "unreadable blocks were set aside at startup (see log)");
+    else if (db->rs.corrupt)
         selfmon_health_set("storage", SELFMON_DEGRADED, "corrupt WAL records were skipped at startup (see log)");
     else
         selfmon_health_set("storage", SELFMON_UP, "");
@@ -394,14 +679,18 @@ fail:
 
 void tsdb_db_close(tsdb_db_t *db) {
     if (!db) return;
-    if (db->hk_running) {
+    atomic_store(&db->closing, true);
+    if (db->hk_running || db->compactor_running) {
         pthread_mutex_lock(&db->hk_mu);
         db->stop = true;
         pthread_cond_broadcast(&db->hk_cond);
         pthread_mutex_unlock(&db->hk_mu);
-        pthread_join(db->hk, NULL);
+        if (db->hk_running) pthread_join(db->hk, NULL);
     }
+    if (db->compactor_running) pthread_join(db->compactor, NULL); /* stop is set: it finishes its step */
     tsdb__wal_close(db->wal);
+    for (size_t i = 0; i < db->n_blocks; i++) tsdb__block_unref(db->blocks[i]);
+    free(db->blocks);
     tsdb__head_free(db->head);
     tsdb__cstore_close(db->cstore);
     if (db->lock_fd >= 0) close(db->lock_fd);
@@ -410,6 +699,8 @@ void tsdb_db_close(tsdb_db_t *db) {
     pthread_mutex_destroy(&db->hk_mu);
     for (size_t i = 0; i < db->n_zpool; i++) ZSTD_freeCCtx(db->zpool[i]);
     pthread_mutex_destroy(&db->zmu);
+    pthread_mutex_destroy(&db->blocks_mu);
+    pthread_mutex_destroy(&db->compact_mu);
     pthread_cond_destroy(&db->hk_cond);
     free(db->path);
     free(db);
@@ -452,6 +743,15 @@ void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
     o->replay_last_segment = db->rs.last_segment;
     o->replay_corrupt_records = db->rs.corrupt + db->rs.torn;
     o->checkpoints = atomic_load(&db->checkpoints);
+    o->replay_samples_skipped = db->replay_skipped;
+    pthread_mutex_lock(&db->blocks_mu);
+    o->blocks = db->n_blocks;
+    for (size_t i = 0; i < db->n_blocks; i++) o->block_bytes += tsdb__block_bytes(db->blocks[i]);
+    pthread_mutex_unlock(&db->blocks_mu);
+    o->blocks_maxt = atomic_load(&db->blocks_maxt);
+    o->blocks_corrupt = atomic_load(&db->blocks_corrupt);
+    o->compactions = atomic_load(&db->compactions);
+    o->compactions_failed = atomic_load(&db->compactions_failed);
 }
 
 /* ---- appender ---- */
@@ -705,5 +1005,25 @@ int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err) {
 }
 
 int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
-    return tsdb__querier_new(db->head, mint, maxt, out, err);
+    *out = NULL;
+    if (!db->wal) return tsdb__querier_new(db->head, mint, maxt, out, err);
+    /* under blocks_mu: the block list and the head querier's view of the head are one snapshot */
+    pthread_mutex_lock(&db->blocks_mu);
+    size_t n = 0, cap = db->n_blocks + 1;
+    storage_querier_t *stack[16], **qs = cap <= 16 ? stack : malloc(cap * sizeof *qs);
+    int rc = qs ? 0 : vg_error_set(err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < db->n_blocks; i++) {
+        const tsdb__block_meta_t *m = tsdb__block_meta(db->blocks[i]);
+        if (m->mint > maxt || m->maxt <= mint) continue;
+        if ((rc = tsdb__block_querier(db->blocks[i], mint, maxt, &qs[n], err)) == 0) n++;
+    }
+    if (rc == 0 && (rc = tsdb__querier_new(db->head, mint, maxt, &qs[n], err)) == 0) n++;
+    pthread_mutex_unlock(&db->blocks_mu);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) storage_querier_close(qs[i]);
+    } else {
+        rc = tsdb__merge_querier_new(qs, n, out, err);
+    }
+    if (qs != stack) free(qs);
+    return rc;
 }

@@ -35,6 +35,7 @@ int tsdb__head_new(tsdb__cstore_t *cs, int64_t oob_ms, tsdb__head_t **out) {
     h->oob_ms = oob_ms;
     atomic_store(&h->mint, INT64_MAX);
     atomic_store(&h->maxt, INT64_MIN);
+    atomic_store(&h->min_valid, INT64_MIN);
     *out = h;
     return 0;
 }
@@ -213,6 +214,19 @@ static void bump_range(tsdb__head_t *h, int64_t t) {
     }
 }
 
+/* Out of bounds: older than head max time - oob_ms, or older than the newest block's max time (the
+ * range a block holds is closed to appends, or a later restart would find the sample twice or lose
+ * it). min_valid is read under the series lock, so an append either lands before a compaction
+ * snapshots its series or sees the new bound. */
+static bool too_old(tsdb__head_t *h, int64_t t) {
+    if (t < atomic_load(&h->min_valid)) return true;
+    if (h->oob_ms > 0) {
+        int64_t hmax = atomic_load_explicit(&h->maxt, memory_order_relaxed);
+        if (hmax != INT64_MIN && t < hmax - h->oob_ms) return true;
+    }
+    return false;
+}
+
 static int check_locked(tsdb__head_t *h, const tsdb__series_t *s, int64_t t, uint64_t vbits, bool count) {
     if (t == INT64_MIN) { /* the "no sample yet" mark of maxt: a sample there can never be stored */
         if (count) atomic_fetch_add(&h->oob, 1);
@@ -227,12 +241,9 @@ static int check_locked(tsdb__head_t *h, const tsdb__series_t *s, int64_t t, uin
         if (count) atomic_fetch_add(&h->ooo, 1);
         return STORAGE_REJECT_OUT_OF_ORDER;
     }
-    if (h->oob_ms > 0) {
-        int64_t hmax = atomic_load_explicit(&h->maxt, memory_order_relaxed);
-        if (hmax != INT64_MIN && t < hmax - h->oob_ms) {
-            if (count) atomic_fetch_add(&h->oob, 1);
-            return STORAGE_REJECT_OUT_OF_BOUNDS;
-        }
+    if (too_old(h, t)) {
+        if (count) atomic_fetch_add(&h->oob, 1);
+        return STORAGE_REJECT_OUT_OF_BOUNDS;
     }
     return 0;
 }
@@ -240,12 +251,9 @@ static int check_locked(tsdb__head_t *h, const tsdb__series_t *s, int64_t t, uin
 int tsdb__head_check(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits) {
     /* Common case without the lock: newer than the newest sample. The commit checks again. */
     if (t > __atomic_load_n(&s->maxt, __ATOMIC_RELAXED)) {
-        if (h->oob_ms > 0) {
-            int64_t hmax = atomic_load_explicit(&h->maxt, memory_order_relaxed);
-            if (hmax != INT64_MIN && t < hmax - h->oob_ms) {
-                atomic_fetch_add(&h->oob, 1);
-                return STORAGE_REJECT_OUT_OF_BOUNDS;
-            }
+        if (too_old(h, t)) {
+            atomic_fetch_add(&h->oob, 1);
+            return STORAGE_REJECT_OUT_OF_BOUNDS;
         }
         return 0;
     }
@@ -290,10 +298,21 @@ static int cut_open(tsdb__head_t *h, tsdb__series_t *s) {
     return 0;
 }
 
+/* floor(t / d) for any sign of t. */
+static int64_t range_of(int64_t t, int64_t d) { return t / d - (t % d < 0); }
+
+/* Whether t falls in a later chunk range than last (the open chunk's newest sample): every sample of
+ * the open chunk is in one range, so comparing with the newest is enough. */
+static bool crosses_range(const tsdb__head_t *h, int64_t last, int64_t t) {
+    return h->chunk_range_ms > 0 && range_of(t, h->chunk_range_ms) != range_of(last, h->chunk_range_ms);
+}
+
 int tsdb__series_append_locked(tsdb__head_t *h, tsdb__series_t *s, int64_t t, uint64_t vbits) {
     int rc = check_locked(h, s, t, vbits, true);
     if (rc) return rc < 0 ? TSDB__IGNORED : rc;
-    if (s->open.n >= TSDB_CHUNK_MAX_SAMPLES && (rc = cut_open(h, s)) != 0) return rc;
+    if (s->open.n && (s->open.n >= TSDB_CHUNK_MAX_SAMPLES || crosses_range(h, s->open.t, t)) &&
+        (rc = cut_open(h, s)) != 0)
+        return rc;
     double v;
     memcpy(&v, &vbits, 8);
     if ((rc = tsdb_xor_enc_append(&s->open, t, v)) != 0) return rc;
@@ -470,7 +489,8 @@ void tsdb__head_truncate(tsdb__head_t *h, int64_t cutoff) {
         for (size_t i = 0; i < gone.n; i++) series_free(h, gone.v[i]);
         atomic_fetch_sub(&h->n_series, gone.n);
     }
-    if (newmin != INT64_MAX) atomic_store(&h->mint, newmin);
+    /* appends hold trunc_lock shared: none raced the scan, so newmin is exact (INT64_MAX: empty) */
+    atomic_store(&h->mint, newmin);
     tsdb__cstore_gc(h->cstore, cutoff);
     tsdb__idvec_free(&dead);
     free(gone.v);

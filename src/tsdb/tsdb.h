@@ -29,6 +29,13 @@
 
 typedef enum { TSDB_FSYNC_NEVER, TSDB_FSYNC_INTERVAL, TSDB_FSYNC_ALWAYS } tsdb_fsync_t;
 
+/* Chunk encoding of blocks written by head compaction: vigil's dense encoding where it is smaller
+ * (only vigil reads such blocks), or Prometheus' XOR throughout (promtool, Thanos and Mimir read
+ * them). */
+typedef enum { TSDB_BLOCK_CHUNKS_DENSE, TSDB_BLOCK_CHUNKS_XOR } tsdb_block_chunks_t;
+
+#define TSDB_BLOCK_DURATION_MIN_MS (60 * 1000)
+
 typedef struct tsdb_options {
     const char *path;              /* data directory (created); NULL: in memory only, no WAL */
     int64_t retention_ms;          /* drop data older than newest - retention (default 15d); 0 = keep */
@@ -52,6 +59,11 @@ typedef struct tsdb_options {
     uint64_t chunk_file_bytes;     /* size of one head chunk file (default 128 MiB) */
     model_label_limits_t limits;   /* label validation limits (default MODEL_LIMITS_DEFAULT) */
     bool register_metrics;         /* register vigil_* metrics in selfmon_default() (default true) */
+    int64_t block_duration_ms;     /* time range of a block cut from the head (default 2h, at least
+                                      TSDB_BLOCK_DURATION_MIN_MS): head chunks are cut at its multiples,
+                                      and once the head spans 1.5x it the oldest aligned range is written
+                                      as a block (with a path) */
+    tsdb_block_chunks_t block_chunk_encoding; /* default TSDB_BLOCK_CHUNKS_DENSE */
 } tsdb_options_t;
 
 typedef struct tsdb_db tsdb_db_t;
@@ -75,6 +87,11 @@ int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t
 /* Applies retention and writes a WAL checkpoint now (normally done in the background). Waits for open
  * queriers and appender batches to finish, so never call it from a thread that holds one. */
 int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);
+/* Writes blocks from the head while it spans more than 1.5 block durations (normally done in the
+ * background, every second). Returns the number of blocks written or <0 (the head keeps the data).
+ * Like tsdb_db_checkpoint, never call it from a thread holding a querier or an appender batch. No-op
+ * without a path. */
+int tsdb_db_compact(tsdb_db_t *db, vg_error_t *err);
 /* fsyncs the WAL now. */
 int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err);
 
@@ -107,6 +124,13 @@ typedef struct tsdb_stats {
     uint64_t replay_corrupt_records;
     uint64_t replay_first_segment, replay_last_segment; /* WAL segments replayed at open; 0, 0: none */
     uint64_t checkpoints;
+    uint64_t replay_samples_skipped; /* WAL samples replay skipped because blocks hold them */
+    uint64_t blocks;                 /* blocks loaded */
+    uint64_t block_bytes;            /* their size on disk */
+    uint64_t blocks_corrupt;         /* block directories set aside at open as unreadable */
+    uint64_t compactions;            /* head compactions that wrote a block since open */
+    uint64_t compactions_failed;
+    int64_t blocks_maxt;             /* newest block's max time (exclusive); INT64_MIN: no block */
 } tsdb_stats_t;
 
 void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *out);

@@ -118,6 +118,11 @@ typedef struct tsdb__head {
     pthread_rwlock_t trunc_lock;             /* readers shared; retention/GC exclusive */
     atomic_llong mint, maxt;
     int64_t oob_ms;
+    int64_t chunk_range_ms;   /* > 0: the open chunk is also cut when a sample enters the next
+                                 multiple of it (the block duration), so every aligned range of the
+                                 head is made of whole chunks; 0: cut at TSDB_CHUNK_MAX_SAMPLES only */
+    atomic_llong min_valid;   /* samples older than this are out of bounds whatever oob_ms says: the
+                                 max time of the newest block (INT64_MIN: no block) */
     atomic_ullong n_series, n_chunks, chunk_bytes; /* n_series counts a series from the moment its
                                                      creation reserves a slot (see get_or_create) */
     atomic_ullong appended, ooo, dup, oob;
@@ -209,5 +214,22 @@ uint64_t tsdb__wal_segments(tsdb__wal_t *w);
 
 /* ---- querier (querier.c) ---- */
 int tsdb__querier_new(tsdb__head_t *h, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
+
+/* ---- head compaction (compact_head.c) ---- */
+struct tsdb__block_meta;
+/* Writes the head's samples in [lo, hi) as a level-1 block under dir with chunk encoding enc
+ * (TSDB_ENC_XOR or TSDB_ENC_DENSE); fills *meta (free with tsdb__block_meta_free). The caller has set
+ * h->min_valid >= hi first (appends into the range are refused from then on). Takes the truncation
+ * lock shared per batch of series only. VG_ENOTFOUND: the head has no sample in the range (nothing
+ * written). */
+int tsdb__head_compact_range(tsdb__head_t *h, const char *dir, int64_t lo, int64_t hi, uint8_t enc,
+                             struct tsdb__block_meta *meta, vg_error_t *err);
+
+/* ---- merge querier (merge.c) ---- */
+/* One querier over the n sources qs (blocks and head, in time order): series merged by labels, samples
+ * in time order with duplicate timestamps dropped (the first source's sample is kept). Takes ownership
+ * of the sources whatever the result (closed on failure, and by the merge querier's close). n == 1
+ * returns qs[0] itself. */
+int tsdb__merge_querier_new(storage_querier_t **qs, size_t n, storage_querier_t **out, vg_error_t *err);
 
 #endif

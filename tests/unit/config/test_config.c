@@ -41,6 +41,8 @@ static void defaults(void **state) {
     assert_string_equal(c->storage.path, "./data");
     assert_int_equal(c->storage.retention_ms, 15LL * 86400000);
     assert_true(c->storage.wal_compression);
+    assert_int_equal(c->storage.block_duration_ms, 2 * 3600000);
+    assert_int_equal(c->storage.block_chunk_encoding, CONFIG_BLOCK_CHUNKS_DENSE);
     assert_int_equal(c->log.level, VG_LOG_INFO);
     assert_int_equal(c->log.format, VG_LOG_JSON);
     config_unref(c);
@@ -56,7 +58,8 @@ static void every_key(void **state) {
     config_t *c = parse_ok("server: {listen: '[::1]:9999', read_timeout: 30s, max_body: 1MiB, max_header: 16KiB,\n"
                            "         threads: 2, max_connections: 10, shutdown_timeout: 3s, header_timeout: 2s,\n"
                            "         max_connections_per_ip: 5}\n"
-                           "storage: {path: /tmp/x, retention: 1y, wal_compression: false}\n"
+                           "storage: {path: /tmp/x, retention: 1y, wal_compression: false, block_duration: 30m,\n"
+                           "          block_chunk_encoding: xor}\n"
                            "log: {level: debug, format: logfmt}\n");
     assert_string_equal(c->server.listen, "[::1]:9999");
     assert_int_equal(c->server.read_timeout_ms, 30000);
@@ -70,6 +73,8 @@ static void every_key(void **state) {
     assert_string_equal(c->storage.path, "/tmp/x");
     assert_int_equal(c->storage.retention_ms, 365LL * 86400000);
     assert_false(c->storage.wal_compression);
+    assert_int_equal(c->storage.block_duration_ms, 30 * 60000);
+    assert_int_equal(c->storage.block_chunk_encoding, CONFIG_BLOCK_CHUNKS_XOR);
     assert_int_equal(c->log.level, VG_LOG_DEBUG);
     assert_int_equal(c->log.format, VG_LOG_LOGFMT);
     assert_int_equal(strlen(c->hash), 16);
