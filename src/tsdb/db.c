@@ -599,6 +599,8 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         db->o.path = db->path;
         if ((rc = vg_fs_mkdir_p(db->path, err)) != 0) goto fail;
         if ((rc = vg_fs_lock_dir(db->path, &db->lock_fd, err)) != 0) goto fail;
+        int foreign;
+        if ((rc = tsdb__set_aside_foreign(db->path, &foreign, err)) != 0) goto fail;
         if ((rc = load_blocks(db, err)) != 0) goto fail;
         snprintf(p, sizeof p, "%s/chunks_head", db->path);
     }

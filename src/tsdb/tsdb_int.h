@@ -232,4 +232,10 @@ int tsdb__head_compact_range(tsdb__head_t *h, const char *dir, int64_t lo, int64
  * returns qs[0] itself. */
 int tsdb__merge_querier_new(storage_querier_t **qs, size_t n, storage_querier_t **out, vg_error_t *err);
 
+/* ---- a Prometheus data directory (foreign.c) ---- */
+
+/* Renames Prometheus' wal/ and chunks_head/ under path (recognised by their bytes) to
+ * <name>.prometheus-<unix seconds>, logging each; *moved counts them. Deletes nothing. */
+int tsdb__set_aside_foreign(const char *path, int *moved, vg_error_t *err);
+
 #endif
