@@ -88,6 +88,7 @@ void model_matcher_free(model_matcher_t *m) {
 
 model_match_type_t model_matcher_type(const model_matcher_t *m) { return m->type; }
 const char *model_matcher_name(const model_matcher_t *m) { return m->name; }
+const char *model_matcher_value(const model_matcher_t *m) { return m->value; }
 bool model_matcher_matches_empty(const model_matcher_t *m) { return m->match_empty; }
 const char *model_matcher_kind(const model_matcher_t *m) { return m->re ? model_regex_kind(m->re) : "literal"; }
 

@@ -172,6 +172,20 @@ int tsdb_block_builder_publish(tsdb_block_builder_t *b, const tsdb_block_info_t 
                                vg_error_t *err);
 void tsdb_block_builder_free(tsdb_block_builder_t *b);
 
+/* ---- administration (src/tsdb/admin.c): Prometheus' /api/v1/admin/tsdb/... ----
+ * One of these runs at a time; queries and appends go on meanwhile. */
+#define TSDB_SNAPSHOT_NAME_MAX 64
+/* Hard-links every block into <path>/snapshots/<name>/ and, with_head, writes the head's data there as
+ * blocks too (not into the db). name: "<YYYYMMDDTHHMMSSZ>-<16 hex digits>". VG_EUNSUPPORTED in memory. */
+int tsdb_db_snapshot(tsdb_db_t *db, bool with_head, char name[TSDB_SNAPSHOT_NAME_MAX], vg_error_t *err);
+/* Deletes the samples in [mint, maxt] (inclusive) of the series matching every matcher in ms: tombstones
+ * in the blocks, a durable pending deletion for the head (applied at query time, tombstones at head
+ * compaction). Matchers are borrowed for the call. */
+int tsdb_db_delete_series(tsdb_db_t *db, model_matcher_t *const *ms, size_t n, int64_t mint, int64_t maxt, vg_error_t *err);
+/* Rewrites every block that has tombstones without the deleted samples (new block first, then the old
+ * one is dropped). */
+int tsdb_db_clean_tombstones(tsdb_db_t *db, vg_error_t *err);
+
 /* `vigil tsdb list|dump|export|verify` over block directories (src/tsdb/cli.c); argv[0] is the
  * subcommand. A --match selector is turned into matchers by parse_selector (main.c passes PromQL's
  * parser: tsdb does not depend on promql): it fills ms[0..*n) (cap slots, each owned by the caller:
