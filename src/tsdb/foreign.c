@@ -5,11 +5,15 @@
  * clears at start), so they are renamed to <name>.prometheus-<unix seconds> and logged. Nothing of
  * the user's is ever deleted here.
  *
- * Recognised: a wal/ segment (8 decimal digits, at the top or in a checkpoint.* directory) of 4 bytes
- * or more that does not start with vigil's "VGWL"; a chunks_head/ file named other than vigil's 8
- * digits (Prometheus numbers them with 6) or starting with Prometheus' head chunk magic 0x0130BC91. */
+ * Recognised: a wal/ segment (8 decimal digits, at the top or in a checkpoint.* directory) that starts
+ * with a whole Prometheus WAL record — a fragment header (type full or first, big-endian length,
+ * CRC32C of the data) whose checksum matches — which vigil's segments never do (they start with
+ * "VGWL"; anything else there is a corrupt vigil segment and reported as such); a chunks_head/ file
+ * named other than vigil's 8 digits (Prometheus numbers them with 6) or starting with Prometheus' head
+ * chunk magic 0x0130BC91. */
 #include "tsdb/tsdb_int.h"
 
+#include "util/crc32c.h"
 #include "util/log.h"
 
 #include <dirent.h>
@@ -37,6 +41,21 @@ static bool head4(const char *path, uint8_t out[4]) {
     return ok;
 }
 
+/* Does the file start with a Prometheus WAL record fragment whose CRC32C checks out? */
+static bool prometheus_segment(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    uint8_t buf[7 + 32768];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n < 7) return false;
+    unsigned type = buf[0] & 0x07; /* the upper bits flag compression */
+    size_t len = (size_t)buf[1] << 8 | buf[2];
+    uint32_t crc = (uint32_t)buf[3] << 24 | (uint32_t)buf[4] << 16 | (uint32_t)buf[5] << 8 | buf[6];
+    if ((type != 1 && type != 2) || !len || 7 + len > (size_t)n) return false;
+    return vg_crc32c(buf + 7, len) == crc;
+}
+
 static bool foreign_wal_dir(const char *dir, int depth) {
     DIR *d = opendir(dir);
     if (!d) return false;
@@ -46,7 +65,8 @@ static bool foreign_wal_dir(const char *dir, int depth) {
     while (!foreign && (e = readdir(d))) {
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         uint8_t h[4];
-        if (digits(e->d_name, 8)) foreign = head4(p, h) && memcmp(h, "VGWL", 4) != 0;
+        (void)h;
+        if (digits(e->d_name, 8)) foreign = prometheus_segment(p);
         else if (depth == 0 && !strncmp(e->d_name, "checkpoint.", 11)) foreign = foreign_wal_dir(p, 1);
     }
     closedir(d);
