@@ -210,6 +210,19 @@ int service_walreplay(service_ctx_t *ctx, service_walreplay_t *out, vg_error_t *
 int service_alertmanagers(service_ctx_t *ctx, vg_arena_t *arena, const char *const **active, size_t *n_active,
                           const char *const **dropped, size_t *n_dropped, vg_error_t *err);
 
+/* ---- TSDB administration (/api/v1/admin/tsdb/...: admin-only routes) ---- */
+
+#define SERVICE_SNAPSHOT_NAME_MAX 64
+/* Hard-links every block into <data>/snapshots/<name>/ and, unless skip_head, writes the head's data
+ * there as blocks; name is "<YYYYMMDDTHHMMSSZ>-<16 hex digits>". */
+int service_tsdb_snapshot(service_ctx_t *ctx, bool skip_head, char name[SERVICE_SNAPSHOT_NAME_MAX], vg_error_t *err);
+/* Deletes the samples in [start, end] (ms, inclusive) of the series matching any of the selectors
+ * (all parsed first: VG_EINVAL names a bad one). Durable (tombstones, pending head deletions). */
+int service_tsdb_delete_series(service_ctx_t *ctx, const char *const *selectors, size_t n, int64_t start, int64_t end,
+                               vg_arena_t *arena, vg_error_t *err);
+/* Rewrites the blocks holding tombstones without the deleted samples. */
+int service_tsdb_clean_tombstones(service_ctx_t *ctx, vg_error_t *err);
+
 /* ---- writes ---- */
 
 /* Admission of a write of n_samples by ctx's ingestion rate: 0; VG_ERATELIMIT with *retry_after_s
