@@ -12,6 +12,9 @@ PKGS=(
   # tests: unit framework, the fuzzing runtime, and the real components tests compare against
   libcmocka-dev libclang-rt-14-dev prometheus prometheus-node-exporter prometheus-alertmanager
   prometheus-pushgateway victoria-metrics
+  # the OpenTelemetry JS SDK client of tests/integration/test_otlp.py (its npm packages: `npm ci` in
+  # tests/otlp_client, which the test runs itself when they are missing)
+  nodejs npm
 )
 
 missing=()

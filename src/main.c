@@ -43,6 +43,7 @@ static void usage(FILE *fp) {
           "  promql enforce --label NAME=VALUE [--label ...] [--override] EXPR\n"
           "                             print EXPR with the tenant matchers enforced\n"
           "  promqltest [-v] FILE...     run PromQL scripted tests (Prometheus' .test format)\n"
+          "  test rules FILE...         run rule unit tests (promtool's format); exit 1 on any failure\n"
           "  import openmetrics FILE --data DIR [--chunk-encoding dense|xor] [--block-duration D] [--tenant NAME]\n"
           "                             backfill timestamped OpenMetrics text into a data directory\n"
           "  tsdb list DIR              list the blocks of a data or block directory\n"
@@ -210,6 +211,11 @@ static void test_destroy(void *st) { tsdb_db_close(st); }
 static int cmd_promqltest(int argc, char **argv) {
     promql_test_storage_t ts = {NULL, test_create, test_appender, test_querier, test_destroy};
     return promql_cmd_test(argc, argv, &ts);
+}
+
+static int cmd_test_rules(int argc, char **argv) {
+    promql_test_storage_t ts = {NULL, test_create, test_appender, test_querier, test_destroy};
+    return rules_cmd_test(argc, argv, &ts);
 }
 
 /* `vigil tsdb dump --match`: a series selector through PromQL's parser. */
@@ -479,8 +485,12 @@ static int cmd_serve(int argc, char **argv) {
     if (promql_engine_new(&eo, &engine, &err)) vg_log_error("main", "cannot create the query engine", VG_LS("err", err.msg));
     else selfmon_health_set("engine", SELFMON_UP, "");
     app.engine = engine;
+    bool gateway = c->storage.backend == CONFIG_BACKEND_REMOTE;
+    if (gateway) /* every read goes to the remote engine; ingest still lands in the local TSDB */
+        vg_log_info("main", "gateway mode: reads are answered by the remote query engine", VG_LS("url", c->remote_query.url));
     config_unref(c);
-    if (engine && service_executor_local(&app, &err)) vg_log_error("main", "cannot create the executor", VG_LS("err", err.msg));
+    if (gateway ? service_executor_remote(&app, &err) : engine ? service_executor_local(&app, &err) : 0)
+        vg_log_error("main", "cannot create the executor", VG_LS("err", err.msg));
     /* always running, so a reload can add Alertmanagers; with none configured it sends nothing */
     rules_notifier_t *notifier = NULL;
     c = service_config(&app);
@@ -548,6 +558,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "template")) return rules_cmd_template(argc - 1, argv + 1);
     if (!strcmp(cmd, "grafana") && argc >= 3 && !strcmp(argv[2], "provisioning-files")) return cmd_grafana_files(argc - 3, argv + 3);
     if (!strcmp(cmd, "promqltest")) return cmd_promqltest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "test") && argc >= 3 && !strcmp(argv[2], "rules")) return cmd_test_rules(argc - 3, argv + 3);
     if (!strcmp(cmd, "tsdb")) return tsdb_cmd(argc - 2, argv + 2, parse_selector);
     if (!strcmp(cmd, "import") && argc >= 3 && !strcmp(argv[2], "openmetrics")) return cmd_import(argc - 3, argv + 3);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();

@@ -30,19 +30,25 @@ typedef struct config_server {
     int64_t max_connections;
     int64_t max_connections_per_ip; /* concurrent connections from one client address; 0 = no cap */
     int64_t shutdown_timeout_ms;
+    char *external_url;       /* the URL users reach vigil at (Prometheus' --web.external-url), no trailing
+                                 slash; NULL: none. Alert templates' $externalURL and generator URLs */
 } config_server_t;
 
 typedef enum { CONFIG_FSYNC_NEVER, CONFIG_FSYNC_INTERVAL, CONFIG_FSYNC_ALWAYS } config_fsync_t;
 typedef enum { CONFIG_BLOCK_CHUNKS_DENSE, CONFIG_BLOCK_CHUNKS_XOR } config_block_chunks_t;
 
+typedef enum { CONFIG_BACKEND_LOCAL, CONFIG_BACKEND_REMOTE } config_backend_t;
+
 typedef struct config_storage {
     char *path;
+    int backend;                   /* config_backend_t: who answers reads (default local; remote: remote_query) */
     int64_t retention_ms;
     int wal_fsync;                 /* config_fsync_t, default interval */
     int64_t wal_fsync_interval_ms; /* default 1s */
     bool wal_compression;          /* zstd samples records, default true */
     int64_t block_duration_ms;     /* time range of blocks cut from the head, default 2h */
     int block_chunk_encoding;      /* config_block_chunks_t, default dense */
+    int line, col;                 /* where the section was written (0: not in the file) */
 } config_storage_t;
 
 typedef struct config_log {
@@ -110,6 +116,63 @@ typedef struct config_tls {
     bool insecure_skip_verify;
 } config_tls_t;
 
+/* The HTTP client settings Prometheus' service discovery configs share (inline in each SD config). */
+typedef struct config_http_client {
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    char *bearer_token, *bearer_token_file;
+    config_tls_t tls_config;
+    bool follow_redirects; /* default true */
+    bool enable_http2;     /* accepted for compatibility (default true); libcurl negotiates */
+} config_http_client_t;
+
+/* http_sd_configs: GET url → a JSON list of {targets, labels} (docs/configuration.md). */
+typedef struct config_http_sd {
+    char *url;
+    int64_t refresh_interval_ms; /* default 60s */
+    config_http_client_t http;
+    int line, col;
+} config_http_sd_t;
+
+typedef enum { CONFIG_DNS_SRV, CONFIG_DNS_A, CONFIG_DNS_AAAA, CONFIG_DNS_MX } config_dns_type_t;
+
+/* dns_sd_configs: names looked up through the libc resolver every refresh_interval. */
+typedef struct config_dns_sd {
+    config_strlist_t names;
+    char *type;                  /* as written ("SRV" when absent); resolved into qtype by the check */
+    int qtype;                   /* config_dns_type_t */
+    int64_t port;                /* required unless SRV */
+    int64_t refresh_interval_ms; /* default 30s */
+    int line, col;
+} config_dns_sd_t;
+
+typedef enum {
+    CONFIG_K8S_ENDPOINTS, CONFIG_K8S_ENDPOINTSLICE, CONFIG_K8S_NODE, CONFIG_K8S_POD, CONFIG_K8S_SERVICE,
+    CONFIG_K8S_INGRESS, CONFIG_K8S_N_ROLES
+} config_k8s_role_t;
+
+typedef struct config_k8s_selector {
+    int role; /* config_k8s_role_t */
+    char *label, *field;
+    int line, col;
+} config_k8s_selector_t;
+
+/* kubernetes_sd_configs: list + watch of one role's objects (docs/configuration.md). */
+typedef struct config_k8s_sd {
+    char *api_server; /* NULL: in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service account) */
+    int role;         /* config_k8s_role_t; -1 until set (required) */
+    config_http_client_t http;
+    struct {
+        config_strlist_t names;
+        bool own_namespace;
+    } namespaces;
+    struct { config_k8s_selector_t *v; size_t n; } selectors;
+    int line, col;
+} config_k8s_sd_t;
+
+/* Names of Kubernetes roles as written in YAML ("endpoints", "pod", …). */
+const char *config_k8s_role_name(int role);
+
 typedef struct config_scrape {
     char *job_name;
     int64_t scrape_interval_ms, scrape_timeout_ms; /* 0 in the file = inherit from global */
@@ -123,6 +186,9 @@ typedef struct config_scrape {
     config_tls_t tls_config;
     struct { config_static_t *v; size_t n; } static_configs;
     struct { config_file_sd_t *v; size_t n; } file_sd_configs;
+    struct { config_k8s_sd_t *v; size_t n; } kubernetes_sd_configs;
+    struct { config_dns_sd_t *v; size_t n; } dns_sd_configs;
+    struct { config_http_sd_t *v; size_t n; } http_sd_configs;
     config_relabel_list_t relabel_configs, metric_relabel_configs;
     int64_t sample_limit, label_limit, label_name_length_limit, label_value_length_limit, target_limit;
     uint64_t body_size_limit;
@@ -185,6 +251,9 @@ typedef struct config_ingest_limits {
     int64_t active_series_window_ms;              /* a series with a sample this recent counts against max_series */
     uint64_t max_remote_write_decompressed_size;  /* bytes of one remote_write request after snappy */
     int64_t max_remote_write_series_per_request;  /* TimeSeries in one remote_write request */
+    uint64_t max_otlp_decompressed_size;          /* bytes of one OTLP request after gzip */
+    int64_t max_otlp_data_points_per_request;     /* data points (and resource/scope/metric messages) in one
+                                                     OTLP request */
     int64_t max_future_ms;                        /* samples further ahead of the clock are refused (0 = no bound) */
     int64_t max_series_total;                     /* series the storage head holds at most, all tenants and
                                                      anonymous writers together (0 = unlimited; default
@@ -256,6 +325,26 @@ typedef struct config_alerting {
     int64_t notification_queue_capacity; /* alerts queued for sending (default 10000; Prometheus'
                                             --alertmanager.notification-queue-capacity) */
 } config_alerting_t;
+/* ---- gateway mode: reads forwarded to a Prometheus-compatible API (docs/configuration.md) ---- */
+typedef struct config_remote_query {
+    char *url;              /* the API root (…/api/v1/query is appended); required with storage.backend: remote */
+    char *tenant_header;    /* e.g. X-Scope-OrgID: sent with the caller's tenant id (NULL: none) */
+    char *unscoped_tenant;  /* tenant_header's value for unscoped callers (NULL: no header for them) */
+    config_kv_t headers;    /* sent with every request */
+    int64_t timeout_ms;     /* per request (default 2m) */
+    config_tls_t tls_config;
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    int line, col;
+} config_remote_query_t;
+
+/* ---- POST /api/v1/read (remote read served by vigil) ---- */
+typedef struct config_remote_read {
+    uint64_t max_request_bytes;  /* a ReadRequest after snappy */
+    int64_t max_queries;         /* queries in one request */
+    int64_t sample_limit;        /* samples one request may return (all queries together) */
+    uint64_t max_bytes_in_frame; /* STREAMED_XOR_CHUNKS: message bytes per frame (a series is never split) */
+} config_remote_read_t;
 
 typedef struct config {
     _Atomic int refs;
@@ -275,6 +364,8 @@ typedef struct config {
     config_strlist_t rule_files; /* globs, relative to the config file's directory */
     config_rules_t rules;
     config_alerting_t alerting;
+    config_remote_query_t remote_query;
+    config_remote_read_t remote_read_limits;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */

@@ -73,7 +73,7 @@ static int check_alertmanager(const config_alertmanager_t *a, size_t idx, vg_err
     for (size_t i = 0; i < a->static_configs.n; i++)
         if ((rc = config__check_targets(&a->static_configs.v[i], err))) return rc;
     for (size_t i = 0; i < a->relabel_configs.n; i++) {
-        char rwhere[160];
+        char rwhere[192];
         snprintf(rwhere, sizeof rwhere, "%s.relabel_configs[%zu]", where, i);
         if ((rc = config__check_relabel(&a->relabel_configs.v[i], rwhere, err))) return rc;
     }

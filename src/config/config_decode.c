@@ -264,6 +264,10 @@ static int decode_value(dec_t *d, const yaml_node_t *v, const config__field_t *f
     case F_STRUCT:
         if (is_null(v)) return 0; /* `server:` with nothing under it keeps the defaults */
         if (v->type != YAML_MAPPING_NODE) return fail_at(d, v, "%s: expected a mapping, got %s", path, kind_name(v));
+        if (f->pos_off) {
+            ((int *)(slot + f->pos_off))[0] = (int)v->start_mark.line + 1;
+            ((int *)(slot + f->pos_off))[1] = (int)v->start_mark.column + 1;
+        }
         return decode_map(d, v, f->sub, slot, path);
     case F_LIST: return decode_list(d, v, f, (config__anylist_t *)slot, path);
     case F_MAPOF: return decode_mapof(d, v, f, (config__anylist_t *)slot, path);

@@ -37,7 +37,8 @@ typedef struct config__field {
     const char *const *names;          /* F_ENUM: value i is names[i]; NULL-terminated */
     size_t elem_size;                  /* F_LIST / F_MAPOF */
     void (*init)(void *elem);          /* F_LIST: element defaults (heap strings only: free walks the table) */
-    size_t pos_off;                    /* F_LIST / F_MAPOF: offset of `int line, col` in the element, or 0 */
+    size_t pos_off;                    /* F_LIST / F_MAPOF: offset of `int line, col` in the element, F_STRUCT:
+                                          in the struct (where its mapping was written), or 0 */
     bool empty_ok;                     /* F_STR: "" is a valid value */
     bool secret;                       /* F_STR: shown as <secret> by config_write_yaml */
     size_t key_off;                    /* F_MAPOF: offset of the element's `char *` key (its mapping key) */
@@ -83,6 +84,13 @@ int config__check_targets(const config_static_t *st, vg_error_t *err);
  * located at line:col. */
 int config__check_http_client(const config_basic_auth_t *ba, const config_authorization_t *az, const char *bearer_token,
                               const char *bearer_token_file, int line, int col, vg_error_t *err);
+/* config_discovery.c: the kubernetes, dns and http service discovery configs of a scrape config. */
+extern const config__field_t config__k8s_sd_fields[], config__dns_sd_fields[], config__http_sd_fields[];
+void config__k8s_sd_init(void *elem);
+void config__dns_sd_init(void *elem);
+void config__http_sd_init(void *elem);
+/* Their cross-field checks, located at each SD config's position. */
+int config__check_sd(config_scrape_t *s, vg_error_t *err);
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */
@@ -95,6 +103,8 @@ extern const config__section_t config__section_query;
 extern const config__section_t config__section_rule_files, config__section_rules;
 /* config_alerting.c */
 extern const config__section_t config__section_alerting;
+/* config_remote.c */
+extern const config__section_t config__section_remote_query, config__section_remote_read_limits;
 
 /* ---- config_decode.c ---- */
 

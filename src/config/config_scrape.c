@@ -1,5 +1,6 @@
 /* The Prometheus-compatible scrape sections: `global` (intervals, external labels) and
- * `scrape_configs` (jobs with their HTTP client settings, static and file service discovery, relabel
+ * `scrape_configs` (jobs with their HTTP client settings, static and file service discovery — the other
+ * discovery mechanisms' tables are in config_discovery.c —, relabel
  * rules and per-scrape limits), plus file_sd target files, which share the static_configs table.
  *
  * After decoding, each job inherits global's interval and timeout where it left them unset (0), the
@@ -109,6 +110,10 @@ static const config__field_t scrape_fields[] = {
     LIST_OF("static_configs", config_scrape_t, static_configs, config__static_fields, config_static_t, NULL),
     {.key = "file_sd_configs", .type = F_LIST, .off = OFF(config_scrape_t, file_sd_configs), .sub = file_sd_fields,
      .elem_size = sizeof(config_file_sd_t), .init = file_sd_init},
+    LIST_OF("kubernetes_sd_configs", config_scrape_t, kubernetes_sd_configs, config__k8s_sd_fields, config_k8s_sd_t,
+            config__k8s_sd_init),
+    LIST_OF("dns_sd_configs", config_scrape_t, dns_sd_configs, config__dns_sd_fields, config_dns_sd_t, config__dns_sd_init),
+    LIST_OF("http_sd_configs", config_scrape_t, http_sd_configs, config__http_sd_fields, config_http_sd_t, config__http_sd_init),
     LIST_OF("relabel_configs", config_scrape_t, relabel_configs, config__relabel_fields, config_relabel_t, config__relabel_init),
     LIST_OF("metric_relabel_configs", config_scrape_t, metric_relabel_configs, config__relabel_fields, config_relabel_t, config__relabel_init),
     {.key = "sample_limit", .type = F_INT, .off = OFF(config_scrape_t, sample_limit), .min = 0, .max = INT64_MAX},
@@ -233,7 +238,8 @@ static int check_scrape(config_t *c, config_scrape_t *s, size_t idx, vg_error_t 
     for (size_t i = 0; i < s->file_sd_configs.n; i++)
         if (s->file_sd_configs.v[i].files.n == 0)
             return config__fail_pos(err, s->line, s->col, "scrape_configs[job_name=%s]: file_sd_configs[%zu] has no files", job, i);
-    rc = check_relabels(&s->relabel_configs, job, "relabel_configs", err);
+    rc = config__check_sd(s, err);
+    if (!rc) rc = check_relabels(&s->relabel_configs, job, "relabel_configs", err);
     if (!rc) rc = check_relabels(&s->metric_relabel_configs, job, "metric_relabel_configs", err);
     return rc;
 }

@@ -16,6 +16,7 @@ static const config__field_t server_fields[] = {
     {.key = "max_connections", .type = F_INT, .off = OFF(config_server_t, max_connections), .min = 1, .max = 1000000},
     {.key = "max_connections_per_ip", .type = F_INT, .off = OFF(config_server_t, max_connections_per_ip), .min = 0, .max = 1000000},
     {.key = "shutdown_timeout", .type = F_DURATION, .off = OFF(config_server_t, shutdown_timeout_ms), .min = 0, .max = 3600 * 1000},
+    {.key = "external_url", .type = F_STR, .off = OFF(config_server_t, external_url)},
     FIELD_END,
 };
 
@@ -32,16 +33,32 @@ static int server_defaults(config_t *c) {
     return c->server.listen ? 0 : VG_ENOMEM;
 }
 
+/* external_url: an absolute http(s) URL; a trailing slash is dropped, as Prometheus drops it. */
+static int server_check(config_t *c, vg_error_t *err) {
+    char *u = c->server.external_url;
+    if (!u) return 0;
+    if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))
+        return vg_error_set(err, VG_ECONFIG, "server.external_url: must be an absolute http(s) URL, got \"%s\"", u);
+    size_t n = strlen(u), host = (size_t)(strchr(u, ':') - u) + 3;
+    if (n == host || strchr(u + host, '/') == u + host || strpbrk(u, " ?#"))
+        return vg_error_set(err, VG_ECONFIG, "server.external_url: needs a host and no spaces, query or fragment, got \"%s\"", u);
+    while (n > host && u[n - 1] == '/') u[--n] = '\0';
+    return 0;
+}
+
 const config__section_t config__section_server = {
     .field = {.key = "server", .type = F_STRUCT, .off = OFF(config_t, server), .sub = server_fields},
     .defaults = server_defaults,
+    .check = server_check,
 };
 
 static const char *const fsync_policies[] = {"never", "interval", "always", NULL};
 static const char *const block_encodings[] = {"dense", "xor", NULL};
+static const char *const backends[] = {"local", "remote", NULL};
 
 static const config__field_t storage_fields[] = {
     {.key = "path", .type = F_STR, .off = OFF(config_storage_t, path)},
+    {.key = "backend", .type = F_ENUM, .off = OFF(config_storage_t, backend), .names = backends},
     {.key = "wal_fsync", .type = F_ENUM, .off = OFF(config_storage_t, wal_fsync), .names = fsync_policies},
     {.key = "wal_fsync_interval", .type = F_DURATION, .off = OFF(config_storage_t, wal_fsync_interval_ms), .min = 1, .max = 60 * 1000},
     {.key = "wal_compression", .type = F_BOOL, .off = OFF(config_storage_t, wal_compression)},
@@ -63,7 +80,8 @@ static int storage_defaults(config_t *c) {
 }
 
 const config__section_t config__section_storage = {
-    .field = {.key = "storage", .type = F_STRUCT, .off = OFF(config_t, storage), .sub = storage_fields},
+    .field = {.key = "storage", .type = F_STRUCT, .off = OFF(config_t, storage), .sub = storage_fields,
+              .pos_off = OFF(config_storage_t, line)},
     .defaults = storage_defaults,
 };
 

@@ -77,6 +77,10 @@ static const config__field_t limits_fields[] = {
      .min = 1024, .max = 4LL << 30},
     {.key = "max_remote_write_series_per_request", .type = F_INT, .off = INGEST(max_remote_write_series_per_request),
      .min = 1, .max = 100000000},
+    {.key = "max_otlp_decompressed_size", .type = F_SIZE, .off = INGEST(max_otlp_decompressed_size), .min = 1024,
+     .max = 4LL << 30},
+    {.key = "max_otlp_data_points_per_request", .type = F_INT, .off = INGEST(max_otlp_data_points_per_request), .min = 1,
+     .max = 100000000},
     {.key = "max_future", .type = F_DURATION, .off = INGEST(max_future_ms), .min = 0, .max = 365 * DAY_MS},
     {.key = "max_series_total", .type = F_INT, .off = INGEST(max_series_total), .min = 0, .max = 1LL << 32},
     FIELD_END,
@@ -160,6 +164,10 @@ static int limits_defaults(config_t *c) {
      * series per request, the decoder's bounds until now. */
     c->ingest_limits.max_remote_write_decompressed_size = 64u << 20;
     c->ingest_limits.max_remote_write_series_per_request = 1000000;
+    /* OTLP: the same bounds, in the protocol's own units (the gzip body is inflated up to the size
+     * limit and no further, so a gzip bomb costs at most that much memory). */
+    c->ingest_limits.max_otlp_decompressed_size = 64u << 20;
+    c->ingest_limits.max_otlp_data_points_per_request = 1000000;
     /* A sample timestamped more than 10 minutes ahead of the server's clock is refused on every path
      * (Mimir's creation grace period is of the same order): clocks that far off are a bug, and one such
      * sample accepted would move the head's time range (docs/configuration.md). */

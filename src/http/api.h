@@ -41,6 +41,11 @@ int api_alertmanagers(http_req_t *req, http_resp_t *resp);
 /* api_write.c: remote_write receiver */
 int api_write(http_req_t *req, http_resp_t *resp);
 
+/* api_otlp.c: OTLP/HTTP metrics receiver */
+int api_otlp_metrics(http_req_t *req, http_resp_t *resp);
+/* api_read.c: remote read */
+int api_read(http_req_t *req, http_resp_t *resp);
+
 /* api_series.c: series, label names and values */
 int api_series(http_req_t *req, http_resp_t *resp);
 int api_federate(http_req_t *req, http_resp_t *resp);

@@ -33,6 +33,8 @@ const http_route_t http_routes[] = {
     {"/api/v1/targets", "meta", G, T, api_targets},
     {"/api/v1/targets/metadata", "meta", G, T, api_targets_metadata},
     {"/api/v1/write", "write", P, T, api_write},
+    {"/api/v1/otlp/v1/metrics", "write", P, T, api_otlp_metrics},
+    {"/api/v1/read", "query", P, T, api_read},
     {"/federate", "meta", G, T, api_federate},
     {"/api/v1/series", "meta", G | P, T | F, api_series},
     {"/api/v1/labels", "meta", G | P, T | F, api_labels},

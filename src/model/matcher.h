@@ -32,8 +32,7 @@ int model_matcher_new_set(const char *name, const char *const *values, size_t n,
 
 model_match_type_t model_matcher_type(const model_matcher_t *m);
 const char *model_matcher_name(const model_matcher_t *m);  /* borrowed, lives as long as m */
-/* The value (or regex source) the matcher was made with: model_matcher_new(type, name, value) makes it
- * again (a set's alternation for model_matcher_new_set). Borrowed, lives as long as m. */
+/* The value as given to the constructor (a regex's source for =~ and !~); borrowed, lives as long as m. */
 const char *model_matcher_value(const model_matcher_t *m);
 const char *model_match_type_str(model_match_type_t t);    /* "=", "!=", "=~", "!~" */
 

@@ -68,6 +68,12 @@ typedef struct promql_executor_vt {
     int (*latest)(promql_executor_t *ex, int64_t t, int64_t lookback_ms, const promql_matcher_set_t *sets,
                   size_t n_sets, vg_arena_t *arena, promql_latest_t **out, size_t *n_out, vg_error_t *err);
     void (*free)(promql_executor_t *ex);
+    /* Optional (NULL: the executor acts the same for every caller). An executor acting for one caller:
+     * tenant is the caller's tenant id, NULL for an unscoped caller (borrowed for the executor's life).
+     * The view lives in arena and is used only for the calls of one request; a backend that forwards
+     * calls elsewhere (the remote engine) names the tenant to it. Returns ex itself when it has no
+     * memory for the view. */
+    promql_executor_t *(*scoped)(promql_executor_t *ex, const char *tenant, vg_arena_t *arena);
 } promql_executor_vt;
 
 struct promql_executor {
@@ -103,6 +109,9 @@ static inline int promql_metadata(promql_executor_t *ex, const char *metric, lon
 static inline int promql_latest(promql_executor_t *ex, int64_t t, int64_t lookback_ms, const promql_matcher_set_t *sets,
                                 size_t n_sets, vg_arena_t *arena, promql_latest_t **out, size_t *n_out, vg_error_t *err) {
     return ex->vt->latest(ex, t, lookback_ms, sets, n_sets, arena, out, n_out, err);
+}
+static inline promql_executor_t *promql_executor_scoped(promql_executor_t *ex, const char *tenant, vg_arena_t *arena) {
+    return ex && ex->vt->scoped ? ex->vt->scoped(ex, tenant, arena) : ex;
 }
 static inline void promql_executor_free(promql_executor_t *ex) {
     if (ex) ex->vt->free(ex);

@@ -36,6 +36,7 @@ struct rules_manager {
     int64_t default_interval_ms, resend_ms, tolerance_ms, grace_ms, query_timeout_ms;
     model_label_t *ext;
     size_t n_ext;
+    char *external_url; /* server.external_url; NULL when unset */
 };
 
 static void env_of(rules_manager_t *m, rules_env_t *env) {
@@ -48,7 +49,7 @@ static void env_of(rules_manager_t *m, rules_env_t *env) {
                          .querier_ctx = m->o.querier_ctx,
                          .external_labels = m->ext,
                          .n_external_labels = m->n_ext,
-                         .external_url = "",
+                         .external_url = m->external_url ? m->external_url : "",
                          .resend_delay_ms = m->resend_ms,
                          .outage_tolerance_ms = m->tolerance_ms,
                          .grace_period_ms = m->grace_ms,
@@ -58,18 +59,28 @@ static void env_of(rules_manager_t *m, rules_env_t *env) {
 static void eval_group(rules_manager_t *m, rules_group_t *g, int64_t ts) {
     rules_env_t env;
     vg_error_t err;
+    /* the external labels and URL are copied: a reload may replace them during the evaluation */
     pthread_mutex_lock(&m->mu);
     env_of(m, &env);
+    model_label_t *ext = env.n_external_labels ? model_labels_dup(env.external_labels, env.n_external_labels) : NULL;
+    char *url = strdup(env.external_url);
     pthread_mutex_unlock(&m->mu);
+    env.external_labels = ext;
+    if (!ext) env.n_external_labels = 0;
+    env.external_url = url ? url : "";
     storage_appender_t *app = NULL;
     if (!m->o.appender || m->o.appender(m->o.appender_ctx, g->tenant, &app, &err)) {
         vg_log_error("rules", "no appender for the group; skipping its evaluation", VG_LS("group", g->spec.name),
                      VG_LS("err", m->o.appender ? err.msg : "none configured"));
+        free(ext);
+        free(url);
         return;
     }
     env.app = app;
     rules_group_eval(g, &env, ts);
     storage_appender_free(app);
+    free(ext);
+    free(url);
 }
 
 static int64_t first_ts(rules_group_t *g, int64_t now) {
@@ -193,6 +204,8 @@ static void set_config(rules_manager_t *m, const config_t *cfg) {
     free(m->ext);
     m->ext = NULL;
     m->n_ext = 0;
+    free(m->external_url);
+    m->external_url = cfg->server.external_url ? strdup(cfg->server.external_url) : NULL;
     const config_kv_t *kv = &cfg->global.external_labels;
     model_label_t *tmp = kv->n ? calloc(kv->n, sizeof *tmp) : NULL;
     for (size_t i = 0; tmp && i < kv->n; i++) tmp[i] = (model_label_t){kv->keys[i], kv->values[i]};
@@ -366,6 +379,7 @@ void rules_manager_free(rules_manager_t *m) {
     for (size_t i = 0; i < m->n_groups; i++) rules_group_free(m->groups[i]);
     free(m->groups);
     free(m->ext);
+    free(m->external_url);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m);

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- rule files ---- */
 
@@ -100,6 +101,18 @@ bool rules_group_spec_equal(const rules_group_spec_t *a, const rules_group_spec_
  * rules found" per good file (stdout), "FILE:LINE:COL: message" per error (stderr). Returns the exit
  * code: 0 all good, 1 any error, 2 usage. */
 int rules_cmd_check(int argc, char **argv);
+
+/* ---- rule unit tests ---- */
+
+/* `vigil test rules FILE...` (argv[0] is the first file): Prometheus 2.42's rule unit-test format
+ * (`promtool test rules`), each test on a fresh storage from `storage` (main.c plugs in the in-memory
+ * TSDB). Prints "Unit Testing:  FILE" and "  SUCCESS" (stdout) or "  FAILED:" and the failures
+ * (stderr) per file. Returns the exit code: 0 all passed, 1 any failure, 2 usage. */
+int rules_cmd_test(int argc, char **argv, const promql_test_storage_t *storage);
+/* One file of `test rules`, printing to out and errout. Returns 0 passed, 1 failed. */
+int rules_unittest_run(const char *path, const promql_test_storage_t *storage, FILE *out, FILE *errout);
+/* Parses a unit-test file's structure only: 0, or VG_EINVAL with errs (FILE-relative positions). */
+int rules_unittest_check(const char *text, size_t len, rules_errors_t *errs);
 
 /* ---- groups and their evaluation ---- */
 

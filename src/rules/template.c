@@ -671,7 +671,7 @@ static int parse_command(parser_t *ps, tok_type_t end, tmpl_cmd_t **out) {
             char b[64];
             return perr(ps, t, "unexpected %s in operand", tok_desc(t, b, sizeof b));
         }
-        tmpl_arg_t *a;
+        tmpl_arg_t *a = NULL;
         int rc = parse_operand(ps, &a);
         if (rc) return rc;
         if (!a) {
@@ -740,7 +740,7 @@ static int parse_pipeline(parser_t *ps, const char *context, tok_type_t end, boo
             break;
         }
         if (t->type == T_EOF) return perr(ps, t, "unclosed action");
-        tmpl_cmd_t *c;
+        tmpl_cmd_t *c = NULL;
         int rc = parse_command(ps, end, &c);
         if (rc) return rc;
         rc = append_ptr(ps, (void ***)&p->cmds, &p->n_cmds, c);

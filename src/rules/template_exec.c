@@ -440,6 +440,13 @@ static void go_re_free(go_re_t *r) {
     model_regex_free(r->whole);
 }
 
+/* Copies an error message into msg (cap bytes), cut to fit. */
+static void copy_msg(char *msg, size_t cap, const char *src) {
+    size_t n = strnlen(src, cap - 1);
+    memcpy(msg, src, n);
+    msg[n] = '\0';
+}
+
 static int go_re_compile(const char *pat, size_t len, go_re_t *r, char *msg, size_t cap) {
     memset(r, 0, sizeof *r);
     vg_error_t e;
@@ -453,7 +460,7 @@ static int go_re_compile(const char *pat, size_t len, go_re_t *r, char *msg, siz
             q[ql - 5 + 1 - 3] = '`';
             q[ql - 5 + 1 - 2] = '\0';
         }
-        snprintf(msg, cap, "%s", e.msg);
+        copy_msg(msg, cap, e.msg);
         return -1;
     }
     vg_buf_t b = VG_BUF_INIT;
@@ -472,7 +479,7 @@ static int go_re_compile(const char *pat, size_t len, go_re_t *r, char *msg, siz
     vg_buf_deinit(&b2);
     if (rc) {
         go_re_free(r);
-        snprintf(msg, cap, "%s", e.msg);
+        copy_msg(msg, cap, e.msg);
         return -1;
     }
     return 0;

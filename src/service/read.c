@@ -6,10 +6,12 @@
  * again here. Error texts are Prometheus' where Prometheus has one. */
 #include "service_int.h"
 
+#include "tsdb/tsdb.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The tenant matcher as the PromQL enforcer takes it (a view of ctx->matcher). */
@@ -17,9 +19,12 @@ static promql_enforced_label_t enforced(const service_ctx_t *ctx) {
     return (promql_enforced_label_t){ctx->matcher.label, (const char *const *)ctx->matcher.values, ctx->matcher.n_values};
 }
 
-static int executor_of(service_ctx_t *ctx, promql_executor_t **ex, vg_error_t *err) {
+/* The executor acting for ctx's caller (a remote backend names the tenant to the engine). */
+static int executor_of(service_ctx_t *ctx, vg_arena_t *arena, promql_executor_t **ex, vg_error_t *err) {
     *ex = ctx->svc ? ctx->svc->exec : NULL;
-    return *ex ? 0 : vg_error_set(err, VG_EUNAVAIL, "the query engine is not ready");
+    if (!*ex) return vg_error_set(err, VG_EUNAVAIL, "the query engine is not ready");
+    *ex = promql_executor_scoped(*ex, ctx->scoped ? ctx->tenant : NULL, arena);
+    return 0;
 }
 
 /* Parses and, for a scoped caller, enforces. Instant queries prefix the parser's message as
@@ -76,7 +81,7 @@ int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *aren
     if (evaluated) *evaluated = NULL;
     promql_executor_t *ex;
     promql_node_t *expr;
-    int rc = executor_of(ctx, &ex, err);
+    int rc = executor_of(ctx, arena, &ex, err);
     if (rc || (rc = parse_enforced(ctx, q->text, q->step == 0, arena, &expr, err))) return rc;
     const config_limits_t *lim = &ctx->limits;
     if (ctx->scoped && lim->max_query_range_ms && q->end - q->start > lim->max_query_range_ms) {
@@ -178,7 +183,7 @@ int service_series(service_ctx_t *ctx, const service_match_t *m, int64_t start, 
     *n_out = 0;
     promql_executor_t *ex;
     sets_t sets;
-    int rc = executor_of(ctx, &ex, err);
+    int rc = executor_of(ctx, arena, &ex, err);
     if (rc || (rc = match_sets(ctx, m, arena, &sets, err))) return rc;
     rc = promql_series(ex, start, end, sets.v, sets.n, arena, out, n_out, err);
     sets_release(&sets);
@@ -192,7 +197,7 @@ int service_federate(service_ctx_t *ctx, const service_match_t *m, int64_t t, vg
     if (!m || m->n == 0) return 0; /* as Prometheus: no match[], nothing federated (for tenants too) */
     promql_executor_t *ex;
     sets_t sets;
-    int rc = executor_of(ctx, &ex, err);
+    int rc = executor_of(ctx, arena, &ex, err);
     if (rc || (rc = match_sets(ctx, m, arena, &sets, err))) return rc;
     rc = promql_latest(ex, t, ctx->cfg->query.lookback_delta_ms, sets.v, sets.n, arena, out, n_out, err);
     sets_release(&sets);
@@ -205,7 +210,7 @@ int service_labels(service_ctx_t *ctx, const char *name, const service_match_t *
     *n_out = 0;
     promql_executor_t *ex;
     sets_t sets;
-    int rc = executor_of(ctx, &ex, err);
+    int rc = executor_of(ctx, arena, &ex, err);
     if (rc || (rc = match_sets(ctx, m, arena, &sets, err))) return rc;
     rc = name ? promql_label_values(ex, name, start, end, sets.v, sets.n, arena, out, n_out, err)
               : promql_label_names(ex, start, end, sets.v, sets.n, arena, out, n_out, err);
@@ -218,7 +223,7 @@ int service_metadata(service_ctx_t *ctx, const char *metric, long limit, vg_aren
     *out = NULL;
     *n_out = 0;
     promql_executor_t *ex;
-    int rc = executor_of(ctx, &ex, err);
+    int rc = executor_of(ctx, arena, &ex, err);
     if (rc) return rc;
     /* the executor's (scraped) metadata, then what writers sent: the limit counts families of the merge;
      * a tenant sees the metadata of the metrics it has series of, and what it wrote itself */
@@ -230,4 +235,128 @@ int service_metadata(service_ctx_t *ctx, const char *metric, long limit, vg_aren
         rc = service__metadata_add_received(ctx, ex, scope, metric, limit, arena, out, n_out, err);
     model_matcher_free(tm);
     return rc;
+}
+
+/* ---- remote read ---- */
+
+/* q's matchers as a vector selector, so the one enforcer rewrites them as it rewrites any selector. */
+static int read_selector(const remote_read_query_t *q, vg_arena_t *arena, promql_node_t **out, vg_error_t *err) {
+    static const promql_match_type_t types[] = {PROMQL_MATCH_EQ, PROMQL_MATCH_NEQ, PROMQL_MATCH_RE, PROMQL_MATCH_NRE};
+    promql_node_t *sel = vg_arena_calloc(arena, 1, sizeof *sel);
+    promql_matcher_t *ms = vg_arena_calloc(arena, q->n_matchers ? q->n_matchers : 1, sizeof *ms);
+    if (!sel || !ms) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < q->n_matchers; i++) {
+        const remote_read_matcher_t *m = &q->matchers[i];
+        if (m->type < 0 || m->type > 3) return vg_error_set(err, VG_EINVAL, "unknown matcher type %d", m->type);
+        ms[i] = (promql_matcher_t){{m->name, strlen(m->name)}, {m->value, strlen(m->value)}, types[m->type], false};
+    }
+    sel->type = PROMQL_NODE_VECTOR;
+    sel->height = 1;
+    sel->u.vector.matchers = ms;
+    sel->u.vector.n_matchers = q->n_matchers;
+    *out = sel;
+    return 0;
+}
+
+static int cmp_read_series(const void *a, const void *b) {
+    const remote_read_series_t *x = a, *y = b;
+    return model_labels_cmp(x->labels, x->n_labels, y->labels, y->n_labels);
+}
+
+/* The samples of the current series in [mint, maxt] into arena. */
+static int read_samples(storage_series_set_t *ss, storage_iterator_t **it, int64_t mint, int64_t maxt, int64_t *left,
+                        vg_arena_t *arena, remote_read_series_t *out, vg_error_t *err) {
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t n = 0, cap = 0;
+    *it = ss->vt->iterator(ss, *it);
+    int rc = 0;
+    for (storage_val_t k = (*it)->vt->seek(*it, mint); k == STORAGE_VAL_FLOAT; k = (*it)->vt->next(*it)) {
+        int64_t ts;
+        double val;
+        (*it)->vt->at(*it, &ts, &val);
+        if (ts > maxt) break;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 128;
+            int64_t *nt = vg_arena_alloc(arena, nc * sizeof *nt);
+            double *nv = vg_arena_alloc(arena, nc * sizeof *nv);
+            if (!nt || !nv) return vg_error_set(err, VG_ENOMEM, "out of memory");
+            if (n) memcpy(nt, t, n * sizeof *t), memcpy(nv, v, n * sizeof *v);
+            t = nt, v = nv, cap = nc;
+        }
+        if (--*left < 0) return VG_ELIMIT;
+        t[n] = ts, v[n++] = val;
+    }
+    if ((rc = (*it)->vt->err(*it))) return vg_error_set(err, rc, "reading samples failed");
+    out->t = t;
+    out->v = v;
+    out->n_samples = n;
+    return 0;
+}
+
+int service_remote_read(service_ctx_t *ctx, const remote_read_query_t *q, int64_t *samples_left, vg_arena_t *arena,
+                        remote_read_series_t **out, size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    struct tsdb_db *db = ctx->svc ? ctx->svc->db : NULL;
+    if (!db) return vg_error_set(err, VG_EUNAVAIL, "storage is not open");
+    promql_node_t *sel = NULL;
+    int rc = read_selector(q, arena, &sel, err);
+    if (!rc && ctx->scoped) {
+        promql_enforced_label_t e = enforced(ctx);
+        rc = promql_enforce(sel, &e, 1, PROMQL_ENFORCE_REJECT, arena, err);
+        rc = rc < 0 ? rc : 0;
+    }
+    if (rc) return rc;
+    size_t cap = sel->u.vector.n_matchers, n_ms;
+    model_matcher_t **ms = vg_arena_calloc(arena, cap ? cap : 1, sizeof *ms);
+    if (!ms) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    if ((rc = promql_selector_matchers(sel, ms, cap, &n_ms, err))) return rc;
+    storage_querier_t *qr = NULL;
+    storage_series_set_t *ss = NULL;
+    remote_read_series_t *res = NULL;
+    size_t n = 0, rcap = 0;
+    if (!(rc = tsdb_db_querier(db, q->start_ms, q->end_ms, &qr, err)) && !(rc = storage_select(qr, true, ms, n_ms, &ss, err))) {
+        storage_iterator_t *it = NULL;
+        int64_t limit = *samples_left;
+        while (!rc && ss->vt->next(ss)) {
+            remote_read_series_t s = {0};
+            const model_label_t *ls;
+            size_t nl;
+            ss->vt->labels(ss, &ls, &nl);
+            if ((rc = read_samples(ss, &it, q->start_ms, q->end_ms, samples_left, arena, &s, err))) {
+                if (rc == VG_ELIMIT) rc = vg_error_set(err, VG_ELIMIT, "exceeded sample limit (%lld)", (long long)limit);
+                break;
+            }
+            if (!s.n_samples) continue;
+            model_label_t *copy = vg_arena_alloc(arena, (nl ? nl : 1) * sizeof *copy);
+            if (!copy) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+            for (size_t i = 0; !rc && i < nl; i++) {
+                copy[i].name = vg_arena_strndup(arena, ls[i].name, strlen(ls[i].name));
+                copy[i].value = vg_arena_strndup(arena, ls[i].value, strlen(ls[i].value));
+                if (!copy[i].name || !copy[i].value) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+            }
+            if (!rc && n == rcap) {
+                size_t nc = rcap ? rcap * 2 : 32;
+                remote_read_series_t *na = vg_arena_alloc(arena, nc * sizeof *na);
+                if (!na) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+                else {
+                    if (n) memcpy(na, res, n * sizeof *na);
+                    res = na, rcap = nc;
+                }
+            }
+            if (rc) break;
+            s.labels = copy;
+            s.n_labels = nl;
+            res[n++] = s;
+        }
+        if (!rc && ss->vt->err(ss)) rc = vg_error_set(err, ss->vt->err(ss), "reading series failed");
+    }
+    storage_querier_close(qr);
+    for (size_t i = 0; i < n_ms; i++) model_matcher_free(ms[i]);
+    if (rc) return rc;
+    if (n > 1) qsort(res, n, sizeof *res, cmp_read_series);
+    *out = res;
+    *n_out = n;
+    return 0;
 }

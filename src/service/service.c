@@ -170,6 +170,8 @@ int service_reload(service_t *app, vg_error_t *err) {
         old->storage.block_chunk_encoding != nc->storage.block_chunk_encoding)
         vg_log_warn("config", "change takes effect after a restart",
                     VG_LS("key", "storage.block_duration/block_chunk_encoding"));
+    warn_restart("storage.backend", old->storage.backend ? "remote" : "local", nc->storage.backend ? "remote" : "local");
+    warn_restart("remote_query.url", old->remote_query.url ? old->remote_query.url : "", nc->remote_query.url ? nc->remote_query.url : "");
     if (old->server.threads != nc->server.threads || old->server.max_connections != nc->server.max_connections ||
         old->server.max_header != nc->server.max_header || old->server.read_timeout_ms != nc->server.read_timeout_ms ||
         old->server.header_timeout_ms != nc->server.header_timeout_ms ||

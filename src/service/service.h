@@ -19,6 +19,7 @@
 #include "model/labels.h"
 #include "model/matcher.h"
 #include "promql/executor.h"
+#include "remote/remote.h"
 #include "tenancy/tenancy.h"
 #include "tsdb/storage.h"
 #include "util/arena.h"
@@ -71,6 +72,10 @@ int service_reload(service_t *s, vg_error_t *err);
 /* Builds the local executor (engine over the TSDB querier, metadata from the scraper) from s->engine,
  * s->db and s->scraper, and sets s->exec. Call once those are set. */
 int service_executor_local(service_t *s, vg_error_t *err);
+/* Builds the remote executor (storage.backend: remote) from the current config's remote_query section —
+ * credentials read from their files here — and sets s->exec. VG_ECONFIG for a credentials file that
+ * cannot be read. */
+int service_executor_remote(service_t *s, vg_error_t *err);
 
 /* The rule manager over s->exec, s->db and s->notifier (set them first): the operator's rule_files
  * write through an unscoped appender; a tenant's groups are enforced with the tenant's matcher and
@@ -162,6 +167,15 @@ int service_labels(service_ctx_t *ctx, const char *name, const service_match_t *
  * or "" for all, limit < 0 for no limit on the number of metrics (applied after the merge). */
 int service_metadata(service_ctx_t *ctx, const char *metric, long limit, vg_arena_t *arena, promql_metadata_t **out,
                      size_t *n_out, vg_error_t *err);
+
+/* One query of POST /api/v1/read (remote read) for ctx, over the embedded storage: the raw samples in
+ * [q->start_ms, q->end_ms] (staleness markers included, as Prometheus serves them) of every series
+ * matching q's matchers, sorted by labels, series and samples in arena. A scoped caller's matchers are
+ * enforced as a query's selector is (a matcher of its own on the tenant label naming anything else is
+ * VG_EFORBIDDEN). *samples_left (the request's remaining remote_read_limits.sample_limit) is lowered by
+ * what is returned; past it VG_ELIMIT "exceeded sample limit (N)". Regex errors are VG_EINVAL. */
+int service_remote_read(service_ctx_t *ctx, const remote_read_query_t *q, int64_t *samples_left, vg_arena_t *arena,
+                        remote_read_series_t **out, size_t *n_out, vg_error_t *err);
 
 /* A scoped caller's active series (what limits.max_series bounds). */
 uint64_t service_ctx_active_series(service_ctx_t *ctx);

@@ -624,7 +624,7 @@ int tsdb__index_series(const tsdb__index_t *ix, uint32_t id, model_label_t **lab
     if (!grow((void **)chunks, cap_chunks, nc ? nc : 1, sizeof **chunks)) goto oom;
     tsdb__chunk_meta_t *c = *chunks;
     for (uint64_t i = 0; i < nc; i++) {
-        uint64_t a, d, r;
+        uint64_t a, d, r = 0;
         int64_t s;
         size_t k1, k2, k3;
         if (i == 0) {
@@ -643,7 +643,7 @@ int tsdb__index_series(const tsdb__index_t *ix, uint32_t id, model_label_t **lab
             c[0].mint = (int64_t)a;
             c[0].ref = r;
         } else {
-            int64_t dr;
+            int64_t dr = 0;
             k3 = vg_varint_get(p + k1 + k2, e, &dr);
             c[i].mint = (int64_t)((uint64_t)c[i - 1].maxt + a);
             c[i].ref = c[i - 1].ref + (uint64_t)dr;

@@ -9,7 +9,8 @@
  * snapshots copy targets under `mu` (the thread writes status fields under `mu` after each scrape and
  * changes the pool and target lists only with `mu` held).
  *
- * Target life cycle: built from a discovered address (static or file SD) → scheduled at its offset →
+ * Target life cycle: built from a discovered address (static, file SD, or a discovery provider's
+ * group: HTTP, DNS, Kubernetes) → scheduled at its offset →
  * [scrape: fetch → parse → append → commit → report] every interval → on removal, staleness markers
  * for everything it last reported, then freed. A target whose identity (labels + URL) and scrape config
  * are unchanged by a reload or an SD refresh keeps its state, schedule and series cache.
@@ -265,6 +266,7 @@ static void update_target_gauges(ingest_scraper_t *s) {
 /* Applies cfg on the scrape thread: new pools, kept targets, retired leftovers. */
 static void apply_config(ingest_scraper_t *s, config_t *cfg) {
     ingest__pool_t *fresh = NULL;
+    ingest_sd_apply(s->sd, cfg); /* providers first: the pools below read what they already have */
     pthread_mutex_lock(&s->mu); /* snapshots wait while the lists change */
     for (size_t i = 0; i < cfg->scrape_configs.n; i++) {
         config_scrape_t *sc = &cfg->scrape_configs.v[i];
@@ -318,9 +320,13 @@ static void apply_config(ingest_scraper_t *s, config_t *cfg) {
 
 static void refresh_sd(ingest_scraper_t *s, uint64_t now) {
     for (ingest__pool_t *p = s->pools; p; p = p->next) {
-        if (!p->sc->file_sd_configs.n || now < p->next_sd_check_ns) continue;
-        p->next_sd_check_ns = now + SD_CHECK_NS;
-        if (!ingest__sd_scan(p)) continue;
+        bool discovered = ingest_sd_configured(p->sc) && ingest_sd_generation(s->sd, p->sc->job_name) != p->sd_gen;
+        bool files = false;
+        if (p->sc->file_sd_configs.n && now >= p->next_sd_check_ns) {
+            p->next_sd_check_ns = now + SD_CHECK_NS;
+            files = ingest__sd_scan(p);
+        }
+        if (!discovered && !files) continue;
         ingest__target_t *list;
         ingest__dropped_t *drops;
         if (ingest__targets_build(s, p, &list, &drops)) continue;
@@ -328,7 +334,7 @@ static void refresh_sd(ingest_scraper_t *s, uint64_t now) {
         swap_targets(s, p, list, drops, true);
         update_target_gauges(s);
         pthread_mutex_unlock(&s->mu);
-        vg_log_info("scrape", "file SD targets changed", VG_LS("job", p->sc->job_name));
+        vg_log_info("scrape", discovered ? "discovered targets changed" : "file SD targets changed", VG_LS("job", p->sc->job_name));
     }
 }
 
@@ -385,6 +391,9 @@ static void *scrape_main(void *arg) {
     return NULL;
 }
 
+/* A discovery provider published: the scrape loop looks at the generations without waiting out its poll. */
+static void wake(void *ctx) { curl_multi_wakeup(((ingest_scraper_t *)ctx)->multi); }
+
 int ingest_scraper_start(config_t *cfg, ingest_appender_fn appender, void *ctx, ingest_scraper_t **out, vg_error_t *err) {
     *out = NULL;
     ingest__fetch_global_init();
@@ -400,6 +409,12 @@ int ingest_scraper_start(config_t *cfg, ingest_appender_fn appender, void *ctx, 
     vg_arena_init(&s->meta_arena, 16384);
     s->new_appender = appender;
     s->app_ctx = ctx;
+    if (ingest_sd_new(wake, s, &s->sd, err)) {
+        curl_multi_cleanup(s->multi);
+        free(s->scratch);
+        free(s);
+        return VG_ENOMEM;
+    }
     s->jitter_seed = XXH64(cfg->hash, strlen(cfg->hash), 0x5eed);
     for (size_t i = 0; i < cfg->global.external_labels.n; i++) {
         s->jitter_seed ^= XXH64(cfg->global.external_labels.values[i], strlen(cfg->global.external_labels.values[i]), i);
@@ -417,6 +432,7 @@ int ingest_scraper_start(config_t *cfg, ingest_appender_fn appender, void *ctx, 
     s->pending = config_ref(cfg);
     if (pthread_create(&s->thread, NULL, scrape_main, s)) {
         config_unref(s->pending);
+        ingest_sd_free(s->sd);
         curl_multi_cleanup(s->multi);
         free(s->scratch);
         free(s);
@@ -452,6 +468,7 @@ void ingest_scraper_stop(ingest_scraper_t *s) {
     pthread_mutex_unlock(&s->mu);
     curl_multi_wakeup(s->multi);
     pthread_join(s->thread, NULL);
+    ingest_sd_free(s->sd);
     for (ingest__pool_t *p = s->pools, *n; p; p = n) {
         n = p->next;
         pool_free(s, p);

@@ -9,7 +9,8 @@
  *             metric relabeling, label limits), sample_limit, HELP/TYPE/UNIT collection;
  *   cache.c   the per-target series cache and its staleness bookkeeping;
  *   fetch.c   one HTTP transfer on libcurl: headers, auth, TLS, redirects, gzip, body size limit;
- *   targets.c target definitions (ingest_target_build) and target sets from static and file SD configs.
+ *   targets.c target definitions (ingest_target_build) and target sets from static and file SD configs
+ *             and from the discovery providers' groups (src/ingest/discovery/).
  *
  * Threads: one scrape thread owns every pool, target, cache and curl handle and is the only writer of
  * everything here. `ingest_scraper.mu` guards what other threads read: the pool list, each pool's
@@ -20,6 +21,7 @@
 #ifndef VG_INGEST_SCRAPE_INT_H
 #define VG_INGEST_SCRAPE_INT_H
 
+#include "ingest/discovery/discovery.h"
 #include "ingest/expfmt.h"
 #include "ingest/scrape/relabel.h"
 #include "ingest/scrape/scrape.h"
@@ -144,6 +146,7 @@ struct ingest__pool {
     ingest__sd_file_t *sd_files; /* the files matched by file_sd globs at the last check */
     size_t n_sd_files;
     uint64_t next_sd_check_ns;
+    uint64_t sd_gen; /* the discovery generation the targets were built from */
 };
 
 struct ingest_scraper {
@@ -155,6 +158,7 @@ struct ingest_scraper {
     config_t *pending;
     bool stop, applied;
     ingest__pool_t *pools;
+    ingest_sd_t *sd; /* HTTP, DNS and Kubernetes discovery (their own threads) */
     ingest_appender_fn new_appender;
     void *app_ctx;
     uint64_t jitter_seed;
@@ -178,7 +182,8 @@ void ingest__dropped_free(ingest__dropped_t *d);
 /* Re-reads the files the pool's file_sd globs match into p->sd_files. Returns true if the set of
  * files or any file's (mtime, size, inode) changed since the last call. */
 bool ingest__sd_scan(ingest__pool_t *p);
-/* Builds the pool's full target list (static + the file SD files of the last scan) into *list and
+/* Builds the pool's full target list (static + the file SD files of the last scan + the discovery
+ * providers' groups, recording their generation in p->sd_gen) into *list and
  * *drops (both owned by the caller). Returns 0 or VG_ENOMEM (nothing is returned then). */
 int ingest__targets_build(ingest_scraper_t *s, ingest__pool_t *p, ingest__target_t **list, ingest__dropped_t **drops);
 

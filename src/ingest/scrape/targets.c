@@ -1,7 +1,8 @@
 /* Scrape targets: one target's definition from a discovered address (ingest_target_build, whose
- * rules targets.h lists), and a pool's whole target set from its static_configs and the files its
+ * rules targets.h lists), and a pool's whole target set from its static_configs, the files its
  * file_sd_configs globs match (the file SD watch: files are re-globbed and stat()ed, and re-read only
- * when their set or any (mtime, size, inode) changed).
+ * when their set or any (mtime, size, inode) changed) and the groups its HTTP, DNS and Kubernetes SD
+ * providers last published (src/ingest/discovery/; rebuilt when the job's SD generation changes).
  *
  * Invariants: a target set is built on the scrape thread into fresh lists, without the scraper's
  * mutex, and touches no running target; the manager (scrape.c) swaps it in under the mutex. A target
@@ -178,15 +179,55 @@ void ingest__target_free(ingest_scraper_t *s, ingest__target_t *t) {
     free(t);
 }
 
-/* Adds one target group's targets (source: "static" or the file SD path) to *list or *drops. */
+/* Builds one target from an address and its labels (source: "static", the file SD path, or the SD
+ * group's source) into *list or *drops. */
+static int add_target(ingest_scraper_t *s, ingest__pool_t *p, const char *address, const config_kv_t *labels,
+                      const char *source, ingest__target_t **list, ingest__dropped_t **drops) {
+    ingest__target_t *t = calloc(1, sizeof *t);
+    if (!t) return VG_ENOMEM;
+    vg_arena_init(&t->arena, 1024);
+    t->pool = p;
+    t->iter = 1; /* 0 in a cache entry means "never seen" */
+    vg_error_t err;
+    int rc = ingest_target_build(p->sc, p->relabel, address, labels, &t->arena, &t->def, &err);
+    if (rc == VG_ENOMEM) {
+        ingest__target_free(s, t);
+        return rc;
+    }
+    if (rc) { /* not scrapeable (no address, bad interval): logged, listed nowhere — as Prometheus */
+        vg_log_warn("scrape", "dropping target", VG_LS("job", p->sc->job_name), VG_LS("target", address),
+                    VG_LS("err", err.msg));
+        ingest__target_free(s, t);
+        return 0;
+    }
+    if (t->def.dropped) {
+        ingest__dropped_t *d = calloc(1, sizeof *d);
+        if (d) {
+            d->arena = t->arena; /* hand the labels' memory over */
+            d->def = t->def;
+            d->next = *drops;
+            *drops = d;
+            vg_arena_init(&t->arena, 64);
+        }
+        ingest__target_free(s, t);
+        return 0;
+    }
+    /* the same target twice in one pool is scraped once */
+    for (ingest__target_t *o = *list; o; o = o->next)
+        if (o->def.hash == t->def.hash) {
+            ingest__target_free(s, t);
+            return 0;
+        }
+    t->sd_source = vg_arena_strndup(&t->arena, source, strlen(source));
+    t->next = *list;
+    *list = t;
+    return 0;
+}
+
+/* Adds one static or file SD target group's targets (source: "static" or the file SD path). */
 static int add_group(ingest_scraper_t *s, ingest__pool_t *p, const config_static_t *g, const char *source,
                      ingest__target_t **list, ingest__dropped_t **drops) {
     for (size_t i = 0; i < g->targets.n; i++) {
-        ingest__target_t *t = calloc(1, sizeof *t);
-        if (!t) return VG_ENOMEM;
-        vg_arena_init(&t->arena, 1024);
-        t->pool = p;
-        t->iter = 1; /* 0 in a cache entry means "never seen" */
         config_kv_t labels = g->labels;
         /* file SD targets carry __meta_filepath, as Prometheus' file SD does */
         char *keys[65], *vals[65];
@@ -199,40 +240,34 @@ static int add_group(ingest_scraper_t *s, ingest__pool_t *p, const config_static
             vals[g->labels.n] = (char *)source;
             labels = (config_kv_t){keys, vals, g->labels.n + 1};
         }
-        vg_error_t err;
-        int rc = ingest_target_build(p->sc, p->relabel, g->targets.v[i], &labels, &t->arena, &t->def, &err);
-        if (rc == VG_ENOMEM) {
-            ingest__target_free(s, t);
-            return rc;
+        int rc = add_target(s, p, g->targets.v[i], &labels, source, list, drops);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Adds a discovered group's targets: each target's labels over the group's (the target's win, as in
+ * Prometheus' populateLabels), its __address__ as the address. */
+static int add_sd_group(ingest_scraper_t *s, ingest__pool_t *p, const ingest_sd_group_t *g, ingest__target_t **list,
+                        ingest__dropped_t **drops) {
+    for (size_t i = 0; i < g->n_targets; i++) {
+        const ingest_sd_labels_t *tl = &g->targets[i];
+        size_t cap = g->labels.n + tl->n;
+        char **keys = malloc((cap ? cap : 1) * sizeof *keys), **vals = malloc((cap ? cap : 1) * sizeof *vals);
+        if (!keys || !vals) {
+            free(keys), free(vals);
+            return VG_ENOMEM;
         }
-        if (rc) { /* not scrapeable (no address, bad interval): logged, listed nowhere — as Prometheus */
-            vg_log_warn("scrape", "dropping target", VG_LS("job", p->sc->job_name), VG_LS("target", g->targets.v[i]),
-                        VG_LS("err", err.msg));
-            ingest__target_free(s, t);
-            continue;
-        }
-        if (t->def.dropped) {
-            ingest__dropped_t *d = calloc(1, sizeof *d);
-            if (d) {
-                d->arena = t->arena; /* hand the labels' memory over */
-                d->def = t->def;
-                d->next = *drops;
-                *drops = d;
-                vg_arena_init(&t->arena, 64);
-            }
-            ingest__target_free(s, t);
-            continue;
-        }
-        /* the same target twice in one pool is scraped once */
-        bool dup = false;
-        for (ingest__target_t *o = *list; o && !dup; o = o->next) dup = o->def.hash == t->def.hash;
-        if (dup) {
-            ingest__target_free(s, t);
-            continue;
-        }
-        t->sd_source = vg_arena_strndup(&t->arena, source, strlen(source));
-        t->next = *list;
-        *list = t;
+        size_t n = 0;
+        for (size_t k = 0; k < g->labels.n; k++)
+            if (!ingest_sd_label_get(tl, g->labels.keys[k])) keys[n] = g->labels.keys[k], vals[n++] = g->labels.values[k];
+        for (size_t k = 0; k < tl->n; k++)
+            if (strcmp(tl->keys[k], "__address__")) keys[n] = tl->keys[k], vals[n++] = tl->values[k];
+        const char *addr = ingest_sd_label_get(tl, "__address__");
+        config_kv_t labels = {keys, vals, n};
+        int rc = add_target(s, p, addr ? addr : "", &labels, g->source, list, drops);
+        free(keys), free(vals);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -312,6 +347,16 @@ int ingest__targets_build(ingest_scraper_t *s, ingest__pool_t *p, ingest__target
         int rc = 0;
         for (size_t g = 0; g < n_groups && !rc; g++) rc = add_group(s, p, &groups[g], path, list, drops);
         config_target_groups_free(groups, n_groups);
+        if (rc) return rc;
+    }
+    /* groups the discovery providers (HTTP, DNS, Kubernetes) published for this job */
+    if (ingest_sd_configured(p->sc)) {
+        ingest_sd_view_t v;
+        p->sd_gen = ingest_sd_view(s->sd, p->sc->job_name, &v);
+        int rc = 0;
+        for (size_t i = 0; i < v.n && !rc; i++)
+            for (size_t g = 0; g < v.sets[i]->n && !rc; g++) rc = add_sd_group(s, p, &v.sets[i]->v[g], list, drops);
+        ingest_sd_view_release(&v);
         if (rc) return rc;
     }
     return 0;

@@ -152,4 +152,20 @@ typedef struct promql_test_storage {
  * code (0 all passed, 1 any failure, 2 usage). */
 int promql_cmd_test(int argc, char **argv, const promql_test_storage_t *storage);
 
+/* A series of the `load` notation (`up{job="a"} 0+10x5 _ stale 1x3`): labels sorted by name, one value
+ * per load step; omit[i] marks a `_` (no sample at that step). Everything lives in the arena. */
+typedef struct promql_test_series {
+    model_label_t *labels;
+    size_t n_labels;
+    double *values; /* a `stale` is PROMQL_STALE_NAN_BITS */
+    bool *omit;
+    size_t n_values;
+} promql_test_series_t;
+
+/* Parses one series line of a `load` block as the scripted tests do. 0, or VG_EINVAL. */
+int promql_test_parse_series(vg_arena_t *arena, const char *line, promql_test_series_t *out);
+/* Parses a metric without values (`name{l="v"}`, `{l="v"}`, `name`), as the scripted tests read their
+ * expected samples; labels sorted by name (arena). 0, or VG_EINVAL. */
+int promql_test_parse_metric(vg_arena_t *arena, const char *text, model_label_t **labels, size_t *n_labels);
+
 #endif

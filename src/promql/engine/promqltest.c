@@ -270,6 +270,27 @@ static bool parse_series(vg_arena_t *a, const char *line, sdesc_t *d) {
     }
 }
 
+int promql_test_parse_series(vg_arena_t *arena, const char *line, promql_test_series_t *out) {
+    memset(out, 0, sizeof *out);
+    sdesc_t d;
+    if (!parse_series(arena, skip_ws(line), &d)) return VG_EINVAL;
+    *out = (promql_test_series_t){d.l, d.nl, d.v, d.omit, d.nv};
+    return 0;
+}
+
+int promql_test_parse_metric(vg_arena_t *arena, const char *text, model_label_t **labels, size_t *n_labels) {
+    *labels = NULL;
+    *n_labels = 0;
+    sdesc_t d;
+    const char *p = skip_ws(text);
+    const char *e = *p ? parse_labels(arena, p, &d) : NULL;
+    if (!e || e == p || *skip_ws(e)) return VG_EINVAL;
+    model_labels_sort(d.l, d.nl);
+    *labels = d.l;
+    *n_labels = d.nl;
+    return 0;
+}
+
 /* strconv.ParseInt(s, 0, 64) or ParseFloat(s, 64). */
 static bool parse_number(const char *s, double *out) {
     if (!*s) return false;

@@ -590,11 +590,52 @@ static void reload_keeps_state(void **state) {
     rmdir(dir);
 }
 
+/* server.external_url reaches templates ($externalURL) through the manager; a trailing slash is dropped
+ * and a non-http(s) URL is refused. */
+static void external_url(void **state) {
+    (void)state;
+    char dir[] = "/tmp/vigil_rules_urlXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfgp[300], rp[300];
+    snprintf(cfgp, sizeof cfgp, "%s/vigil.yml", dir);
+    snprintf(rp, sizeof rp, "%s/r.yml", dir);
+    write_file(rp, "groups:\n- name: u\n  interval: 1s\n  rules:\n  - alert: A\n    expr: up\n"
+                   "    annotations: {link: \"{{ $externalURL }}/x\"}\n");
+    write_file(cfgp, "server:\n  external_url: https://vigil.example.com/prefix/\nrule_files: [r.yml]\n");
+    config_t *cfg;
+    vg_error_t err;
+    assert_int_equal(config_load_file(cfgp, &cfg, &err), 0);
+    assert_string_equal(cfg->server.external_url, "https://vigil.example.com/prefix");
+    fexec_t ex = {.base.vt = &fexec_vt, .jobs = {"a"}, .n = 1};
+    hooks_t h = {.app.base.vt = &fapp_vt};
+    rules_manager_opts_t o = {.exec = &ex.base, .appender = give_app, .appender_ctx = &h, .no_thread = true};
+    rules_manager_t *m;
+    assert_int_equal(rules_manager_new(&o, cfg, &m, &err), 0);
+    assert_int_equal(rules_manager_eval_due(m, 2000000000LL * S), 1);
+    vg_buf_t b = VG_BUF_INIT;
+    vg_json_t j;
+    vg_json_init(&j, &b);
+    rules_manager_write_alerts_json(m, NULL, &j);
+    vg_buf_putc(&b, '\0');
+    if (!strstr(b.data, "\"link\":\"https://vigil.example.com/prefix/x\"")) fail_msg("alerts: %s", b.data);
+    vg_buf_deinit(&b);
+    rules_manager_free(m);
+    config_unref(cfg);
+    config_t *bad;
+    write_file(cfgp, "server:\n  external_url: ftp://x\n");
+    assert_int_equal(config_load_file(cfgp, &bad, &err), VG_ECONFIG);
+    assert_non_null(strstr(err.msg, "server.external_url"));
+    unlink(cfgp);
+    unlink(rp);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alert_state_machine), cmocka_unit_test(keep_firing_for), cmocka_unit_test(templates), cmocka_unit_test(limit_fails_rule),
         cmocka_unit_test(restore_sequence),    cmocka_unit_test(recording_stale), cmocka_unit_test(recording_chain),
         cmocka_unit_test(aligned_schedule), cmocka_unit_test(restore_for_state), cmocka_unit_test(tenant_groups),    cmocka_unit_test(reload_keeps_state),
+        cmocka_unit_test(external_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
