@@ -629,3 +629,48 @@ int tsdb_db_clean_tombstones(tsdb_db_t *db, vg_error_t *err) {
     tsdb__dels_admin_unlock(d);
     return rc;
 }
+
+/* ---- picking up blocks written by others (vigil import) ---- */
+
+int tsdb_db_reload_blocks(tsdb_db_t *db, vg_error_t *err) {
+    const char *path = tsdb__db_path(db);
+    if (!path) return 0;
+    tsdb__dels_t *d = tsdb__db_dels(db);
+    tsdb__dels_admin_lock(d);
+    tsdb__block_t **bs = NULL;
+    size_t nb = 0, added = 0, removed = 0;
+    int rc = tsdb__db_blocks(db, &bs, &nb) ? oom(err) : 0;
+    DIR *dir = rc ? NULL : opendir(path);
+    if (!rc && !dir) rc = vg_error_set(err, VG_EIO, "%s: cannot list: %s", path, strerror(errno));
+    struct dirent *e;
+    char p[4200];
+    struct stat st;
+    while (!rc && dir && (e = readdir(dir))) {
+        if (!tsdb__ulid_valid(e->d_name, strlen(e->d_name))) continue;
+        bool known = false;
+        for (size_t i = 0; i < nb && !known; i++) {
+            const char *bd = tsdb__block_dir(bs[i]), *slash = strrchr(bd, '/');
+            known = !strcmp(slash ? slash + 1 : bd, e->d_name);
+        }
+        snprintf(p, sizeof p, "%s/%s/meta.json", path, e->d_name);
+        if (known || stat(p, &st) != 0) continue;
+        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        tsdb__block_t *b;
+        vg_error_t e2;
+        int r = tsdb__block_open(p, &b, &e2);
+        if (r == VG_ENOMEM) rc = vg_error_set(err, r, "opening block %s: out of memory", p);
+        else if (r) vg_log_error("tsdb", "a new block does not open; not loaded", VG_LS("dir", p), VG_LS("error", e2.msg));
+        else if ((r = tsdb__db_block_add(db, b)) != 0) rc = vg_error_set(err, r, "out of memory"), tsdb__block_unref(b);
+        else added++;
+    }
+    if (dir) closedir(dir);
+    for (size_t i = 0; i < nb && !rc; i++) { /* a block directory removed by hand: not served any more */
+        snprintf(p, sizeof p, "%s/meta.json", tsdb__block_dir(bs[i]));
+        if (stat(p, &st) != 0 && tsdb__db_block_replace(db, bs[i], NULL)) removed++;
+    }
+    for (size_t i = 0; i < nb; i++) tsdb__block_unref(bs[i]);
+    free(bs);
+    tsdb__dels_admin_unlock(d);
+    if (!rc && (added || removed)) vg_log_info("tsdb", "blocks reloaded", VG_LI("added", added), VG_LI("removed", removed));
+    return rc ? rc : (int)(added + removed);
+}

@@ -1044,6 +1044,7 @@ int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t
 /* ---- for the administrative operations (admin.c) ---- */
 
 tsdb__dels_t *tsdb__db_dels(tsdb_db_t *db) { return db->dels; }
+int tsdb__db_block_add(tsdb_db_t *db, tsdb__block_t *b) { return add_block(db, b); }
 tsdb__head_t *tsdb__db_head(tsdb_db_t *db) { return db->head; }
 const char *tsdb__db_path(tsdb_db_t *db) { return db->path; }
 const tsdb_options_t *tsdb__db_options(tsdb_db_t *db) { return &db->o; }

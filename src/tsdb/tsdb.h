@@ -185,6 +185,10 @@ int tsdb_db_delete_series(tsdb_db_t *db, model_matcher_t *const *ms, size_t n, i
 /* Rewrites every block that has tombstones without the deleted samples (new block first, then the old
  * one is dropped). */
 int tsdb_db_clean_tombstones(tsdb_db_t *db, vg_error_t *err);
+/* Loads the block directories that appeared under the data directory since open (`vigil import` into
+ * a running server's directory) and drops those whose directory is gone. Returns how many changed, or
+ * <0. A block that does not open is logged and left out. */
+int tsdb_db_reload_blocks(tsdb_db_t *db, vg_error_t *err);
 
 /* `vigil tsdb list|dump|export|verify` over block directories (src/tsdb/cli.c); argv[0] is the
  * subcommand. A --match selector is turned into matchers by parse_selector (main.c passes PromQL's

@@ -262,6 +262,8 @@ tsdb__dels_t *tsdb__db_dels(tsdb_db_t *db);
 tsdb__head_t *tsdb__db_head(tsdb_db_t *db);
 const char *tsdb__db_path(tsdb_db_t *db); /* NULL in memory */
 const tsdb_options_t *tsdb__db_options(tsdb_db_t *db);
+/* Adds b (its reference passes to the list), sorted by min time. */
+int tsdb__db_block_add(tsdb_db_t *db, struct tsdb__block *b);
 /* A reference to every block, in the list's order (free the array, unref each). */
 int tsdb__db_blocks(tsdb_db_t *db, struct tsdb__block ***out, size_t *n);
 /* Puts nu (which gives the list its reference) in old's place, or removes old when nu is NULL; drops

@@ -195,6 +195,17 @@ auth:
         procs.append(vig)
         check("vigil restarts after clean_tombstones", wait_http(port, "/-/ready", timeout=30), vig.output()[-1500:])
         check("answers unchanged after the restart", answers(port, end, ADMIN) == after)
+        # blocks imported into the running server's directory are served after /-/reload
+        with open(f"{tmp}/late.om", "w") as f:
+            f.write("".join(f"imported_late{{k=\"v\"}} {i} {now - 7 * 3600 + i * 60}\n" for i in range(120)) + "# EOF\n")
+        p = subprocess.run([VIGIL, "import", "openmetrics", f"{tmp}/late.om", "--data", f"{tmp}/data", "--chunk-encoding", "xor"],
+                           capture_output=True, text=True)
+        check("import into the running server's directory", p.returncode == 0, p.stdout + p.stderr)
+        q = "/api/v1/query?" + urllib.parse.urlencode([("query", "count_over_time(imported_late[3h])"), ("time", now - 5 * 3600)])
+        check("not served before a reload", json.loads(request(port, q, headers=ADMIN)[2])["data"]["result"] == [])
+        st, _, _ = request(port, "/-/reload", method="POST", headers=ADMIN)
+        res = json.loads(request(port, q, headers=ADMIN)[2])["data"]["result"]
+        check("served after /-/reload", st == 200 and res and res[0]["value"][1] == "120", (st, res))
         check("vigil survives", vig.alive(), vig.output()[-1500:])
     finally:
         for p_ in procs:
