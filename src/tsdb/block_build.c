@@ -271,7 +271,7 @@ static int a_append(storage_appender_t *base, const model_label_t *l, size_t n, 
     size_t k = n;
     int rc = model_labels_normalize(b->scratch, &k, &b->limits, err);
     if (rc) return rc;
-    bseries_t *s;
+    bseries_t *s = NULL;
     if ((rc = lookup(b, b->scratch, k, model_labels_hash(b->scratch, k), &s, err))) return rc;
     if (ref_out) *ref_out = (uint64_t)(s - b->s) + 1;
     return add(b, s, t, v, err);

@@ -61,7 +61,7 @@ static bool foreign_wal_dir(const char *dir, int depth) {
     if (!d) return false;
     bool foreign = false;
     struct dirent *e;
-    char p[4200];
+    char p[4608]; /* dir (< 4200) / a name (< 256) */
     while (!foreign && (e = readdir(d))) {
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         uint8_t h[4];
@@ -78,7 +78,7 @@ static bool foreign_chunks_dir(const char *dir) {
     if (!d) return false;
     bool foreign = false;
     struct dirent *e;
-    char p[4200];
+    char p[4608]; /* dir (< 4200) / a name (< 256) */
     while (!foreign && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
