@@ -448,6 +448,7 @@ static int cmd_serve(int argc, char **argv) {
     }
     app.scraper = scraper;
     selfmon_health_set("scrape", SELFMON_UP, "");
+    if (service_remote_write_start(&app, &err)) vg_log_error("main", "cannot start remote_write", VG_LS("err", err.msg));
 
     /* vigil API keys (tenant datasource credentials) live in the data directory */
     tenancy_keystore_t *keys = NULL;
@@ -535,6 +536,7 @@ static int cmd_serve(int argc, char **argv) {
     free(gvars);
     app.keys = NULL;
     tenancy_keystore_free(keys);
+    service_remote_write_stop(&app, grace);
     app.db = NULL;
     tsdb_db_close(db); /* syncs the WAL */
     selfmon_health_set("storage", SELFMON_DOWN, "closed");

@@ -24,6 +24,7 @@ static const config__section_t *const sections[] = {
     &config__section_query,  &config__section_rule_files,    &config__section_rules,
     &config__section_alerting,
     &config__section_remote_query, &config__section_remote_read_limits,
+    &config__section_remote_write,
 };
 
 #define N_SECTIONS (sizeof sections / sizeof sections[0])

@@ -238,6 +238,8 @@ typedef struct config_limits {
     int64_t max_samples_per_query;
     int64_t max_concurrent_queries;
     int64_t max_query_range_ms;
+    int64_t ruler_max_rule_groups;          /* rule groups a tenant may store through the ruler API (0 = unlimited) */
+    int64_t ruler_max_rules_per_rule_group; /* rules in one of them (0 = unlimited) */
 } config_limits_t;
 
 /* Global ingestion limits, in the top-level `limits` section beside the per-tenant defaults (keys and
@@ -299,6 +301,7 @@ typedef struct config_rules {
     int64_t alert_for_outage_tolerance_ms; /* 1h */
     int64_t alert_for_grace_period_ms;     /* 10m */
     int64_t alert_resend_delay_ms;         /* 1m */
+    uint64_t ruler_max_group_size;         /* bytes of one rule group uploaded through the ruler API (256KiB) */
 } config_rules_t;
 /* ---- alerting: where alerts go (Prometheus' `alerting:` section; docs/configuration.md) ---- */
 typedef enum { CONFIG_AM_API_V1, CONFIG_AM_API_V2 } config_am_api_t;
@@ -345,6 +348,37 @@ typedef struct config_remote_read {
     int64_t sample_limit;        /* samples one request may return (all queries together) */
     uint64_t max_bytes_in_frame; /* STREAMED_XOR_CHUNKS: message bytes per frame (a series is never split) */
 } config_remote_read_t;
+/* ---- remote_write: forwarding what is stored to Prometheus-compatible receivers (docs/remote-write.md) ---- */
+typedef struct config_rw_queue {
+    int64_t capacity;               /* samples buffered per shard (default 2500) */
+    int64_t min_shards, max_shards; /* default 1, 200 */
+    int64_t max_samples_per_send;   /* default 500 */
+    int64_t batch_send_deadline_ms; /* default 5s */
+    int64_t min_backoff_ms, max_backoff_ms; /* default 30ms, 5s */
+    bool retry_on_http_429;         /* default false: a 429 drops the batch as other 4xx do */
+} config_rw_queue_t;
+
+typedef struct config_rw_metadata {
+    bool send;                /* default true */
+    int64_t send_interval_ms; /* default 1m */
+} config_rw_metadata_t;
+
+typedef struct config_remote_write {
+    char *url;                 /* required, http or https */
+    char *name;                /* unique; default: the first 6 hex digits of a hash of the entry */
+    int64_t remote_timeout_ms; /* default 30s */
+    config_kv_t headers;
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    config_tls_t tls_config;
+    config_relabel_list_t write_relabel_configs;
+    config_rw_queue_t queue_config;
+    config_rw_metadata_t metadata_config;
+    char *tenant_header;       /* vigil: one request per tenant with this header set to the tenant label's value */
+    char *default_tenant;      /* with tenant_header: the value for series without the tenant label (NULL: they are
+                                  dropped and counted) */
+    int line, col;
+} config_remote_write_t;
 
 typedef struct config {
     _Atomic int refs;
@@ -366,6 +400,7 @@ typedef struct config {
     config_alerting_t alerting;
     config_remote_query_t remote_query;
     config_remote_read_t remote_read_limits;
+    struct { config_remote_write_t *v; size_t n; } remote_write;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */
@@ -386,6 +421,10 @@ uint64_t config_memory_bytes(void);
 /* The label limits every ingest path applies (limits.max_label_names_per_series, _name_length,
  * _value_length), in the form model_labels_normalize() takes. */
 void config_label_limits(const config_t *c, model_label_limits_t *out);
+
+/* A fingerprint of remote_write entry i with everything its queue depends on (secrets, external labels,
+ * the tenant label): equal fingerprints across a reload mean the running queue can be kept. */
+uint64_t config_remote_write_hash(const config_t *c, size_t i);
 
 /* Names of relabel actions as written in YAML ("replace", "keep", …). */
 const char *config_relabel_action_name(config_relabel_action_t a);

@@ -91,6 +91,8 @@ void config__dns_sd_init(void *elem);
 void config__http_sd_init(void *elem);
 /* Their cross-field checks, located at each SD config's position. */
 int config__check_sd(config_scrape_t *s, vg_error_t *err);
+/* config_remote_write.c */
+extern const config__section_t config__section_remote_write;
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */

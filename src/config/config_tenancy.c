@@ -57,7 +57,10 @@ static const config__field_t auth_fields[] = {
     {.key = "max_series", .type = F_INT, .off = OFF(T, p max_series), .min = 0, .max = INT64_MAX},                       \
     {.key = "max_samples_per_query", .type = F_INT, .off = OFF(T, p max_samples_per_query), .min = 0, .max = INT64_MAX}, \
     {.key = "max_concurrent_queries", .type = F_INT, .off = OFF(T, p max_concurrent_queries), .min = 0, .max = 100000},  \
-    {.key = "max_query_range", .type = F_DURATION, .off = OFF(T, p max_query_range_ms), .min = 0, .max = 100 * 365 * DAY_MS}
+    {.key = "max_query_range", .type = F_DURATION, .off = OFF(T, p max_query_range_ms), .min = 0, .max = 100 * 365 * DAY_MS}, \
+    {.key = "ruler_max_rule_groups", .type = F_INT, .off = OFF(T, p ruler_max_rule_groups), .min = 0, .max = 1000000},      \
+    {.key = "ruler_max_rules_per_rule_group", .type = F_INT, .off = OFF(T, p ruler_max_rules_per_rule_group), .min = 0,     \
+     .max = 1000000}
 
 /* tenants.overrides.<tenant>.limits: the per-tenant keys only. */
 static const config__field_t tenant_limits_fields[] = {LIMIT_FIELDS(config_limits_t, ), FIELD_END};
@@ -150,6 +153,10 @@ static int limits_defaults(config_t *c) {
     c->limits.request_burst = 0;
     c->limits.max_samples_per_query = 50000000;
     c->limits.max_concurrent_queries = 20;
+    /* Rule groups stored through the ruler API (docs/api.md): enough for a tenant's recording rules and
+     * alerts, few enough that one tenant cannot fill the one rule evaluation thread. */
+    c->limits.ruler_max_rule_groups = 20;
+    c->limits.ruler_max_rules_per_rule_group = 20;
     /* Label limits: the head's (MODEL_LIMITS_DEFAULT). Every path appends through the head, which
      * normalises each label set with them, so nothing stored today exceeds them; the larger per-path
      * caps (256 labels in scrape and import, 128 in the remote_write decoder) only sized parse buffers
@@ -246,5 +253,7 @@ void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t
         if (l->max_samples_per_query) out->max_samples_per_query = l->max_samples_per_query;
         if (l->max_concurrent_queries) out->max_concurrent_queries = l->max_concurrent_queries;
         if (l->max_query_range_ms) out->max_query_range_ms = l->max_query_range_ms;
+        if (l->ruler_max_rule_groups) out->ruler_max_rule_groups = l->ruler_max_rule_groups;
+        if (l->ruler_max_rules_per_rule_group) out->ruler_max_rules_per_rule_group = l->ruler_max_rules_per_rule_group;
     }
 }

@@ -63,6 +63,11 @@ int api_format_query(http_req_t *req, http_resp_t *resp);
 int api_rules(http_req_t *req, http_resp_t *resp);
 int api_alerts(http_req_t *req, http_resp_t *resp);
 
+/* api_ruler.c: the ruler configuration API (Mimir's /config/v1/rules) */
+int api_ruler_list(http_req_t *req, http_resp_t *resp);
+int api_ruler_namespace(http_req_t *req, http_resp_t *resp);
+int api_ruler_group(http_req_t *req, http_resp_t *resp);
+
 /* api_tenant.c */
 int api_tenants_self(http_req_t *req, http_resp_t *resp);
 

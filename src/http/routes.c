@@ -42,6 +42,13 @@ const http_route_t http_routes[] = {
     {"/api/v1/metadata", "meta", G, T, api_metadata},
     {"/api/v1/rules", "meta", G, T, api_rules},
     {"/api/v1/alerts", "meta", G, T, api_alerts},
+    /* the ruler configuration API, as Mimir serves it (and under its /prometheus prefix) */
+    {"/config/v1/rules", "ruler", G, T, api_ruler_list},
+    {"/config/v1/rules/{namespace}", "ruler", G | P | HTTP_DELETE, T, api_ruler_namespace},
+    {"/config/v1/rules/{namespace}/{group}", "ruler", G | HTTP_DELETE, T, api_ruler_group},
+    {"/prometheus/config/v1/rules", "ruler", G, T, api_ruler_list},
+    {"/prometheus/config/v1/rules/{namespace}", "ruler", G | P | HTTP_DELETE, T, api_ruler_namespace},
+    {"/prometheus/config/v1/rules/{namespace}/{group}", "ruler", G | HTTP_DELETE, T, api_ruler_group},
     {"/api/v1/query_exemplars", "query", G | P, T | F, api_query_exemplars},
     {"/api/v1/status/buildinfo", "probe", G, 0, api_buildinfo},
     {"/api/v1/status/runtimeinfo", "admin", G, ADM, api_runtimeinfo},

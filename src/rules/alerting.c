@@ -8,6 +8,8 @@
  *   gone from the result: pending → dropped; firing → inactive (resolvedAt = ts), kept 15 minutes so it
  *   is sent as resolved, unless keep_firing_for holds it firing (since the first evaluation it was gone)
  *   back in the result while inactive → a new pending alert.
+ * A tenant group's alerts also carry the tenant's label (rules_env_t.forced_label), so what is sent,
+ * shown and restored names the tenant whatever the expression aggregated away.
  * Every pending or firing alert writes ALERTS{alertstate} = 1 and ALERTS_FOR_STATE = activeAt (Unix
  * seconds) once the rule is restored; more pending+firing alerts than the group's limit drop them all
  * and fail the rule. */
@@ -32,7 +34,7 @@ rules_alert_state_t rules__rule_state(const rules__rule_t *r) {
 static int alert_labels(rules_group_t *g, rules__rule_t *r, const rules_env_t *env, const promql_series_t *s, double v,
                         int64_t ts_ns, vg_arena_t *a, model_label_t **out, size_t *n_out) {
     const rules_rule_spec_t *sp = r->spec;
-    size_t cap = s->n_labels + sp->n_labels + 1;
+    size_t cap = s->n_labels + sp->n_labels + 2;
     model_label_t *ls = vg_arena_alloc(a, cap * sizeof *ls);
     if (!ls) return VG_ENOMEM;
     size_t n = 0;
@@ -55,6 +57,15 @@ static int alert_labels(rules_group_t *g, rules__rule_t *r, const rules_env_t *e
         } else if (*value) {
             ls[n++] = (model_label_t){name, value};
         }
+    }
+    if (env->forced_label && env->n_forced_values) { /* last: neither the sample nor the rule can name another tenant */
+        size_t i = 0;
+        while (i < n && strcmp(ls[i].name, env->forced_label)) i++;
+        bool allowed = false;
+        for (size_t k = 0; i < n && k < env->n_forced_values && !allowed; k++)
+            allowed = !strcmp(ls[i].value, env->forced_values[k]);
+        if (i == n) ls[n++] = (model_label_t){env->forced_label, env->forced_values[0]};
+        else if (!allowed) ls[i].value = env->forced_values[0];
     }
     model_labels_sort(ls, n);
     *out = ls;

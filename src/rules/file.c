@@ -9,11 +9,14 @@
 #include "rules_int.h"
 
 #include "util/fs.h"
+#include "util/timeutil.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 typedef struct {
@@ -396,6 +399,35 @@ int rules_file_parse(const char *name, const char *text, size_t len, rules_file_
     return 0;
 }
 
+int rules_group_parse(const char *file, const char *text, size_t len, rules_group_spec_t *out, rules_errors_t *errs) {
+    *out = (rules_group_spec_t){0};
+    *errs = (rules_errors_t){0};
+    pf_t p = {.text = text, .len = len, .errs = errs};
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) return VG_ENOMEM;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
+        add_err(&p, (int)m->line + 1, (int)m->column + 1, "YAML syntax error: %s%s%s",
+                parser.problem ? parser.problem : "invalid YAML", parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return p.oom ? VG_ENOMEM : VG_EINVAL;
+    }
+    yaml_parser_delete(&parser);
+    p.doc = &doc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || is_null(root)) add_err(&p, root ? LINE(root) : 1, root ? COL(root) : 1, "expected a rule group, got nothing");
+    else parse_group(&p, file, root, out, 0);
+    yaml_document_delete(&doc);
+    if (p.oom || errs->n) {
+        rules_group_spec_deinit(out);
+        if (errs->n > 1) qsort(errs->v, errs->n, sizeof *errs->v, cmp_err);
+        return p.oom ? VG_ENOMEM : VG_EINVAL;
+    }
+    return 0;
+}
+
 int rules_file_load(const char *path, rules_file_t **out, rules_errors_t *errs) {
     *out = NULL;
     *errs = (rules_errors_t){0};
@@ -513,6 +545,161 @@ bool rules_group_spec_equal(const rules_group_spec_t *a, const rules_group_spec_
     }
     return true;
 }
+
+/* ---- writing: rule groups back to YAML (the ruler's namespace files and API answers) ---- */
+
+static int emit_out(void *data, unsigned char *buffer, size_t size) {
+    return vg_buf_append(data, buffer, size) == 0;
+}
+
+static int emit(yaml_emitter_t *e, yaml_event_t *ev) { return yaml_emitter_emit(e, ev) ? 0 : VG_ENOMEM; }
+
+/* Whether a YAML 1.1 reader would resolve s, written plain, to something other than a string (null, a
+ * boolean, a number): such values are quoted so every client reads strings back. */
+static bool plain_typed(const char *s) {
+    static const char *const words[] = {"~",  "null", "true", "false", "yes",   "no",    "on",
+                                        "off", "y",    "n",    ".inf",  "-.inf", "+.inf", ".nan"};
+    if (!*s) return true;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (!strcasecmp(s, words[i])) return true;
+    char *end;
+    errno = 0;
+    (void)strtod(s, &end);
+    if (!*end) return true;
+    (void)strtoll(s, &end, 0);
+    return !*end;
+}
+
+static int emit_scalar(yaml_emitter_t *e, const char *s, yaml_scalar_style_t style) {
+    yaml_event_t ev;
+    if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1, 1, style)) return VG_ENOMEM;
+    return emit(e, &ev);
+}
+
+static int emit_str(yaml_emitter_t *e, const char *s) {
+    return emit_scalar(e, s, plain_typed(s) ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+}
+
+static int emit_kv(yaml_emitter_t *e, const char *k, const char *v) {
+    int rc = emit_str(e, k);
+    return rc ? rc : emit_str(e, v);
+}
+
+static int emit_map_start(yaml_emitter_t *e) {
+    yaml_event_t ev;
+    if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE)) return VG_ENOMEM;
+    return emit(e, &ev);
+}
+
+static int emit_map_end(yaml_emitter_t *e) {
+    yaml_event_t ev;
+    if (!yaml_mapping_end_event_initialize(&ev)) return VG_ENOMEM;
+    return emit(e, &ev);
+}
+
+static int emit_seq_start(yaml_emitter_t *e) {
+    yaml_event_t ev;
+    if (!yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE)) return VG_ENOMEM;
+    return emit(e, &ev);
+}
+
+static int emit_seq_end(yaml_emitter_t *e) {
+    yaml_event_t ev;
+    if (!yaml_sequence_end_event_initialize(&ev)) return VG_ENOMEM;
+    return emit(e, &ev);
+}
+
+static int emit_duration(yaml_emitter_t *e, const char *k, int64_t ms) {
+    char d[VG_DURATION_MAX];
+    vg_duration_format(ms, d);
+    return emit_kv(e, k, d);
+}
+
+static int emit_labels(yaml_emitter_t *e, const char *k, const rules_label_t *l, size_t n) {
+    if (!n) return 0;
+    int rc = emit_str(e, k);
+    if (!rc) rc = emit_map_start(e);
+    for (size_t i = 0; !rc && i < n; i++) rc = emit_kv(e, l[i].name, l[i].value);
+    return rc ? rc : emit_map_end(e);
+}
+
+static int emit_group(yaml_emitter_t *e, const rules_group_spec_t *g) {
+    int rc = emit_map_start(e);
+    if (!rc) rc = emit_kv(e, "name", g->name);
+    if (!rc && g->interval_ms) rc = emit_duration(e, "interval", g->interval_ms);
+    if (!rc && g->limit) {
+        char n[32];
+        snprintf(n, sizeof n, "%lld", (long long)g->limit);
+        rc = emit_str(e, "limit");
+        if (!rc) rc = emit_scalar(e, n, YAML_PLAIN_SCALAR_STYLE); /* a number */
+    }
+    if (!rc) rc = emit_str(e, "rules");
+    if (!rc) rc = emit_seq_start(e);
+    for (size_t i = 0; !rc && i < g->n_rules; i++) {
+        const rules_rule_spec_t *r = &g->rules[i];
+        rc = emit_map_start(e);
+        if (!rc) rc = emit_kv(e, r->alert ? "alert" : "record", r->name);
+        if (!rc) rc = emit_kv(e, "expr", r->expr);
+        if (!rc && r->alert && r->for_ms) rc = emit_duration(e, "for", r->for_ms);
+        if (!rc && r->alert && r->keep_firing_for_ms) rc = emit_duration(e, "keep_firing_for", r->keep_firing_for_ms);
+        if (!rc) rc = emit_labels(e, "labels", r->labels, r->n_labels);
+        if (!rc) rc = emit_labels(e, "annotations", r->annotations, r->n_annotations);
+        if (!rc) rc = emit_map_end(e);
+    }
+    if (!rc) rc = emit_seq_end(e);
+    return rc ? rc : emit_map_end(e);
+}
+
+/* One YAML document around body(e, ctx). */
+static int emit_doc(vg_buf_t *out, int (*body)(yaml_emitter_t *e, const void *ctx), const void *ctx) {
+    yaml_emitter_t e;
+    if (!yaml_emitter_initialize(&e)) return VG_ENOMEM;
+    yaml_emitter_set_output(&e, emit_out, out);
+    yaml_emitter_set_unicode(&e, 1);
+    yaml_emitter_set_width(&e, -1);
+    yaml_event_t ev;
+    int rc = yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) ? emit(&e, &ev) : VG_ENOMEM;
+    if (!rc) rc = yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) ? emit(&e, &ev) : VG_ENOMEM;
+    if (!rc) rc = body(&e, ctx);
+    if (!rc) rc = yaml_document_end_event_initialize(&ev, 1) ? emit(&e, &ev) : VG_ENOMEM;
+    if (!rc) rc = yaml_stream_end_event_initialize(&ev) ? emit(&e, &ev) : VG_ENOMEM;
+    if (!rc && !yaml_emitter_flush(&e)) rc = VG_ENOMEM;
+    yaml_emitter_delete(&e);
+    return rc;
+}
+
+static int body_group(yaml_emitter_t *e, const void *ctx) { return emit_group(e, ctx); }
+
+int rules_group_write_yaml(const rules_group_spec_t *g, vg_buf_t *out) { return emit_doc(out, body_group, g); }
+
+static int body_file(yaml_emitter_t *e, const void *ctx) {
+    const rules_file_t *f = ctx;
+    int rc = emit_map_start(e);
+    if (!rc) rc = emit_str(e, "groups");
+    if (!rc) rc = emit_seq_start(e);
+    for (size_t i = 0; !rc && i < f->n_groups; i++) rc = emit_group(e, &f->groups[i]);
+    if (!rc) rc = emit_seq_end(e);
+    return rc ? rc : emit_map_end(e);
+}
+
+int rules_file_write_yaml(const rules_group_spec_t *groups, size_t n, vg_buf_t *out) {
+    rules_file_t f = {(rules_group_spec_t *)groups, n};
+    return emit_doc(out, body_file, &f);
+}
+
+static int body_namespaces(yaml_emitter_t *e, const void *ctx) {
+    const rules_namespaces_t *ns = ctx;
+    int rc = emit_map_start(e);
+    for (size_t i = 0; !rc && i < ns->n; i++) {
+        rc = emit_str(e, ns->names[i]);
+        if (!rc) rc = emit_seq_start(e);
+        for (size_t k = 0; !rc && k < ns->n_groups[i]; k++) rc = emit_group(e, &ns->groups[i][k]);
+        if (!rc) rc = emit_seq_end(e);
+    }
+    return rc ? rc : emit_map_end(e);
+}
+
+int rules_namespaces_write_yaml(const rules_namespaces_t *ns, vg_buf_t *out) { return emit_doc(out, body_namespaces, ns); }
 
 int rules_cmd_check(int argc, char **argv) {
     if (argc < 1) {

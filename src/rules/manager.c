@@ -68,12 +68,26 @@ static void eval_group(rules_manager_t *m, rules_group_t *g, int64_t ts) {
     env.external_labels = ext;
     if (!ext) env.n_external_labels = 0;
     env.external_url = url ? url : "";
+    vg_arena_t arena;
+    vg_arena_init(&arena, 1024);
+    /* a tenant group's alerts carry the tenant's label; without it, nothing of the group runs */
+    if (g->tenant && m->o.tenant_label &&
+        m->o.tenant_label(m->o.tenant_label_ctx, g->tenant, &arena, &env.forced_label, &env.forced_values, &env.n_forced_values,
+                          &err)) {
+        vg_log_error("rules", "no tenant label for the group; skipping its evaluation", VG_LS("group", g->spec.name),
+                     VG_LS("err", err.msg));
+        vg_arena_deinit(&arena);
+        free(ext);
+        free(url);
+        return;
+    }
     storage_appender_t *app = NULL;
     if (!m->o.appender || m->o.appender(m->o.appender_ctx, g->tenant, &app, &err)) {
         vg_log_error("rules", "no appender for the group; skipping its evaluation", VG_LS("group", g->spec.name),
                      VG_LS("err", m->o.appender ? err.msg : "none configured"));
         free(ext);
         free(url);
+        vg_arena_deinit(&arena);
         return;
     }
     env.app = app;
@@ -81,6 +95,7 @@ static void eval_group(rules_manager_t *m, rules_group_t *g, int64_t ts) {
     storage_appender_free(app);
     free(ext);
     free(url);
+    vg_arena_deinit(&arena);
 }
 
 static int64_t first_ts(rules_group_t *g, int64_t now) {
@@ -217,8 +232,13 @@ static void set_config(rules_manager_t *m, const config_t *cfg) {
     free(tmp);
 }
 
-static bool same_key(const rules_group_t *a, const char *tenant, const char *file, const char *name) {
-    if ((a->tenant == NULL) != (tenant == NULL) || (tenant && strcmp(a->tenant, tenant))) return false;
+/* Whether a belongs to the owner (tenant, api): a group of the API is never one of rule_files. */
+static bool same_owner(const rules_group_t *a, const char *tenant, bool api) {
+    return a->api == api && (a->tenant == NULL) == (tenant == NULL) && (!tenant || !strcmp(a->tenant, tenant));
+}
+
+static bool same_key(const rules_group_t *a, const char *tenant, bool api, const char *file, const char *name) {
+    if (!same_owner(a, tenant, api)) return false;
     return !strcmp(a->spec.file, file) && !strcmp(a->spec.name, name);
 }
 
@@ -241,11 +261,12 @@ static void write_stale(rules_manager_t *m, rules_group_t *g) {
     }
 }
 
-/* Replaces the groups with tenant `tenant` (NULL: the operator's) by specs, keeping state. */
-static int replace_groups(rules_manager_t *m, const char *tenant, const rules_group_spec_t *specs, size_t n, bool only_listed,
-                          vg_error_t *err) {
+/* Replaces the groups of owner (tenant, api) — (NULL, false): the operator's rule_files — by specs,
+ * keeping state. restore < 0: only for the operator's groups on the first load. */
+static int replace_groups(rules_manager_t *m, const char *tenant, bool api, const rules_group_spec_t *specs, size_t n,
+                          bool only_listed, int restore_opt, vg_error_t *err) {
     pthread_mutex_lock(&m->mu);
-    bool restore = !m->loaded_once && !tenant;
+    bool restore = restore_opt < 0 ? !m->loaded_once && !tenant && !api : restore_opt > 0;
     int64_t interval = m->default_interval_ms;
     pthread_mutex_unlock(&m->mu);
     rules_group_t **fresh = calloc(n ? n : 1, sizeof *fresh);
@@ -257,6 +278,7 @@ static int replace_groups(rules_manager_t *m, const char *tenant, const rules_gr
             free(fresh);
             return rc;
         }
+        fresh[i]->api = api;
     }
     pthread_mutex_lock(&m->mu);
     wait_idle(m);
@@ -274,16 +296,16 @@ static int replace_groups(rules_manager_t *m, const char *tenant, const rules_gr
     /* groups of other owners stay; of this owner, those not in specs go (unless only_listed) */
     for (size_t i = 0; i < m->n_groups; i++) {
         rules_group_t *g = m->groups[i];
-        bool mine = (g->tenant == NULL) == (tenant == NULL) && (!tenant || !strcmp(g->tenant, tenant));
+        bool mine = same_owner(g, tenant, api);
         bool listed = false;
-        for (size_t k = 0; mine && k < n && !listed; k++) listed = same_key(g, tenant, specs[k].file, specs[k].name);
+        for (size_t k = 0; mine && k < n && !listed; k++) listed = same_key(g, tenant, api, specs[k].file, specs[k].name);
         if (!mine || (only_listed && !listed)) list[nl++] = g;
         else if (!listed) gone[ng++] = g;
     }
     for (size_t k = 0; k < n; k++) {
         rules_group_t *old = NULL;
         for (size_t i = 0; i < m->n_groups && !old; i++)
-            if (same_key(m->groups[i], tenant, specs[k].file, specs[k].name)) old = m->groups[i];
+            if (same_key(m->groups[i], tenant, api, specs[k].file, specs[k].name)) old = m->groups[i];
         if (old && rules_group_spec_equal(&old->spec, &fresh[k]->spec) && old->interval_ms == fresh[k]->interval_ms) {
             list[nl++] = old; /* unchanged: the same object, its state and schedule intact */
             rules_group_free(fresh[k]);
@@ -299,12 +321,13 @@ static int replace_groups(rules_manager_t *m, const char *tenant, const rules_gr
     free(m->groups);
     m->groups = list;
     m->n_groups = nl;
-    if (!tenant) m->loaded_once = true;
+    if (!tenant && !api) m->loaded_once = true;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
     for (size_t i = 0; i < ng; i++) {
         bool replaced = false;
-        for (size_t k = 0; k < nl; k++) replaced |= same_key(list[k], gone[i]->tenant, gone[i]->spec.file, gone[i]->spec.name);
+        for (size_t k = 0; k < nl; k++)
+            replaced |= same_key(list[k], gone[i]->tenant, gone[i]->api, gone[i]->spec.file, gone[i]->spec.name);
         if (!replaced) write_stale(m, gone[i]);
         rules_group_free(gone[i]);
     }
@@ -319,7 +342,7 @@ int rules_manager_apply(rules_manager_t *m, const config_t *cfg, vg_error_t *err
     pthread_mutex_lock(&m->mu);
     set_config(m, cfg);
     pthread_mutex_unlock(&m->mu);
-    rc = replace_groups(m, NULL, specs.v, specs.n, false, err);
+    rc = replace_groups(m, NULL, false, specs.v, specs.n, false, -1, err);
     specs_free(&specs);
     if (!rc) vg_log_info("rules", "rule groups loaded", VG_LI("groups", (int64_t)rules_manager_n_groups(m)));
     return rc;
@@ -348,17 +371,27 @@ int rules_manager_new(const rules_manager_opts_t *opts, const config_t *cfg, rul
     return rc;
 }
 
+int rules_manager_set_group(rules_manager_t *m, const char *tenant, const rules_group_spec_t *spec, bool restore,
+                            vg_error_t *err) {
+    if (tenant && !*tenant) return vg_error_set(err, VG_EINVAL, "a tenant group needs a tenant");
+    return replace_groups(m, tenant, true, spec, 1, true, restore ? 1 : 0, err);
+}
+
 int rules_manager_set_tenant_group(rules_manager_t *m, const char *tenant, const rules_group_spec_t *spec, vg_error_t *err) {
     if (!tenant || !*tenant) return vg_error_set(err, VG_EINVAL, "a tenant group needs a tenant");
-    return replace_groups(m, tenant, spec, 1, true, err);
+    return rules_manager_set_group(m, tenant, spec, false, err);
 }
 
 int rules_manager_delete_tenant_group(rules_manager_t *m, const char *tenant, const char *file, const char *name) {
+    return tenant ? rules_manager_delete_group(m, tenant, file, name) : VG_ENOTFOUND;
+}
+
+int rules_manager_delete_group(rules_manager_t *m, const char *tenant, const char *file, const char *name) {
     pthread_mutex_lock(&m->mu);
     wait_idle(m);
     rules_group_t *g = NULL;
     for (size_t i = 0; i < m->n_groups && !g; i++)
-        if (tenant && same_key(m->groups[i], tenant, file, name)) {
+        if (same_key(m->groups[i], tenant, true, file, name)) {
             g = m->groups[i];
             m->groups[i] = m->groups[--m->n_groups];
         }

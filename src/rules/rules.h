@@ -9,7 +9,10 @@
  *     timestamp through an explicit environment (executor, appender, notifier callback), which is what
  *     a `test rules` runner with a simulated clock drives;
  *   - the manager: one thread that schedules the groups of the config's rule_files (and groups added
- *     for tenants), reloads them keeping the state of unchanged groups, and answers the API.
+ *     through the API, for tenants or unscoped), reloads them keeping the state of unchanged groups,
+ *     and answers the API;
+ *   - the ruler's store (store.c): the API's groups as rule files under a directory, one per owner
+ *     and namespace, with escaped names and atomic writes.
  *
  * Tenant groups: a group may carry a tenant. Its expressions go through the environment's enforce hook
  * (the tenant's matcher, promql_enforce) before every execution, and it writes through the appender the
@@ -27,6 +30,7 @@
 #include "rules/notifier.h"
 #include "tsdb/storage.h"
 #include "util/arena.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -89,6 +93,25 @@ int rules_file_parse(const char *name, const char *text, size_t len, rules_file_
 int rules_file_load(const char *path, rules_file_t **out, rules_errors_t *errs);
 void rules_file_free(rules_file_t *f);
 void rules_errors_free(rules_errors_t *e);
+/* Parses and validates one rule group (a document whose top level is the group's mapping, as the ruler
+ * API takes it), with the same checks and positioned errors as a rule file. file is stored as the
+ * group's file. Returns 0 with *out (free with rules_group_spec_deinit), VG_EINVAL with errs, or
+ * VG_ENOMEM. */
+int rules_group_parse(const char *file, const char *text, size_t len, rules_group_spec_t *out, rules_errors_t *errs);
+
+/* Rule groups back to YAML in the rule-file format (keys in Prometheus' order, labels sorted,
+ * durations as Prometheus prints them), appended to out; what rules_file_parse / rules_group_parse
+ * read back as the same specs (rules_group_spec_equal). 0 or VG_ENOMEM. */
+int rules_group_write_yaml(const rules_group_spec_t *g, vg_buf_t *out);  /* one group's mapping */
+int rules_file_write_yaml(const rules_group_spec_t *groups, size_t n, vg_buf_t *out); /* groups: [...] */
+/* A map of namespace → list of groups (the ruler API's listing), in the order given. */
+typedef struct rules_namespaces {
+    const char *const *names;
+    const rules_group_spec_t *const *groups; /* groups[i]: the n_groups[i] groups of names[i] */
+    const size_t *n_groups;
+    size_t n;
+} rules_namespaces_t;
+int rules_namespaces_write_yaml(const rules_namespaces_t *ns, vg_buf_t *out);
 /* Rules over all groups. */
 size_t rules_file_count(const rules_file_t *f);
 /* Deep copy of a group spec into out (free with rules_group_spec_deinit). 0 or VG_ENOMEM. */
@@ -141,6 +164,13 @@ typedef struct rules_env {
     const model_label_t *external_labels; /* sorted, for templates */
     size_t n_external_labels;
     const char *external_url;      /* "" when none; generator URLs and templates */
+    /* A tenant group's label (the tenant's enforced label and its allowed values, n >= 1): every alert
+     * of the group carries it — an allowed value the alert already has is kept, anything else (none,
+     * another tenant's) becomes forced_values[0] — so the alerts sent, shown and written as ALERTS
+     * name their tenant. NULL: alerts keep their labels. */
+    const char *forced_label;
+    const char *const *forced_values;
+    size_t n_forced_values;
     int64_t resend_delay_ms;       /* Prometheus' --rules.alert.resend-delay (1m) */
     int64_t outage_tolerance_ms;   /* --rules.alert.for-outage-tolerance (1h) */
     int64_t grace_period_ms;       /* --rules.alert.for-grace-period (10m) */
@@ -207,6 +237,30 @@ typedef struct rules_filter {
     size_t n_label_values;
 } rules_filter_t;
 
+/* ---- the ruler's store (store.c): groups uploaded through the ruler API, one rule file per owner and
+ * namespace under a root directory, written atomically; layout and escaping in docs/api.md ---- */
+
+/* Longest escaped name (an owner, a namespace) the store takes: a file name must fit NAME_MAX with its
+ * ".yml.tmp" suffix. */
+#define RULES_STORE_ESCAPED_MAX 240
+
+/* name → its escaped form in out ([A-Za-z0-9_-] kept, every other byte %XX): 0, or VG_EINVAL when name
+ * is empty or its escaped form is longer than RULES_STORE_ESCAPED_MAX or than cap - 1. */
+int rules_store_escape(const char *name, char *out, size_t cap);
+/* The inverse over esc[0..len): 0, or VG_EINVAL for anything rules_store_escape does not produce. */
+int rules_store_unescape(const char *esc, size_t len, char *out, size_t cap);
+/* Replaces the namespace ns of owner (NULL: the unscoped owner) by groups, atomically (temp file,
+ * fsync, rename, fsync of the directory); n 0 removes it. 0, VG_EINVAL (a name too long), VG_EIO or
+ * VG_ENOMEM with err set. */
+int rules_store_write(const char *root, const char *owner, const char *ns, const rules_group_spec_t *groups, size_t n,
+                      vg_error_t *err);
+/* Called once per stored namespace; f (each group's file is ns) is the callee's: rules_file_free. */
+typedef void (*rules_store_fn)(void *ctx, const char *owner, const char *ns, rules_file_t *f);
+/* Reads every namespace under root (a missing root is empty). Files that cannot be read or parsed are
+ * logged and skipped; leftover temp files are removed. Returns the number of namespaces loaded, or
+ * VG_EIO when root cannot be listed. */
+int rules_store_load(const char *root, rules_store_fn fn, void *ctx, vg_error_t *err);
+
 /* ---- the manager ---- */
 
 typedef struct rules_manager rules_manager_t;
@@ -222,6 +276,11 @@ typedef struct rules_manager_opts {
     void *querier_ctx;
     rules_send_fn send;
     void *send_ctx;
+    /* A tenant group's forced label (rules_env_t.forced_label), filled into arena for one evaluation.
+     * NULL: tenant alerts keep their labels. A failure skips the evaluation. */
+    int (*tenant_label)(void *ctx, const char *tenant, vg_arena_t *arena, const char **name, const char *const **values,
+                        size_t *n_values, vg_error_t *err);
+    void *tenant_label_ctx;
     bool no_thread; /* tests: no scheduling thread (evaluate with rules_manager_eval_due) */
 } rules_manager_opts_t;
 
@@ -232,10 +291,18 @@ int rules_manager_new(const rules_manager_opts_t *opts, const config_t *cfg, rul
  * keep their state; removed groups get stale markers. On a rule-file error nothing changes and err
  * says FILE:LINE:COL: message. */
 int rules_manager_apply(rules_manager_t *m, const config_t *cfg, vg_error_t *err);
-/* Adds or replaces (same tenant, file and name) a tenant group; tenant must not be NULL. */
+/* Adds or replaces (same owner, file and name) a group owned by the API rather than by rule_files: a
+ * reload of rule_files leaves it alone, and it never matches a rule-file group of the same file and
+ * name. tenant: the group's tenant (expressions enforced, the tenant's appender, its forced label);
+ * NULL: an unscoped group, evaluated as the operator's are. restore: as rules_group_new's (groups
+ * loaded from storage at startup restore their alerts' `for` state). */
+int rules_manager_set_group(rules_manager_t *m, const char *tenant, const rules_group_spec_t *spec, bool restore,
+                            vg_error_t *err);
+/* Removes a group added by rules_manager_set_group; VG_ENOTFOUND if it does not exist. */
+int rules_manager_delete_group(rules_manager_t *m, const char *tenant, const char *file, const char *name);
+/* The same for a tenant (tenant must not be NULL; no restore). */
 int rules_manager_set_tenant_group(rules_manager_t *m, const char *tenant, const rules_group_spec_t *spec,
                                    vg_error_t *err);
-/* Removes a tenant group; VG_ENOTFOUND if it does not exist. */
 int rules_manager_delete_tenant_group(rules_manager_t *m, const char *tenant, const char *file, const char *name);
 /* Stops the thread and frees everything. */
 void rules_manager_free(rules_manager_t *m);

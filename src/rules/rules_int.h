@@ -53,6 +53,7 @@ typedef struct rules__rule {
 struct rules_group {
     rules_group_spec_t spec; /* owned copy */
     char *tenant;            /* NULL: an operator group */
+    bool api;                /* added through rules_manager_set_group, not from rule_files */
     int64_t interval_ms;
     rules__rule_t *rules;
     size_t n_rules;

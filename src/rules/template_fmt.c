@@ -8,32 +8,13 @@
  * decimal exponent is below -4 or at least 6: 1e+06, 123456, 0.0001, 1e-05. */
 #include "template_int.h"
 
-#include <float.h>
+#include "util/json.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* Shortest round-trip digits of finite non-zero v: digits d (no trailing zeros) and dp, the position
- * of the decimal point (v = 0.d × 10^dp). */
-static int shortest(double v, char *d, int *dp) {
-    char tmp[40];
-    for (int prec = fabs(v) >= DBL_MIN ? 15 : 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (prec == 17 || strtod(tmp, NULL) == v) break;
-    }
-    const char *p = tmp;
-    if (*p == '-') p++;
-    int n = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.') d[n++] = *p;
-    int e = atoi(p + 1);
-    while (n > 1 && d[n - 1] == '0') n--;
-    d[n] = '\0';
-    *dp = e + 1;
-    return n;
-}
 
 /* strconv.FormatFloat(v, 'g', -1, 64) without the sign handling of fmt (NaN, +Inf, -Inf). */
 static void fmt_g_shortest(vg_buf_t *b, double v, bool upper) {
@@ -50,7 +31,7 @@ static void fmt_g_shortest(vg_buf_t *b, double v, bool upper) {
         return;
     }
     char d[24];
-    int dp, n = shortest(v, d, &dp);
+    int dp, n = vg_shortest_digits(v, d, &dp);
     if (v < 0) vg_buf_putc(b, '-');
     int x = dp - 1;
     if (x < -4 || x >= 6) { /* strconv 'g' with precision -1 decides with precision 6 */

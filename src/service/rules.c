@@ -3,8 +3,10 @@
  * enforcement, a querier for restoring alert state, the notifier) and what the API reads.
  *
  * Invariant: a tenant group's expressions run only after promql_enforce with that tenant's matcher
- * (the same rewrite a tenant's query gets), and its samples carry the tenant label (the tenant
- * appender forces it), so a tenant's rules read and write only that tenant's series. */
+ * (the same rewrite a tenant's query gets), its samples carry the tenant label (the tenant appender
+ * forces it), its alerts carry it too (the tenant_label hook), and its `for` restore reads through a
+ * querier scoped to the tenant's matcher, so a tenant's rules read and write only that tenant's
+ * series. */
 #include "service_int.h"
 
 #include "rules/notifier.h"
@@ -87,11 +89,99 @@ static int hook_enforce(void *p, const char *tenant, promql_node_t *root, vg_are
     return rc < 0 ? rc : 0;
 }
 
+/* A querier scoped to a tenant: every selection, label name and value also matches the tenant's one
+ * matcher, so a tenant group's `for` restore reads that tenant's series only. */
+typedef struct {
+    storage_querier_t base;
+    storage_querier_t *inner;
+    model_matcher_t *scope;
+    model_matcher_t **ms; /* the caller's matchers + scope */
+    size_t cap;
+} tq_t;
+
+static model_matcher_t *const *with_scope(tq_t *q, model_matcher_t *const *ms, size_t n) {
+    if (n + 1 > q->cap) {
+        model_matcher_t **nv = realloc(q->ms, (n + 1) * sizeof *nv);
+        if (!nv) return NULL;
+        q->ms = nv;
+        q->cap = n + 1;
+    }
+    if (n) memcpy(q->ms, ms, n * sizeof *ms);
+    q->ms[n] = q->scope;
+    return q->ms;
+}
+
+static int tq_select(storage_querier_t *b, bool sorted, model_matcher_t *const *ms, size_t n, storage_series_set_t **out,
+                     vg_error_t *err) {
+    tq_t *q = (tq_t *)b;
+    model_matcher_t *const *all = with_scope(q, ms, n);
+    if (!all) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    return q->inner->vt->select(q->inner, sorted, all, n + 1, out, err);
+}
+static int tq_names(storage_querier_t *b, model_matcher_t *const *ms, size_t n, const char *const **out, size_t *n_out,
+                    vg_error_t *err) {
+    tq_t *q = (tq_t *)b;
+    model_matcher_t *const *all = with_scope(q, ms, n);
+    if (!all) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    return q->inner->vt->label_names(q->inner, all, n + 1, out, n_out, err);
+}
+static int tq_values(storage_querier_t *b, const char *name, model_matcher_t *const *ms, size_t n, const char *const **out,
+                     size_t *n_out, vg_error_t *err) {
+    tq_t *q = (tq_t *)b;
+    model_matcher_t *const *all = with_scope(q, ms, n);
+    if (!all) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    return q->inner->vt->label_values(q->inner, name, all, n + 1, out, n_out, err);
+}
+static void tq_close(storage_querier_t *b) {
+    tq_t *q = (tq_t *)b;
+    storage_querier_close(q->inner);
+    model_matcher_free(q->scope);
+    free(q->ms);
+    free(q);
+}
+static const storage_querier_vt tq_vt = {tq_select, tq_names, tq_values, tq_close};
+
 static int hook_querier(void *p, const char *tenant, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
-    (void)tenant; /* restore matches the alert's full label set, which for a tenant group carries its label */
     service_t *s = p;
+    *out = NULL;
     if (!s->db) return vg_error_set(err, VG_EUNAVAIL, "storage is not open");
-    return tsdb_db_querier(s->db, mint, maxt, out, err);
+    if (!tenant) return tsdb_db_querier(s->db, mint, maxt, out, err);
+    tq_t *q = calloc(1, sizeof *q);
+    if (!q) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    q->base.vt = &tq_vt;
+    service_ctx_t ctx;
+    int rc = service__ctx_tenant(s, tenant, &ctx, err);
+    if (!rc) {
+        rc = service_ctx_matcher(&ctx, &q->scope, err);
+        service_ctx_deinit(&ctx);
+    }
+    if (!rc) rc = tsdb_db_querier(s->db, mint, maxt, &q->inner, err);
+    if (rc) {
+        model_matcher_free(q->scope);
+        free(q);
+        return rc;
+    }
+    *out = &q->base;
+    return 0;
+}
+
+/* The tenant's enforced label and allowed values, copied into arena, for its groups' alerts. */
+static int hook_tenant_label(void *p, const char *tenant, vg_arena_t *arena, const char **name, const char *const **values,
+                             size_t *n_values, vg_error_t *err) {
+    service_ctx_t ctx;
+    int rc = service__ctx_tenant(p, tenant, &ctx, err);
+    if (rc) return rc;
+    const char **v = vg_arena_calloc(arena, ctx.matcher.n_values ? ctx.matcher.n_values : 1, sizeof *v);
+    *name = vg_arena_strndup(arena, ctx.matcher.label, strlen(ctx.matcher.label));
+    for (size_t i = 0; v && i < ctx.matcher.n_values; i++)
+        v[i] = vg_arena_strndup(arena, ctx.matcher.values[i], strlen(ctx.matcher.values[i]));
+    *values = v;
+    *n_values = ctx.matcher.n_values;
+    service_ctx_deinit(&ctx);
+    for (size_t i = 0; v && i < *n_values; i++)
+        if (!v[i]) v = NULL;
+    if (!v || !*name || !*n_values) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    return 0;
 }
 
 static void hook_send(void *p, const rules_alert_t *alerts, size_t n) {
@@ -109,16 +199,25 @@ int service_rules_start(service_t *s, vg_error_t *err) {
                               .querier = hook_querier,
                               .querier_ctx = s,
                               .send = hook_send,
-                              .send_ctx = s};
+                              .send_ctx = s,
+                              .tenant_label = hook_tenant_label,
+                              .tenant_label_ctx = s};
     config_t *c = service_config(s);
     rules_manager_t *m = NULL;
     int rc = rules_manager_new(&o, c, &m, err);
     config_unref(c);
     s->rules = m;
+    if (!m) return rc;
+    vg_error_t rerr;
+    if (service__ruler_start(s, &rerr)) {
+        vg_log_error("rules", "cannot load the ruler's rule groups", VG_LS("err", rerr.msg));
+        if (!rc) rc = vg_error_set(err, rerr.code, "%s", rerr.msg);
+    }
     return rc;
 }
 
 void service_rules_stop(service_t *s) {
+    service__ruler_stop(s);
     rules_manager_t *m = s->rules;
     s->rules = NULL;
     rules_manager_free(m);

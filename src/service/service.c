@@ -192,6 +192,7 @@ int service_reload(service_t *app, vg_error_t *err) {
     apply_runtime(nc);
     if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
     if (app->db) tsdb_db_set_max_series(app->db, (uint64_t)nc->ingest_limits.max_series_total);
+    service__forward_apply(app);
     if (app->notifier && rules_notifier_apply(app->notifier, nc, err))
         vg_log_error("config", "cannot apply the alerting section, the notifier keeps its previous Alertmanagers",
                      VG_LS("err", err->msg));

@@ -209,6 +209,29 @@ struct vg_json;
 int service_rules_json(service_ctx_t *ctx, const service_rules_query_t *q, struct vg_json *j, vg_error_t *err);
 int service_alerts_json(service_ctx_t *ctx, struct vg_json *j, vg_error_t *err);
 
+/* The ruler API (Mimir's /config/v1/rules; docs/api.md): rule groups kept per owner and namespace in
+ * <storage.path>/rules and evaluated by the rule manager. The owner: a scoped caller's own tenant
+ * (org_id — the X-Scope-OrgID header, may be NULL — must then be NULL or that tenant, else
+ * VG_EFORBIDDEN); an unscoped caller (admin, or anonymous) acts for the tenant org_id names, or
+ * without one for the unscoped owner, whose groups are evaluated as the operator's rule files.
+ * A tenant's groups are tenant groups: its matcher enforced on every expression, its tenant appender,
+ * its label on every alert. VG_EUNAVAIL when the rule manager does not run. */
+struct vg_buf;
+/* YAML: every namespace of the owner (ns NULL), one namespace (a map namespace → [groups]), or one
+ * group (group non-NULL: the group's mapping), appended to out. VG_ENOTFOUND when there is nothing
+ * ("no rule groups found", or the namespace or group that does not exist). */
+int service_ruler_get(service_ctx_t *ctx, const char *org_id, const char *ns, const char *group, struct vg_buf *out,
+                      vg_error_t *err);
+/* Creates or replaces (by name) the group in body (YAML, one group in the rule-file format) in
+ * namespace ns: VG_ETOOLARGE past rules.ruler_max_group_size; VG_EINVAL for an invalid group (err:
+ * "invalid rule group: LINE:COL: message; …"), a namespace name that cannot be stored, or past the
+ * owner's limits.ruler_max_rules_per_rule_group / ruler_max_rule_groups; VG_EFORBIDDEN for an
+ * expression outside the tenant's matcher (as a query would be); VG_EIO when it cannot be stored. */
+int service_ruler_set(service_ctx_t *ctx, const char *org_id, const char *ns, const char *body, size_t len,
+                      vg_error_t *err);
+/* Deletes one group (group non-NULL) or the whole namespace: VG_ENOTFOUND when it does not exist. */
+int service_ruler_delete(service_ctx_t *ctx, const char *org_id, const char *ns, const char *group, vg_error_t *err);
+
 /* WAL replay progress as /api/v1/status/walreplay shows it. vigil replays the WAL before it serves, so
  * the replay is always finished: min and max are the first and last segment replayed, current == max
  * (all 0 when there was nothing to replay). The numbers are the server's, the same for every caller. */
@@ -278,5 +301,12 @@ struct ingest_rw_reader;
  * in *out (may be NULL) and in vigil_remote_write_metadata_{,skipped_}total. Returns 0 or VG_ENOMEM
  * (entries before it are kept). */
 int service_write_metadata(service_ctx_t *ctx, struct ingest_rw_reader *rd, service_metadata_counts_t *out);
+
+/* ---- remote_write out (forward.c) ---- */
+/* Starts a queue per `remote_write:` entry of the current config over s->db's WAL (set s->db first);
+ * queue errors are logged, not returned. A reload then restarts changed queues. */
+int service_remote_write_start(service_t *s, vg_error_t *err);
+/* Stops every queue, giving them up to flush_ms to send what they hold; each saves its position. */
+void service_remote_write_stop(service_t *s, int64_t flush_ms);
 
 #endif

@@ -69,7 +69,22 @@ typedef struct service__priv {
     pthread_mutex_t reload_mu; /* one reload at a time */
     selfmon_metric_t *reload_ok, *reload_ts;
     service__mdstore_t *metadata; /* received with writes */
+    struct service__forward *forward; /* remote_write queues (forward.c); NULL until started */
+    struct service__ruler *ruler; /* the ruler API's groups (ruler.c); NULL when the rule manager does not run */
 } service__priv_t;
+
+/* forward.c: remote_write queues. Restarts the queues whose entry changed in the current config, starts
+ * new ones, stops removed ones (no-op before service_remote_write_start). */
+typedef struct service__forward service__forward_t;
+void service__forward_apply(service_t *s);
+
+
+/* The ruler (ruler.c): its groups loaded from <storage.path>/rules and added to s->rules (started by
+ * service_rules_start once the manager runs; stopped by service_rules_stop before it). A store that
+ * cannot be listed is an error; a namespace file that cannot be read is logged and skipped. */
+typedef struct service__ruler service__ruler_t;
+int service__ruler_start(service_t *s, vg_error_t *err);
+void service__ruler_stop(service_t *s);
 
 /* s's received-metadata store (NULL before service_init). */
 service__mdstore_t *service__mdstore(service_t *s);

@@ -2,7 +2,8 @@
  * the head), without the head or the WAL.
  *
  * Samples are grouped into aligned ranges [k * block_ms, (k + 1) * block_ms) (floor division, so a
- * negative time falls in the range below zero). Each series keeps one open XOR chunk, cut at
+ * negative time falls in the range below zero); a block's meta.json spans its samples, [first, last + 1),
+ * as promtool writes them. Each series keeps one open XOR chunk, cut at
  * TSDB_CHUNK_MAX_SAMPLES or when the series crosses into another range; closed chunks are copied into
  * slabs of chunk bytes, so a sample costs what it takes encoded (about 1-2 bytes) plus a chunk
  * reference per 120 samples until the flush. flush writes one block per range holding samples (series
@@ -320,8 +321,16 @@ static int cmp_run(const void *x, const void *y) {
 }
 
 static int write_range(tsdb_block_builder_t *b, const run_t *runs, size_t n, vg_error_t *err) {
-    int64_t mint = runs[0].range * b->block_ms;
-    tsdb__block_writer_opts_t o = {.mint = mint, .maxt = mint + b->block_ms, .encoding = b->enc, .level = 1};
+    /* the block spans its samples, [first, last + 1), as promtool's do: a block's end bounds what the
+     * head of a server on the directory accepts, so it must not claim the rest of the aligned range */
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        const bseries_t *s = &b->s[runs[i].series];
+        const bchunk_t *c = &s->chunks[runs[i].first];
+        if (c[0].mint < mint) mint = c[0].mint;
+        if (c[runs[i].n - 1].maxt > maxt) maxt = c[runs[i].n - 1].maxt;
+    }
+    tsdb__block_writer_opts_t o = {.mint = mint, .maxt = maxt + 1, .encoding = b->enc, .level = 1};
     tsdb__block_writer_t *w;
     int rc = tsdb__block_writer_new(b->stage, &o, &w, err);
     if (rc) return rc;

@@ -1072,3 +1072,11 @@ bool tsdb__db_block_replace(tsdb_db_t *db, tsdb__block_t *old, tsdb__block_t *nu
     if (found) tsdb__block_unref(old);
     return found;
 }
+
+int tsdb_db_feed(tsdb_db_t *db, const storage_feed_pos_t *from, storage_feed_t **out, vg_error_t *err) {
+    *out = NULL;
+    if (!db->wal) return vg_error_set(err, VG_EUNSUPPORTED, "an in-memory database has no WAL to feed from");
+    char p[4096];
+    snprintf(p, sizeof p, "%s/wal", db->path);
+    return tsdb__feed_new(p, db->head, from, out, err);
+}

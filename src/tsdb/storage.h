@@ -156,4 +156,73 @@ static inline void storage_querier_close(storage_querier_t *q) {
     if (q) q->vt->close(q);
 }
 
+/* ---- feed ----
+ * The storage's log of writes, read from outside it (the remote_write queue): series records (a
+ * reference and its labels) and samples (reference, t, v) in the order the storage accepted them, from
+ * a position on. A position names a place between two records; it stays valid across restarts of the
+ * storage for as long as the storage keeps the log there (a local TSDB drops what a checkpoint
+ * replaces: see tsdb_db_feed). Samples come at least once from a given position: what a reader
+ * acknowledges is the position it persists, not the samples.
+ *
+ * Every series a sample refers to is delivered before the sample (at the start, the series of the
+ * whole log before the position are delivered, without their samples). A reference is never reused
+ * for other labels; the same series may be delivered again (same labels, a newer epoch). Samples the
+ * storage rejected when they were committed concurrently (out of order, duplicates) may be in the log
+ * and delivered: a receiver applies the same rules.
+ *
+ * Threading: one feed is used by one thread at a time; callbacks run on that thread. */
+
+typedef struct storage_feed_pos {
+    uint64_t segment; /* a number that grows along the log (0: none yet) */
+    uint64_t offset;  /* bytes into that segment */
+} storage_feed_pos_t;
+
+typedef struct storage_feed_sample {
+    uint64_t ref;
+    int64_t t;
+    double v; /* bit-exact: staleness markers included */
+} storage_feed_sample_t;
+
+typedef struct storage_feed_handler {
+    void *ctx;
+    /* A series: labels sorted, borrowed for the call. epoch grows along the log (see forget). */
+    int (*series)(void *ctx, uint64_t ref, const model_label_t *labels, size_t n_labels, uint64_t epoch);
+    /* Samples in log order, borrowed for the call. A non-zero return stops storage_feed_next before
+     * the position passes the record they came from (that record is delivered again by the next call,
+     * from its first sample). */
+    int (*samples)(void *ctx, const storage_feed_sample_t *s, size_t n);
+    /* Series last delivered with an epoch below `epoch` are gone from the storage: forget them. */
+    void (*forget)(void *ctx, uint64_t epoch);
+    /* Part of the log between the position and `to` was dropped by the storage before it was read
+     * (the reader fell behind a checkpoint): its samples are lost to this reader. May be NULL. */
+    void (*gap)(void *ctx, storage_feed_pos_t from, storage_feed_pos_t to);
+} storage_feed_handler_t;
+
+typedef struct storage_feed storage_feed_t;
+typedef struct storage_feed_vt {
+    /* Delivers what the log holds after the position, up to about max_samples samples (whole records);
+     * when nothing is there, waits up to wait_ms for more. Returns the number of samples delivered
+     * (>= 0), the non-zero value a callback returned, or <0 (VG_EIO, VG_ENOMEM) with err set. */
+    int (*next)(storage_feed_t *f, const storage_feed_handler_t *h, size_t max_samples, int64_t wait_ms,
+                vg_error_t *err);
+    /* The position after the last record fully delivered. */
+    void (*position)(const storage_feed_t *f, storage_feed_pos_t *out);
+    /* The newest timestamp the storage has accepted (INT64_MIN: none), to tell how far a reader lags. */
+    int64_t (*newest)(const storage_feed_t *f);
+    void (*free)(storage_feed_t *f);
+} storage_feed_vt;
+
+struct storage_feed {
+    const storage_feed_vt *vt;
+};
+
+static inline int storage_feed_next(storage_feed_t *f, const storage_feed_handler_t *h, size_t max_samples,
+                                    int64_t wait_ms, vg_error_t *err) {
+    return f->vt->next(f, h, max_samples, wait_ms, err);
+}
+static inline void storage_feed_position(const storage_feed_t *f, storage_feed_pos_t *out) { f->vt->position(f, out); }
+static inline void storage_feed_free(storage_feed_t *f) {
+    if (f) f->vt->free(f);
+}
+
 #endif

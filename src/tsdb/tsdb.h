@@ -92,6 +92,12 @@ int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);
  * Like tsdb_db_checkpoint, never call it from a thread holding a querier or an appender batch. No-op
  * without a path. */
 int tsdb_db_compact(tsdb_db_t *db, vg_error_t *err);
+/* A reader of the WAL (storage_feed_t, storage.h) from position `from` (NULL: from the end of the WAL,
+ * as a new remote_write queue starts: "now", knowing every live series). Owned: storage_feed_free;
+ * free it before tsdb_db_close. It reads the files on its own thread and never blocks writers; what a
+ * checkpoint deletes before the feed read it is reported through the handler's gap(). VG_EUNSUPPORTED
+ * for an in-memory database (no WAL). */
+int tsdb_db_feed(tsdb_db_t *db, const storage_feed_pos_t *from, storage_feed_t **out, vg_error_t *err);
 /* fsyncs the WAL now. */
 int tsdb_db_sync(tsdb_db_t *db, vg_error_t *err);
 
@@ -138,7 +144,8 @@ void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *out);
 /* ---- writing blocks directly (src/tsdb/block_build.c): import ----
  * A builder collects samples through appenders (labels validated with `limits`; out-of-order and
  * duplicate samples refused as the head refuses them, with no time bounds) and writes one block per
- * aligned range [k * block_ms, (k + 1) * block_ms) holding samples. Blocks are staged in
+ * aligned range [k * block_ms, (k + 1) * block_ms) holding samples, its minTime/maxTime spanning its
+ * samples ([first, last + 1), as promtool's blocks). Blocks are staged in
  * dir/<ULID>.tmp-for-creation and appear in dir only at publish; freeing the builder without
  * publishing removes everything it wrote. Commit on its appenders keeps the samples (nothing is
  * written until flush); rollback discards everything appended since the last flush. */

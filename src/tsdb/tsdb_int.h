@@ -212,6 +212,12 @@ uint64_t tsdb__wal_bytes(tsdb__wal_t *w);
 void tsdb__wal_set_fsync_observer(tsdb__wal_t *w, void (*fn)(void *ctx, double seconds), void *ctx);
 uint64_t tsdb__wal_segments(tsdb__wal_t *w);
 
+/* ---- WAL feed (wal_watch.c) ---- */
+/* A feed over wal_dir (storage.h); head (may be NULL) answers newest(). from NULL or segment 0: start
+ * at the end of the WAL. */
+int tsdb__feed_new(const char *wal_dir, tsdb__head_t *head, const storage_feed_pos_t *from, storage_feed_t **out,
+                   vg_error_t *err);
+
 /* ---- querier (querier.c) ---- */
 int tsdb__querier_new(tsdb__head_t *h, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 

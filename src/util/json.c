@@ -209,7 +209,7 @@ void vg_json_escape(vg_buf_t *b, const char *s, size_t len) {
  * decimals are at least 1e-15·|v| apart, so when the shortest has p <= 15 digits, rounding to 15 gives those
  * same digits followed by zeros. 15, 16, then 17 (which always round-trips) are at most three conversions
  * instead of seventeen. Subnormals have less precision than that, so they search from 1. */
-static int shortest_digits(double v, char *digits, int *exp10) {
+int vg_shortest_digits(double v, char *digits, int *exp10) {
     char tmp[40];
     for (int prec = fabs(v) >= DBL_MIN ? 15 : 1; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
@@ -271,7 +271,7 @@ size_t vg_fmt_float(double v, char *out) {
         return 1;
     }
     char d[24];
-    int e, n = shortest_digits(v, d, &e);
+    int e, n = vg_shortest_digits(v, d, &e);
     return fmt_positional(v, d, n, e, out);
 }
 
@@ -279,7 +279,7 @@ size_t vg_fmt_float_g(double v, char *out) {
     if (!isfinite(v)) return special(v, out);
     if (v == 0) return vg_fmt_float(v, out);
     char d[24];
-    int e, n = shortest_digits(v, d, &e);
+    int e, n = vg_shortest_digits(v, d, &e);
     int x = e - 1; /* exponent in d.ddd form */
     if (x >= -4 && x < 21) return fmt_positional(v, d, n, e, out);
     size_t o = 0;

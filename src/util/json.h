@@ -65,4 +65,9 @@ size_t vg_fmt_float(double v, char *out);
  * exponents < -4 or >= 21 ("1e+21", "1e-05"). Returns the length. */
 size_t vg_fmt_float_g(double v, char *out);
 
+/* The shortest decimal digits that read back as v (finite, non-zero): fills digits (no dot, no sign, no
+ * trailing zeros; room for 18 bytes) and exp10 such that |v| = 0.d1d2d3... x 10^exp10. Returns the number
+ * of digits. For formatters with other layouts (Go's fmt verbs). */
+int vg_shortest_digits(double v, char *digits, int *exp10);
+
 #endif

@@ -469,6 +469,45 @@ static void series_limits_defaults(void **state) {
               "unknown field \"tenants.overrides.acme.limits.max_series_total\"");
 }
 
+/* The ruler's limits: per tenant with defaults 20 and 20, an override refining them (0 in an override:
+ * the default), 0 in `limits` for unlimited; the group size bound in `rules`. */
+static void ruler_limits(void **state) {
+    (void)state;
+    config_t *c = parse_ok("");
+    config_limits_t tl;
+    config_tenant_limits(c, "anyone", &tl);
+    assert_int_equal(tl.ruler_max_rule_groups, 20);
+    assert_int_equal(tl.ruler_max_rules_per_rule_group, 20);
+    assert_int_equal(c->rules.ruler_max_group_size, 256 << 10);
+    config_unref(c);
+    c = parse_ok("limits:\n  ruler_max_rule_groups: 3\n  ruler_max_rules_per_rule_group: 0\n"
+                 "rules:\n  ruler_max_group_size: 4KiB\n"
+                 "tenants:\n  overrides:\n    big: {limits: {ruler_max_rule_groups: 100, ruler_max_rules_per_rule_group: 50}}\n"
+                 "    same: {limits: {ruler_max_rule_groups: 0}}\n");
+    config_tenant_limits(c, "small", &tl);
+    assert_int_equal(tl.ruler_max_rule_groups, 3);
+    assert_int_equal(tl.ruler_max_rules_per_rule_group, 0);
+    config_tenant_limits(c, "big", &tl);
+    assert_int_equal(tl.ruler_max_rule_groups, 100);
+    assert_int_equal(tl.ruler_max_rules_per_rule_group, 50);
+    config_tenant_limits(c, "same", &tl);
+    assert_int_equal(tl.ruler_max_rule_groups, 3);
+    assert_int_equal(c->rules.ruler_max_group_size, 4096);
+    /* written back, read back the same */
+    vg_buf_t y = VG_BUF_INIT;
+    config_write_yaml(c, &y);
+    assert_non_null(strstr(y.data, "\n  ruler_max_rule_groups: 3\n"));
+    config_t *c2 = parse_ok(y.data);
+    config_tenant_limits(c2, "big", &tl);
+    assert_int_equal(tl.ruler_max_rules_per_rule_group, 50);
+    assert_int_equal(c2->rules.ruler_max_group_size, 4096);
+    vg_buf_deinit(&y);
+    config_unref(c2);
+    config_unref(c);
+    parse_err("limits:\n  ruler_max_rule_groups: -1\n", 2, 26, "out of range");
+    parse_err("rules:\n  ruler_max_group_size: 10B\n", 2, 25, "out of range");
+}
+
 /* grafana.datasource_url_allow: a list of plain http(s) URL prefixes. */
 static void grafana_datasource_url_allow(void **state) {
     (void)state;
@@ -496,7 +535,7 @@ int main(void) {
         cmocka_unit_test(prometheus_sections), cmocka_unit_test(prometheus_errors), cmocka_unit_test(yaml_round_trip),
         cmocka_unit_test(ingest_limits_defaults), cmocka_unit_test(ingest_limits_keys), cmocka_unit_test(query_max_bytes),
         cmocka_unit_test(ingest_limits_errors), cmocka_unit_test(ingest_limits_round_trip), cmocka_unit_test(series_limits_defaults),
-        cmocka_unit_test(grafana_datasource_url_allow),
+        cmocka_unit_test(grafana_datasource_url_allow), cmocka_unit_test(ruler_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
