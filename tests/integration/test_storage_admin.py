@@ -7,7 +7,9 @@ whose data lies in imported blocks and in the head (remote_write):
     deletes only its part;
   - clean_tombstones: 204; the blocks with tombstones are rewritten (new ULIDs, no tombstones), the
     answers unchanged, also after a restart;
-  - a tenant gets 403 on every admin endpoint; with authentication off they are open.
+  - a tenant gets 403 on every admin endpoint; with authentication off they are open;
+  - `vigil import` into the running server's directory is served after /-/reload; with --tenant the
+    series carry the tenant's label.
 Output is TAP."""
 import glob
 import json
@@ -206,6 +208,16 @@ auth:
         st, _, _ = request(port, "/-/reload", method="POST", headers=ADMIN)
         res = json.loads(request(port, q, headers=ADMIN)[2])["data"]["result"]
         check("served after /-/reload", st == 200 and res and res[0]["value"][1] == "120", (st, res))
+        # --tenant: every imported series carries the tenant's label; that tenant reads it, the others do not
+        p = subprocess.run([VIGIL, "import", "openmetrics", f"{tmp}/late.om", "--data", f"{tmp}/data", "--tenant", "alice",
+                            "--config", f"{tmp}/vigil.yml", "--block-duration", "1h"], capture_output=True, text=True)
+        check("import --tenant", p.returncode == 0, p.stdout + p.stderr)
+        request(port, "/-/reload", method="POST", headers=ADMIN)
+        q = "/api/v1/query?" + urllib.parse.urlencode([("query", "imported_late"), ("time", now - 7 * 3600 + 1800)])
+        res = json.loads(request(port, q, headers=TENANT)[2])["data"]["result"]
+        check("the tenant reads its imported series, labelled", len(res) == 1 and res[0]["metric"].get("namespace") == "client-alice", res)
+        res = json.loads(request(port, q, headers={"Authorization": "Bearer " + hs256(claims(org_id="bob"))})[2])["data"]["result"]
+        check("another tenant does not", res == [], res)
         check("vigil survives", vig.alive(), vig.output()[-1500:])
     finally:
         for p_ in procs:
