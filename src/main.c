@@ -20,11 +20,15 @@
 
 #include "vigil_build.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *fp) {
@@ -40,7 +44,7 @@ static void usage(FILE *fp) {
           "                             print EXPR with the tenant matchers enforced\n"
           "  promqltest [-v] FILE...     run PromQL scripted tests (Prometheus' .test format)\n"
           "  test rules FILE...         run rule unit tests (promtool's format); exit 1 on any failure\n"
-          "  import openmetrics FILE --data DIR\n"
+          "  import openmetrics FILE --data DIR [--chunk-encoding dense|xor] [--block-duration D] [--tenant NAME]\n"
           "                             backfill timestamped OpenMetrics text into a data directory\n"
           "  tsdb list DIR              list the blocks of a data or block directory\n"
           "  tsdb dump DIR [--min-time MS] [--max-time MS] [--match SELECTOR]\n"
@@ -225,54 +229,135 @@ static int parse_selector(const char *sel, model_matcher_t **ms, size_t cap, siz
     return rc;
 }
 
+/* `vigil import openmetrics`: the import's passes (src/ingest/import.c) feed a block builder
+ * (src/tsdb/block_build.c), one flush per pass; the blocks appear in DIR together at the end. */
+typedef struct import_sink {
+    tsdb_block_builder_t *b;
+    service_ctx_t *tenant; /* NULL: labels as in the file */
+} import_sink_t;
+
+static int import_begin(void *ctx, int64_t mint, int64_t maxt, storage_appender_t **app, vg_error_t *err) {
+    (void)mint, (void)maxt;
+    import_sink_t *s = ctx;
+    storage_appender_t *inner;
+    int rc = tsdb_block_builder_appender(s->b, &inner, err);
+    if (rc || !s->tenant) {
+        *app = rc ? NULL : inner;
+        return rc;
+    }
+    return service_tenant_appender(s->tenant, inner, app, err);
+}
+
+static int import_end(void *ctx, vg_error_t *err) { return tsdb_block_builder_flush(((import_sink_t *)ctx)->b, err); }
+
+static void import_progress(void *ctx, const ingest_import_progress_t *p) {
+    (void)ctx;
+    double pct = p->len ? 100.0 * (double)p->pos / (double)p->len : 100.0;
+    if (p->pass == 0) fprintf(stderr, "\rimport: checking %5.1f%%", pct);
+    else fprintf(stderr, "\rimport: pass %u/%u %5.1f%%, %llu samples", p->pass, p->passes, pct, (unsigned long long)p->samples);
+    fputs("\033[K", stderr);
+    fflush(stderr);
+}
+
+#define IMPORT_PASS_BYTES (UINT64_C(512) << 20) /* input bytes one pass may hold (its blocks' share) */
+
 static int cmd_import(int argc, char **argv) {
-    const char *file = NULL, *data = NULL;
+    const char *file = NULL, *data = NULL, *encoding = "dense", *duration = "2h", *tenant = NULL, *config_path = NULL;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
-        else if (!file && argv[i][0] != '-') file = argv[i];
+        const char **slot = !strcmp(argv[i], "--data")             ? &data
+                            : !strcmp(argv[i], "--chunk-encoding") ? &encoding
+                            : !strcmp(argv[i], "--block-duration") ? &duration
+                            : !strcmp(argv[i], "--tenant")         ? &tenant
+                            : !strcmp(argv[i], "--config")         ? &config_path
+                                                                   : NULL;
+        if (slot && i + 1 < argc) *slot = argv[++i];
+        else if (!slot && !file && argv[i][0] != '-') file = argv[i];
         else file = NULL, i = argc;
     }
-    if (!file || !data) {
-        fputs("usage: vigil import openmetrics FILE --data DIR\n", stderr);
+    int64_t block_ms = 0;
+    bool xor_chunks = encoding && !strcmp(encoding, "xor");
+    if (!file || !data || (!xor_chunks && strcmp(encoding, "dense")) ||
+        vg_duration_parse(duration, strlen(duration), &block_ms) || block_ms <= 0 || (config_path && !tenant)) {
+        fputs("usage: vigil import openmetrics FILE --data DIR [--chunk-encoding dense|xor] [--block-duration 2h]\n"
+              "                                    [--tenant NAME [--config FILE]]\n"
+              "  writes one block per aligned range of the block duration into DIR (a data directory);\n"
+              "  xor: Prometheus' chunk encoding, readable by Prometheus and promtool; dense (default): vigil only.\n"
+              "  --tenant forces the tenant's label (tenants.enforce of the config) onto every series.\n",
+              stderr);
         return 2;
     }
     vg_error_t err;
-    uint8_t *buf;
-    size_t len;
-    if (vg_fs_read_file(file, &buf, &len, &err)) {
-        fprintf(stderr, "vigil import: %s\n", err.msg);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st_;
+    if (fd < 0 || fstat(fd, &st_) != 0) {
+        fprintf(stderr, "vigil import: %s: %s\n", file, strerror(errno));
+        if (fd >= 0) close(fd);
         return 1;
     }
-    tsdb_options_t o;
-    tsdb_options_default(&o);
-    o.path = data;
-    o.retention_ms = 0;      /* keep everything imported; the server's retention applies later */
-    o.out_of_bounds_ms = 0;  /* backfill: any age */
-    o.register_metrics = false;
-    config_t *dc = config_default(); /* the default limits.max_series_total, as a server would apply it */
-    if (dc) o.max_series = (uint64_t)dc->ingest_limits.max_series_total;
-    config_unref(dc);
-    tsdb_db_t *db;
-    storage_appender_t *app = NULL;
-    int rc = tsdb_db_open(&o, &db, &err);
-    if (!rc && (rc = tsdb_db_appender(db, &app, &err))) tsdb_db_close(db);
-    if (rc) {
-        fprintf(stderr, "vigil import: %s\n", err.msg);
-        free(buf);
+    size_t len = (size_t)st_.st_size;
+    /* mapped, not read: the file's pages are page cache the kernel can drop between passes */
+    const char *buf = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : "";
+    close(fd);
+    if (buf == MAP_FAILED) {
+        fprintf(stderr, "vigil import: mmap %s: %s\n", file, strerror(errno));
         return 1;
     }
+    if (len) madvise((void *)buf, len, MADV_SEQUENTIAL);
+    service_t svc = {0};
+    service_ctx_t tctx;
+    bool have_svc = false, have_ctx = false;
+    int rc = 0;
+    if (tenant) {
+        config_t *cfg = NULL;
+        if (config_path) rc = config_load_file(config_path, &cfg, &err);
+        else if (!(cfg = config_default())) rc = vg_error_set(&err, VG_ENOMEM, "out of memory");
+        if (!rc) {
+            rc = service_init(&svc, cfg, config_path, &err);
+            if (svc.priv) have_svc = true; /* it owns cfg from here, even on failure */
+            else config_unref(cfg);
+        }
+        if (!rc && !(rc = service_ctx_tenant(&svc, tenant, &tctx, &err))) {
+            have_ctx = true;
+            tctx.limits.max_series = 0; /* budgets count the head's active series; history in blocks is not */
+        }
+    }
+    tsdb_block_builder_t *b = NULL;
+    tsdb_block_builder_opts_t bo = {.dir = data, .block_ms = block_ms, .xor_chunks = xor_chunks};
+    if (!rc) rc = tsdb_block_builder_new(&bo, &b, &err);
     ingest_import_stats_t st;
-    rc = ingest_import_openmetrics((const char *)buf, len, app, 100000, stderr, &st, &err);
-    storage_appender_free(app);
-    tsdb_db_close(db);
-    free(buf);
-    printf("imported %llu samples of %llu series; skipped: %llu without timestamp, %llu invalid labels, %llu out of order, "
-           "%llu duplicate, %llu out of bounds, %llu of new series over limits.max_series_total\n",
-           (unsigned long long)st.samples, (unsigned long long)st.series, (unsigned long long)st.skipped_no_timestamp,
-           (unsigned long long)st.skipped_invalid_labels, (unsigned long long)st.skipped_out_of_order,
-           (unsigned long long)st.skipped_duplicate, (unsigned long long)st.skipped_out_of_bounds,
-           (unsigned long long)st.skipped_series_limit);
-    if (rc) fprintf(stderr, "vigil import: %s: %s\n", file, err.msg);
+    memset(&st, 0, sizeof st);
+    const tsdb_block_info_t *blocks = NULL;
+    size_t n_blocks = 0;
+    int64_t t0 = vg_mono_ns();
+    if (!rc) {
+        import_sink_t s = {b, have_ctx ? &tctx : NULL};
+        ingest_import_sink_t sink = {&s, import_begin, import_end};
+        ingest_import_opts_t io = {.range_ms = block_ms, .max_pass_bytes = IMPORT_PASS_BYTES,
+                                   .progress = isatty(STDERR_FILENO) ? import_progress : NULL};
+        rc = ingest_import_openmetrics(buf, len, &io, &sink, &st, &err);
+        if (io.progress) fputs("\r\033[K", stderr);
+        if (!rc) rc = tsdb_block_builder_publish(b, &blocks, &n_blocks, &err);
+    }
+    double secs = (double)(vg_mono_ns() - t0) / 1e9;
+    if (!rc) {
+        for (size_t i = 0; i < n_blocks; i++)
+            printf("block %s [%lld, %lld): %llu samples, %llu series, %llu chunks\n", blocks[i].ulid, (long long)blocks[i].mint,
+                   (long long)blocks[i].maxt, (unsigned long long)blocks[i].n_samples, (unsigned long long)blocks[i].n_series,
+                   (unsigned long long)blocks[i].n_chunks);
+        printf("imported %llu samples of %llu series into %zu blocks (%s chunks, %s ranges, %u pass%s) in %.2f s (%.0f samples/s); "
+               "skipped: %llu without timestamp, %llu invalid labels, %llu out of order, %llu duplicate, %llu out of bounds\n",
+               (unsigned long long)st.samples, (unsigned long long)st.series, n_blocks, xor_chunks ? "xor" : "dense", duration,
+               st.passes, st.passes == 1 ? "" : "es", secs, secs > 0 ? (double)st.samples / secs : 0.0,
+               (unsigned long long)st.skipped_no_timestamp, (unsigned long long)st.skipped_invalid_labels,
+               (unsigned long long)st.skipped_out_of_order, (unsigned long long)st.skipped_duplicate,
+               (unsigned long long)st.skipped_out_of_bounds);
+    } else {
+        fprintf(stderr, "vigil import: %s: %s (nothing was written)\n", file, err.msg);
+    }
+    tsdb_block_builder_free(b); /* removes the staging directory */
+    if (have_ctx) service_ctx_deinit(&tctx);
+    if (have_svc) service_deinit(&svc);
+    if (len) munmap((void *)buf, len);
     return rc ? 1 : 0;
 }
 

@@ -31,6 +31,11 @@ int api_config(http_req_t *req, http_resp_t *resp);
 int api_tsdb_status(http_req_t *req, http_resp_t *resp);
 int api_walreplay(http_req_t *req, http_resp_t *resp);
 
+/* api_admin.c */
+int api_admin_snapshot(http_req_t *req, http_resp_t *resp);
+int api_admin_delete_series(http_req_t *req, http_resp_t *resp);
+int api_admin_clean_tombstones(http_req_t *req, http_resp_t *resp);
+
 /* api_alertmanagers.c */
 int api_alertmanagers(http_req_t *req, http_resp_t *resp);
 

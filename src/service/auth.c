@@ -188,7 +188,7 @@ int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const s
     if (apikey) {
         /* a vigil API key (e.g. a Grafana datasource's): always a tenant, never admin */
         int rc = tenancy_keystore_verify(keys, tok, strlen(tok), ctx->tenant, err);
-        return rc ? rc : scope(a, ctx, err);
+        return rc ? rc : service__auth_scope(a, ctx, err);
     }
     if (!a->verifier) return vg_error_set(err, VG_EAUTH, "token authentication is not configured (auth.jwt.keys)");
     tenancy_identity_t ti;
@@ -197,7 +197,7 @@ int service__auth_identify(service__auth_t *a, tenancy_keystore_t *keys, const s
     ctx->admin = ti.admin;
     snprintf(ctx->tenant, sizeof ctx->tenant, "%s", ti.tenant);
     snprintf(ctx->subject, sizeof ctx->subject, "%s", ti.subject);
-    return ti.admin ? 0 : scope(a, ctx, err);
+    return ti.admin ? 0 : service__auth_scope(a, ctx, err);
 }
 
 config_t *service__auth_config(service__auth_t *a) { return a->cfg; }

@@ -29,6 +29,10 @@ int service_ctx_internal(service_t *s, service_ctx_t *ctx) {
     return 0;
 }
 
+int service_ctx_tenant(service_t *s, const char *tenant, service_ctx_t *ctx, vg_error_t *err) {
+    return service__ctx_tenant(s, tenant, ctx, err);
+}
+
 void service_ctx_deinit(service_ctx_t *ctx) {
     if (!ctx) return;
     if (ctx->scoped) tenancy_matcher_deinit(&ctx->matcher);

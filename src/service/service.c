@@ -164,6 +164,10 @@ int service_reload(service_t *app, vg_error_t *err) {
         return rc;
     }
     config_t *old = atomic_load(&app->cfg);
+    if (app->db) { /* blocks written into the data directory meanwhile (vigil import) */
+        vg_error_t berr;
+        if (tsdb_db_reload_blocks(app->db, &berr) < 0) vg_log_error("tsdb", "reloading blocks failed", VG_LS("err", berr.msg));
+    }
     warn_restart("server.listen", old->server.listen, nc->server.listen);
     warn_restart("storage.path", old->storage.path, nc->storage.path);
     if (old->storage.block_duration_ms != nc->storage.block_duration_ms ||

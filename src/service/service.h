@@ -112,6 +112,10 @@ typedef struct service_credentials {
 int service_authenticate(service_t *s, const service_credentials_t *cred, service_ctx_t *ctx, vg_error_t *err);
 /* The context of an in-process caller with no token (tools, tests): anonymous and unscoped. */
 int service_ctx_internal(service_t *s, service_ctx_t *ctx);
+/* The context of an in-process writer acting for `tenant` without a token (`vigil import --tenant`):
+ * scoped to the tenant's matcher by the current config's rules. Returns 0, VG_EFORBIDDEN for an invalid
+ * tenant id, VG_ENOMEM. */
+int service_ctx_tenant(service_t *s, const char *tenant, service_ctx_t *ctx, vg_error_t *err);
 void service_ctx_deinit(service_ctx_t *ctx);
 /* The request-rate limit of ctx for an endpoint class: 0, or VG_ERATELIMIT with *retry_after_s. */
 int service_ctx_rate(service_ctx_t *ctx, const char *klass, int *retry_after_s, vg_error_t *err);
@@ -242,6 +246,19 @@ int service_walreplay(service_ctx_t *ctx, service_walreplay_t *out, vg_error_t *
  * lists when no notifier runs. */
 int service_alertmanagers(service_ctx_t *ctx, vg_arena_t *arena, const char *const **active, size_t *n_active,
                           const char *const **dropped, size_t *n_dropped, vg_error_t *err);
+
+/* ---- TSDB administration (/api/v1/admin/tsdb/...: admin-only routes) ---- */
+
+#define SERVICE_SNAPSHOT_NAME_MAX 64
+/* Hard-links every block into <data>/snapshots/<name>/ and, unless skip_head, writes the head's data
+ * there as blocks; name is "<YYYYMMDDTHHMMSSZ>-<16 hex digits>". */
+int service_tsdb_snapshot(service_ctx_t *ctx, bool skip_head, char name[SERVICE_SNAPSHOT_NAME_MAX], vg_error_t *err);
+/* Deletes the samples in [start, end] (ms, inclusive) of the series matching any of the selectors
+ * (all parsed first: VG_EINVAL names a bad one). Durable (tombstones, pending head deletions). */
+int service_tsdb_delete_series(service_ctx_t *ctx, const char *const *selectors, size_t n, int64_t start, int64_t end,
+                               vg_arena_t *arena, vg_error_t *err);
+/* Rewrites the blocks holding tombstones without the deleted samples. */
+int service_tsdb_clean_tombstones(service_ctx_t *ctx, vg_error_t *err);
 
 /* ---- writes ---- */
 

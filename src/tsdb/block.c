@@ -898,3 +898,108 @@ void tsdb__block_writer_abort(tsdb__block_writer_t *w) {
     }
     writer_free(w);
 }
+
+/* ---- deletion (tombstones) and rewriting ---- */
+
+/* Replaces dir/tombstones with s[0..n) atomically: written in a scratch directory, renamed over the
+ * old file, the directory fsynced. */
+static int stones_replace(const char *dir, const tsdb__stone_t *s, size_t n, vg_error_t *err) {
+    char tmp[4200], from[4300], to[4200];
+    snprintf(tmp, sizeof tmp, "%s/tombstones.tmp-for-creation", dir);
+    vg_fs_remove_all(tmp, err);
+    if (mkdir(tmp, 0755) != 0) return vg_error_set(err, VG_EIO, "mkdir %s: %s", tmp, strerror(errno));
+    int rc = tsdb__tombstones_write(tmp, s, n, err);
+    snprintf(from, sizeof from, "%s/tombstones", tmp);
+    snprintf(to, sizeof to, "%s/tombstones", dir);
+    if (!rc && rename(from, to) != 0) rc = vg_error_set(err, VG_EIO, "rename %s to %s: %s", from, to, strerror(errno));
+    if (!rc) rc = vg_fs_fsync_dir(dir, err);
+    vg_error_t e2;
+    vg_fs_remove_all(tmp, &e2);
+    return rc;
+}
+
+int tsdb__block_delete(tsdb__block_t *b, model_matcher_t *const *ms, size_t n, int64_t mint, int64_t maxt,
+                       tsdb__block_t **out, uint64_t *n_series, vg_error_t *err) {
+    *out = NULL;
+    *n_series = 0;
+    if (mint < b->meta.mint) mint = b->meta.mint;
+    if (maxt > b->meta.maxt - 1) maxt = b->meta.maxt - 1;
+    if (mint > maxt) return 0;
+    tsdb__idvec_t ids = {0};
+    int rc = select_ids(b->ix, ms, n, &ids, err);
+    tsdb__stone_t *all = NULL;
+    size_t k = 0;
+    if (!rc && !(all = malloc((b->n_stones + ids.n + 1) * sizeof *all))) rc = oom(err);
+    if (all && b->n_stones) memcpy(all, b->stones, b->n_stones * sizeof *all), k = b->n_stones;
+    model_label_t *l = NULL;
+    tsdb__chunk_meta_t *c = NULL;
+    size_t lcap = 0, ccap = 0;
+    for (size_t i = 0; i < ids.n && !rc; i++) {
+        size_t nl, nc, nst;
+        if ((rc = tsdb__index_series(b->ix, ids.v[i], &l, &nl, &lcap, &c, &nc, &ccap, err))) break;
+        const tsdb__stone_t *st = stones_of(b, ids.v[i], &nst);
+        bool live = false; /* a chunk in the range not already deleted */
+        for (size_t j = 0; j < nc && !live; j++)
+            live = c[j].maxt >= mint && c[j].mint <= maxt &&
+                   !deleted_whole(st, nst, c[j].mint > mint ? c[j].mint : mint, c[j].maxt < maxt ? c[j].maxt : maxt);
+        if (!live) continue;
+        all[k++] = (tsdb__stone_t){ids.v[i], mint, maxt};
+        ++*n_series;
+    }
+    free(l);
+    free(c);
+    tsdb__idvec_free(&ids);
+    if (!rc && *n_series) rc = stones_replace(b->dir, all, k, err);
+    free(all);
+    if (!rc && *n_series) rc = tsdb__block_open(b->dir, out, err);
+    return rc;
+}
+
+int tsdb__block_rewrite(tsdb__block_t *b, const char *dst, uint8_t enc, tsdb__block_meta_t *out, vg_error_t *err) {
+    const tsdb__block_meta_t *m = tsdb__block_meta(b);
+    tsdb__block_writer_opts_t o = {.mint = m->mint, .maxt = m->maxt, .encoding = enc, .level = m->level};
+    tsdb__block_writer_t *w;
+    int rc = tsdb__block_writer_new(dst, &o, &w, err);
+    if (rc) return rc;
+    storage_querier_t *q = NULL;
+    storage_series_set_t *ss;
+    if (!(rc = tsdb__block_querier(b, INT64_MIN, INT64_MAX, &q, err))) rc = storage_select(q, true, NULL, 0, &ss, err);
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t cap = 0;
+    storage_iterator_t *it = NULL;
+    while (!rc && ss->vt->next(ss)) {
+        const model_label_t *l;
+        size_t nl, n = 0;
+        ss->vt->labels(ss, &l, &nl);
+        it = ss->vt->iterator(ss, it);
+        while (it && it->vt->next(it) == STORAGE_VAL_FLOAT) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                int64_t *nt = realloc(t, cap * sizeof *t);
+                double *nv = nt ? realloc(v, cap * sizeof *v) : NULL;
+                if (nt) t = nt;
+                if (nv) v = nv;
+                if (!nt || !nv) {
+                    rc = oom(err);
+                    break;
+                }
+            }
+            it->vt->at(it, &t[n], &v[n]);
+            n++;
+        }
+        if (!rc && (!it || it->vt->err(it)))
+            rc = vg_error_set(err, VG_ECORRUPT, "%s: a chunk does not decode (run vigil tsdb verify)", tsdb__block_dir(b));
+        if (!rc && n) rc = tsdb__block_writer_add_samples(w, l, nl, t, v, n, err);
+    }
+    free(t);
+    free(v);
+    storage_querier_close(q);
+    if (rc) {
+        tsdb__block_writer_abort(w);
+        return rc;
+    }
+    return tsdb__block_writer_commit(w, out, err);
+}
+
+size_t tsdb__block_n_stones(const tsdb__block_t *b) { return b->n_stones; }

@@ -110,4 +110,17 @@ int tsdb__block_writer_commit(tsdb__block_writer_t *w, tsdb__block_meta_t *meta_
 /* Removes the temporary directory and frees w. */
 void tsdb__block_writer_abort(tsdb__block_writer_t *w);
 
+/* ---- deletion and rewriting ---- */
+
+/* Deletes the samples in [mint, maxt] (inclusive) of the series matching ms: adds a tombstone per
+ * series with samples left there to the block's tombstones file (replaced atomically) and opens the
+ * block again into *out (the tombstones a block holds are read at open; b is unchanged). *out stays
+ * NULL when nothing matched; *n_series counts the series given a tombstone. */
+int tsdb__block_delete(tsdb__block_t *b, model_matcher_t *const *ms, size_t n, int64_t mint, int64_t maxt,
+                       tsdb__block_t **out, uint64_t *n_series, vg_error_t *err);
+/* Writes a new block under dst with b's range and level holding b's samples with its tombstones
+ * applied (enc TSDB_ENC_XOR or TSDB_ENC_DENSE); VG_ENOTFOUND when nothing is left (nothing written). */
+int tsdb__block_rewrite(tsdb__block_t *b, const char *dst, uint8_t enc, tsdb__block_meta_t *out, vg_error_t *err);
+size_t tsdb__block_n_stones(const tsdb__block_t *b);
+
 #endif

@@ -379,53 +379,6 @@ static int cmd_dump(int argc, char **argv, tsdb_selector_parse_fn parse) {
 
 /* ---- export ---- */
 
-static int export_block(tsdb__block_t *b, const char *dst, uint8_t enc, tsdb__block_meta_t *out, vg_error_t *err) {
-    const tsdb__block_meta_t *m = tsdb__block_meta(b);
-    tsdb__block_writer_opts_t o = {.mint = m->mint, .maxt = m->maxt, .encoding = enc, .level = m->level};
-    tsdb__block_writer_t *w;
-    int rc = tsdb__block_writer_new(dst, &o, &w, err);
-    if (rc) return rc;
-    storage_querier_t *q = NULL;
-    storage_series_set_t *ss;
-    if (!(rc = tsdb__block_querier(b, INT64_MIN, INT64_MAX, &q, err))) rc = storage_select(q, true, NULL, 0, &ss, err);
-    int64_t *t = NULL;
-    double *v = NULL;
-    size_t cap = 0;
-    storage_iterator_t *it = NULL;
-    while (!rc && ss->vt->next(ss)) {
-        const model_label_t *l;
-        size_t nl, n = 0;
-        ss->vt->labels(ss, &l, &nl);
-        it = ss->vt->iterator(ss, it);
-        while (it && it->vt->next(it) == STORAGE_VAL_FLOAT) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 1024;
-                int64_t *nt = realloc(t, cap * sizeof *t);
-                double *nv = nt ? realloc(v, cap * sizeof *v) : NULL;
-                if (nt) t = nt;
-                if (nv) v = nv;
-                if (!nt || !nv) {
-                    rc = vg_error_set(err, VG_ENOMEM, "out of memory");
-                    break;
-                }
-            }
-            it->vt->at(it, &t[n], &v[n]);
-            n++;
-        }
-        if (!rc && (!it || it->vt->err(it)))
-            rc = vg_error_set(err, VG_ECORRUPT, "%s: a chunk does not decode (run vigil tsdb verify)", tsdb__block_dir(b));
-        if (!rc && n) rc = tsdb__block_writer_add_samples(w, l, nl, t, v, n, err);
-    }
-    free(t);
-    free(v);
-    storage_querier_close(q);
-    if (rc) {
-        tsdb__block_writer_abort(w);
-        return rc;
-    }
-    return tsdb__block_writer_commit(w, out, err);
-}
-
 static int cmd_export(int argc, char **argv) {
     const char *format = NULL, *src = NULL, *dst = NULL;
     for (int i = 0; i < argc; i++) {
@@ -452,7 +405,7 @@ static int cmd_export(int argc, char **argv) {
     if (!rc && !bs.n) rc = vg_error_set(&err, VG_ENOTFOUND, "%s holds no blocks", src);
     for (size_t i = 0; i < bs.n && !rc; i++) {
         tsdb__block_meta_t m;
-        rc = export_block(bs.b[i], dst, enc, &m, &err);
+        rc = tsdb__block_rewrite(bs.b[i], dst, enc, &m, &err);
         if (rc == VG_ENOTFOUND) { /* every series deleted: nothing to write */
             printf("%s: no samples, skipped\n", tsdb__block_meta(bs.b[i])->ulid);
             rc = 0;

@@ -88,6 +88,7 @@ struct tsdb_db {
     pthread_t compactor;
     bool compactor_running;
     atomic_bool closing; /* close has begun: a compaction in progress stops after its current block */
+    tsdb__dels_t *dels;  /* pending head deletions (admin.c) */
 };
 
 void tsdb_options_default(tsdb_options_t *o) {
@@ -414,6 +415,9 @@ static int compact_once(tsdb_db_t *db, vg_error_t *err) {
         if ((rc = tsdb__block_open(dir, &b, err)) != 0) {
             vg_error_t e2;
             vg_fs_remove_all(dir, &e2); /* a restart must not find a block the head still holds */
+        } else if ((rc = tsdb__dels_apply_block(db->dels, &b, err)) != 0) { /* pending deletions: tombstones */
+            tsdb__block_mark_deleted(b);
+            tsdb__block_unref(b);
         } else if ((rc = add_block(db, b)) != 0) {
             vg_error_set(err, rc, "out of memory adding block %s", meta.ulid);
             tsdb__block_mark_deleted(b);
@@ -599,9 +603,12 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         db->o.path = db->path;
         if ((rc = vg_fs_mkdir_p(db->path, err)) != 0) goto fail;
         if ((rc = vg_fs_lock_dir(db->path, &db->lock_fd, err)) != 0) goto fail;
+        int foreign;
+        if ((rc = tsdb__set_aside_foreign(db->path, &foreign, err)) != 0) goto fail;
         if ((rc = load_blocks(db, err)) != 0) goto fail;
         snprintf(p, sizeof p, "%s/chunks_head", db->path);
     }
+    if ((rc = tsdb__dels_open(db->path, &db->dels, err)) != 0) goto fail;
     if ((rc = tsdb__cstore_open(opts->path && opts->mmap_chunks ? p : NULL, opts->chunk_file_bytes, &db->cstore, err)) != 0)
         goto fail;
     if ((rc = tsdb__head_new(db->cstore, opts->out_of_bounds_ms, &db->head)) != 0) {
@@ -691,6 +698,7 @@ void tsdb_db_close(tsdb_db_t *db) {
     tsdb__wal_close(db->wal);
     for (size_t i = 0; i < db->n_blocks; i++) tsdb__block_unref(db->blocks[i]);
     free(db->blocks);
+    tsdb__dels_free(db->dels);
     tsdb__head_free(db->head);
     tsdb__cstore_close(db->cstore);
     if (db->lock_fd >= 0) close(db->lock_fd);
@@ -1006,7 +1014,10 @@ int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err) {
 
 int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
     *out = NULL;
-    if (!db->wal) return tsdb__querier_new(db->head, mint, maxt, out, err);
+    if (!db->wal) {
+        int r = tsdb__querier_new(db->head, mint, maxt, out, err);
+        return r ? r : tsdb__dels_wrap(db->dels, mint, maxt, out, err);
+    }
     /* under blocks_mu: the block list and the head querier's view of the head are one snapshot */
     pthread_mutex_lock(&db->blocks_mu);
     size_t n = 0, cap = db->n_blocks + 1;
@@ -1017,7 +1028,9 @@ int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t
         if (m->mint > maxt || m->maxt <= mint) continue;
         if ((rc = tsdb__block_querier(db->blocks[i], mint, maxt, &qs[n], err)) == 0) n++;
     }
-    if (rc == 0 && (rc = tsdb__querier_new(db->head, mint, maxt, &qs[n], err)) == 0) n++;
+    if (rc == 0 && (rc = tsdb__querier_new(db->head, mint, maxt, &qs[n], err)) == 0 &&
+        (rc = tsdb__dels_wrap(db->dels, mint, maxt, &qs[n], err)) == 0)
+        n++;
     pthread_mutex_unlock(&db->blocks_mu);
     if (rc) {
         for (size_t i = 0; i < n; i++) storage_querier_close(qs[i]);
@@ -1026,6 +1039,38 @@ int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t
     }
     if (qs != stack) free(qs);
     return rc;
+}
+
+/* ---- for the administrative operations (admin.c) ---- */
+
+tsdb__dels_t *tsdb__db_dels(tsdb_db_t *db) { return db->dels; }
+int tsdb__db_block_add(tsdb_db_t *db, tsdb__block_t *b) { return add_block(db, b); }
+tsdb__head_t *tsdb__db_head(tsdb_db_t *db) { return db->head; }
+const char *tsdb__db_path(tsdb_db_t *db) { return db->path; }
+const tsdb_options_t *tsdb__db_options(tsdb_db_t *db) { return &db->o; }
+
+int tsdb__db_blocks(tsdb_db_t *db, tsdb__block_t ***out, size_t *n) {
+    pthread_mutex_lock(&db->blocks_mu);
+    tsdb__block_t **v = malloc((db->n_blocks ? db->n_blocks : 1) * sizeof *v);
+    if (v)
+        for (size_t i = 0; i < db->n_blocks; i++) tsdb__block_ref(v[i] = db->blocks[i]);
+    *n = v ? db->n_blocks : 0;
+    pthread_mutex_unlock(&db->blocks_mu);
+    *out = v;
+    return v ? 0 : VG_ENOMEM;
+}
+
+bool tsdb__db_block_replace(tsdb_db_t *db, tsdb__block_t *old, tsdb__block_t *nu) {
+    pthread_mutex_lock(&db->blocks_mu);
+    size_t i = 0;
+    while (i < db->n_blocks && db->blocks[i] != old) i++;
+    bool found = i < db->n_blocks;
+    if (found && nu) db->blocks[i] = nu;
+    else if (found) memmove(db->blocks + i, db->blocks + i + 1, (--db->n_blocks - i) * sizeof *db->blocks);
+    if (found) set_block_metrics(db);
+    pthread_mutex_unlock(&db->blocks_mu);
+    if (found) tsdb__block_unref(old);
+    return found;
 }
 
 int tsdb_db_feed(tsdb_db_t *db, const storage_feed_pos_t *from, storage_feed_t **out, vg_error_t *err) {

@@ -141,6 +141,62 @@ typedef struct tsdb_stats {
 
 void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *out);
 
+/* ---- writing blocks directly (src/tsdb/block_build.c): import ----
+ * A builder collects samples through appenders (labels validated with `limits`; out-of-order and
+ * duplicate samples refused as the head refuses them, with no time bounds) and writes one block per
+ * aligned range [k * block_ms, (k + 1) * block_ms) holding samples, its minTime/maxTime spanning its
+ * samples ([first, last + 1), as promtool's blocks). Blocks are staged in
+ * dir/<ULID>.tmp-for-creation and appear in dir only at publish; freeing the builder without
+ * publishing removes everything it wrote. Commit on its appenders keeps the samples (nothing is
+ * written until flush); rollback discards everything appended since the last flush. */
+typedef struct tsdb_block_builder tsdb_block_builder_t;
+
+typedef struct tsdb_block_builder_opts {
+    const char *dir;             /* the data directory the blocks are published into (created) */
+    int64_t block_ms;            /* range of a block (Prometheus' default: 2h) */
+    bool xor_chunks;             /* Prometheus' XOR chunks only (promtool, Prometheus, Thanos read them);
+                                    false: vigil's dense encoding wherever it is smaller */
+    model_label_limits_t limits; /* zeroed: MODEL_LIMITS_DEFAULT */
+} tsdb_block_builder_opts_t;
+
+typedef struct tsdb_block_info {
+    char ulid[27];
+    int64_t mint, maxt; /* [mint, maxt) */
+    uint64_t n_samples, n_series, n_chunks;
+} tsdb_block_info_t;
+
+int tsdb_block_builder_new(const tsdb_block_builder_opts_t *o, tsdb_block_builder_t **out, vg_error_t *err);
+/* An appender into b (owned: storage_appender_free; it does not free b). One thread at a time. */
+int tsdb_block_builder_appender(tsdb_block_builder_t *b, storage_appender_t **out, vg_error_t *err);
+/* Bytes the builder holds for samples collected since the last flush (chunks, series, chunk refs;
+ * label strings not included). */
+uint64_t tsdb_block_builder_bytes(const tsdb_block_builder_t *b);
+/* Writes (stages) the blocks of everything collected so far and empties the builder. */
+int tsdb_block_builder_flush(tsdb_block_builder_t *b, vg_error_t *err);
+/* Moves every staged block into dir (on failure none stays there). *blocks (borrowed from b, valid
+ * until it is freed) lists them in the order written. */
+int tsdb_block_builder_publish(tsdb_block_builder_t *b, const tsdb_block_info_t **blocks, size_t *n_blocks,
+                               vg_error_t *err);
+void tsdb_block_builder_free(tsdb_block_builder_t *b);
+
+/* ---- administration (src/tsdb/admin.c): Prometheus' /api/v1/admin/tsdb/... ----
+ * One of these runs at a time; queries and appends go on meanwhile. */
+#define TSDB_SNAPSHOT_NAME_MAX 64
+/* Hard-links every block into <path>/snapshots/<name>/ and, with_head, writes the head's data there as
+ * blocks too (not into the db). name: "<YYYYMMDDTHHMMSSZ>-<16 hex digits>". VG_EUNSUPPORTED in memory. */
+int tsdb_db_snapshot(tsdb_db_t *db, bool with_head, char name[TSDB_SNAPSHOT_NAME_MAX], vg_error_t *err);
+/* Deletes the samples in [mint, maxt] (inclusive) of the series matching every matcher in ms: tombstones
+ * in the blocks, a durable pending deletion for the head (applied at query time, tombstones at head
+ * compaction). Matchers are borrowed for the call. */
+int tsdb_db_delete_series(tsdb_db_t *db, model_matcher_t *const *ms, size_t n, int64_t mint, int64_t maxt, vg_error_t *err);
+/* Rewrites every block that has tombstones without the deleted samples (new block first, then the old
+ * one is dropped). */
+int tsdb_db_clean_tombstones(tsdb_db_t *db, vg_error_t *err);
+/* Loads the block directories that appeared under the data directory since open (`vigil import` into
+ * a running server's directory) and drops those whose directory is gone. Returns how many changed, or
+ * <0. A block that does not open is logged and left out. */
+int tsdb_db_reload_blocks(tsdb_db_t *db, vg_error_t *err);
+
 /* `vigil tsdb list|dump|export|verify` over block directories (src/tsdb/cli.c); argv[0] is the
  * subcommand. A --match selector is turned into matchers by parse_selector (main.c passes PromQL's
  * parser: tsdb does not depend on promql): it fills ms[0..*n) (cap slots, each owned by the caller:

@@ -238,4 +238,42 @@ int tsdb__head_compact_range(tsdb__head_t *h, const char *dir, int64_t lo, int64
  * returns qs[0] itself. */
 int tsdb__merge_querier_new(storage_querier_t **qs, size_t n, storage_querier_t **out, vg_error_t *err);
 
+/* ---- a Prometheus data directory (foreign.c) ---- */
+
+/* Renames Prometheus' wal/ and chunks_head/ under path (recognised by their bytes) to
+ * <name>.prometheus-<unix seconds>, logging each; *moved counts them. Deletes nothing. */
+int tsdb__set_aside_foreign(const char *path, int *moved, vg_error_t *err);
+
+/* ---- administrative operations (admin.c) and what they need of the db (db.c) ---- */
+
+struct tsdb__block;
+/* Pending head deletions: matchers and [mint, maxt] applied to what the head returns until head
+ * compaction turns them into tombstones; persisted in <path>/head_deletions.json (path NULL: memory). */
+typedef struct tsdb__dels tsdb__dels_t;
+int tsdb__dels_open(const char *path, tsdb__dels_t **out, vg_error_t *err);
+void tsdb__dels_free(tsdb__dels_t *d);
+/* Adds a deletion (matchers copied); persist: written to the file first (on failure nothing changes). */
+int tsdb__dels_add(tsdb__dels_t *d, model_matcher_t *const *ms, size_t n, int64_t mint, int64_t maxt, bool persist,
+                   vg_error_t *err);
+/* Gives a block just cut from the head the pending deletions as tombstones (*b may be replaced by the
+ * block reopened) and forgets deletions that end before the block does. */
+int tsdb__dels_apply_block(tsdb__dels_t *d, struct tsdb__block **b, vg_error_t *err);
+/* Wraps *q (a head querier over [mint, maxt]) so that the deletions overlapping the range apply; on
+ * failure *q is closed and NULL. No deletion: *q unchanged. */
+int tsdb__dels_wrap(tsdb__dels_t *d, int64_t mint, int64_t maxt, storage_querier_t **q, vg_error_t *err);
+void tsdb__dels_admin_lock(tsdb__dels_t *d);
+void tsdb__dels_admin_unlock(tsdb__dels_t *d);
+
+tsdb__dels_t *tsdb__db_dels(tsdb_db_t *db);
+tsdb__head_t *tsdb__db_head(tsdb_db_t *db);
+const char *tsdb__db_path(tsdb_db_t *db); /* NULL in memory */
+const tsdb_options_t *tsdb__db_options(tsdb_db_t *db);
+/* Adds b (its reference passes to the list), sorted by min time. */
+int tsdb__db_block_add(tsdb_db_t *db, struct tsdb__block *b);
+/* A reference to every block, in the list's order (free the array, unref each). */
+int tsdb__db_blocks(tsdb_db_t *db, struct tsdb__block ***out, size_t *n);
+/* Puts nu (which gives the list its reference) in old's place, or removes old when nu is NULL; drops
+ * the list's reference on old. false when old is no longer listed (nothing changed). */
+bool tsdb__db_block_replace(tsdb_db_t *db, struct tsdb__block *old, struct tsdb__block *nu);
+
 #endif
