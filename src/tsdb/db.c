@@ -699,11 +699,18 @@ static int compact_blocks_once(tsdb_db_t *db, vg_error_t *err) {
 int tsdb_db_compact(tsdb_db_t *db, vg_error_t *err) {
     pthread_mutex_lock(&db->compact_mu);
     int rc = 0, n = 0;
-    while (!atomic_load(&db->closing) && (rc = compact_once(db, err)) == 1) n++;
-    if (rc == 0 && db->wal) { /* blocks once the head has nothing due, as Prometheus does */
-        while (!atomic_load(&db->closing) && (rc = compact_blocks_once(db, err)) == 1) n++;
-        block_retention(db);
+    /* a head range, then a block step: a head fed faster than it is compacted must not starve the
+     * blocks (Prometheus finishes the head first) */
+    while (!atomic_load(&db->closing)) {
+        int h = compact_once(db, err), b = h < 0 ? 0 : compact_blocks_once(db, err);
+        if (h < 0 || b < 0) {
+            rc = h < 0 ? h : b;
+            break;
+        }
+        if (h + b == 0) break;
+        n += h + b;
     }
+    if (db->wal) block_retention(db);
     pthread_mutex_unlock(&db->compact_mu);
     return rc < 0 ? rc : n;
 }
