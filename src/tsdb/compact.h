@@ -28,8 +28,8 @@ typedef enum {
 
 /* Decides the next compaction over blocks m[0..n), sorted by mint: the first run of overlapping blocks
  * if any; else, the newest block left out, for each range after the first, the first group of two or
- * more blocks inside one aligned range that spans it fully or ends at or before the newest block's
- * mint; else the newest block (newest excluded) of at least the middle range with more than 5% of its
+ * more blocks inside one aligned range that spans it fully or ends at or before the min time of the
+ * newest block left; else the newest block (newest excluded) of at least the middle range with more than 5% of its
  * series tombstoned (tombstones / (series + 1)), or a smaller one entirely deleted (tombstones >=
  * series > 0). Indices into m, ascending, go to sel[0..*n_sel) (room for n). */
 tsdb_plan_kind_t tsdb__compact_plan(const tsdb__block_meta_t *const *m, size_t n, const int64_t *ranges,

@@ -1,6 +1,15 @@
 /* The database: opens the directory (lock file, blocks, chunk files, WAL replay into the head), hands
  * out appenders and queriers (the blocks in range merged with the head), and runs two background
- * threads: housekeeping (interval fsync, checkpoints, retention) and head compaction.
+ * threads: housekeeping (interval fsync, checkpoints, retention) and compaction (head ranges into
+ * blocks, then blocks into larger blocks as compact.c plans, then block retention).
+ *
+ * Block compaction (why a query never sees a range twice or not at all, and a crash loses nothing):
+ * the new block is complete on disk (renamed into place) before the block list changes; the parents
+ * leave the list and the child enters it under blocks_mu in one step, and a querier takes its block
+ * references under the same lock; the parents' directories go with their last reference. At open, a
+ * block listed as another block's parent is deleted, so a crash between the rename and the removal
+ * leaves no sample twice. Retention removes whole blocks under blocks_mu; a compaction whose parent
+ * retention took meanwhile discards its child rather than bring the data back.
  *
  * Commit protocol (why replay reproduces the head exactly): under the WAL commit lock a batch writes
  * its series records (for series not logged yet) and its samples record, then applies the samples to
