@@ -105,6 +105,7 @@ static int open_storage(service_t *app, tsdb_db_t **db, vg_error_t *err) {
     tsdb_options_default(&o);
     o.path = c->storage.path;
     o.retention_ms = c->storage.retention_ms;
+    o.retention_bytes = c->storage.retention_size;
     o.fsync = c->storage.wal_fsync == CONFIG_FSYNC_ALWAYS ? TSDB_FSYNC_ALWAYS
               : c->storage.wal_fsync == CONFIG_FSYNC_NEVER ? TSDB_FSYNC_NEVER
                                                           : TSDB_FSYNC_INTERVAL;

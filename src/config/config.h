@@ -43,6 +43,7 @@ typedef struct config_storage {
     char *path;
     int backend;                   /* config_backend_t: who answers reads (default local; remote: remote_query) */
     int64_t retention_ms;
+    uint64_t retention_size;       /* bytes of blocks + WAL + head chunks kept at most; 0 = no limit */
     int wal_fsync;                 /* config_fsync_t, default interval */
     int64_t wal_fsync_interval_ms; /* default 1s */
     bool wal_compression;          /* zstd samples records, default true */

@@ -63,6 +63,7 @@ static const config__field_t storage_fields[] = {
     {.key = "wal_fsync_interval", .type = F_DURATION, .off = OFF(config_storage_t, wal_fsync_interval_ms), .min = 1, .max = 60 * 1000},
     {.key = "wal_compression", .type = F_BOOL, .off = OFF(config_storage_t, wal_compression)},
     {.key = "retention", .type = F_DURATION, .off = OFF(config_storage_t, retention_ms), .min = 60 * 1000, .max = 100 * 365 * DAY_MS},
+    {.key = "retention_size", .type = F_SIZE, .off = OFF(config_storage_t, retention_size), .min = 0, .max = INT64_C(1) << 60},
     {.key = "block_duration", .type = F_DURATION, .off = OFF(config_storage_t, block_duration_ms), .min = 60 * 1000, .max = 31 * DAY_MS},
     {.key = "block_chunk_encoding", .type = F_ENUM, .off = OFF(config_storage_t, block_chunk_encoding), .names = block_encodings},
     FIELD_END,

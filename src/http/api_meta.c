@@ -341,6 +341,21 @@ int api_tsdb_status(http_req_t *req, http_resp_t *resp) {
     top_json(&j, "labelValueCountByLabelName", &st.by_name_values);
     top_json(&j, "memoryInBytesByLabelName", &st.by_name_bytes);
     top_json(&j, "seriesCountByLabelValuePair", &st.by_pair);
+    if (st.has_blocks) { /* vigil's extension: Prometheus' clients ignore it */
+        vg_json_key(&j, "vigil");
+        vg_json_obj_open(&j);
+        vg_json_key(&j, "blockStats");
+        vg_json_obj_open(&j);
+        vg_json_key(&j, "numBlocks"), vg_json_u64(&j, st.blocks);
+        vg_json_key(&j, "bytes"), vg_json_u64(&j, st.blocks_bytes);
+        vg_json_key(&j, "minTime"), vg_json_i64(&j, st.blocks_min_time);
+        vg_json_key(&j, "maxTime"), vg_json_i64(&j, st.blocks_max_time);
+        vg_json_key(&j, "corrupt"), vg_json_u64(&j, st.blocks_corrupt);
+        vg_json_key(&j, "lastCorrupt"), vg_json_str(&j, st.corrupt_block);
+        vg_json_obj_close(&j);
+        vg_json_key(&j, "storageBytes"), vg_json_u64(&j, st.storage_bytes);
+        vg_json_obj_close(&j);
+    }
     status_close(&j);
     return 0;
 }

@@ -287,7 +287,10 @@ static int read_samples(storage_series_set_t *ss, storage_iterator_t **it, int64
         if (--*left < 0) return VG_ELIMIT;
         t[n] = ts, v[n++] = val;
     }
-    if ((rc = (*it)->vt->err(*it))) return vg_error_set(err, rc, "reading samples failed");
+    if ((rc = (*it)->vt->err(*it))) {
+        const char *why = storage_iterator_err_msg(*it);
+        return vg_error_set(err, rc, "reading samples failed%s%s", why ? ": " : "", why ? why : "");
+    }
     out->t = t;
     out->v = v;
     out->n_samples = n;

@@ -192,6 +192,11 @@ typedef struct service_top {
 typedef struct service_tsdb_status {
     uint64_t num_series, num_label_pairs, chunk_count;
     int64_t min_time, max_time;
+    /* vigil's extension, for an unscoped caller only (has_blocks): the persistent blocks */
+    bool has_blocks;
+    uint64_t blocks, blocks_bytes, blocks_corrupt, storage_bytes;
+    int64_t blocks_min_time, blocks_max_time; /* INT64_MAX / INT64_MIN: no block */
+    char corrupt_block[32];
     service_top_t by_metric, by_name_values, by_name_bytes, by_pair;
 } service_tsdb_status_t;
 int service_tsdb_status(service_ctx_t *ctx, service_tsdb_status_t *out, vg_error_t *err);

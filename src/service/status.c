@@ -68,6 +68,16 @@ int service_tsdb_status(service_ctx_t *ctx, service_tsdb_status_t *out, vg_error
     out->chunk_count = n_scope ? 0 : st.head_chunks;
     out->min_time = st.head_series ? st.head_mint : INT64_MAX;
     out->max_time = st.head_series ? st.head_maxt : INT64_MIN;
+    if (!n_scope) { /* server-wide figures: never shown to a tenant */
+        out->has_blocks = true;
+        out->blocks = st.blocks;
+        out->blocks_bytes = st.block_bytes;
+        out->blocks_corrupt = st.blocks_corrupt;
+        out->storage_bytes = st.storage_bytes;
+        out->blocks_min_time = st.blocks_mint;
+        out->blocks_max_time = st.blocks_maxt;
+        snprintf(out->corrupt_block, sizeof out->corrupt_block, "%s", st.corrupt_block);
+    }
     model_matcher_free(ms[0]);
     storage_querier_close(q);
     return rc;

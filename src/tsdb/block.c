@@ -16,6 +16,7 @@
 
 #include "util/arena.h"
 #include "util/fs.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <math.h>
@@ -37,6 +38,7 @@ struct tsdb__block {
     tsdb__stone_t *stones; /* sorted by ref, then mint */
     size_t n_stones;
     uint64_t bytes;
+    _Atomic(atomic_ullong *) errors; /* corrupt chunks met by queriers are counted here (may be NULL) */
 };
 
 static int oom(vg_error_t *err) { return vg_error_set(err, VG_ENOMEM, "out of memory"); }
@@ -105,18 +107,24 @@ void tsdb__block_unref(tsdb__block_t *b) {
     char *dir = b->dir;
     b->dir = NULL;
     block_free(b);
-    if (del) {
+    if (del) { /* renamed first: a crash mid-removal leaves no half block under its ULID */
         vg_error_t err;
-        vg_fs_remove_all(dir, &err);
+        size_t n = strlen(dir) + sizeof ".tmp-for-deletion";
+        char *gone = malloc(n);
+        if (gone) snprintf(gone, n, "%s.tmp-for-deletion", dir);
+        vg_fs_remove_all(gone && rename(dir, gone) == 0 ? gone : dir, &err);
+        free(gone);
     }
     free(dir);
 }
 
 void tsdb__block_mark_deleted(tsdb__block_t *b) { atomic_store(&b->deleted, true); }
+void tsdb__block_set_error_counter(tsdb__block_t *b, atomic_ullong *counter) { atomic_store(&b->errors, counter); }
 const tsdb__block_meta_t *tsdb__block_meta(const tsdb__block_t *b) { return &b->meta; }
 const char *tsdb__block_dir(const tsdb__block_t *b) { return b->dir; }
 uint64_t tsdb__block_bytes(const tsdb__block_t *b) { return b->bytes; }
 const tsdb__index_t *tsdb__block_index(const tsdb__block_t *b) { return b->ix; }
+const tsdb__chunks_t *tsdb__block_chunks(const tsdb__block_t *b) { return &b->chunks; }
 
 /* The tombstones of series id (a sub-range of b->stones). */
 static const tsdb__stone_t *stones_of(const tsdb__block_t *b, uint32_t id, size_t *n) {
@@ -133,6 +141,8 @@ static const tsdb__stone_t *stones_of(const tsdb__block_t *b, uint32_t id, size_
     *n = e - lo;
     return b->stones + lo;
 }
+
+const tsdb__stone_t *tsdb__block_stones(const tsdb__block_t *b, uint32_t id, size_t *n) { return stones_of(b, id, n); }
 
 /* The chunk's samples as the in-memory encodings name them, or 0 for an unknown file encoding. */
 static uint8_t mem_enc(uint8_t file_enc) {
@@ -172,6 +182,7 @@ typedef struct bit {
     int64_t t;
     double v;
     tsdb_chunk_iter_t x;
+    char *msg; /* what err means, naming the block (arena) */
 } bit_t;
 
 typedef struct bss {
@@ -317,6 +328,19 @@ static int select_series(bq_t *q, model_matcher_t *const *ms, size_t n, bseries_
     return 0;
 }
 
+/* Ends the iterator on a corrupt chunk: VG_ECORRUPT, a message naming the block, counted and logged. */
+static void corrupt(bit_t *it, const char *what) {
+    it->err = VG_ECORRUPT;
+    const tsdb__block_t *b = it->q->b;
+    char m[VG_ERROR_MSG_MAX];
+    int n = snprintf(m, sizeof m, "block %s (%s): %s", b->meta.ulid, b->dir, what);
+    it->msg = vg_arena_strndup(&it->q->arena, m, n < 0 ? 0 : (size_t)n < sizeof m ? (size_t)n : sizeof m - 1);
+    atomic_ullong *c = atomic_load(&b->errors);
+    if (c) atomic_fetch_add(c, 1);
+    vg_log_error("tsdb", "corrupt chunk in a block", VG_LS("block", b->meta.ulid), VG_LS("dir", b->dir),
+                 VG_LS("error", what));
+}
+
 static storage_val_t it_next(storage_iterator_t *base) {
     bit_t *it = (bit_t *)base;
     const bseries_t *s = it->s;
@@ -327,8 +351,14 @@ static storage_val_t it_next(storage_iterator_t *base) {
             const uint8_t *data;
             uint32_t len;
             vg_error_t err;
-            if (tsdb__chunks_get(&it->q->b->chunks, s->chunks[it->ci].ref, &enc, &data, &len, &err) || !mem_enc(enc)) {
-                it->err = VG_ECORRUPT;
+            if (tsdb__chunks_get(&it->q->b->chunks, s->chunks[it->ci].ref, &enc, &data, &len, &err)) {
+                corrupt(it, err.msg);
+                break;
+            }
+            if (!mem_enc(enc)) {
+                snprintf(err.msg, sizeof err.msg, "chunk %llu: unknown encoding %u",
+                         (unsigned long long)s->chunks[it->ci].ref, enc);
+                corrupt(it, err.msg);
                 break;
             }
             tsdb_chunk_iter_init(&it->x, mem_enc(enc), data, len);
@@ -347,6 +377,11 @@ static storage_val_t it_next(storage_iterator_t *base) {
             return STORAGE_VAL_FLOAT;
         }
         if (it->x.err) {
+            char m[128];
+            snprintf(m, sizeof m, "chunk %llu (%lld..%lld) does not decode",
+                     (unsigned long long)s->chunks[it->ci - 1].ref, (long long)s->chunks[it->ci - 1].mint,
+                     (long long)s->chunks[it->ci - 1].maxt);
+            corrupt(it, m);
             it->err = it->x.err;
             break;
         }
@@ -379,8 +414,9 @@ static void it_at(const storage_iterator_t *base, int64_t *t, double *v) {
 }
 
 static int it_err(const storage_iterator_t *base) { return ((const bit_t *)base)->err; }
+static const char *it_err_msg(const storage_iterator_t *base) { return ((const bit_t *)base)->msg; }
 
-static const storage_iterator_vt it_vt = {.next = it_next, .seek = it_seek, .at = it_at, .err = it_err};
+static const storage_iterator_vt it_vt = {.next = it_next, .seek = it_seek, .at = it_at, .err = it_err, .err_msg = it_err_msg};
 
 static bool ss_next(storage_series_set_t *base) {
     bss_t *ss = (bss_t *)base;
@@ -406,6 +442,7 @@ static storage_iterator_t *ss_iterator(storage_series_set_t *base, storage_itera
     it->ci = it->si = 0;
     it->in_chunk = it->done = it->valid = false;
     it->err = 0;
+    it->msg = NULL;
     return &it->base;
 }
 

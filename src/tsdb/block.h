@@ -59,6 +59,9 @@ void tsdb__block_ref(tsdb__block_t *b);
 void tsdb__block_unref(tsdb__block_t *b);
 /* The directory is removed when the last reference goes (retention, compaction). */
 void tsdb__block_mark_deleted(tsdb__block_t *b);
+/* Corrupt chunks met by the block's queriers are counted into *counter (borrowed; NULL: none), besides
+ * being logged and ending the series' iterator with VG_ECORRUPT and a message naming the block. */
+void tsdb__block_set_error_counter(tsdb__block_t *b, _Atomic unsigned long long *counter);
 const tsdb__block_meta_t *tsdb__block_meta(const tsdb__block_t *b);
 const char *tsdb__block_dir(const tsdb__block_t *b);
 uint64_t tsdb__block_bytes(const tsdb__block_t *b); /* on disk: index + chunks + meta + tombstones */

@@ -157,6 +157,10 @@ void tsdb__chunk_writer_deinit(tsdb__chunk_writer_t *w);
 
 /* The index of an open block (borrowed while a reference is held). */
 const tsdb__index_t *tsdb__block_index(const tsdb__block_t *b);
+/* Its chunk segments, and the tombstones of series id (sorted by mint; both borrowed likewise). */
+const tsdb__chunks_t *tsdb__block_chunks(const tsdb__block_t *b);
+struct tsdb__stone;
+const struct tsdb__stone *tsdb__block_stones(const tsdb__block_t *b, uint32_t id, size_t *n);
 
 /* ---- meta.json, ULIDs, tombstones (block_meta.c) ---- */
 

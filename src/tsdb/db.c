@@ -1,6 +1,15 @@
 /* The database: opens the directory (lock file, blocks, chunk files, WAL replay into the head), hands
  * out appenders and queriers (the blocks in range merged with the head), and runs two background
- * threads: housekeeping (interval fsync, checkpoints, retention) and head compaction.
+ * threads: housekeeping (interval fsync, checkpoints, retention) and compaction (head ranges into
+ * blocks, then blocks into larger blocks as compact.c plans, then block retention).
+ *
+ * Block compaction (why a query never sees a range twice or not at all, and a crash loses nothing):
+ * the new block is complete on disk (renamed into place) before the block list changes; the parents
+ * leave the list and the child enters it under blocks_mu in one step, and a querier takes its block
+ * references under the same lock; the parents' directories go with their last reference. At open, a
+ * block listed as another block's parent is deleted, so a crash between the rename and the removal
+ * leaves no sample twice. Retention removes whole blocks under blocks_mu; a compaction whose parent
+ * retention took meanwhile discards its child rather than bring the data back.
  *
  * Commit protocol (why replay reproduces the head exactly): under the WAL commit lock a batch writes
  * its series records (for series not logged yet) and its samples record, then applies the samples to
@@ -26,6 +35,7 @@
  * at open; a finished one is loaded, and replay skips WAL samples older than the newest block's max
  * time, which the head's min_valid also refuses at runtime, so replay makes the same decisions. */
 #include "tsdb/block.h"
+#include "tsdb/compact.h"
 #include "tsdb/tsdb_int.h"
 
 #include "selfmon/selfmon.h"
@@ -36,6 +46,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +57,8 @@
 typedef struct metrics {
     selfmon_metric_t *head_series, *head_chunks, *appended, *ooo, *dup, *oob, *future, *wal_bytes, *fsync, *replay,
         *corrupt, *checkpoints, *refused_total, *refused_gate, *series_limit, *blocks, *compactions,
-        *compactions_failed, *head_mint, *head_maxt;
+        *compactions_failed, *head_mint, *head_maxt, *compactions_kind[4], *vertical, *compaction_seconds,
+        *time_retentions, *size_retentions, *blocks_bytes, *lowest_ts, *blocks_corrupt, *chunk_errors;
 } metrics_t;
 
 #define ZPOOL_MAX 8
@@ -84,7 +96,17 @@ struct tsdb_db {
     atomic_llong blocks_maxt; /* newest block's max time (exclusive); INT64_MIN: none */
     atomic_ullong blocks_corrupt, compactions, compactions_failed;
     uint64_t replay_skipped;  /* WAL samples replay skipped as already in blocks */
-    pthread_mutex_t compact_mu; /* one head compaction at a time */
+    pthread_mutex_t compact_mu; /* one head or block compaction at a time */
+    int64_t ranges[TSDB_COMPACT_MAX_RANGES]; /* block compaction ranges (compact.h) */
+    size_t n_ranges;
+    uint64_t blocks_gen;        /* bumped when the block list changes (under blocks_mu) */
+    uint64_t failed_gen;        /* blocks_gen when a block compaction last failed: not retried before
+                                   the list changes (0: none failed) */
+    atomic_ullong compactions_kind[4]; /* by tsdb_plan_kind_t (TSDB_PLAN_NONE: head compactions) */
+    atomic_ullong time_retentions, size_retentions, retained_away, parents_removed;
+    atomic_ullong chunk_errors; /* corrupt block chunks met by queries (blocks count into it) */
+    uint64_t chunk_errors_seen; /* what the metric has been told */
+    char corrupt_block[32], corrupt_reason[256]; /* last block set aside at open */
     pthread_t compactor;
     bool compactor_running;
     atomic_bool closing; /* close has begun: a compaction in progress stops after its current block */
@@ -151,10 +173,43 @@ static void register_metrics(metrics_t *m) {
                                         "Series the storage head creates at most (limits.max_series_total; 0: no cap).",
                                         0, NULL));
     m->blocks = MET(selfmon_gauge(r, "vigil_tsdb_blocks_loaded", "Persistent blocks currently loaded.", 0, NULL));
-    m->compactions = MET(selfmon_counter(r, "vigil_tsdb_compactions_total",
-                                         "Head compactions that wrote a block.", 0, NULL));
+    static const char *const kind_label[] = {"kind"};
+    selfmon_family_t *comp = selfmon_counter(
+        r, "vigil_tsdb_compactions_total",
+        "Compactions that wrote a block: kind=\"head\" from the head, \"level\" adjacent blocks into a larger "
+        "range, \"vertical\" overlapping blocks, \"tombstone\" a block rewritten without deleted samples.",
+        1, kind_label);
+    m->compactions = comp ? selfmon_with(comp, (const char *const[]){"head"}) : NULL;
+    m->compactions_kind[TSDB_PLAN_LEVEL] = comp ? selfmon_with(comp, (const char *const[]){"level"}) : NULL;
+    m->compactions_kind[TSDB_PLAN_VERTICAL] = comp ? selfmon_with(comp, (const char *const[]){"vertical"}) : NULL;
+    m->compactions_kind[TSDB_PLAN_TOMBSTONES] = comp ? selfmon_with(comp, (const char *const[]){"tombstone"}) : NULL;
+    m->vertical = MET(selfmon_counter(r, "vigil_tsdb_vertical_compactions_total",
+                                      "Compactions of blocks with overlapping time ranges.", 0, NULL));
     m->compactions_failed = MET(selfmon_counter(r, "vigil_tsdb_compactions_failed_total",
-                                                "Head compactions that failed (the head keeps the data).", 0, NULL));
+                                                "Compactions that failed (the head or the parent blocks keep the data).",
+                                                0, NULL));
+    static const double comp_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
+    m->compaction_seconds = MET(selfmon_histogram(r, "vigil_tsdb_compaction_duration_seconds",
+                                                  "Duration of compactions that wrote a block (head and blocks).", 0,
+                                                  NULL, sizeof comp_buckets / sizeof comp_buckets[0], comp_buckets));
+    m->time_retentions = MET(selfmon_counter(r, "vigil_tsdb_time_retentions_total",
+                                             "Times blocks were deleted because they fell out of storage.retention.",
+                                             0, NULL));
+    m->size_retentions = MET(selfmon_counter(
+        r, "vigil_tsdb_size_retentions_total",
+        "Times blocks were deleted because storage took more than storage.retention_size.", 0, NULL));
+    m->blocks_bytes = MET(selfmon_gauge(r, "vigil_tsdb_storage_blocks_bytes",
+                                        "Bytes on disk of the loaded blocks (index, chunks, meta.json, tombstones).",
+                                        0, NULL));
+    m->lowest_ts = MET(selfmon_gauge(r, "vigil_tsdb_lowest_timestamp",
+                                     "Oldest timestamp stored, in blocks or the head (ms; 0 when empty).", 0, NULL));
+    m->blocks_corrupt = MET(selfmon_gauge(r, "vigil_tsdb_blocks_corrupt",
+                                          "Block directories set aside at the last start as unreadable (<ULID>.corrupt).",
+                                          0, NULL));
+    m->chunk_errors = MET(selfmon_counter(r, "vigil_tsdb_block_chunk_errors_total",
+                                          "Corrupt block chunks met by queries (the query fails with an error naming "
+                                          "the block).",
+                                          0, NULL));
     m->head_mint = MET(selfmon_gauge(r, "vigil_tsdb_head_min_time",
                                      "Oldest sample timestamp in the head (ms; 0 when empty).", 0, NULL));
     m->head_maxt = MET(selfmon_gauge(r, "vigil_tsdb_head_max_time",
@@ -281,32 +336,117 @@ static int ck_emit(void *ctx, tsdb__recbuf_t *b) {
     return c->next >= c->n ? 1 : 0;
 }
 
-static void set_block_metrics(tsdb_db_t *db) { m_set(db->m.blocks, (double)db->n_blocks); }
+/* Under blocks_mu. */
+static void set_block_metrics(tsdb_db_t *db) {
+    m_set(db->m.blocks, (double)db->n_blocks);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < db->n_blocks; i++) bytes += tsdb__block_bytes(db->blocks[i]);
+    m_set(db->m.blocks_bytes, (double)bytes);
+    db->blocks_gen++;
+}
 
-/* Drops whole blocks that end before cutoff (the directory goes when the last querier lets go). */
-static void drop_blocks_before(tsdb_db_t *db, int64_t cutoff) {
+static uint64_t dir_bytes(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    uint64_t n = 0;
+    struct dirent *e;
+    char p[4200];
+    struct stat st;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (stat(p, &st) != 0) continue;
+        n += S_ISDIR(st.st_mode) ? dir_bytes(p) : (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Bytes of the WAL and the head chunk files: what size retention counts besides the blocks. */
+static uint64_t head_disk_bytes(tsdb_db_t *db) {
+    if (!db->path) return 0;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/wal", db->path);
+    uint64_t n = dir_bytes(p);
+    snprintf(p, sizeof p, "%s/chunks_head", db->path);
+    return n + dir_bytes(p);
+}
+
+static int cmp_block_mint_desc(const void *a, const void *b) {
+    int64_t x = tsdb__block_meta(*(tsdb__block_t *const *)a)->mint, y = tsdb__block_meta(*(tsdb__block_t *const *)b)->mint;
+    return x > y ? -1 : x < y;
+}
+
+/* Block retention, as Prometheus applies it, over the blocks newest first (by min time):
+ * - time: from the first block whose max time is more than retention_ms older than the reference,
+ *   that block and every older one go. The reference is the newest block's max time, or the head's
+ *   max time when that is newer (so an idle head keeps its blocks and a restored backup does not
+ *   bring back data the head has moved past);
+ * - size: the WAL and head chunk files are counted first, then blocks newest first; from the first
+ *   block that takes the total past retention_bytes, it and every older one go.
+ * Deleted blocks leave the list at once; their directories go when the last querier lets go.
+ * Returns the number of blocks deleted. */
+static size_t block_retention(tsdb_db_t *db) {
+    if (db->o.retention_ms <= 0 && !db->o.retention_bytes) return 0;
+    uint64_t head_bytes = db->o.retention_bytes ? head_disk_bytes(db) : 0;
+    int64_t hmax = atomic_load(&db->head->maxt);
     pthread_mutex_lock(&db->blocks_mu);
-    size_t k = 0;
-    for (size_t i = 0; i < db->n_blocks; i++) {
-        tsdb__block_t *b = db->blocks[i];
-        if (tsdb__block_meta(b)->maxt <= cutoff) {
-            vg_log_info("tsdb", "block dropped by retention", VG_LS("block", tsdb__block_meta(b)->ulid));
-            tsdb__block_mark_deleted(b);
-            tsdb__block_unref(b);
-        } else {
-            db->blocks[k++] = b;
+    size_t n = db->n_blocks, cut = n; /* blocks[cut..] of the newest-first order go */
+    tsdb__block_t **v = n ? malloc(n * sizeof *v) : NULL;
+    bool by_time = false, by_size = false;
+    if (v) {
+        memcpy(v, db->blocks, n * sizeof *v);
+        qsort(v, n, sizeof *v, cmp_block_mint_desc);
+        int64_t ref = INT64_MIN;
+        for (size_t i = 0; i < n; i++)
+            if (tsdb__block_meta(v[i])->maxt > ref) ref = tsdb__block_meta(v[i])->maxt;
+        if (hmax != INT64_MIN && hmax > ref) ref = hmax;
+        for (size_t i = 0; db->o.retention_ms > 0 && i < n; i++) {
+            int64_t age;
+            if (!__builtin_sub_overflow(ref, tsdb__block_meta(v[i])->maxt, &age) && age > db->o.retention_ms) {
+                cut = i, by_time = true;
+                break;
+            }
+        }
+        uint64_t total = head_bytes;
+        for (size_t i = 0; db->o.retention_bytes && i < cut; i++) {
+            total += tsdb__block_bytes(v[i]);
+            if (total > db->o.retention_bytes) {
+                cut = i, by_size = true, by_time = false;
+                break;
+            }
         }
     }
-    db->n_blocks = k;
-    set_block_metrics(db);
+    size_t gone = 0;
+    for (size_t i = cut; i < n; i++) {
+        tsdb__block_t *b = v[i];
+        const tsdb__block_meta_t *m = tsdb__block_meta(b);
+        vg_log_info("tsdb", "block deleted by retention", VG_LS("block", m->ulid), VG_LI("mint", m->mint),
+                    VG_LI("maxt", m->maxt), VG_LS("by", by_size ? "size" : "time"));
+        for (size_t k = 0; k < db->n_blocks; k++)
+            if (db->blocks[k] == b) {
+                memmove(&db->blocks[k], &db->blocks[k + 1], (db->n_blocks - k - 1) * sizeof *db->blocks);
+                db->n_blocks--;
+                break;
+            }
+        tsdb__block_mark_deleted(b);
+        tsdb__block_unref(b);
+        gone++;
+    }
+    if (gone) set_block_metrics(db);
     pthread_mutex_unlock(&db->blocks_mu);
+    free(v);
+    if (by_time) atomic_fetch_add(&db->time_retentions, 1), m_add(db->m.time_retentions, 1);
+    if (by_size) atomic_fetch_add(&db->size_retentions, 1), m_add(db->m.size_retentions, 1);
+    atomic_fetch_add(&db->retained_away, gone);
+    return gone;
 }
 
 static void apply_retention(tsdb_db_t *db) {
+    block_retention(db);
     if (db->o.retention_ms <= 0) return;
     int64_t maxt = atomic_load(&db->head->maxt), mint = atomic_load(&db->head->mint);
     if (maxt == INT64_MIN) return;
-    drop_blocks_before(db, maxt - db->o.retention_ms);
     if (mint == INT64_MAX || maxt - mint <= db->o.retention_ms) return;
     tsdb__head_truncate(db->head, maxt - db->o.retention_ms);
 }
@@ -370,6 +510,7 @@ static int add_block(tsdb_db_t *db, tsdb__block_t *b) {
     }
     db->blocks[i] = b;
     db->n_blocks++;
+    tsdb__block_set_error_counter(b, &db->chunk_errors);
     if (m->maxt > atomic_load(&db->blocks_maxt)) atomic_store(&db->blocks_maxt, m->maxt);
     set_block_metrics(db);
     pthread_mutex_unlock(&db->blocks_mu);
@@ -435,6 +576,7 @@ static int compact_once(tsdb_db_t *db, vg_error_t *err) {
     tsdb__head_truncate(h, hi);
     atomic_fetch_add(&db->compactions, 1);
     m_add(db->m.compactions, 1);
+    if (db->m.compaction_seconds) selfmon_histogram_observe(db->m.compaction_seconds, (double)(vg_mono_ns() - t0) / 1e9);
     vg_log_info("tsdb", "head compacted into a block", VG_LS("block", meta.ulid), VG_LI("mint", lo),
                 VG_LI("maxt", hi), VG_LI("series", meta.n_series), VG_LI("samples", meta.n_samples),
                 VG_LI("chunks", meta.n_chunks), VG_LF("seconds", (double)(vg_mono_ns() - t0) / 1e9));
@@ -445,10 +587,143 @@ static int compact_once(tsdb_db_t *db, vg_error_t *err) {
     return 1;
 }
 
+static const char *const plan_names[] = {"none", "vertical", "level", "tombstone"};
+
+/* Replaces the parents p[0..n) in the block list by child (NULL: nothing left of them). Fails (false)
+ * when retention took a parent meanwhile: the child would bring its data back. */
+static bool swap_blocks(tsdb_db_t *db, tsdb__block_t *const *p, size_t n, tsdb__block_t *child) {
+    pthread_mutex_lock(&db->blocks_mu);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < db->n_blocks; k++) found += db->blocks[k] == p[i];
+    bool ok = found == n;
+    if (ok) {
+        size_t k = 0;
+        for (size_t i = 0; i < db->n_blocks; i++) {
+            bool parent = false;
+            for (size_t j = 0; j < n; j++) parent |= db->blocks[i] == p[j];
+            if (parent) {
+                tsdb__block_mark_deleted(db->blocks[i]);
+                tsdb__block_unref(db->blocks[i]); /* the list's reference; the caller holds another */
+            } else {
+                db->blocks[k++] = db->blocks[i];
+            }
+        }
+        db->n_blocks = k; /* room for the child: n >= 1 entries were freed */
+        if (child) {
+            const tsdb__block_meta_t *m = tsdb__block_meta(child);
+            size_t i = db->n_blocks;
+            while (i > 0 && tsdb__block_meta(db->blocks[i - 1])->mint > m->mint) {
+                db->blocks[i] = db->blocks[i - 1];
+                i--;
+            }
+            db->blocks[i] = child;
+            db->n_blocks++;
+            tsdb__block_set_error_counter(child, &db->chunk_errors);
+        }
+        set_block_metrics(db);
+    }
+    pthread_mutex_unlock(&db->blocks_mu);
+    return ok;
+}
+
+/* One block compaction as the planner decides: 1 when blocks were compacted, 0 when none is due,
+ * <0 on failure (the parents stay; not retried until the block list changes). */
+static int compact_blocks_once(tsdb_db_t *db, vg_error_t *err) {
+    if (!db->wal) return 0;
+    pthread_mutex_lock(&db->blocks_mu);
+    size_t n = db->n_blocks;
+    if (n < 2 || db->failed_gen == db->blocks_gen) {
+        pthread_mutex_unlock(&db->blocks_mu);
+        return 0;
+    }
+    tsdb__block_t **v = malloc(n * sizeof *v), **p = malloc(n * sizeof *p);
+    const tsdb__block_meta_t **m = malloc(n * sizeof *m);
+    size_t *sel = malloc(n * sizeof *sel);
+    if (!v || !p || !m || !sel) {
+        pthread_mutex_unlock(&db->blocks_mu);
+        free(v), free(p), free(m), free(sel);
+        return vg_error_set(err, VG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i] = db->blocks[i];
+        m[i] = tsdb__block_meta(v[i]);
+    }
+    uint64_t gen = db->blocks_gen;
+    size_t n_sel = 0;
+    tsdb_plan_kind_t kind = tsdb__compact_plan(m, n, db->ranges, db->n_ranges, sel, &n_sel);
+    for (size_t i = 0; i < n_sel; i++) {
+        p[i] = v[sel[i]];
+        tsdb__block_ref(p[i]);
+    }
+    pthread_mutex_unlock(&db->blocks_mu);
+    int rc = 0;
+    if (kind != TSDB_PLAN_NONE) {
+        uint64_t t0 = vg_mono_ns();
+        tsdb__block_meta_t meta;
+        tsdb__compact_stats_t st;
+        tsdb__block_t *child = NULL;
+        uint8_t enc = db->o.block_chunk_encoding == TSDB_BLOCK_CHUNKS_XOR ? TSDB_ENC_XOR : TSDB_ENC_DENSE;
+        rc = tsdb__compact_blocks(p, n_sel, db->path, enc, &meta, &st, err);
+        bool have_meta = rc == 0;
+        char dir[4096];
+        if (rc == 0) {
+            snprintf(dir, sizeof dir, "%s/%s", db->path, meta.ulid);
+            if ((rc = tsdb__block_open(dir, &child, err)) != 0) {
+                vg_error_t e2;
+                vg_fs_remove_all(dir, &e2); /* its parents stay: it must not come back at a restart */
+            }
+        }
+        if (rc == 0 || rc == VG_ENOTFOUND) {
+            if (!swap_blocks(db, p, n_sel, child)) {
+                vg_log_info("tsdb", "compacted block discarded: retention deleted a parent meanwhile",
+                            VG_LS("block", rc == 0 ? meta.ulid : "(none)"));
+                if (child) tsdb__block_mark_deleted(child), tsdb__block_unref(child);
+            } else {
+                atomic_fetch_add(&db->compactions_kind[kind], 1);
+                m_add(db->m.compactions_kind[kind], 1);
+                if (kind == TSDB_PLAN_VERTICAL) m_add(db->m.vertical, 1);
+                double secs = (double)(vg_mono_ns() - t0) / 1e9;
+                if (db->m.compaction_seconds) selfmon_histogram_observe(db->m.compaction_seconds, secs);
+                vg_log_info("tsdb", "blocks compacted", VG_LS("kind", plan_names[kind]), VG_LI("parents", n_sel),
+                            VG_LS("block", rc == 0 ? meta.ulid : "(nothing left)"), VG_LI("level", rc == 0 ? meta.level : 0),
+                            VG_LI("mint", rc == 0 ? meta.mint : 0), VG_LI("maxt", rc == 0 ? meta.maxt : 0),
+                            VG_LI("series", st.series), VG_LI("samples", st.samples),
+                            VG_LI("chunks_copied", st.chunks_copied), VG_LI("series_merged", st.series_merged),
+                            VG_LI("duplicates", st.duplicates), VG_LF("seconds", secs));
+            }
+            rc = 1;
+        } else {
+            atomic_fetch_add(&db->compactions_failed, 1);
+            m_add(db->m.compactions_failed, 1);
+            pthread_mutex_lock(&db->blocks_mu);
+            db->failed_gen = gen;
+            pthread_mutex_unlock(&db->blocks_mu);
+            vg_log_error("tsdb", "block compaction failed; the parent blocks stay", VG_LS("kind", plan_names[kind]),
+                         VG_LS("error", err ? err->msg : vg_error_str(rc)));
+        }
+        if (have_meta) tsdb__block_meta_free(&meta);
+    }
+    for (size_t i = 0; i < n_sel; i++) tsdb__block_unref(p[i]);
+    free(v), free(p), free(m), free(sel);
+    return rc;
+}
+
 int tsdb_db_compact(tsdb_db_t *db, vg_error_t *err) {
     pthread_mutex_lock(&db->compact_mu);
     int rc = 0, n = 0;
-    while (!atomic_load(&db->closing) && (rc = compact_once(db, err)) == 1) n++;
+    /* a head range, then a block step: a head fed faster than it is compacted must not starve the
+     * blocks (Prometheus finishes the head first) */
+    while (!atomic_load(&db->closing)) {
+        int h = compact_once(db, err), b = h < 0 ? 0 : compact_blocks_once(db, err);
+        if (h < 0 || b < 0) {
+            rc = h < 0 ? h : b;
+            break;
+        }
+        if (h + b == 0) break;
+        n += h + b;
+    }
+    if (db->wal) block_retention(db);
     pthread_mutex_unlock(&db->compact_mu);
     return rc < 0 ? rc : n;
 }
@@ -488,21 +763,42 @@ static int cmp_block(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Opens the blocks of the data directory: leftovers of a block being written when the process died
- * are deleted; a block that does not open (corrupt or incomplete) is renamed <ulid>.corrupt, logged and
- * counted, and the others are loaded. Fails only when out of memory or when the directory cannot be
- * read. */
+typedef struct failed {
+    char name[TSDB_ULID_LEN + 1];
+    char msg[VG_ERROR_MSG_MAX];
+} failed_t;
+
+static bool is_parent(tsdb_db_t *db, const char *ulid) {
+    for (size_t i = 0; i < db->n_blocks; i++) {
+        const tsdb__block_meta_t *m = tsdb__block_meta(db->blocks[i]);
+        for (size_t k = 0; k < m->n_parents; k++)
+            if (!strcmp(m->parents[k], ulid)) return true;
+    }
+    return false;
+}
+
+/* Opens the blocks of the data directory:
+ * - leftovers of a block being written (*.tmp-for-creation) or removed (*.tmp-for-deletion) when the
+ *   process died are deleted;
+ * - a block listed as a parent of another loaded block is deleted, readable or not, as Prometheus
+ *   does: a crash came after the compacted block's rename and before its parents went;
+ * - any other block that does not open (corrupt or incomplete) is renamed <ulid>.corrupt, logged and
+ *   counted, and the others are loaded.
+ * Fails only when out of memory or when the directory cannot be read. */
 static int load_blocks(tsdb_db_t *db, vg_error_t *err) {
     DIR *d = opendir(db->path);
     if (!d) return vg_error_set(err, VG_EIO, "%s: cannot list: %s", db->path, strerror(errno));
     int rc = 0;
     struct dirent *e;
     char p[4096];
+    failed_t *bad = NULL;
+    size_t n_bad = 0;
     while (rc == 0 && (e = readdir(d))) {
         snprintf(p, sizeof p, "%s/%s", db->path, e->d_name);
         vg_error_t e2;
-        if (has_suffix(e->d_name, ".tmp-for-creation")) {
-            vg_log_warn("tsdb", "removing a block left unfinished by a crash", VG_LS("dir", p));
+        if (has_suffix(e->d_name, ".tmp-for-creation") || has_suffix(e->d_name, ".tmp-for-deletion")) {
+            vg_log_warn("tsdb", "removing a block directory left half written or half removed by a crash",
+                        VG_LS("dir", p));
             vg_fs_remove_all(p, &e2);
             continue;
         }
@@ -512,31 +808,93 @@ static int load_blocks(tsdb_db_t *db, vg_error_t *err) {
         if (r == VG_ENOMEM) {
             rc = vg_error_set(err, r, "opening block %s: out of memory", p);
         } else if (r) {
-            char to[4200];
-            snprintf(to, sizeof to, "%s.corrupt", p);
-            vg_error_t e3;
-            vg_fs_remove_all(to, &e3);
-            bool moved = rename(p, to) == 0;
-            vg_log_error("tsdb", "unreadable block set aside", VG_LS("dir", p), VG_LS("error", e2.msg),
-                         VG_LS("moved_to", moved ? to : "(rename failed; left in place)"));
-            atomic_fetch_add(&db->blocks_corrupt, 1);
+            failed_t *nb = realloc(bad, (n_bad + 1) * sizeof *bad);
+            if (!nb) {
+                rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+                break;
+            }
+            bad = nb;
+            snprintf(bad[n_bad].name, sizeof bad[n_bad].name, "%s", e->d_name);
+            snprintf(bad[n_bad].msg, sizeof bad[n_bad].msg, "%s", e2.msg);
+            n_bad++;
         } else if ((rc = add_block(db, b)) != 0) {
             vg_error_set(err, rc, "out of memory");
             tsdb__block_unref(b);
         }
     }
     closedir(d);
+    /* parents of a loaded block: their data is in it (decided for all before any is released) */
+    bool *gone = rc == 0 && db->n_blocks ? calloc(db->n_blocks, sizeof *gone) : NULL;
+    if (rc == 0 && db->n_blocks && !gone) rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; gone && i < db->n_blocks; i++) gone[i] = is_parent(db, tsdb__block_meta(db->blocks[i])->ulid);
+    size_t k = 0;
+    for (size_t i = 0; gone && i < db->n_blocks; i++) {
+        tsdb__block_t *b = db->blocks[i];
+        if (!gone[i]) {
+            db->blocks[k++] = b;
+            continue;
+        }
+        vg_log_warn("tsdb", "deleting a block already compacted into another (a crash interrupted the compaction)",
+                    VG_LS("block", tsdb__block_meta(b)->ulid));
+        tsdb__block_mark_deleted(b);
+        tsdb__block_unref(b);
+        atomic_fetch_add(&db->parents_removed, 1);
+    }
+    if (gone) db->n_blocks = k;
+    free(gone);
+    for (size_t i = 0; rc == 0 && i < n_bad; i++) {
+        snprintf(p, sizeof p, "%s/%s", db->path, bad[i].name);
+        vg_error_t e3;
+        if (is_parent(db, bad[i].name)) {
+            vg_log_warn("tsdb", "deleting an unreadable block already compacted into another", VG_LS("dir", p),
+                        VG_LS("error", bad[i].msg));
+            vg_fs_remove_all(p, &e3);
+            atomic_fetch_add(&db->parents_removed, 1);
+            continue;
+        }
+        char to[4200];
+        snprintf(to, sizeof to, "%s.corrupt", p);
+        vg_fs_remove_all(to, &e3);
+        bool moved = rename(p, to) == 0;
+        vg_log_error("tsdb", "unreadable block set aside", VG_LS("dir", p), VG_LS("error", bad[i].msg),
+                     VG_LS("moved_to", moved ? to : "(rename failed; left in place)"));
+        atomic_fetch_add(&db->blocks_corrupt, 1);
+        snprintf(db->corrupt_block, sizeof db->corrupt_block, "%s", bad[i].name);
+        snprintf(db->corrupt_reason, sizeof db->corrupt_reason, "%s", bad[i].msg);
+    }
+    free(bad);
     if (rc == 0 && db->n_blocks > 1) qsort(db->blocks, db->n_blocks, sizeof *db->blocks, cmp_block);
+    set_block_metrics(db);
+    m_set(db->m.blocks_corrupt, (double)atomic_load(&db->blocks_corrupt));
     if (rc == 0 && db->n_blocks)
         vg_log_info("tsdb", "blocks loaded", VG_LI("blocks", db->n_blocks),
                     VG_LI("maxt", atomic_load(&db->blocks_maxt)), VG_LI("set_aside", atomic_load(&db->blocks_corrupt)));
     return rc;
 }
 
+/* The oldest timestamp stored: the oldest block's min time, else the head's (INT64_MAX: none). */
+static int64_t lowest_time(tsdb_db_t *db) {
+    int64_t lo = atomic_load(&db->head->mint);
+    pthread_mutex_lock(&db->blocks_mu);
+    if (db->n_blocks && tsdb__block_meta(db->blocks[0])->mint < lo) lo = tsdb__block_meta(db->blocks[0])->mint;
+    pthread_mutex_unlock(&db->blocks_mu);
+    return lo;
+}
+
 static void set_time_metrics(tsdb_db_t *db) {
-    int64_t mint = atomic_load(&db->head->mint), maxt = atomic_load(&db->head->maxt);
+    int64_t mint = atomic_load(&db->head->mint), maxt = atomic_load(&db->head->maxt), lo = lowest_time(db);
     m_set(db->m.head_mint, mint == INT64_MAX ? 0 : (double)mint);
     m_set(db->m.head_maxt, maxt == INT64_MIN ? 0 : (double)maxt);
+    m_set(db->m.lowest_ts, lo == INT64_MAX ? 0 : (double)lo);
+    /* corrupt chunks the block queriers met since the last tick */
+    uint64_t n = atomic_load(&db->chunk_errors);
+    if (n != db->chunk_errors_seen) {
+        m_add(db->m.chunk_errors, (double)(n - db->chunk_errors_seen));
+        db->chunk_errors_seen = n;
+        char msg[160];
+        snprintf(msg, sizeof msg, "%llu corrupt block chunks met by queries (see log)", (unsigned long long)n);
+        selfmon_health_set("storage", SELFMON_DEGRADED, msg);
+    }
 }
 
 static void *housekeeping(void *arg) {
@@ -591,6 +949,7 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
     pthread_mutex_init(&db->compact_mu, NULL);
     pthread_cond_init(&db->hk_cond, NULL);
     atomic_store(&db->blocks_maxt, INT64_MIN);
+    db->n_ranges = tsdb__compact_ranges(db->o.block_duration_ms, db->o.retention_ms, db->ranges);
     if (db->o.register_metrics) register_metrics(&db->m);
     selfmon_health_set("storage", SELFMON_STARTING, "replaying WAL");
     int rc;
@@ -650,6 +1009,8 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
                     VG_LI("torn", rs.torn), VG_LI("unknown_refs", db->rs.unknown_refs),
                     VG_LI("skipped_in_blocks", db->replay_skipped), VG_LF("seconds", db->replay_seconds));
     }
+    /* retention at open too: a restored backup must not bring back data past it */
+    if (db->wal) block_retention(db);
     m_set(db->m.head_series, (double)atomic_load(&db->head->n_series));
     set_time_metrics(db);
     atomic_store(&db->max_series, db->o.max_series);
@@ -663,15 +1024,20 @@ int tsdb_db_open(const tsdb_options_t *opts, tsdb_db_t **out, vg_error_t *err) {
         goto fail;
     }
     db->hk_running = true;
-    if (db->wal) {
+    if (db->wal && !db->o.manual_compaction) {
         if (pthread_create(&db->compactor, NULL, compactor, db) != 0) {
             rc = vg_error_set(err, VG_ENOMEM, "cannot start the storage compaction thread");
             goto fail;
         }
         db->compactor_running = true;
     }
-    if (atomic_load(&db->blocks_corrupt))
-        selfmon_health_set("storage", SELFMON_DEGRADED, "unreadable blocks were set aside at startup (see log)");
+    if (atomic_load(&db->blocks_corrupt)) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%llu unreadable block(s) set aside at startup; last: block %s (moved to %s.corrupt): %.300s",
+                 (unsigned long long)atomic_load(&db->blocks_corrupt), db->corrupt_block, db->corrupt_block,
+                 db->corrupt_reason);
+        selfmon_health_set("storage", SELFMON_DEGRADED, msg);
+    }
     else if (db->rs.corrupt)
         selfmon_health_set("storage", SELFMON_DEGRADED, "corrupt WAL records were skipped at startup (see log)");
     else
@@ -755,11 +1121,23 @@ void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
     pthread_mutex_lock(&db->blocks_mu);
     o->blocks = db->n_blocks;
     for (size_t i = 0; i < db->n_blocks; i++) o->block_bytes += tsdb__block_bytes(db->blocks[i]);
+    o->blocks_mint = db->n_blocks ? tsdb__block_meta(db->blocks[0])->mint : INT64_MAX;
     pthread_mutex_unlock(&db->blocks_mu);
     o->blocks_maxt = atomic_load(&db->blocks_maxt);
     o->blocks_corrupt = atomic_load(&db->blocks_corrupt);
     o->compactions = atomic_load(&db->compactions);
     o->compactions_failed = atomic_load(&db->compactions_failed);
+    o->compactions_level = atomic_load(&db->compactions_kind[TSDB_PLAN_LEVEL]);
+    o->compactions_vertical = atomic_load(&db->compactions_kind[TSDB_PLAN_VERTICAL]);
+    o->compactions_tombstone = atomic_load(&db->compactions_kind[TSDB_PLAN_TOMBSTONES]);
+    o->time_retentions = atomic_load(&db->time_retentions);
+    o->size_retentions = atomic_load(&db->size_retentions);
+    o->blocks_retained_away = atomic_load(&db->retained_away);
+    o->parents_removed_at_open = atomic_load(&db->parents_removed);
+    o->chunk_read_errors = atomic_load(&db->chunk_errors);
+    o->storage_bytes = o->block_bytes + head_disk_bytes(db);
+    snprintf(o->corrupt_block, sizeof o->corrupt_block, "%s", db->corrupt_block);
+    snprintf(o->corrupt_reason, sizeof o->corrupt_reason, "%s", db->corrupt_reason);
 }
 
 /* ---- appender ---- */

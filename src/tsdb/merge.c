@@ -41,6 +41,7 @@ typedef struct mit {
     size_t n;
     bool started, valid;
     int err;
+    const char *msg; /* the erring child's err_msg (borrowed from it) */
     int64_t t;
     double v;
 } mit_t;
@@ -86,7 +87,7 @@ static void child_step(mit_t *it, mchild_t *c, bool seek, int64_t t) {
         c->it->vt->at(c->it, &c->t, &c->v);
     } else {
         int e = c->it->vt->err(c->it);
-        if (e && !it->err) it->err = e;
+        if (e && !it->err) it->err = e, it->msg = storage_iterator_err_msg(c->it);
     }
 }
 
@@ -126,8 +127,10 @@ static void mit_at(const storage_iterator_t *base, int64_t *t, double *v) {
 }
 
 static int mit_err(const storage_iterator_t *base) { return ((const mit_t *)base)->err; }
+static const char *mit_err_msg(const storage_iterator_t *base) { return ((const mit_t *)base)->msg; }
 
-static const storage_iterator_vt mit_vt = {.next = mit_next, .seek = mit_seek, .at = mit_at, .err = mit_err};
+static const storage_iterator_vt mit_vt = {
+    .next = mit_next, .seek = mit_seek, .at = mit_at, .err = mit_err, .err_msg = mit_err_msg};
 
 /* ---- series set ---- */
 
@@ -195,6 +198,7 @@ static storage_iterator_t *mss_iterator(storage_series_set_t *base, storage_iter
     it->base.vt = &mit_vt;
     it->started = it->valid = false;
     it->err = 0;
+    it->msg = NULL;
     return &it->base;
 }
 

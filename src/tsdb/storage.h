@@ -98,11 +98,19 @@ typedef struct storage_iterator_vt {
     void (*at)(const storage_iterator_t *it, int64_t *t, double *v);
     /* 0 or the error that ended iteration (VG_ECORRUPT for an undecodable chunk). */
     int (*err)(const storage_iterator_t *it);
+    /* Optional (NULL in the vtable, or a NULL result: none): what err means, e.g. which block holds
+     * the corrupt chunk. Borrowed, valid while the iterator is. */
+    const char *(*err_msg)(const storage_iterator_t *it);
 } storage_iterator_vt;
 
 struct storage_iterator {
     const storage_iterator_vt *vt;
 };
+
+/* err_msg of it, or NULL. */
+static inline const char *storage_iterator_err_msg(const storage_iterator_t *it) {
+    return it->vt->err_msg ? it->vt->err_msg(it) : NULL;
+}
 
 /* ---- series sets ---- */
 

@@ -39,6 +39,8 @@ typedef enum { TSDB_BLOCK_CHUNKS_DENSE, TSDB_BLOCK_CHUNKS_XOR } tsdb_block_chunk
 typedef struct tsdb_options {
     const char *path;              /* data directory (created); NULL: in memory only, no WAL */
     int64_t retention_ms;          /* drop data older than newest - retention (default 15d); 0 = keep */
+    uint64_t retention_bytes;      /* blocks + WAL + head chunk files above this: oldest blocks go
+                                      (default 0 = no size limit) */
     tsdb_fsync_t fsync;            /* default TSDB_FSYNC_INTERVAL */
     int64_t fsync_interval_ms;     /* for INTERVAL (default 1000) */
     uint64_t wal_segment_bytes;    /* segment size before a new one is cut (default 64 MiB) */
@@ -64,6 +66,8 @@ typedef struct tsdb_options {
                                       and once the head spans 1.5x it the oldest aligned range is written
                                       as a block (with a path) */
     tsdb_block_chunks_t block_chunk_encoding; /* default TSDB_BLOCK_CHUNKS_DENSE */
+    bool manual_compaction;        /* no compaction thread: only tsdb_db_compact() compacts (tests,
+                                      tools); default false */
 } tsdb_options_t;
 
 typedef struct tsdb_db tsdb_db_t;
@@ -87,8 +91,10 @@ int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t
 /* Applies retention and writes a WAL checkpoint now (normally done in the background). Waits for open
  * queriers and appender batches to finish, so never call it from a thread that holds one. */
 int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);
-/* Writes blocks from the head while it spans more than 1.5 block durations (normally done in the
- * background, every second). Returns the number of blocks written or <0 (the head keeps the data).
+/* Writes blocks from the head while it spans more than 1.5 block durations, then compacts blocks as
+ * the leveled planner decides (overlapping blocks, ranges of block_duration × 3^i, tombstones) and
+ * applies retention (normally done in the background, every second). Returns the number of blocks
+ * written or <0 (the head keeps the data; a failed block compaction keeps its parents).
  * Like tsdb_db_checkpoint, never call it from a thread holding a querier or an appender batch. No-op
  * without a path. */
 int tsdb_db_compact(tsdb_db_t *db, vg_error_t *err);
@@ -137,6 +143,18 @@ typedef struct tsdb_stats {
     uint64_t compactions;            /* head compactions that wrote a block since open */
     uint64_t compactions_failed;
     int64_t blocks_maxt;             /* newest block's max time (exclusive); INT64_MIN: no block */
+    int64_t blocks_mint;             /* oldest block's min time; INT64_MAX: no block */
+    uint64_t compactions_level;      /* blocks merged into a block of a larger range since open */
+    uint64_t compactions_vertical;   /* overlapping blocks merged since open */
+    uint64_t compactions_tombstone;  /* blocks rewritten without their deleted samples since open */
+    uint64_t time_retentions;        /* retention passes that deleted blocks by time since open */
+    uint64_t size_retentions;        /* ... by size */
+    uint64_t blocks_retained_away;   /* blocks deleted by retention since open */
+    uint64_t parents_removed_at_open;/* blocks deleted at open as parents of a compacted block */
+    uint64_t chunk_read_errors;      /* corrupt block chunks met by queries since open */
+    uint64_t storage_bytes;          /* blocks + WAL + head chunk files: what retention_bytes limits */
+    char corrupt_block[32];          /* ULID of the last block set aside at open ("" if none) */
+    char corrupt_reason[256];        /* and why */
 } tsdb_stats_t;
 
 void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *out);

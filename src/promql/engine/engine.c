@@ -233,7 +233,10 @@ static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, in
             }
             vt = it->vt->next(it);
         }
-        if (it->vt->err(it) < 0) return vg_error_set(q->err, it->vt->err(it), "reading series failed");
+        if (it->vt->err(it) < 0) {
+            const char *why = storage_iterator_err_msg(it);
+            return vg_error_set(q->err, it->vt->err(it), "reading series failed%s%s", why ? ": " : "", why ? why : "");
+        }
         q->samples_read += np;
         if (!np) continue;
         cur.p = vg_arena_alloc(q->a, np * sizeof *cur.p);
