@@ -93,6 +93,9 @@ int tsdb__block_open(const char *dir, tsdb__block_t **out, vg_error_t *err) {
         block_free(b);
         return rc;
     }
+    /* the tombstones file is the authority (delete_series adds to it without rewriting meta.json): the
+     * compaction planner reads the count from the meta */
+    b->meta.n_tombstones = b->n_stones;
     snprintf(path, sizeof path, "%s/tombstones", dir);
     b->bytes += b->index_map.len + tsdb__chunks_bytes(&b->chunks) + file_size(path);
     *out = b;
