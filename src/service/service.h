@@ -129,6 +129,18 @@ typedef struct service_query {
  * expression as evaluated (after enforcement; arena) when the audit log will want it, else NULL. */
 int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *arena, promql_result_t **out,
                   const char **evaluated, vg_error_t *err);
+/* service_query through the query results cache (query_cache; service/cache.c), which holds answers
+ * per tenant and enforced expression. SERVICE_CACHE_EXTENTS: a range query whose start and end are
+ * multiples of its step reuses the UTC days it shares with earlier queries and evaluates the rest
+ * (nothing newer than query_cache.max_freshness is stored); otherwise it runs as service_query.
+ * SERVICE_CACHE_RECENT: a whole answer for the same expression, step and range length computed at
+ * most query_cache.ttl ago is returned as it is (its own start/end/time), for the overview endpoints.
+ * Answers are the same as service_query's, except that RECENT ones may be up to ttl old. */
+#define SERVICE_CACHE_EXTENTS 1u
+#define SERVICE_CACHE_RECENT 2u
+int service_query_cached(service_ctx_t *ctx, const service_query_t *q, unsigned flags, vg_arena_t *arena,
+                         promql_result_t **out, const char **evaluated, vg_error_t *err);
+
 /* Parses and enforces a query for ctx without running it (e.g. query_exemplars, where nothing is kept). */
 int service_query_check(service_ctx_t *ctx, const char *text, vg_arena_t *arena, vg_error_t *err);
 
