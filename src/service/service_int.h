@@ -117,6 +117,11 @@ int service__cache_range(service__cache_t *c, const char *prefix, size_t prefix_
                          int64_t now_ms, const config_query_cache_t *cfg, service__range_fn fn, void *fctx,
                          vg_arena_t *arena, promql_result_t **out, vg_error_t *err);
 
+/* The alert rules of the cluster thresholds (clusters.c): *out NULL when clusters.alert_rules is off;
+ * free with rules_file_free. */
+struct rules_file;
+int service__cluster_rules(const config_t *cfg, struct rules_file **out, vg_error_t *err);
+
 typedef struct service__priv {
     pthread_mutex_t cfg_mu;    /* guards the pointer loads + refs of the config and auth state */
     service__auth_t *auth;     /* the auth state of the current config */
