@@ -459,7 +459,7 @@ int service__cache_range(service__cache_t *c, const char *prefix, size_t prefix_
         if (got < 0) return vg_error_set(err, got, "out of memory");
         /* usable when it overlaps or touches [ps, ce]: evaluate only the steps around it */
         bool usable = got == 1 && es <= ce + step && ee >= ps - step;
-        service__cache_count(c, 0, usable && es <= ps && ee >= ce);
+        service__cache_count(c, 0, usable); /* a hit reuses the extent, whole or in part */
         promql_result_t *head = NULL, *tail = NULL, *whole;
         if (usable) {
             if ((rc = eval_part(fn, fctx, ps, es - step, arena, &head, err)) ||
@@ -499,13 +499,16 @@ static int run_range(void *arg, int64_t start, int64_t end, vg_arena_t *arena, p
 }
 
 /* kind (r: extent prefix, t: whole result) + tenant + what changes an answer besides the text. */
-static char *cache_key(char kind, const service_ctx_t *ctx, const service_query_t *q, const char *text, vg_arena_t *arena,
-                       size_t *len) {
+static char *cache_key(char kind, const service_ctx_t *ctx, const service_query_t *q, const char *text, int64_t now,
+                       vg_arena_t *arena, size_t *len) {
     size_t tl = strlen(text), cap = tl + TENANCY_TENANT_MAX + 128;
     char *k = vg_arena_alloc(arena, cap);
     if (!k) return NULL;
-    int n = snprintf(k, cap, "%c\x1f%s\x1f%d\x1f%lld\x1f%lld\x1f%lld\x1f", kind, ctx->scoped ? ctx->tenant : "",
-                     ctx->scoped, (long long)q->step, (long long)(kind == 't' ? q->end - q->start : 0),
+    /* a whole result is found again by its range's length and how many steps (seconds for an instant)
+     * it lies behind now — the current window and the one before it are different answers */
+    int64_t unit = q->step > 1000 ? q->step : 1000, lag = kind == 't' ? (now - q->end) / unit : 0;
+    int n = snprintf(k, cap, "%c\x1f%s\x1f%d\x1f%lld\x1f%lld\x1f%lld\x1f%lld\x1f", kind, ctx->scoped ? ctx->tenant : "",
+                     ctx->scoped, (long long)q->step, (long long)(kind == 't' ? q->end - q->start : 0), (long long)lag,
                      (long long)ctx->cfg->query.lookback_delta_ms);
     if (n < 0 || (size_t)n + tl >= cap) return NULL;
     memcpy(k + n, text, tl);
@@ -527,7 +530,7 @@ int service_query_cached(service_ctx_t *ctx, const service_query_t *q, unsigned 
     size_t tkey_len = 0;
     char *tkey = NULL;
     if (flags & SERVICE_CACHE_RECENT) {
-        if (!(tkey = cache_key('t', ctx, q, p.text, arena, &tkey_len))) return vg_error_set(err, VG_ENOMEM, "out of memory");
+        if (!(tkey = cache_key('t', ctx, q, p.text, now, arena, &tkey_len))) return vg_error_set(err, VG_ENOMEM, "out of memory");
         int got = service__cache_get(priv->cache, tkey, tkey_len, now, cfg->ttl_ms, arena, out, NULL, NULL);
         if (got < 0) return vg_error_set(err, got, "out of memory");
         service__cache_count(priv->cache, 1, got == 1);
@@ -536,7 +539,7 @@ int service_query_cached(service_ctx_t *ctx, const service_query_t *q, unsigned 
     bool aligned = q->step > 0 && q->start % q->step == 0 && q->end % q->step == 0 && !strchr(p.text, '@');
     if ((flags & SERVICE_CACHE_EXTENTS) && aligned) {
         size_t klen;
-        char *key = cache_key('r', ctx, q, p.text, arena, &klen);
+        char *key = cache_key('r', ctx, q, p.text, now, arena, &klen);
         if (!key) return vg_error_set(err, VG_ENOMEM, "out of memory");
         range_ctx_t rc_ = {ctx, &p, q->step, q->timeout_ms};
         rc = service__cache_range(priv->cache, key, klen, q->start, q->end, q->step, now, cfg, run_range, &rc_, arena, out, err);
