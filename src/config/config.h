@@ -301,7 +301,7 @@ typedef struct config_clusters {
         config_threshold_t cpu, memory, disk; /* 70/90, 80/95, 80/90 */
     } thresholds;
     char *grafana_template;    /* the dashboard template of a cluster's public dashboard ("vigil-overview") */
-    bool alert_rules;          /* true: the thresholds become the operator rule group vigil-cluster-thresholds */
+    bool alert_rules;          /* false; true: the thresholds become the operator rule group vigil-cluster-thresholds */
     int64_t query_parallelism; /* 4: queries of one overview request evaluated at once */
 } config_clusters_t;
 

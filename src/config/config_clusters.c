@@ -42,7 +42,7 @@ static int clusters_defaults(config_t *c) {
     k->thresholds.cpu = (config_threshold_t){70, 90};
     k->thresholds.memory = (config_threshold_t){80, 95};
     k->thresholds.disk = (config_threshold_t){80, 90};
-    k->alert_rules = true;
+    k->alert_rules = false; /* opt-in: /api/v1/rules stays as Prometheus answers it unless asked */
     k->query_parallelism = 4;
     return k->label && k->grafana_template ? 0 : VG_ENOMEM;
 }

@@ -75,6 +75,7 @@ tenants:
 global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 5s}}
 query_cache: {{enabled: {str(cache_enabled).lower()}, ttl: 3s, max_freshness: 5s}}
 clusters:
+  alert_rules: true
   thresholds:
     memory: {{warning: {mem[0]}, critical: {mem[1]}}}
     disk: {{warning: 99.5, critical: 99.9}}
