@@ -21,7 +21,7 @@ static const config__section_t *const sections[] = {
     &config__section_server, &config__section_storage,        &config__section_log,
     &config__section_global, &config__section_scrape_configs, &config__section_auth,
     &config__section_tenants, &config__section_limits,        &config__section_grafana,
-    &config__section_query,  &config__section_rule_files,    &config__section_rules,
+    &config__section_query,  &config__section_query_cache, &config__section_clusters, &config__section_rule_files,    &config__section_rules,
     &config__section_alerting,
     &config__section_remote_query, &config__section_remote_read_limits,
     &config__section_remote_write,

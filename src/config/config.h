@@ -284,6 +284,30 @@ typedef struct config_query {
     uint64_t max_bytes;        /* 1GiB: memory one query's evaluation may allocate */
 } config_query_t;
 
+/* ---- query results cache (docs/configuration.md, `query_cache`) ---- */
+typedef struct config_query_cache {
+    bool enabled;              /* true */
+    uint64_t max_bytes;        /* 128MiB: results held, all tenants together (least recently used go first) */
+    int64_t ttl_ms;            /* 30s: how old a whole answer of the overview endpoints may be */
+    int64_t extent_ttl_ms;     /* 1h: how long a cached extent of a range query is trusted */
+    int64_t max_freshness_ms;  /* 10m: the newest samples never cached */
+} config_query_cache_t;
+
+/* ---- cluster overview (docs/api.md, `clusters`) ---- */
+typedef struct config_threshold {
+    double warning, critical; /* percent: >= warning is warning, >= critical is critical */
+} config_threshold_t;
+
+typedef struct config_clusters {
+    char *label;               /* "cluster": the label naming a node's cluster */
+    struct {
+        config_threshold_t cpu, memory, disk; /* 70/90, 80/95, 80/90 */
+    } thresholds;
+    char *grafana_template;    /* the dashboard template of a cluster's public dashboard ("vigil-overview") */
+    bool alert_rules;          /* false; true: the thresholds become the operator rule group vigil-cluster-thresholds */
+    int64_t query_parallelism; /* 4: queries of one overview request evaluated at once */
+} config_clusters_t;
+
 /* ---- grafana (docs/grafana.md) ---- */
 typedef struct config_grafana {
     char *url;                 /* NULL: the integration is off */
@@ -397,6 +421,8 @@ typedef struct config {
     config_ingest_limits_t ingest_limits; /* also under `limits:` in the file */
     config_grafana_t grafana;
     config_query_t query;
+    config_query_cache_t query_cache;
+    config_clusters_t clusters;
     config_strlist_t rule_files; /* globs, relative to the config file's directory */
     config_rules_t rules;
     config_alerting_t alerting;

@@ -100,7 +100,9 @@ void config__limits_resolve(config_t *c);
 /* config_grafana.c */
 extern const config__section_t config__section_grafana;
 /* config_query.c */
-extern const config__section_t config__section_query;
+extern const config__section_t config__section_query, config__section_query_cache;
+/* config_clusters.c */
+extern const config__section_t config__section_clusters;
 /* config_rules.c */
 extern const config__section_t config__section_rule_files, config__section_rules;
 /* config_alerting.c */

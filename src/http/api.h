@@ -87,5 +87,18 @@ int api_grafana_datasource(http_req_t *req, http_resp_t *resp);
 int api_grafana_alert(http_req_t *req, http_resp_t *resp);
 int api_grafana_health(http_req_t *req, http_resp_t *resp);
 int api_metrics_health(http_req_t *req, http_resp_t *resp);
+/* For other handlers acting in a tenant's Grafana organisation: the tenant a request acts for (its own,
+ * or ?tenant= for an admin), a Grafana failure carried into req->err, and provisioning the tenant's
+ * organisation (idempotent; the datasource key kept while valid). */
+struct grafana_err;
+int api_grafana_tenant(http_req_t *req, const char **out);
+int api_grafana_fail(http_req_t *req, int rc, const struct grafana_err *ge);
+int api_grafana_provision(http_req_t *req, const char *tenant);
+
+/* api_clusters.c: the cluster and node overview */
+int api_clusters(http_req_t *req, http_resp_t *resp);
+int api_cluster_metrics(http_req_t *req, http_resp_t *resp);
+int api_cluster_node_metrics(http_req_t *req, http_resp_t *resp);
+int api_cluster_grafana_dashboard(http_req_t *req, http_resp_t *resp);
 
 #endif

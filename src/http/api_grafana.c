@@ -118,6 +118,16 @@ static int provision(http_req_t *req, const char *tenant, bool rotate, bool *rot
     return 0;
 }
 
+int api_grafana_tenant(http_req_t *req, const char **out) { return tenant_of(req, out); }
+
+int api_grafana_fail(http_req_t *req, int rc, const grafana_err_t *ge) { return grafana_fail(req, rc, ge); }
+
+int api_grafana_provision(http_req_t *req, const char *tenant) {
+    bool rotated;
+    size_t n_revoked;
+    return provision(req, tenant, false, &rotated, &n_revoked);
+}
+
 /* The per-tenant limit of credential-minting requests: at most grafana.token_requests in any
  * grafana.token_window (a sliding window, not a bucket: no refill lets a sixth through early). 429
  * with Retry-After = when the oldest request leaves the window. */

@@ -20,7 +20,10 @@ static int run(http_req_t *req, http_resp_t *resp, const char *text, int64_t sta
     const char *stats = http_req_param(req, "stats");
     service_query_t q = {text, start, end, step, timeout_ms};
     promql_result_t *res;
-    int rc = service_query(req->ctx, &q, req->arena, &res, &req->audit_query, &req->err);
+    /* statistics describe one evaluation: such a request is evaluated whole, never from the cache */
+    int rc = step && !(stats && *stats)
+                 ? service_query_cached(req->ctx, &q, SERVICE_CACHE_EXTENTS, req->arena, &res, &req->audit_query, &req->err)
+                 : service_query(req->ctx, &q, req->arena, &res, &req->audit_query, &req->err);
     if (rc) return rc;
     vg_json_t j;
     http_json_success(&j, resp);

@@ -83,6 +83,10 @@ const http_route_t http_routes[] = {
     {"/api/v1/grafana/alerts", "grafana", G | P, T, api_grafana_alerts},
     {"/api/v1/grafana/alerts/{uid}", "grafana", G | HTTP_DELETE, T, api_grafana_alert},
     {"/api/v1/grafana/health", "grafana", G, T, api_grafana_health},
+    {"/api/v1/clusters", "query", G, T, api_clusters},
+    {"/api/v1/clusters/{cluster}/metrics", "query", G, T, api_cluster_metrics},
+    {"/api/v1/clusters/{cluster}/node-metrics", "query", G, T, api_cluster_node_metrics},
+    {"/api/v1/clusters/{cluster}/grafana-dashboard", "grafana", G, T, api_cluster_grafana_dashboard},
 };
 
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

@@ -425,10 +425,32 @@ static int replace_groups(rules_manager_t *m, const char *tenant, bool api, cons
     return 0;
 }
 
+/* Appends the groups the builtin hook makes from cfg (moved into specs). */
+static int add_builtin(rules_manager_t *m, const config_t *cfg, specs_t *specs, vg_error_t *err) {
+    rules_file_t *f = NULL;
+    int rc = m->o.builtin ? m->o.builtin(m->o.builtin_ctx, cfg, &f, err) : 0;
+    if (rc || !f) return rc;
+    rules_group_spec_t *nv = realloc(specs->v, (specs->n + f->n_groups + 1) * sizeof *nv);
+    if (!nv) {
+        rules_file_free(f);
+        return vg_error_set(err, VG_ENOMEM, "out of memory");
+    }
+    specs->v = nv;
+    memcpy(specs->v + specs->n, f->groups, f->n_groups * sizeof *f->groups); /* moved, not copied */
+    specs->n += f->n_groups;
+    free(f->groups);
+    free(f);
+    return 0;
+}
+
 int rules_manager_apply(rules_manager_t *m, const config_t *cfg, vg_error_t *err) {
     specs_t specs;
     int rc = load_specs(cfg, &specs, err);
     if (rc) return rc;
+    if ((rc = add_builtin(m, cfg, &specs, err))) {
+        specs_free(&specs);
+        return rc;
+    }
     pthread_mutex_lock(&m->mu);
     set_config(m, cfg);
     pthread_mutex_unlock(&m->mu);

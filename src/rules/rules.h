@@ -287,6 +287,10 @@ typedef struct rules_manager_opts {
      * markers, the restore's reference time); NULL: the wall clock. Tests with no_thread set it. */
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
+    /* Optional: operator groups vigil builds itself from a config (e.g. the cluster thresholds), added
+     * to those of the rule files on every load. *out NULL: none. Called without the manager's lock. */
+    int (*builtin)(void *ctx, const config_t *cfg, rules_file_t **out, vg_error_t *err);
+    void *builtin_ctx;
     bool no_thread; /* tests: no evaluation threads (evaluate with rules_manager_eval_due) */
 } rules_manager_opts_t;
 

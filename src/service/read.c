@@ -75,34 +75,52 @@ int service_query_format(service_ctx_t *ctx, const char *text, vg_arena_t *arena
     return 0;
 }
 
-int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *arena, promql_result_t **out,
-                  const char **evaluated, vg_error_t *err) {
-    *out = NULL;
+int service__query_prepare(service_ctx_t *ctx, const service_query_t *q, bool print, vg_arena_t *arena,
+                           service__prepared_t *out, const char **evaluated, vg_error_t *err) {
+    memset(out, 0, sizeof *out);
     if (evaluated) *evaluated = NULL;
-    promql_executor_t *ex;
-    promql_node_t *expr;
-    int rc = executor_of(ctx, arena, &ex, err);
-    if (rc || (rc = parse_enforced(ctx, q->text, q->step == 0, arena, &expr, err))) return rc;
+    int rc = executor_of(ctx, arena, &out->ex, err);
+    if (rc || (rc = parse_enforced(ctx, q->text, q->step == 0, arena, &out->expr, err))) return rc;
     const config_limits_t *lim = &ctx->limits;
     if (ctx->scoped && lim->max_query_range_ms && q->end - q->start > lim->max_query_range_ms) {
         char d[VG_DURATION_MAX];
         vg_duration_format(lim->max_query_range_ms, d);
         return vg_error_set(err, VG_ELIMIT, "the query time range exceeds the limit of %s for this tenant", d);
     }
-    /* the audit log records what was evaluated (printed only when the line will be written) */
-    if (evaluated && (ctx->scoped || ctx->admin) && vg_log_get_level() <= VG_LOG_INFO) {
+    /* the audit log records what was evaluated (printed only when the line will be written); the cache
+     * keys on the same text */
+    bool audit = evaluated && (ctx->scoped || ctx->admin) && vg_log_get_level() <= VG_LOG_INFO;
+    if (audit || print) {
         vg_buf_t b = VG_BUF_INIT;
-        if (!promql_print(expr, &b) && !b.failed) *evaluated = vg_arena_strndup(arena, b.data, b.len);
+        if (!promql_print(out->expr, &b) && !b.failed) out->text = vg_arena_strndup(arena, b.data, b.len);
         vg_buf_deinit(&b);
+        if (print && !out->text) return vg_error_set(err, VG_ENOMEM, "out of memory");
+        if (audit) *evaluated = out->text;
     }
-    promql_query_t pq = {expr, q->start, q->end, q->step, q->timeout_ms, ctx->scoped ? lim->max_samples_per_query : 0};
+    return 0;
+}
+
+int service__query_exec(service_ctx_t *ctx, const service__prepared_t *p, int64_t start, int64_t end, int64_t step,
+                        int64_t timeout_ms, vg_arena_t *arena, promql_result_t **out, vg_error_t *err) {
+    *out = NULL;
+    const config_limits_t *lim = &ctx->limits;
+    promql_query_t pq = {p->expr, start, end, step, timeout_ms, ctx->scoped ? lim->max_samples_per_query : 0};
     /* a tenant's concurrent queries are bounded too, on top of the engine's global gate */
     tenancy_usage_t *u = service_usage(ctx->svc);
+    int rc;
     if (ctx->scoped && (rc = tenancy_usage_query_begin(u, ctx->tenant, lim->max_concurrent_queries, vg_now_ms(), err)))
         return rc;
-    rc = q->step ? promql_query_range(ex, &pq, arena, out, err) : promql_query_instant(ex, &pq, arena, out, err);
+    rc = step ? promql_query_range(p->ex, &pq, arena, out, err) : promql_query_instant(p->ex, &pq, arena, out, err);
     if (ctx->scoped) tenancy_usage_query_end(u, ctx->tenant);
     return rc;
+}
+
+int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *arena, promql_result_t **out,
+                  const char **evaluated, vg_error_t *err) {
+    *out = NULL;
+    service__prepared_t p;
+    int rc = service__query_prepare(ctx, q, false, arena, &p, evaluated, err);
+    return rc ? rc : service__query_exec(ctx, &p, q->start, q->end, q->step, q->timeout_ms, arena, out, err);
 }
 
 /* ---- match[] ---- */

@@ -189,6 +189,11 @@ static void hook_send(void *p, const rules_alert_t *alerts, size_t n) {
     if (s->notifier) rules_notifier_send(s->notifier, alerts, n);
 }
 
+static int hook_builtin(void *p, const config_t *cfg, rules_file_t **out, vg_error_t *err) {
+    (void)p;
+    return service__cluster_rules(cfg, out, err);
+}
+
 int service_rules_start(service_t *s, vg_error_t *err) {
     if (!s->exec) return vg_error_set(err, VG_EUNAVAIL, "the rule manager needs the executor");
     rules_manager_opts_t o = {.exec = s->exec,
@@ -201,7 +206,9 @@ int service_rules_start(service_t *s, vg_error_t *err) {
                               .send = hook_send,
                               .send_ctx = s,
                               .tenant_label = hook_tenant_label,
-                              .tenant_label_ctx = s};
+                              .tenant_label_ctx = s,
+                              .builtin = hook_builtin,
+                              .builtin_ctx = s};
     config_t *c = service_config(s);
     rules_manager_t *m = NULL;
     int rc = rules_manager_new(&o, c, &m, err);

@@ -16,6 +16,7 @@
 #include "rules/rules.h"
 #include "tsdb/tsdb.h"
 #include "util/log.h"
+#include "util/pool.h"
 #include "util/timeutil.h"
 
 #include <pthread.h>
@@ -67,6 +68,10 @@ int service_init(service_t *app, config_t *cfg, const char *config_path, vg_erro
     if ((rc = tenancy_limiter_new(100000, &p->limiter)) || (rc = tenancy_usage_new(100000, &p->usage)))
         return vg_error_set(err, rc, "out of memory");
     if ((rc = service__mdstore_new(NULL, &p->metadata))) return vg_error_set(err, rc, "out of memory");
+    if ((rc = service__cache_new(&p->cache))) return vg_error_set(err, rc, "out of memory");
+    /* the caller of a batch works too: parallelism - 1 workers (a restart changes it) */
+    if ((rc = vg_pool_new((int)cfg->clusters.query_parallelism - 1, &p->pool)))
+        return vg_error_set(err, rc, "cannot start the query pool");
     if ((rc = service__auth_build(cfg, &p->auth, err))) return rc;
     apply_runtime(cfg);
     atomic_init(&app->last_reload_ok, true);
@@ -86,6 +91,8 @@ void service_deinit(service_t *app) {
         tenancy_limiter_free(p->limiter);
         tenancy_usage_free(p->usage);
         service__mdstore_free(p->metadata);
+        service__cache_free(p->cache);
+        vg_pool_free(p->pool);
         pthread_mutex_destroy(&p->cfg_mu);
         pthread_mutex_destroy(&p->reload_mu);
         free(p);

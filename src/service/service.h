@@ -133,6 +133,18 @@ typedef struct service_query {
  * expression as evaluated (after enforcement; arena) when the audit log will want it, else NULL. */
 int service_query(service_ctx_t *ctx, const service_query_t *q, vg_arena_t *arena, promql_result_t **out,
                   const char **evaluated, vg_error_t *err);
+/* service_query through the query results cache (query_cache; service/cache.c), which holds answers
+ * per tenant and enforced expression. SERVICE_CACHE_EXTENTS: a range query whose start and end are
+ * multiples of its step reuses the UTC days it shares with earlier queries and evaluates the rest
+ * (nothing newer than query_cache.max_freshness is stored); otherwise it runs as service_query.
+ * SERVICE_CACHE_RECENT: a whole answer for the same expression, step and range length computed at
+ * most query_cache.ttl ago is returned as it is (its own start/end/time), for the overview endpoints.
+ * Answers are the same as service_query's, except that RECENT ones may be up to ttl old. */
+#define SERVICE_CACHE_EXTENTS 1u
+#define SERVICE_CACHE_RECENT 2u
+int service_query_cached(service_ctx_t *ctx, const service_query_t *q, unsigned flags, vg_arena_t *arena,
+                         promql_result_t **out, const char **evaluated, vg_error_t *err);
+
 /* Parses and enforces a query for ctx without running it (e.g. query_exemplars, where nothing is kept). */
 int service_query_check(service_ctx_t *ctx, const char *text, vg_arena_t *arena, vg_error_t *err);
 
@@ -264,6 +276,78 @@ int service_tsdb_delete_series(service_ctx_t *ctx, const char *const *selectors,
                                vg_arena_t *arena, vg_error_t *err);
 /* Rewrites the blocks holding tombstones without the deleted samples. */
 int service_tsdb_clean_tombstones(service_ctx_t *ctx, vg_error_t *err);
+
+/* ---- the cluster and node overview (clusters.c; docs/api.md "Clusters") ---- */
+
+/* A figure against its thresholds (clusters.thresholds): ordered, so the worst of several is the max. */
+typedef enum {
+    SERVICE_STATE_UNKNOWN = -1, /* no value */
+    SERVICE_STATE_OK = 0,
+    SERVICE_STATE_WARNING = 1,  /* >= warning */
+    SERVICE_STATE_CRITICAL = 2, /* >= critical */
+} service_state_t;
+service_state_t service_threshold_state(double v, const config_threshold_t *t);
+/* "ok", "warning", "critical"; NULL for unknown. */
+const char *service_state_name(service_state_t s);
+
+typedef struct service_cluster {
+    const char *name;       /* arena */
+    size_t n_nodes, n_ready;
+    service_state_t status; /* the worst CPU, memory and disk state over its nodes */
+} service_cluster_t;
+
+/* A node; figures are NaN when their series are missing. Strings in the arena. */
+typedef struct service_node {
+    const char *cluster, *instance, *name, *ip;
+    int ready;                /* 1 Ready, 0 NotReady, -1 unknown */
+    const char *ready_source; /* "kube_node_status_condition", "up" or NULL (static) */
+    double cpu_percent;
+    double memory_used, memory_total, memory_percent;
+    double disk_used, disk_total, disk_percent; /* the root filesystem (mountpoint "/"); used = size - avail */
+    double net_receive_bps, net_transmit_bps;   /* bits/s, loopback and virtual interfaces left out */
+    double running_pods;                        /* kubelet_running_pods */
+    service_state_t cpu_state, memory_state, disk_state;
+} service_node_t;
+
+/* The clusters ctx has nodes in (sorted by name). */
+int service_clusters(service_ctx_t *ctx, vg_arena_t *arena, service_cluster_t **out, size_t *n_out, vg_error_t *err);
+/* The nodes of a cluster, sorted by name; VG_ENOTFOUND when ctx has none in it. */
+int service_cluster_nodes(service_ctx_t *ctx, const char *cluster, vg_arena_t *arena, service_node_t **out, size_t *n_out,
+                          vg_error_t *err);
+/* 0 when ctx has nodes in the cluster, else VG_ENOTFOUND. */
+int service_cluster_check(service_ctx_t *ctx, const char *cluster, vg_arena_t *arena, vg_error_t *err);
+
+/* A preset time range: 10min (30 s steps), today (since midnight UTC, 5 m), 7days (6 h), month (30 days,
+ * 1 d); end is the last step boundary at or before now. VG_EINVAL for another name. */
+typedef struct service_range {
+    const char *name; /* static */
+    int64_t start, end, step; /* ms */
+} service_range_t;
+int service_cluster_range(const char *name, int64_t now_ms, service_range_t *out);
+
+typedef struct service_cluster_metric {
+    const char *name, *unit;       /* "cpu" "percent", …, "network_receive" "bits_per_second" (static) */
+    double current;                /* now (NaN: no value) */
+    service_state_t state;         /* current against the thresholds (percent metrics only) */
+    const promql_point_t *points;  /* the range (arena) */
+    size_t n_points;
+    double average, previous_average; /* over the range, and over the range of the same length before it */
+    double change, change_percent;    /* average - previous_average, and that in percent of previous_average */
+} service_cluster_metric_t;
+
+typedef struct service_cluster_metrics {
+    service_range_t range;
+    service_cluster_metric_t *v; /* arena */
+    size_t n;
+} service_cluster_metrics_t;
+/* metric_type: all, cpu, memory, disk, network (both directions). VG_EINVAL for a bad preset or type,
+ * VG_ENOTFOUND for a cluster ctx has no nodes in. */
+int service_cluster_metrics(service_ctx_t *ctx, const char *cluster, const char *time_range, const char *metric_type,
+                            vg_arena_t *arena, service_cluster_metrics_t *out, vg_error_t *err);
+
+/* The operator rule group the thresholds become (clusters.alert_rules), and the file it shows under. */
+#define SERVICE_CLUSTER_RULE_GROUP "vigil-cluster-thresholds"
+#define SERVICE_CLUSTER_RULE_FILE "<vigil clusters>"
 
 /* ---- writes ---- */
 

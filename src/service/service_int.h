@@ -61,6 +61,67 @@ int service__metadata_add_received(service_ctx_t *ctx, promql_executor_t *ex, co
                                    const char *metric, long limit, vg_arena_t *arena, promql_metadata_t **io, size_t *n_io,
                                    vg_error_t *err);
 
+/* ---- reads (read.c): service_query in two halves, so the cache can key on the enforced text ---- */
+typedef struct service__prepared {
+    promql_executor_t *ex; /* acting for the caller (arena view) */
+    promql_node_t *expr;   /* parsed and enforced (arena) */
+    const char *text;      /* expr printed (arena): when asked for, or for the audit log; else NULL */
+} service__prepared_t;
+/* Parse → enforce → range limit; print: fill out->text. *evaluated as for service_query. */
+int service__query_prepare(service_ctx_t *ctx, const service_query_t *q, bool print, vg_arena_t *arena,
+                           service__prepared_t *out, const char **evaluated, vg_error_t *err);
+/* Runs a prepared expression over [start, end] (step 0: instant at start) within the tenant's
+ * concurrency limit. */
+int service__query_exec(service_ctx_t *ctx, const service__prepared_t *p, int64_t start, int64_t end, int64_t step,
+                        int64_t timeout_ms, vg_arena_t *arena, promql_result_t **out, vg_error_t *err);
+
+/* ---- the query results cache (cache.c) ---- */
+typedef struct service__cache service__cache_t;
+typedef struct service__cache_stats {
+    uint64_t hits, misses, evictions, bytes, entries;
+} service__cache_stats_t;
+/* An empty cache (its counters registered in selfmon_default()). 0 or VG_ENOMEM; free with
+ * service__cache_free. */
+int service__cache_new(service__cache_t **out);
+void service__cache_free(service__cache_t *c);
+void service__cache_stats(service__cache_t *c, service__cache_stats_t *out);
+/* Counts a lookup (kind 0: extent, 1: whole result). */
+void service__cache_count(service__cache_t *c, int kind, bool hit);
+/* The result stored under key if stored at most max_age_ms before now_ms: 1 with *out (a copy in arena)
+ * and its extent [*start, *end] (either may be NULL); 0 when absent or expired (an expired entry is
+ * dropped); VG_ENOMEM. */
+int service__cache_get(service__cache_t *c, const char *key, size_t key_len, int64_t now_ms, int64_t max_age_ms,
+                       vg_arena_t *arena, promql_result_t **out, int64_t *start, int64_t *end);
+/* Stores a copy of r under key (replacing any entry), covering [start, end], then evicts least recently
+ * used entries until the cache holds at most max_bytes. A result larger than max_bytes is not stored.
+ * 0 or VG_ENOMEM. */
+int service__cache_put(service__cache_t *c, const char *key, size_t key_len, int64_t now_ms, uint64_t max_bytes,
+                       const promql_result_t *r, int64_t start, int64_t end);
+/* One UTC day's share of a step-aligned range: its first and last grid point, and the day (ms). */
+typedef struct service__cache_piece {
+    int64_t start, end, day;
+} service__cache_piece_t;
+/* The pieces of [start, end] at step, in order; returns how many there are (fills at most cap). */
+size_t service__cache_split(int64_t start, int64_t end, int64_t step, service__cache_piece_t *out, size_t cap);
+/* r's points within [start, end] (series left without points are dropped); shares r's memory. */
+int service__cache_slice(const promql_result_t *r, int64_t start, int64_t end, vg_arena_t *arena, promql_result_t **out);
+/* Matrices of consecutive, disjoint time ranges (in order; NULL entries skipped) as one matrix sorted
+ * by labels, each series' points concatenated. */
+int service__cache_merge(promql_result_t *const *parts, size_t n, vg_arena_t *arena, promql_result_t **out);
+/* Evaluates the range query over [start, end] (grid points of the query's step). */
+typedef int (*service__range_fn)(void *ctx, int64_t start, int64_t end, vg_arena_t *arena, promql_result_t **out,
+                                 vg_error_t *err);
+/* A step-aligned range query through the extent cache: prefix names the query (tenant, enforced text,
+ * step); fn evaluates what the cache does not hold. */
+int service__cache_range(service__cache_t *c, const char *prefix, size_t prefix_len, int64_t start, int64_t end, int64_t step,
+                         int64_t now_ms, const config_query_cache_t *cfg, service__range_fn fn, void *fctx,
+                         vg_arena_t *arena, promql_result_t **out, vg_error_t *err);
+
+/* The alert rules of the cluster thresholds (clusters.c): *out NULL when clusters.alert_rules is off;
+ * free with rules_file_free. */
+struct rules_file;
+int service__cluster_rules(const config_t *cfg, struct rules_file **out, vg_error_t *err);
+
 typedef struct service__priv {
     pthread_mutex_t cfg_mu;    /* guards the pointer loads + refs of the config and auth state */
     service__auth_t *auth;     /* the auth state of the current config */
@@ -71,6 +132,8 @@ typedef struct service__priv {
     service__mdstore_t *metadata; /* received with writes */
     struct service__forward *forward; /* remote_write queues (forward.c); NULL until started */
     struct service__ruler *ruler; /* the ruler API's groups (ruler.c); NULL when the rule manager does not run */
+    service__cache_t *cache;      /* query results */
+    struct vg_pool *pool;         /* runs the queries of one overview request at once */
 } service__priv_t;
 
 /* forward.c: remote_write queues. Restarts the queues whose entry changed in the current config, starts
