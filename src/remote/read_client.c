@@ -343,8 +343,9 @@ static int rq_select(storage_querier_t *base, bool sorted, model_matcher_t *cons
         if (rc) {
             char msg[VG_ERROR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            rc = vg_error_set(err, rc == VG_EINVAL ? VG_EUPSTREAM : rc, "remote_read %s: %s%s", r->name, msg,
-                              rc == VG_ELIMIT ? " (sample_limit)" : "");
+            int code = rc == VG_EINVAL ? VG_EUPSTREAM : rc == VG_ETOOLARGE ? VG_ELIMIT : rc;
+            rc = vg_error_set(err, code, "remote_read %s: %s%s", r->name, msg,
+                              rc == VG_ELIMIT ? " (sample_limit)" : rc == VG_ETOOLARGE ? " (max_response_bytes)" : "");
         }
     }
     free(z);

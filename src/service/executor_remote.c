@@ -14,16 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The first line of a credentials file, into out (cap bytes). */
-static int read_secret(const char *what, const char *path, char *out, size_t cap, vg_error_t *err) {
+int service__read_secret(const char *section, const char *what, const char *path, char *out, size_t cap, vg_error_t *err) {
     FILE *f = fopen(path, "r");
-    if (!f) return vg_error_set(err, VG_ECONFIG, "remote_query: %s %s: %s", what, path, strerror(errno));
+    if (!f) return vg_error_set(err, VG_ECONFIG, "%s: %s %s: %s", section, what, path, strerror(errno));
     size_t n = fread(out, 1, cap - 1, f);
     bool more = fgetc(f) != EOF;
     fclose(f);
     out[n] = '\0';
     out[strcspn(out, "\r\n")] = '\0';
-    if (more && n == cap - 1) return vg_error_set(err, VG_ECONFIG, "remote_query: %s %s: longer than %zu bytes", what, path, cap - 2);
+    if (more && n == cap - 1) return vg_error_set(err, VG_ECONFIG, "%s: %s %s: longer than %zu bytes", section, what, path, cap - 2);
     return 0;
 }
 
@@ -94,9 +93,12 @@ int service_executor_remote(service_t *s, vg_error_t *err) {
     const config_remote_query_t *q = &c->remote_query;
     char password[1024] = "", credentials[4096] = "";
     int rc = 0;
-    if (q->basic_auth.password_file) rc = read_secret("basic_auth.password_file", q->basic_auth.password_file, password, sizeof password, err);
+    if (q->basic_auth.password_file)
+        rc = service__read_secret("remote_query", "basic_auth.password_file", q->basic_auth.password_file, password,
+                                  sizeof password, err);
     if (!rc && q->authorization.credentials_file)
-        rc = read_secret("authorization.credentials_file", q->authorization.credentials_file, credentials, sizeof credentials, err);
+        rc = service__read_secret("remote_query", "authorization.credentials_file", q->authorization.credentials_file,
+                                  credentials, sizeof credentials, err);
     char authz[4200] = "";
     const char *cred = q->authorization.credentials ? q->authorization.credentials : credentials;
     if (*cred) snprintf(authz, sizeof authz, "%s %s", q->authorization.type ? q->authorization.type : "Bearer", cred);
