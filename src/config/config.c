@@ -24,7 +24,7 @@ static const config__section_t *const sections[] = {
     &config__section_query,  &config__section_query_cache, &config__section_clusters, &config__section_rule_files,    &config__section_rules,
     &config__section_alerting,
     &config__section_remote_query, &config__section_remote_read_limits,
-    &config__section_remote_write,
+    &config__section_remote_write, &config__section_remote_read,
 };
 
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
@@ -70,6 +70,7 @@ static config_t *new_defaults(void) {
 config_t *config_default(void) {
     config_t *c = new_defaults();
     if (c) config__limits_resolve(c);
+    if (c) config__storage_resolve(c);
     return c;
 }
 

@@ -42,7 +42,7 @@ typedef enum { CONFIG_BACKEND_LOCAL, CONFIG_BACKEND_REMOTE } config_backend_t;
 typedef struct config_storage {
     char *path;
     int backend;                   /* config_backend_t: who answers reads (default local; remote: remote_query) */
-    int64_t retention_ms;
+    int64_t retention_ms;          /* default CONFIG_RETENTION_MS; gateway mode CONFIG_GATEWAY_RETENTION_MS */
     uint64_t retention_size;       /* bytes of blocks + WAL + head chunks kept at most; 0 = no limit */
     int wal_fsync;                 /* config_fsync_t, default interval */
     int64_t wal_fsync_interval_ms; /* default 1s */
@@ -374,6 +374,23 @@ typedef struct config_remote_read {
     int64_t sample_limit;        /* samples one request may return (all queries together) */
     uint64_t max_bytes_in_frame; /* STREAMED_XOR_CHUNKS: message bytes per frame (a series is never split) */
 } config_remote_read_t;
+/* ---- remote_read: other stores read into vigil's queries (docs/configuration.md#remote_read) ---- */
+typedef struct config_remote_read_entry {
+    char *url;                   /* required, http or https: the endpoint itself (…/api/v1/read) */
+    char *name;                  /* unique; default: the first 6 hex digits of a hash of the entry */
+    int64_t remote_timeout_ms;   /* per request (default 1m) */
+    config_kv_t headers;
+    bool read_recent;            /* default false: only queries reaching before the local data go remote */
+    config_kv_t required_matchers; /* name → value: selectors without all of them are not sent */
+    bool filter_external_labels; /* default true: external labels added to selectors, removed from answers */
+    config_basic_auth_t basic_auth;
+    config_authorization_t authorization;
+    config_tls_t tls_config;
+    bool tenant_safe;            /* vigil: tenants' queries read it too (default false: unscoped callers only) */
+    uint64_t max_response_bytes; /* vigil: one answer, compressed and decompressed (default 256MiB) */
+    int64_t sample_limit;        /* vigil: samples one query may read from it (default 50000000) */
+    int line, col;
+} config_remote_read_entry_t;
 /* ---- remote_write: forwarding what is stored to Prometheus-compatible receivers (docs/remote-write.md) ---- */
 typedef struct config_rw_queue {
     int64_t capacity;               /* samples buffered per shard (default 2500) */
@@ -429,6 +446,7 @@ typedef struct config {
     config_remote_query_t remote_query;
     config_remote_read_t remote_read_limits;
     struct { config_remote_write_t *v; size_t n; } remote_write;
+    struct { config_remote_read_entry_t *v; size_t n; } remote_read;
 } config_t;
 
 /* Whether requests without a token are served (unscoped). */
@@ -440,6 +458,10 @@ void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t
  * series cap a tenant gets by default: limits.max_series_total defaults to the memory available to
  * the process / CONFIG_BYTES_PER_SERIES, and limits.max_series to max_series_total /
  * CONFIG_TENANT_SERIES_SHARE (docs/configuration.md). */
+/* storage.retention when unset: 15 days; with storage.backend remote (gateway mode), where the local
+ * TSDB only buffers what the remote_write queues send, 6 hours. */
+#define CONFIG_RETENTION_MS (15LL * 24 * 3600 * 1000)
+#define CONFIG_GATEWAY_RETENTION_MS (6LL * 3600 * 1000)
 #define CONFIG_BYTES_PER_SERIES 4096
 #define CONFIG_TENANT_SERIES_SHARE 10
 /* The memory available to the process: physical memory, or the cgroup's memory limit when lower

@@ -68,6 +68,8 @@ typedef struct config__section {
 
 /* config_server.c */
 extern const config__section_t config__section_server, config__section_storage, config__section_log;
+/* Resolves storage.retention when the file leaves it unset (15d; 6h in gateway mode). */
+void config__storage_resolve(config_t *c);
 /* config_scrape.c */
 extern const config__section_t config__section_global, config__section_scrape_configs;
 /* Tables of the Prometheus HTTP-client and relabel types, shared by every section that uses them
@@ -93,6 +95,8 @@ void config__http_sd_init(void *elem);
 int config__check_sd(config_scrape_t *s, vg_error_t *err);
 /* config_remote_write.c */
 extern const config__section_t config__section_remote_write;
+/* config_remote_read.c */
+extern const config__section_t config__section_remote_read;
 /* config_tenancy.c */
 extern const config__section_t config__section_auth, config__section_tenants, config__section_limits;
 /* Resolves limits that are derived from others once the file is read (limits.max_series). */

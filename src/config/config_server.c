@@ -71,7 +71,7 @@ static const config__field_t storage_fields[] = {
 
 static int storage_defaults(config_t *c) {
     c->storage.path = strdup("./data");
-    c->storage.retention_ms = 15LL * 24 * 3600 * 1000;
+    c->storage.retention_ms = 0; /* unset: resolved by config__storage_resolve (it depends on backend) */
     c->storage.wal_fsync = CONFIG_FSYNC_INTERVAL;
     c->storage.wal_fsync_interval_ms = 1000;
     c->storage.wal_compression = true;
@@ -80,10 +80,24 @@ static int storage_defaults(config_t *c) {
     return c->storage.path ? 0 : VG_ENOMEM;
 }
 
+void config__storage_resolve(config_t *c) {
+    if (c->storage.retention_ms) return;
+    /* in gateway mode the local TSDB is the WAL buffer the remote_write queues read, not the store
+     * queries read: a short default keeps its disk bounded */
+    c->storage.retention_ms = c->storage.backend == CONFIG_BACKEND_REMOTE ? CONFIG_GATEWAY_RETENTION_MS : CONFIG_RETENTION_MS;
+}
+
+static int storage_check(config_t *c, vg_error_t *err) {
+    (void)err;
+    config__storage_resolve(c);
+    return 0;
+}
+
 const config__section_t config__section_storage = {
     .field = {.key = "storage", .type = F_STRUCT, .off = OFF(config_t, storage), .sub = storage_fields,
               .pos_off = OFF(config_storage_t, line)},
     .defaults = storage_defaults,
+    .check = storage_check,
 };
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};

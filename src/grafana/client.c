@@ -112,8 +112,9 @@ static bool http_url(const char *u) { return u && (!strncmp(u, "http://", 7) || 
 static int read_secret_file(const char *path, char **out, vg_error_t *err) {
     *out = NULL;
     char buf[1024];
-    int rc = vg_fs_read_secret(path, buf, sizeof buf, err);
-    if (rc) return vg_error_set(err, rc == VG_ELIMIT ? VG_ECONFIG : VG_EIO, "grafana: admin_password_file %s", err->msg);
+    vg_error_t e;
+    int rc = vg_fs_read_secret(path, buf, sizeof buf, &e);
+    if (rc) return vg_error_set(err, rc == VG_ELIMIT ? VG_ECONFIG : VG_EIO, "grafana: admin_password_file %s", e.msg);
     *out = strdup(buf);
     explicit_bzero(buf, sizeof buf);
     return *out ? 0 : VG_ENOMEM;

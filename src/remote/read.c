@@ -13,7 +13,10 @@
  *   ChunkedSeries       { repeated Label labels = 1; repeated Chunk chunks = 2; }
  *   Chunk               { int64 min_time_ms = 1; int64 max_time_ms = 2; Encoding type = 3 (XOR = 1); bytes data = 4; }
  *
- * Invariants of the decoder: every byte is walked once with bounds checked — varints of at most 10
+ * The request is decoded here (vigil serving) and encoded (vigil's client, read_client.c); the SAMPLES
+ * response is encoded here (serving) and decoded (the client).
+ *
+ * Invariants of the decoders: every byte is walked once with bounds checked — varints of at most 10
  * bytes, tags with a non-zero field number that fit 32 bits, lengths inside their enclosing message,
  * wire types 0/1/2/5 (groups are refused: proto3 has none), the declared wire type for known fields;
  * accepted_response_types is taken packed or not, as protobuf allows for a repeated enum. Scalars
@@ -105,7 +108,7 @@ static int want(cur_t *c, const uint8_t *at, const char *what, int wt, int w) {
 }
 
 static int rd_string(cur_t *c, vg_arena_t *a, const char **out) {
-    cur_t s;
+    cur_t s = {0};
     int rc = rd_len(c, &s);
     if (rc) return rc;
     *out = vg_arena_strndup(a, (const char *)s.p, (size_t)(s.end - s.p));
@@ -240,6 +243,164 @@ int remote_read_request_decode(const void *body, size_t len, const remote_read_l
     size_t got = n;
     int rc = snappy_uncompress(body, len, pb, &got) == SNAPPY_OK && got == n
                  ? remote_read_request_decode_pb(pb, n, lim, arena, out, err)
+                 : vg_error_set(err, VG_EINVAL, "snappy: corrupt block");
+    free(pb);
+    return rc;
+}
+
+/* ---- ReadResponse (the client's side of SAMPLES) ------------------------------------------------ */
+
+/* The number of fields `field` with wire type WT_LEN in message m (a first pass, so arrays are sized once). */
+static int count_msgs(cur_t m, uint32_t field, size_t *n) {
+    *n = 0;
+    while (m.p < m.end) {
+        uint32_t f;
+        int wt, rc = rd_tag(&m, &f, &wt);
+        if (rc) return rc;
+        if (f == field && wt == WT_LEN) ++*n;
+        if ((rc = skip(&m, wt))) return rc;
+    }
+    return 0;
+}
+
+static int rd_label(cur_t m, vg_arena_t *a, model_label_t *out) {
+    *out = (model_label_t){"", ""};
+    while (m.p < m.end) {
+        const uint8_t *at = m.p;
+        uint32_t f;
+        int wt, rc = rd_tag(&m, &f, &wt);
+        if (rc) return rc;
+        if (f == 1 || f == 2) {
+            if ((rc = want(&m, at, f == 1 ? "Label.name" : "Label.value", wt, WT_LEN)) ||
+                (rc = rd_string(&m, a, f == 1 ? &out->name : &out->value)))
+                return rc;
+        } else if ((rc = skip(&m, wt))) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int rd_sample(cur_t m, int64_t *t, double *v) {
+    *t = 0;
+    *v = 0;
+    while (m.p < m.end) {
+        const uint8_t *at = m.p;
+        uint32_t f;
+        int wt, rc = rd_tag(&m, &f, &wt);
+        if (rc) return rc;
+        if (f == 1) {
+            if ((rc = want(&m, at, "Sample.value", wt, WT_I64))) return rc;
+            if (m.end - m.p < 8) return bad(&m, m.p, "truncated fixed64");
+            uint64_t bits = 0;
+            for (int i = 7; i >= 0; i--) bits = bits << 8 | m.p[i];
+            memcpy(v, &bits, sizeof *v);
+            m.p += 8;
+        } else if (f == 2) {
+            uint64_t u;
+            if ((rc = want(&m, at, "Sample.timestamp", wt, WT_VARINT)) || (rc = rd_varint(&m, &u))) return rc;
+            *t = (int64_t)u;
+        } else if ((rc = skip(&m, wt))) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int rd_timeseries(cur_t m, int64_t *left, vg_arena_t *a, remote_read_series_t *out) {
+    size_t nl, ns;
+    int rc = count_msgs(m, 1, &nl);
+    if (rc || (rc = count_msgs(m, 2, &ns))) return rc;
+    if (*left >= 0 && (int64_t)ns > *left) return VG_ELIMIT;
+    if (*left >= 0) *left -= (int64_t)ns;
+    model_label_t *ls = vg_arena_calloc(a, nl ? nl : 1, sizeof *ls);
+    int64_t *t = vg_arena_alloc(a, (ns ? ns : 1) * sizeof *t);
+    double *v = vg_arena_alloc(a, (ns ? ns : 1) * sizeof *v);
+    if (!ls || !t || !v) return vg_error_set(m.err, VG_ENOMEM, "out of memory");
+    size_t il = 0, is = 0;
+    while (m.p < m.end) {
+        uint32_t f;
+        int wt;
+        cur_t sub = {0};
+        if ((rc = rd_tag(&m, &f, &wt))) return rc;
+        if (f == 1 && wt == WT_LEN) {
+            if ((rc = rd_len(&m, &sub)) || (rc = rd_label(sub, a, &ls[il++]))) return rc;
+        } else if (f == 2 && wt == WT_LEN) {
+            if ((rc = rd_len(&m, &sub)) || (rc = rd_sample(sub, &t[is], &v[is]))) return rc;
+            is++;
+        } else if ((rc = skip(&m, wt))) {
+            return rc;
+        }
+    }
+    model_labels_sort(ls, nl);
+    *out = (remote_read_series_t){ls, nl, t, v, ns};
+    return 0;
+}
+
+int remote_read_response_decode_pb(const void *pb, size_t len, int64_t max_samples, vg_arena_t *arena,
+                                   remote_read_result_t **out, size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    cur_t c = {pb, pb, (const uint8_t *)pb + len, err};
+    size_t nr;
+    int rc = count_msgs(c, 1, &nr);
+    if (rc) return rc;
+    remote_read_result_t *res = vg_arena_calloc(arena, nr ? nr : 1, sizeof *res);
+    if (!res) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    int64_t left = max_samples;
+    size_t k = 0;
+    while (c.p < c.end) {
+        uint32_t f;
+        int wt;
+        cur_t qr = {0};
+        if ((rc = rd_tag(&c, &f, &wt))) return rc;
+        if (f != 1 || wt != WT_LEN) {
+            if ((rc = skip(&c, wt))) return rc;
+            continue;
+        }
+        if ((rc = rd_len(&c, &qr))) return rc;
+        size_t ns;
+        if ((rc = count_msgs(qr, 1, &ns))) return rc;
+        remote_read_series_t *ss = vg_arena_calloc(arena, ns ? ns : 1, sizeof *ss);
+        if (!ss) return vg_error_set(err, VG_ENOMEM, "out of memory");
+        size_t i = 0;
+        while (qr.p < qr.end) {
+            cur_t ts = {0};
+            if ((rc = rd_tag(&qr, &f, &wt))) return rc;
+            if (f == 1 && wt == WT_LEN) {
+                if ((rc = rd_len(&qr, &ts)) || (rc = rd_timeseries(ts, &left, arena, &ss[i]))) {
+                    if (rc == VG_ELIMIT)
+                        rc = vg_error_set(err, VG_ELIMIT, "the answer holds more than %lld samples", (long long)max_samples);
+                    return rc;
+                }
+                i++;
+            } else if ((rc = skip(&qr, wt))) {
+                return rc;
+            }
+        }
+        res[k++] = (remote_read_result_t){ss, ns};
+    }
+    *out = res;
+    *n_out = k;
+    return 0;
+}
+
+int remote_read_response_decode(const void *body, size_t len, size_t max_decoded, int64_t max_samples,
+                                vg_arena_t *arena, remote_read_result_t **out, size_t *n_out, vg_error_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    size_t n;
+    if (snappy_uncompressed_length(body, len, &n) != SNAPPY_OK)
+        return vg_error_set(err, VG_EINVAL, "snappy: the body is not a snappy block");
+    if (n / 22 > len) return vg_error_set(err, VG_EINVAL, "snappy: corrupt block (claims %zu bytes from %zu)", n, len);
+    if (max_decoded && n > max_decoded)
+        return vg_error_set(err, VG_ETOOLARGE, "the decompressed answer of %zu bytes exceeds the limit of %zu bytes", n,
+                            max_decoded);
+    char *pb = malloc(n ? n : 1);
+    if (!pb) return vg_error_set(err, VG_ENOMEM, "out of memory");
+    size_t got = n;
+    int rc = snappy_uncompress(body, len, pb, &got) == SNAPPY_OK && got == n
+                 ? remote_read_response_decode_pb(pb, n, max_samples, arena, out, n_out, err)
                  : vg_error_set(err, VG_EINVAL, "snappy: corrupt block");
     free(pb);
     return rc;

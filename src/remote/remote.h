@@ -7,7 +7,9 @@
  *     local engine returns, so the HTTP layer answers identically whichever backend serves;
  *   - the remote read protocol (read.c): prometheus.ReadRequest decoding and the two response shapes
  *     Prometheus 2.42 serves — SAMPLES (snappy ReadResponse) and STREAMED_XOR_CHUNKS (framed
- *     ChunkedReadResponse messages) — for POST /api/v1/read.
+ *     ChunkedReadResponse messages) — for POST /api/v1/read;
+ *   - the remote read client (read_client.c): a storage querier over another store's remote read
+ *     endpoint, merged with the local one by service/ (the remote_read section).
  *
  * Threading: an executor is shared by every thread; read.c is pure functions over caller memory. */
 #ifndef VG_REMOTE_REMOTE_H
@@ -15,6 +17,7 @@
 
 #include "model/labels.h"
 #include "promql/executor.h"
+#include "tsdb/storage.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -104,7 +107,7 @@ int remote_read_request_decode(const void *body, size_t len, const remote_read_l
 /* Same over protobuf bytes without snappy (for the fuzz target and tests). */
 int remote_read_request_decode_pb(const void *pb, size_t len, const remote_read_limits_t *lim, vg_arena_t *arena,
                                   remote_read_request_t *out, vg_error_t *err);
-/* Encodes r as protobuf (no snappy) into out (tests, and a future remote read client). 0 or VG_ENOMEM. */
+/* Encodes r as protobuf (no snappy) into out (the remote read client, tests). 0 or VG_ENOMEM. */
 int remote_read_request_encode(const remote_read_request_t *r, vg_buf_t *out);
 
 /* The response type to answer with, as Prometheus 2.42 negotiates it: the first accepted type it
@@ -134,6 +137,23 @@ int remote_read_response_query(remote_read_response_t *r, const remote_read_seri
  * snappy). 0 or VG_ENOMEM. */
 int remote_read_response_finish(remote_read_response_t *r, vg_buf_t *out);
 
+/* A decoded ReadResponse (SAMPLES), as the remote read client receives it: one result per query of
+ * the request, each a list of series (labels sorted by name, samples as sent). Everything in arena. */
+typedef struct remote_read_result {
+    remote_read_series_t *series;
+    size_t n_series;
+} remote_read_result_t;
+
+/* Decodes a snappy-compressed ReadResponse (body borrowed for the call). Bounds: max_decoded bytes
+ * after snappy (0: none; VG_ETOOLARGE past it) and max_samples over every series of every result (< 0:
+ * none; VG_ELIMIT past it). Label names and values are copied into arena and labels are sorted.
+ * Errors: VG_EINVAL for bytes that are not snappy + protobuf ("protobuf: … at offset N"). */
+int remote_read_response_decode(const void *body, size_t len, size_t max_decoded, int64_t max_samples,
+                                vg_arena_t *arena, remote_read_result_t **out, size_t *n_out, vg_error_t *err);
+/* Same over protobuf bytes without snappy. */
+int remote_read_response_decode_pb(const void *pb, size_t len, int64_t max_samples, vg_arena_t *arena,
+                                   remote_read_result_t **out, size_t *n_out, vg_error_t *err);
+
 /* STREAMED_XOR_CHUNKS: the Content-Type of the body. */
 #define REMOTE_READ_CHUNKED_CT "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
 
@@ -149,5 +169,44 @@ typedef struct remote_read_chunk {
  * query_index}. 0 or VG_ENOMEM. */
 int remote_read_frame(vg_buf_t *out, int64_t query_index, const remote_read_series_t *series,
                       const remote_read_chunk_t *const *chunks, const size_t *n_chunks, size_t n_series);
+
+/* ---- the remote read client (read_client.c) ----------------------------------------------------- */
+
+/* A remote_read endpoint vigil reads from (Prometheus' remote_read client, 2.42): every select of a
+ * querier is one POST <url> of a snappy ReadRequest with one query — the selector's matchers, plus an
+ * equality matcher for each external label the selector does not name — accepting the SAMPLES answer.
+ * Added external labels are removed from the series that come back; a selector that lacks one of the
+ * required matchers (name="value", as written) is not sent and selects nothing. label_names and
+ * label_values of its queriers answer empty lists (remote read has no such call). */
+typedef struct remote_reader remote_reader_t;
+
+typedef struct remote_reader_opts {
+    const char *url;  /* the full endpoint: http://prometheus:9090/api/v1/read */
+    const char *name; /* in error messages */
+    const char *const *header_names, *const *header_values; /* extra headers sent with every request */
+    size_t n_headers;
+    const char *basic_user, *basic_password; /* HTTP basic auth (NULL: none) */
+    const char *authorization;               /* a whole Authorization header value (NULL: none) */
+    const char *ca_file, *cert_file, *key_file;
+    bool insecure_skip_verify;
+    int64_t timeout_ms;       /* per request, connection included */
+    uint64_t max_bytes;       /* an answer larger than this, compressed or not, fails the select (VG_ELIMIT) */
+    int64_t sample_limit;     /* samples one querier may receive over all its selects (< 0: none; VG_ELIMIT) */
+    const model_label_t *required; /* required_matchers as name=value pairs (copied) */
+    size_t n_required;
+    const model_label_t *external; /* external labels added to selectors and removed from answers (copied) */
+    size_t n_external;
+} remote_reader_opts_t;
+
+/* Every string of o is copied. *out is owned: free with remote_reader_free once its queriers are
+ * closed. Thread-safe: queriers of one reader may be used on several threads at once (one each). */
+int remote_reader_new(const remote_reader_opts_t *o, remote_reader_t **out, vg_error_t *err);
+void remote_reader_free(remote_reader_t *r);
+
+/* A querier (storage.h) over [mint, maxt] of the remote store; owned: storage_querier_close. Its
+ * selects fail with VG_EUNAVAIL (store unreachable, or an answer that is not 2xx, with the store's
+ * first line), VG_ETIMEOUT past timeout_ms, VG_ELIMIT past max_bytes or sample_limit, VG_EUPSTREAM
+ * for an answer that is not a ReadResponse; messages name the reader. Series come sorted. */
+int remote_reader_querier(remote_reader_t *r, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 
 #endif

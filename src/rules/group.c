@@ -80,7 +80,9 @@ int rules__query(rules_group_t *g, const rules_env_t *env, const char *expr, int
     int64_t t = ts_ns / RULES__NS_PER_MS;
     promql_query_t q = {.expr = root, .start_ms = t, .end_ms = t, .timeout_ms = env->query_timeout_ms};
     promql_result_t *res;
-    if ((rc = promql_query_instant(env->exec, &q, arena, &res, err))) return rc;
+    /* a tenant's group reads through a view acting for it, as its queries over the API do */
+    promql_executor_t *ex = promql_executor_scoped(env->exec, g->tenant, arena);
+    if ((rc = promql_query_instant(ex, &q, arena, &res, err))) return rc;
     if (res->type == PROMQL_TYPE_VECTOR) {
         *out = res->series;
         *n_out = res->n_series;

@@ -13,13 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct local {
     promql_executor_t base;
     service_t *svc; /* engine, db and scraper are read from it at each call (they start after us) */
+    bool scoped;    /* a view acting for a tenant (remote_read entries not tenant_safe are left out) */
 } local_t;
 
+static const promql_executor_vt local_vt;
+
 static int open_querier(void *ctx, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err) {
-    return tsdb_db_querier(ctx, mint, maxt, out, err);
+    const local_t *l = ctx;
+    return service__open_querier(l->svc, l->scoped, mint, maxt, out, err);
 }
 
 static int ready(const local_t *l, vg_error_t *err) {
@@ -32,7 +36,7 @@ static int exec_query(promql_executor_t *ex, const promql_query_t *q, vg_arena_t
     *out = NULL;
     int rc = ready(l, err);
     if (rc) return rc;
-    promql_queryable_t qb = {open_querier, l->svc->db};
+    promql_queryable_t qb = {open_querier, l};
     return promql_exec(l->svc->engine, &qb, q, arena, out, err);
 }
 
@@ -58,14 +62,17 @@ static bool newest_sample(storage_series_set_t *ss, storage_iterator_t **it, int
 }
 
 /* The series in [mint, maxt] matching any set, sorted and distinct, labels copied into arena; with
- * `latest`, each with its newest sample (series without one left out). */
+ * `latest`, each with its newest sample (series without one left out), from local storage only (as
+ * Prometheus federates its local storage); without, remote_read entries are read too. */
 static int collect(local_t *l, int64_t mint, int64_t maxt, const promql_matcher_set_t *sets, size_t n_sets, bool latest,
                    vg_arena_t *arena, promql_latest_t **out, size_t *n_out, vg_error_t *err) {
     *out = NULL;
     *n_out = 0;
     storage_querier_t *q;
     int rc = l->svc->db ? 0 : vg_error_set(err, VG_EUNAVAIL, "storage is not open");
-    if (rc || (rc = tsdb_db_querier(l->svc->db, mint, maxt, &q, err))) return rc;
+    if (rc || (rc = latest ? tsdb_db_querier(l->svc->db, mint, maxt, &q, err)
+                           : service__open_querier(l->svc, l->scoped, mint, maxt, &q, err)))
+        return rc;
     promql_latest_t *all = NULL;
     size_t n = 0, cap = 0;
     storage_iterator_t *it = NULL;
@@ -201,13 +208,23 @@ static int exec_metadata(promql_executor_t *ex, const char *metric, long limit, 
 
 static void exec_free(promql_executor_t *ex) { free(ex); }
 
+/* A view for one request: the same executor, knowing whether its caller is a tenant. */
+static promql_executor_t *exec_scoped(promql_executor_t *ex, const char *tenant, vg_arena_t *arena) {
+    local_t *v = vg_arena_alloc(arena, sizeof *v);
+    if (!v) return ex;
+    *v = *(local_t *)ex;
+    v->scoped = tenant != NULL;
+    return &v->base;
+}
+
 static const promql_executor_vt local_vt = {.query_instant = exec_query,
                                             .query_range = exec_query,
                                             .series = exec_series,
                                             .labels = exec_labels,
                                             .metadata = exec_metadata,
                                             .latest = exec_latest,
-                                            .free = exec_free};
+                                            .free = exec_free,
+                                            .scoped = exec_scoped};
 
 int service_executor_local(service_t *s, vg_error_t *err) {
     local_t *l = calloc(1, sizeof *l);
@@ -216,5 +233,6 @@ int service_executor_local(service_t *s, vg_error_t *err) {
     l->svc = s;
     promql_executor_free(s->exec);
     s->exec = &l->base;
+    service__rread_apply(s);
     return 0;
 }

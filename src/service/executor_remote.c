@@ -15,10 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A credentials file of remote_query, named in the error. */
-static int secret(const char *what, const char *path, char *out, size_t cap, vg_error_t *err) {
-    int rc = vg_fs_read_secret(path, out, cap, err);
-    return rc ? vg_error_set(err, VG_ECONFIG, "remote_query: %s %s", what, err->msg) : 0;
+int service__read_secret(const char *section, const char *what, const char *path, char *out, size_t cap, vg_error_t *err) {
+    vg_error_t e;
+    return vg_fs_read_secret(path, out, cap, &e) ? vg_error_set(err, VG_ECONFIG, "%s: %s %s", section, what, e.msg) : 0;
 }
 
 #define FED_MAX_LABELS 256
@@ -88,9 +87,12 @@ int service_executor_remote(service_t *s, vg_error_t *err) {
     const config_remote_query_t *q = &c->remote_query;
     char password[1024] = "", credentials[4096] = "";
     int rc = 0;
-    if (q->basic_auth.password_file) rc = secret("basic_auth.password_file", q->basic_auth.password_file, password, sizeof password, err);
+    if (q->basic_auth.password_file)
+        rc = service__read_secret("remote_query", "basic_auth.password_file", q->basic_auth.password_file, password,
+                                  sizeof password, err);
     if (!rc && q->authorization.credentials_file)
-        rc = secret("authorization.credentials_file", q->authorization.credentials_file, credentials, sizeof credentials, err);
+        rc = service__read_secret("remote_query", "authorization.credentials_file", q->authorization.credentials_file,
+                                  credentials, sizeof credentials, err);
     char authz[4200] = "";
     const char *cred = q->authorization.credentials ? q->authorization.credentials : credentials;
     if (*cred) snprintf(authz, sizeof authz, "%s %s", q->authorization.type ? q->authorization.type : "Bearer", cred);

@@ -85,6 +85,7 @@ void service_deinit(service_t *app) {
     priv_t *p = app->priv;
     promql_executor_free(app->exec);
     app->exec = NULL;
+    if (p) service__rread_free(app);
     config_unref(atomic_exchange(&app->cfg, NULL));
     if (p) {
         service__auth_unref(p->auth);
@@ -202,6 +203,7 @@ int service_reload(service_t *app, vg_error_t *err) {
     if (app->scraper) ingest_scraper_apply(app->scraper, nc, err);
     if (app->db) tsdb_db_set_max_series(app->db, (uint64_t)nc->ingest_limits.max_series_total);
     service__forward_apply(app);
+    service__rread_apply(app);
     if (app->notifier && rules_notifier_apply(app->notifier, nc, err))
         vg_log_error("config", "cannot apply the alerting section, the notifier keeps its previous Alertmanagers",
                      VG_LS("err", err->msg));

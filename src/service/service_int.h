@@ -134,7 +134,23 @@ typedef struct service__priv {
     struct service__ruler *ruler; /* the ruler API's groups (ruler.c); NULL when the rule manager does not run */
     service__cache_t *cache;      /* query results */
     struct vg_pool *pool;         /* runs the queries of one overview request at once */
+    struct service__rread *rread; /* the remote_read readers (remote_read.c); NULL: none */
 } service__priv_t;
+
+/* A credentials file into out (cap bytes; vg_fs_read_secret); VG_ECONFIG naming section and what when
+ * it cannot be read or is longer (executor_remote.c). */
+int service__read_secret(const char *section, const char *what, const char *path, char *out, size_t cap, vg_error_t *err);
+
+/* remote_read.c: the remote_read entries' readers, one set per config generation. apply builds the
+ * set of the current config (readers whose credentials cannot be read are left out, logged) and
+ * swaps it in; queriers opened before keep the old set until they close. free drops it (deinit). */
+typedef struct service__rread service__rread_t;
+void service__rread_apply(service_t *s);
+void service__rread_free(service_t *s);
+/* A querier over [mint, maxt]: the local TSDB merged with the remote_read entries this query needs —
+ * for a scoped caller only the tenant_safe ones; without read_recent only when mint is older than the
+ * local data (tsdb_db_start_time), up to that time. Owned: storage_querier_close. */
+int service__open_querier(service_t *s, bool scoped, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 
 /* forward.c: remote_write queues. Restarts the queues whose entry changed in the current config, starts
  * new ones, stops removed ones (no-op before service_remote_write_start). */

@@ -1451,6 +1451,14 @@ bool tsdb__db_block_replace(tsdb_db_t *db, tsdb__block_t *old, tsdb__block_t *nu
     return found;
 }
 
+int64_t tsdb_db_start_time(tsdb_db_t *db) {
+    int64_t t = atomic_load(&db->head->mint);
+    pthread_mutex_lock(&db->blocks_mu);
+    if (db->n_blocks && tsdb__block_meta(db->blocks[0])->mint < t) t = tsdb__block_meta(db->blocks[0])->mint;
+    pthread_mutex_unlock(&db->blocks_mu);
+    return t;
+}
+
 int tsdb_db_feed(tsdb_db_t *db, const storage_feed_pos_t *from, storage_feed_t **out, vg_error_t *err) {
     *out = NULL;
     if (!db->wal) return vg_error_set(err, VG_EUNSUPPORTED, "an in-memory database has no WAL to feed from");

@@ -326,3 +326,7 @@ int tsdb__merge_querier_new(storage_querier_t **qs, size_t n, storage_querier_t 
     *out = &q->base;
     return 0;
 }
+
+int tsdb_merge_queriers(storage_querier_t **qs, size_t n, storage_querier_t **out, vg_error_t *err) {
+    return tsdb__merge_querier_new(qs, n, out, err);
+}

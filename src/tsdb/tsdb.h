@@ -88,6 +88,16 @@ int tsdb_db_appender(tsdb_db_t *db, storage_appender_t **out, vg_error_t *err);
  * retention cannot drop data it may read. */
 int tsdb_db_querier(tsdb_db_t *db, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 
+/* The oldest timestamp the database may hold: the first block's min time, or the head's when older
+ * (INT64_MAX when empty). What a query older than this wants is not here (remote_read goes elsewhere
+ * for it). */
+int64_t tsdb_db_start_time(tsdb_db_t *db);
+/* One querier over several (each owned by it from now on, closed with it, even when this fails):
+ * series merged by labels, samples by time, a timestamp held by several sources read once from the
+ * first of them. Every source must hand out sorted series. n == 1 returns qs[0] itself. Owned:
+ * storage_querier_close. VG_EINVAL for n == 0, VG_ENOMEM. */
+int tsdb_merge_queriers(storage_querier_t **qs, size_t n, storage_querier_t **out, vg_error_t *err);
+
 /* Applies retention and writes a WAL checkpoint now (normally done in the background). Waits for open
  * queriers and appender batches to finish, so never call it from a thread that holds one. */
 int tsdb_db_checkpoint(tsdb_db_t *db, vg_error_t *err);

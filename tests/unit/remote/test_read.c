@@ -3,7 +3,8 @@
  * request refused cleanly, malformed messages with their offsets, the limits, negotiation as
  * Prometheus 2.42 does it, a ReadResponse read back by an independent decoder written here (after
  * snappy), and a streamed frame checked byte by byte (uvarint size, big-endian CRC32C computed here
- * bit by bit, ChunkedReadResponse fields). */
+ * bit by bit, ChunkedReadResponse fields); the client's ReadResponse decoder over what the server side
+ * encodes (bit-exact values, the sample and size limits, every truncation). */
 #include "remote/remote.h"
 
 #include <math.h>
@@ -290,10 +291,65 @@ static void frame(void **state) {
     vg_buf_deinit(&out);
 }
 
+/* A ReadResponse built by the server side decoded by the client side: results in order, labels sorted
+ * (given unsorted), samples bit-exact (NaN payloads, negative and zero timestamps, -0.0), the sample
+ * limit exact at the bound, max_decoded, and every truncation of the protobuf refused or read without
+ * a fault. */
+static void response_decode(void **state) {
+    (void)state;
+    model_label_t l1[] = {{"__name__", "up"}, {"job", "a"}}, l2[] = {{"__name__", "x"}};
+    int64_t t1[] = {-1000, 0, 5}, t2[] = {1700000000000};
+    double stale, v1[3] = {1.5, -0.0, 0}, v2[] = {INFINITY};
+    uint64_t stale_bits = 0x7ff0000000000002ull;
+    memcpy(&stale, &stale_bits, sizeof stale);
+    v1[2] = stale;
+    remote_read_series_t s1[] = {{l1, 2, t1, v1, 3}, {l2, 1, t2, v2, 1}};
+    remote_read_response_t r;
+    remote_read_response_init(&r);
+    assert_int_equal(remote_read_response_query(&r, s1, 2), 0);
+    assert_int_equal(remote_read_response_query(&r, NULL, 0), 0);
+    vg_buf_t z = VG_BUF_INIT;
+    assert_int_equal(remote_read_response_finish(&r, &z), 0);
+    vg_arena_t a;
+    vg_arena_init(&a, 4096);
+    vg_error_t err = {0};
+    remote_read_result_t *res;
+    size_t n;
+    assert_int_equal(remote_read_response_decode(z.data, z.len, 0, -1, &a, &res, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(res[0].n_series, 2);
+    assert_int_equal(res[1].n_series, 0);
+    const remote_read_series_t *g = &res[0].series[0];
+    assert_int_equal(g->n_labels, 2);
+    assert_string_equal(g->labels[0].name, "__name__");
+    assert_string_equal(g->labels[1].value, "a");
+    assert_int_equal(g->n_samples, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(g->t[i], t1[i]);
+        assert_memory_equal(&g->v[i], &v1[i], sizeof(double));
+    }
+    assert_int_equal(res[0].series[1].t[0], 1700000000000);
+    assert_true(isinf(res[0].series[1].v[0]));
+    /* the sample limit: 4 samples fit in 4, not in 3 */
+    assert_int_equal(remote_read_response_decode(z.data, z.len, 0, 4, &a, &res, &n, &err), 0);
+    assert_int_equal(remote_read_response_decode(z.data, z.len, 0, 3, &a, &res, &n, &err), VG_ELIMIT);
+    assert_non_null(strstr(err.msg, "more than 3 samples"));
+    assert_int_equal(remote_read_response_decode(z.data, z.len, 8, -1, &a, &res, &n, &err), VG_ETOOLARGE);
+    assert_int_equal(remote_read_response_decode("\xff\xff\xff\xff\x0f", 5, 0, -1, &a, &res, &n, &err), VG_EINVAL);
+    /* every prefix of the protobuf: a clean answer or a clean error */
+    for (size_t cut = 0; cut < r.pb.len; cut++) {
+        int rc = remote_read_response_decode_pb(r.pb.data, cut, -1, &a, &res, &n, &err);
+        assert_true(rc == 0 || rc == VG_EINVAL);
+    }
+    vg_arena_deinit(&a);
+    vg_buf_deinit(&z);
+    remote_read_response_deinit(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),       cmocka_unit_test(unpacked_and_negotiation), cmocka_unit_test(malformed),
-        cmocka_unit_test(samples_response), cmocka_unit_test(frame),
+        cmocka_unit_test(samples_response), cmocka_unit_test(frame),       cmocka_unit_test(response_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
