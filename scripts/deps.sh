@@ -20,8 +20,13 @@ PKGS=(
   chromium chromium-driver python3-selenium
 )
 
+# Packages whose command may come from elsewhere: a Node.js build that bundles npm (NodeSource's)
+# conflicts with Debian's npm package, so an npm already on the PATH is enough.
+declare -A provided_by_command=([npm]=npm)
+
 missing=()
 for p in "${PKGS[@]}"; do
+  if [ -n "${provided_by_command[$p]:-}" ] && command -v "${provided_by_command[$p]}" >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
