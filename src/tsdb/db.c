@@ -39,6 +39,7 @@
 #include "tsdb/tsdb_int.h"
 
 #include "selfmon/selfmon.h"
+#include "util/buf.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -814,8 +815,8 @@ static int load_blocks(tsdb_db_t *db, vg_error_t *err) {
                 break;
             }
             bad = nb;
-            snprintf(bad[n_bad].name, sizeof bad[n_bad].name, "%s", e->d_name);
-            snprintf(bad[n_bad].msg, sizeof bad[n_bad].msg, "%s", e2.msg);
+            vg_strlcpy(bad[n_bad].name, e->d_name, sizeof bad[n_bad].name);
+            vg_strlcpy(bad[n_bad].msg, e2.msg, sizeof bad[n_bad].msg);
             n_bad++;
         } else if ((rc = add_block(db, b)) != 0) {
             vg_error_set(err, rc, "out of memory");
@@ -859,8 +860,8 @@ static int load_blocks(tsdb_db_t *db, vg_error_t *err) {
         vg_log_error("tsdb", "unreadable block set aside", VG_LS("dir", p), VG_LS("error", bad[i].msg),
                      VG_LS("moved_to", moved ? to : "(rename failed; left in place)"));
         atomic_fetch_add(&db->blocks_corrupt, 1);
-        snprintf(db->corrupt_block, sizeof db->corrupt_block, "%s", bad[i].name);
-        snprintf(db->corrupt_reason, sizeof db->corrupt_reason, "%s", bad[i].msg);
+        vg_strlcpy(db->corrupt_block, bad[i].name, sizeof db->corrupt_block);
+        vg_strlcpy(db->corrupt_reason, bad[i].msg, sizeof db->corrupt_reason);
     }
     free(bad);
     if (rc == 0 && db->n_blocks > 1) qsort(db->blocks, db->n_blocks, sizeof *db->blocks, cmp_block);
@@ -1136,8 +1137,8 @@ void tsdb_db_stats(tsdb_db_t *db, tsdb_stats_t *o) {
     o->parents_removed_at_open = atomic_load(&db->parents_removed);
     o->chunk_read_errors = atomic_load(&db->chunk_errors);
     o->storage_bytes = o->block_bytes + head_disk_bytes(db);
-    snprintf(o->corrupt_block, sizeof o->corrupt_block, "%s", db->corrupt_block);
-    snprintf(o->corrupt_reason, sizeof o->corrupt_reason, "%s", db->corrupt_reason);
+    vg_strlcpy(o->corrupt_block, db->corrupt_block, sizeof o->corrupt_block);
+    vg_strlcpy(o->corrupt_reason, db->corrupt_reason, sizeof o->corrupt_reason);
 }
 
 /* ---- appender ---- */

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 typedef struct vg_buf {
@@ -34,5 +35,14 @@ int vg_buf_put_u64(vg_buf_t *b, uint64_t v);
 /* Hands the content to the caller (caller frees with free()); the buffer is left empty. Returns NULL
  * if the buffer failed. */
 char *vg_buf_steal(vg_buf_t *b, size_t *len_out);
+
+/* Copies src into dst (cap > 0 bytes), cut to cap - 1 bytes and NUL-terminated; returns strlen(src), so
+ * a result >= cap tells the copy was cut. For fixed-size name and message fields. */
+static inline size_t vg_strlcpy(char *dst, const char *src, size_t cap) {
+    size_t n = strlen(src), k = n < cap ? n : cap - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+    return n;
+}
 
 #endif

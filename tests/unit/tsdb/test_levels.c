@@ -2,6 +2,7 @@
  * (same answers through the merge querier, levels/sources/parents, parents removed after the last
  * querier), vertical compaction of overlapping blocks, retention by time and by size (also at open),
  * repair of an interrupted compaction at open, and a corrupt chunk met by a query. */
+#include "util/buf.h"
 #include "tsdb/block.h"
 #include "tsdb/block_int.h"
 #include "tsdb/compact.h"
@@ -247,7 +248,7 @@ static void level_compaction(void **state) {
     struct dirent *e;
     char child[TSDB_ULID_LEN + 1] = "";
     while ((e = readdir(d)))
-        if (strlen(e->d_name) == TSDB_ULID_LEN && strcmp(e->d_name, u[3])) snprintf(child, sizeof child, "%s", e->d_name);
+        if (strlen(e->d_name) == TSDB_ULID_LEN && strcmp(e->d_name, u[3])) vg_strlcpy(child, e->d_name, sizeof child);
     closedir(d);
     tsdb__block_t *b = open_block(dir, child);
     const tsdb__block_meta_t *m = tsdb__block_meta(b);
@@ -307,7 +308,7 @@ static void vertical_compaction(void **state) {
     struct dirent *e;
     char child[TSDB_ULID_LEN + 1] = "";
     while ((e = readdir(d)))
-        if (strlen(e->d_name) == TSDB_ULID_LEN) snprintf(child, sizeof child, "%s", e->d_name);
+        if (strlen(e->d_name) == TSDB_ULID_LEN) vg_strlcpy(child, e->d_name, sizeof child);
     closedir(d);
     tsdb__block_t *blk = open_block(dir, child);
     const tsdb__block_meta_t *m = tsdb__block_meta(blk);

@@ -33,7 +33,7 @@ static void run(const char *rules_yaml, const char *input, const char *want) {
         *eq = '\0';
         ingest_lbuilder_set(&b, tok, eq + 1);
     }
-    char got[512] = "";
+    char got[sizeof err.msg + 32] = "";
     bool kept = ingest_relabel_apply(r, &b);
     if (ingest_relabel_error(&b, &err)) {
         snprintf(got, sizeof got, "ERROR %d: %s", err.code, err.msg);
