@@ -143,6 +143,25 @@ def main():
             (pl, pstamp), (vl, vstamp) = federate_lines(pb), federate_lines(vb)
             check(f"/federate {params}: same families, labels and values", ps == vs == 200 and pl == vl and vstamp,
                   f"prometheus {ps} {pb}\nvigil      {vs} {vb}")
+        # a real Prometheus federating from vigil (honor_labels, as federation is set up) holds what
+        # vigil holds: the same series with vigil's external labels added, the same values
+        fport = free_port()
+        with open(f"{tmp}/fed.yml", "w") as f:
+            f.write("global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
+                    "  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n"
+                    "    params: {'match[]': ['{job=\"app\"}']}\n"
+                    f"    static_configs: [{{targets: ['127.0.0.1:{vport}']}}]\n")
+        fed = Proc([prom_bin, f"--config.file={tmp}/fed.yml", f"--storage.tsdb.path={tmp}/f",
+                    f"--web.listen-address=127.0.0.1:{fport}"], f"{tmp}/fed.log")
+        procs.append(fed)
+        q = lambda port: json.loads(get(port, "/api/v1/query", [("query", '{job="app"}')])[1])["data"]["result"]
+        check("a Prometheus federating from vigil scraped it",
+              wait_http(fport, "/-/ready") and wait_until(lambda: len(q(fport)) == len(q(vport)), 30), (q(vport), q(fport)))
+        ext = {"replica": "a", "Zone": "x"}
+        want = sorted((json.dumps({**ext, **r["metric"]}, sort_keys=True), r["value"][1]) for r in q(vport))
+        got = sorted((json.dumps(r["metric"], sort_keys=True), r["value"][1]) for r in q(fport))
+        check("the federating Prometheus holds vigil's series, external labels and values", want == got,
+              f"vigil+external {want}\nfederated      {got}")
         ps, _ = get(pport, "/federate", [("match[]", "up{")])
         vs, _ = get(vport, "/federate", [("match[]", "up{")])
         check("/federate with a bad selector: 400 as Prometheus", ps == vs == 400, (ps, vs))
