@@ -282,6 +282,27 @@ grafana:
         check("alert rule: both spellings of a field are a 400 naming both",
               st == 400 and '"for"' in err and '"for_duration"' in err, (st, body))
         call(port, "/api/v1/grafana/alerts/seed-rule", bob, method="DELETE")
+        # the cluster overview's dashboard: created from the cluster template on first request, published,
+        # the same link afterwards; only for a cluster the tenant has nodes in
+        h = {"Content-Encoding": "snappy", "Authorization": f"Bearer {alice}"}
+        node = {"__name__": "node_uname_info", "cluster": "c1", "nodename": "n1", "instance": "10.0.0.1:9100", "job": "node"}
+        st, _, body = request(port, "/api/v1/write", method="POST", headers=h,
+                              body=snappy(write_request([(node, [(int(time.time() * 1000), 1)])])))
+        check("alice's node of cluster c1 is written", st == 204, body)
+        st, _, d1 = call(port, "/api/v1/clusters/c1/grafana-dashboard", alice)
+        orgs = {o["name"]: o for o in fake_state()["orgs"]}
+        dash = [x for x in orgs["vigil-alice"]["dashboards"] if st == 200 and x["uid"] == d1["data"]["dashboard_uid"]]
+        pub = [x for x in orgs["vigil-alice"]["public_dashboards"] if st == 200 and x["dashboardUid"] == d1["data"]["dashboard_uid"]]
+        check("cluster dashboard: created from the template and published on first request",
+              st == 200 and d1["data"]["created"] is True and d1["data"]["url"] and len(dash) == 1 and len(pub) == 1,
+              (st, d1, orgs["vigil-alice"]["public_dashboards"]))
+        st, _, d2 = call(port, "/api/v1/clusters/c1/grafana-dashboard", alice)
+        check("cluster dashboard: the same link afterwards, nothing created again",
+              st == 200 and d2["data"]["created"] is False and d2["data"]["url"] == d1["data"]["url"]
+              and len([x for x in {o["name"]: o for o in fake_state()["orgs"]}["vigil-alice"]["dashboards"]
+                       if x["uid"] == d1["data"]["dashboard_uid"]]) == 1, (st, d2))
+        st, _, body = call(port, "/api/v1/clusters/c1/grafana-dashboard", bob)
+        check("cluster dashboard: another tenant's cluster is 404", st == 404, (st, body))
         st, _, body = call(port, "/api/v1/grafana/health", alice)
         check("grafana health", st == 200, body)
 
