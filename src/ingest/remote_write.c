@@ -207,6 +207,8 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
     memset(out, 0, sizeof *out);
     out->cur = m.p;
     out->end = m.end;
+    const uint8_t *lb = NULL, *le = NULL; /* the Label fields' bytes, while they are adjacent */
+    bool adjacent = true;
     while (m.p < m.end) {
         const uint8_t *at = m.p;
         uint32_t f;
@@ -222,6 +224,9 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
         cur_t s;
         if ((rc = rd_len(&m, &s))) return rc;
         if (f == 1) {
+            if (!lb) lb = at;
+            else if (le != at) adjacent = false;
+            le = m.p;
             ingest_label_t l;
             if ((rc = rd_label(s, &l))) return rc;
             if (lim) {
@@ -249,6 +254,10 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
             if (f == 3) out->n_exemplars++;
             else out->n_histograms++;
         }
+    }
+    if (lb && adjacent) {
+        out->label_bytes = lb;
+        out->label_bytes_len = (size_t)(le - lb);
     }
     return 0;
 }

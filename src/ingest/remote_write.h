@@ -49,6 +49,11 @@ typedef struct ingest_rw_series {
     const ingest_label_t *labels;
     size_t n_labels;
     size_t n_samples, n_exemplars, n_histograms;
+    /* The series' Label fields exactly as encoded (tags included), borrowed like labels, when they
+     * are adjacent in the message (as every known sender writes them); NULL otherwise. Equal bytes
+     * always decode to the same labels, so they identify the series without decoding it. */
+    const uint8_t *label_bytes;
+    size_t label_bytes_len;
     /* private sample cursor */
     const uint8_t *cur, *end;
 } ingest_rw_series_t;

@@ -67,6 +67,7 @@ int service_init(service_t *app, config_t *cfg, const char *config_path, vg_erro
     if ((rc = tenancy_limiter_new(100000, &p->limiter)) || (rc = tenancy_usage_new(100000, &p->usage)))
         return vg_error_set(err, rc, "out of memory");
     if ((rc = service__mdstore_new(NULL, &p->metadata))) return vg_error_set(err, rc, "out of memory");
+    if ((rc = service__refcache_new(&p->refcache))) return vg_error_set(err, rc, "out of memory");
     if ((rc = service__auth_build(cfg, &p->auth, err))) return rc;
     apply_runtime(cfg);
     atomic_init(&app->last_reload_ok, true);
@@ -86,6 +87,7 @@ void service_deinit(service_t *app) {
         tenancy_limiter_free(p->limiter);
         tenancy_usage_free(p->usage);
         service__mdstore_free(p->metadata);
+        service__refcache_free(p->refcache);
         pthread_mutex_destroy(&p->cfg_mu);
         pthread_mutex_destroy(&p->reload_mu);
         free(p);

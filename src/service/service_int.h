@@ -71,7 +71,17 @@ typedef struct service__priv {
     service__mdstore_t *metadata; /* received with writes */
     struct service__forward *forward; /* remote_write queues (forward.c); NULL until started */
     struct service__ruler *ruler; /* the ruler API's groups (ruler.c); NULL when the rule manager does not run */
+    struct service__refcache *refcache; /* series references of writes (refcache.c) */
 } service__priv_t;
+
+/* refcache.c: (write scope, encoded label bytes) -> storage reference; thread-safe. A scope of 0 (out of
+ * memory, an unusual scope) makes get miss and put do nothing. */
+typedef struct service__refcache service__refcache_t;
+int service__refcache_new(service__refcache_t **out);
+void service__refcache_free(service__refcache_t *c);
+uint32_t service__refcache_scope(service__refcache_t *c, const service_ctx_t *ctx);
+uint64_t service__refcache_get(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len);
+void service__refcache_put(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len, uint64_t ref);
 
 /* forward.c: remote_write queues. Restarts the queues whose entry changed in the current config, starts
  * new ones, stops removed ones (no-op before service_remote_write_start). */
