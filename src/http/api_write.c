@@ -76,16 +76,16 @@ static size_t dropped_total(const drops_t *d) {
     return n;
 }
 
-static model_label_t *labels_of(http_req_t *req, const ingest_rw_series_t *s);
+static model_label_t *labels_of(http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s);
 
 /* Records the first offending series: its labels (truncated; *ls is built when still NULL) and why. */
-static void note_first(drops_t *d, http_req_t *req, const ingest_rw_series_t *s, model_label_t **ls, const char *fmt,
-                       ...) __attribute__((format(printf, 5, 6)));
-static void note_first(drops_t *d, http_req_t *req, const ingest_rw_series_t *s, model_label_t **ls, const char *fmt,
-                       ...) {
+static void note_first(drops_t *d, http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s, model_label_t **ls,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void note_first(drops_t *d, http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s, model_label_t **ls,
+                       const char *fmt, ...) {
     if (d->first[0]) return;
     char lbuf[200] = "{?}", why[160];
-    if (!*ls) *ls = labels_of(req, s);
+    if (!*ls) *ls = labels_of(req, rd, s);
     if (*ls && model_labels_format(*ls, s->n_labels, lbuf, sizeof lbuf) >= sizeof lbuf)
         memcpy(lbuf + sizeof lbuf - 4, "...", 4);
     va_list ap;
@@ -105,7 +105,8 @@ static int sample_reason(int r) {
 }
 
 /* The labels of s as a model label set in the request's arena (NULL when out of memory). */
-static model_label_t *labels_of(http_req_t *req, const ingest_rw_series_t *s) {
+static model_label_t *labels_of(http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s) {
+    ingest_rw_series_labels(rd, s);
     model_label_t *ls = vg_arena_alloc(req->arena, (s->n_labels ? s->n_labels : 1) * sizeof *ls);
     for (size_t i = 0; i < s->n_labels && ls; i++) {
         ls[i].name = vg_arena_strndup(req->arena, s->labels[i].name.ptr, s->labels[i].name.len);
@@ -121,17 +122,17 @@ static model_label_t *labels_of(http_req_t *req, const ingest_rw_series_t *s) {
 static int append_all(http_req_t *req, ingest_rw_reader_t *rd, storage_appender_t *app, size_t *appended, drops_t *d) {
     uint32_t scope = service_write_scope(req->ctx);
     ingest_rw_series_t s;
-    while (ingest_rw_reader_next_series(rd, &s)) {
+    while (ingest_rw_reader_next_series_raw(rd, &s)) {
         size_t n = s.n_labels, n_smp = s.n_samples;
         uint64_t ref = s.label_bytes ? service_write_ref_get(req->ctx, scope, s.label_bytes, s.label_bytes_len) : 0;
         model_label_t *ls = NULL;
         if (!ref) {
-            if (!(ls = labels_of(req, &s))) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+            if (!(ls = labels_of(req, rd, &s))) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
             const char *name = model_labels_get(ls, n, MODEL_METRIC_NAME);
             if (!name || !*name) {
                 d->invalid++;
                 d->invalid_samples += n_smp;
-                note_first(d, req, &s, &ls, "invalid labels: no metric name");
+                note_first(d, req, rd, &s, &ls, "invalid labels: no metric name");
                 continue;
             }
         }
@@ -149,7 +150,7 @@ static int append_all(http_req_t *req, ingest_rw_reader_t *rd, storage_appender_
             else {
                 r = ref ? storage_append_ref(app, ref, smp.t_ms, smp.v, &aerr) : VG_ENOTFOUND;
                 if (r == VG_ENOTFOUND) { /* not known yet, or gone since: by labels */
-                    if (!ls && !(ls = labels_of(req, &s))) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+                    if (!ls && !(ls = labels_of(req, rd, &s))) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
                     r = storage_append(app, ls, n, smp.t_ms, smp.v, &ref, &aerr);
                     if (ref && s.label_bytes) service_write_ref_put(req->ctx, scope, s.label_bytes, s.label_bytes_len, ref);
                 }
@@ -157,25 +158,25 @@ static int append_all(http_req_t *req, ingest_rw_reader_t *rd, storage_appender_
             if (r == STORAGE_REJECT_SERIES_LIMIT) { /* a new series past the tenant's budget: none of its samples */
                 d->refused++;
                 d->refused_samples += n_smp - k;
-                note_first(d, req, &s, &ls, "new series over the tenant's series limit");
+                note_first(d, req, rd, &s, &ls, "new series over the tenant's series limit");
                 break;
             }
             if (r == STORAGE_REJECT_SERIES_LIMIT_TOTAL) { /* past the server-wide cap: none of its samples */
                 d->capped++;
                 d->capped_samples += n_smp - k;
-                note_first(d, req, &s, &ls, "new series over the server-wide series limit");
+                note_first(d, req, rd, &s, &ls, "new series over the server-wide series limit");
                 break;
             }
             if (r == VG_EINVAL || r == VG_ELIMIT) { /* labels the storage refuses: the series is skipped */
                 d->invalid++;
                 d->invalid_samples += n_smp - k;
-                note_first(d, req, &s, &ls, "invalid labels: %s", aerr.msg);
+                note_first(d, req, rd, &s, &ls, "invalid labels: %s", aerr.msg);
                 break;
             }
             if (r > 0) {
                 int why = sample_reason(r);
                 d->samples[why]++;
-                note_first(d, req, &s, &ls, "%s at timestamp %lld", reason[why], (long long)smp.t_ms);
+                note_first(d, req, rd, &s, &ls, "%s at timestamp %lld", reason[why], (long long)smp.t_ms);
                 continue;
             }
             if (r < 0) {

@@ -227,6 +227,10 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
             if (!lb) lb = at;
             else if (le != at) adjacent = false;
             le = m.p;
+            if (!lim && !labels) { /* pass 2 without labels: checked by pass 1, only counted */
+                out->n_labels++;
+                continue;
+            }
             ingest_label_t l;
             if ((rc = rd_label(s, &l))) return rc;
             if (lim) {
@@ -408,11 +412,12 @@ static bool next_len_field(cur_t *c, uint32_t field, cur_t *out) {
     return false;
 }
 
-int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out) {
+static int next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out, bool raw) {
     if (!r->loaded) return 0;
     cur_t c = {r->data, r->data + r->series_pos, r->data + r->len, NULL}, s;
     if (next_len_field(&c, 1, &s)) {
         r->series_pos = (size_t)(c.p - r->data);
+        if (raw && !rd_series(s, NULL, NULL, 0, out) && (out->label_bytes || !out->n_labels)) return 1;
         if (!rd_series(s, NULL, r->labels, r->labels_cap, out)) {
             out->labels = r->labels;
             return 1;
@@ -420,6 +425,21 @@ int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out)
     }
     r->series_pos = r->len;
     return 0;
+}
+
+int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out) { return next_series(r, out, false); }
+
+int ingest_rw_reader_next_series_raw(ingest_rw_reader_t *r, ingest_rw_series_t *out) { return next_series(r, out, true); }
+
+const ingest_label_t *ingest_rw_series_labels(ingest_rw_reader_t *r, ingest_rw_series_t *s) {
+    if (s->labels || !s->n_labels) return s->labels = r->labels;
+    /* label_bytes holds exactly the series' Label fields, which pass 1 checked */
+    cur_t c = {s->label_bytes, s->label_bytes, s->label_bytes + s->label_bytes_len, NULL}, m;
+    size_t n = 0;
+    while (n < s->n_labels && n < r->labels_cap && next_len_field(&c, 1, &m))
+        if (rd_label(m, &r->labels[n])) break;
+        else n++;
+    return s->labels = r->labels;
 }
 
 bool ingest_rw_series_next_sample(ingest_rw_series_t *s, ingest_rw_sample_t *out) {

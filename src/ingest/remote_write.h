@@ -98,6 +98,12 @@ const ingest_rw_stats_t *ingest_rw_reader_stats(const ingest_rw_reader_t *r);
 
 /* Next TimeSeries of the loaded request: 1 with *out set, 0 at the end. */
 int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out);
+/* The same without decoding the labels of a series that has label_bytes (out->labels is NULL then,
+ * n_labels set): for a caller that usually identifies a series by its bytes. */
+int ingest_rw_reader_next_series_raw(ingest_rw_reader_t *r, ingest_rw_series_t *out);
+/* Decodes the labels of s (from either call) when they are not yet; returns s->labels, valid as those
+ * of next_series. */
+const ingest_label_t *ingest_rw_series_labels(ingest_rw_reader_t *r, ingest_rw_series_t *s);
 
 /* Next sample of s (in the order sent): true with *out set, false at the end. */
 bool ingest_rw_series_next_sample(ingest_rw_series_t *s, ingest_rw_sample_t *out);

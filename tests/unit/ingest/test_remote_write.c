@@ -244,6 +244,36 @@ static void label_bytes(void **state) {
         assert_ptr_equal(s.label_bytes + 4, (const uint8_t *)s.labels[0].name.ptr);
         assert_ptr_equal(s.label_bytes + want - s.labels[2].value.len, (const uint8_t *)s.labels[2].value.ptr);
     }
+    /* next_series_raw: the same series, labels decoded on demand */
+    assert_int_equal(ingest_rw_reader_load_pb(&r, req.p, req.len, &err), 0);
+    ingest_rw_reader_t full;
+    ingest_rw_reader_init(&full, NULL);
+    assert_int_equal(ingest_rw_reader_load_pb(&full, req.p, req.len, &err), 0);
+    ingest_rw_series_t f;
+    size_t seen = 0;
+    while (ingest_rw_reader_next_series_raw(&r, &s)) {
+        assert_int_equal(ingest_rw_reader_next_series(&full, &f), 1);
+        assert_null(s.labels);
+        assert_int_equal(s.n_labels, f.n_labels);
+        assert_int_equal(s.n_samples, f.n_samples);
+        const ingest_label_t *l = ingest_rw_series_labels(&r, &s);
+        assert_ptr_equal(l, s.labels);
+        for (size_t k = 0; k < s.n_labels; k++) {
+            assert_ptr_equal(l[k].name.ptr, f.labels[k].name.ptr);
+            assert_int_equal(l[k].value.len, f.labels[k].value.len);
+            assert_ptr_equal(l[k].value.ptr, f.labels[k].value.ptr);
+        }
+        ingest_rw_sample_t a, b;
+        while (ingest_rw_series_next_sample(&s, &a)) {
+            assert_true(ingest_rw_series_next_sample(&f, &b));
+            assert_int_equal(a.t_ms, b.t_ms);
+            assert_memory_equal(&a.v, &b.v, sizeof a.v);
+        }
+        assert_false(ingest_rw_series_next_sample(&f, &b));
+        seen++;
+    }
+    assert_int_equal(seen, 5);
+    ingest_rw_reader_deinit(&full);
     pb_t again = build_request(5, false); /* the same request: the same bytes per series */
     assert_int_equal(again.len, req.len);
     assert_memory_equal(again.p, req.p, req.len);
@@ -251,9 +281,12 @@ static void label_bytes(void **state) {
     free(req.p);
     req = build_request(3, true); /* unknown fields between the labels */
     assert_int_equal(ingest_rw_reader_load_pb(&r, req.p, req.len, &err), 0);
-    while (ingest_rw_reader_next_series(&r, &s)) {
+    while (ingest_rw_reader_next_series_raw(&r, &s)) { /* decoded at once: no bytes to identify them */
         assert_null(s.label_bytes);
         assert_int_equal(s.label_bytes_len, 0);
+        assert_non_null(s.labels);
+        assert_int_equal(s.n_labels, 3);
+        assert_ptr_equal(ingest_rw_series_labels(&r, &s), s.labels);
     }
     free(req.p);
     ingest_rw_reader_deinit(&r);
