@@ -7,12 +7,17 @@
  *  - A key is (scope, bytes), compared in full (the hash only picks the slot), so a hit is the series a
  *    full resolution of the same labels in the same scope returns: equal bytes decode to equal labels,
  *    and the scope names everything the tenant appender adds to them (tenant, label, allowed values).
- *  - Scopes are interned (their ids never change while the cache lives); entries are only added, never
- *    changed, and a shard is emptied at once when it is full. A reference may outlive its series
+ *  - Scopes are interned (their ids never change while the cache lives); entries are only added (their
+ *    reference may be replaced), and the whole cache is emptied at once when it is full.
+ *  - Keys live in one append-only arena in the order they were put: a sender repeats its series in
+ *    much the same order, so the keys one request compares lie next to each other and stream from
+ *    memory instead of costing a cache miss each. A reference may outlive its series
  *    (retention, head compaction): the storage refuses it with VG_ENOTFOUND and the caller resolves the
  *    labels again, putting the new reference. Storage references are never reused, so a stale entry
  *    never names another series.
- *  - One mutex per shard; the scope table has its own. Neither is held while calling the storage. */
+ *  - Locks: one mutex per shard, then the arena's (taken inside a shard's to add a key; emptying takes
+ *    every shard's in order, then the arena's); the scope table's alone. None is held while calling
+ *    the storage. */
 #include "service_int.h"
 
 #include <stdlib.h>
@@ -21,13 +26,14 @@
 #include <xxhash.h>
 
 #define SHARDS 64
-#define SHARD_MAX_SLOTS (1u << 20) /* per shard, a power of two: ~32 MiB of slots for 32M series at most */
+#define MAX_ENTRIES (16u << 20)  /* before the cache starts over: ~0.5 GiB of slots plus the keys */
+#define ARENA_BLOCK (1u << 20)   /* bytes per arena block; a longer key gets a block of its own */
 #define SCOPES_MAX 4096            /* distinct scopes before the cache starts over (reloads add scopes) */
 
 typedef struct slot {
     uint64_t hash; /* 0: empty */
     uint64_t ref;
-    uint8_t *key; /* owned: the bytes, len of them */
+    const uint8_t *key; /* in the arena: the bytes, len of them */
     uint32_t len, scope;
 } slot_t;
 
@@ -37,7 +43,16 @@ typedef struct shard {
     size_t n, cap; /* cap: 0 or a power of two; n < cap / 2 */
 } shard_t;
 
+typedef struct block {
+    struct block *next;
+    size_t used, cap;
+    uint8_t data[];
+} block_t;
+
 struct service__refcache {
+    pthread_mutex_t arena_mu; /* guards blocks and n_entries */
+    block_t *blocks;          /* newest first */
+    size_t n_entries;
     pthread_mutex_t scope_mu;
     char **scopes; /* owned, n_scopes of them, each len-prefixed (scope_len) */
     size_t *scope_len;
@@ -49,16 +64,58 @@ int service__refcache_new(service__refcache_t **out) {
     service__refcache_t *c = calloc(1, sizeof *c);
     if (!c) return VG_ENOMEM;
     pthread_mutex_init(&c->scope_mu, NULL);
+    pthread_mutex_init(&c->arena_mu, NULL);
     for (size_t i = 0; i < SHARDS; i++) pthread_mutex_init(&c->shard[i].mu, NULL);
     *out = c;
     return 0;
 }
 
 static void shard_clear(shard_t *s) {
-    for (size_t i = 0; i < s->cap; i++) free(s->slots[i].key);
     free(s->slots);
     s->slots = NULL;
     s->n = s->cap = 0;
+}
+
+static void arena_clear(service__refcache_t *c) {
+    for (block_t *b = c->blocks, *nx; b; b = nx) {
+        nx = b->next;
+        free(b);
+    }
+    c->blocks = NULL;
+    c->n_entries = 0;
+}
+
+/* Empties every shard and the arena; the caller holds no shard lock. */
+static void clear_all(service__refcache_t *c) {
+    for (size_t i = 0; i < SHARDS; i++) pthread_mutex_lock(&c->shard[i].mu);
+    pthread_mutex_lock(&c->arena_mu);
+    for (size_t i = 0; i < SHARDS; i++) shard_clear(&c->shard[i]);
+    arena_clear(c);
+    pthread_mutex_unlock(&c->arena_mu);
+    for (size_t i = SHARDS; i-- > 0;) pthread_mutex_unlock(&c->shard[i].mu);
+}
+
+/* A copy of a key in the arena, counted as an entry; NULL when out of memory or full. Called under
+ * the key's shard lock. */
+static const uint8_t *arena_copy(service__refcache_t *c, const void *bytes, size_t len) {
+    pthread_mutex_lock(&c->arena_mu);
+    uint8_t *k = NULL;
+    if (c->n_entries < MAX_ENTRIES) {
+        block_t *b = c->blocks;
+        if (!b || b->cap - b->used < len) {
+            size_t cap = len > ARENA_BLOCK ? len : ARENA_BLOCK;
+            b = malloc(sizeof *b + cap);
+            if (b) *b = (block_t){.next = c->blocks, .used = 0, .cap = cap}, c->blocks = b;
+        }
+        if (b) {
+            k = b->data + b->used;
+            memcpy(k, bytes, len);
+            b->used += len;
+            c->n_entries++;
+        }
+    }
+    pthread_mutex_unlock(&c->arena_mu);
+    return k;
 }
 
 void service__refcache_free(service__refcache_t *c) {
@@ -67,10 +124,12 @@ void service__refcache_free(service__refcache_t *c) {
         shard_clear(&c->shard[i]);
         pthread_mutex_destroy(&c->shard[i].mu);
     }
+    arena_clear(c);
     for (size_t i = 0; i < c->n_scopes; i++) free(c->scopes[i]);
     free(c->scopes);
     free(c->scope_len);
     pthread_mutex_destroy(&c->scope_mu);
+    pthread_mutex_destroy(&c->arena_mu);
     free(c);
 }
 
@@ -84,11 +143,7 @@ static uint32_t scope_id(service__refcache_t *c, const char *k, size_t len) {
             goto out;
         }
     if (c->n_scopes == SCOPES_MAX) { /* ids are about to be reused: forget every entry first */
-        for (size_t i = 0; i < SHARDS; i++) {
-            pthread_mutex_lock(&c->shard[i].mu);
-            shard_clear(&c->shard[i]);
-            pthread_mutex_unlock(&c->shard[i].mu);
-        }
+        clear_all(c);
         for (size_t i = 0; i < c->n_scopes; i++) free(c->scopes[i]);
         c->n_scopes = 0;
     }
@@ -163,33 +218,43 @@ void service__refcache_put(service__refcache_t *c, uint32_t scope, const void *b
     if (!scope || !ref || len > UINT32_MAX) return;
     uint64_t h = key_hash(scope, bytes, len);
     shard_t *s = &c->shard[h & (SHARDS - 1)];
-    pthread_mutex_lock(&s->mu);
-    if (s->cap) { /* present: point it at the newer reference (the old series is gone) */
-        size_t mask = s->cap - 1;
-        for (size_t i = (size_t)(h >> 6) & mask; s->slots[i].hash; i = (i + 1) & mask) {
-            slot_t *e = &s->slots[i];
-            if (e->hash == h && e->scope == scope && e->len == len && !memcmp(e->key, bytes, len)) {
-                e->ref = ref;
-                goto out;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool full = false;
+        pthread_mutex_lock(&s->mu);
+        if (s->cap) { /* present: point it at the newer reference (the old series is gone) */
+            size_t mask = s->cap - 1;
+            for (size_t i = (size_t)(h >> 6) & mask; s->slots[i].hash; i = (i + 1) & mask) {
+                slot_t *e = &s->slots[i];
+                if (e->hash == h && e->scope == scope && e->len == len && !memcmp(e->key, bytes, len)) {
+                    e->ref = ref;
+                    goto out;
+                }
             }
         }
+        if ((s->n + 1) * 2 > s->cap) {
+            size_t nc = s->cap ? s->cap * 2 : 1024;
+            slot_t *ns = calloc(nc, sizeof *ns);
+            if (!ns) goto out;
+            for (size_t i = 0; i < s->cap; i++)
+                if (s->slots[i].hash) *place(ns, nc, s->slots[i].hash) = s->slots[i];
+            free(s->slots);
+            s->slots = ns;
+            s->cap = nc;
+        }
+        const uint8_t *k = arena_copy(c, bytes, len);
+        if (k) {
+            *place(s->slots, s->cap, h) = (slot_t){.hash = h, .ref = ref, .key = k, .len = (uint32_t)len, .scope = scope};
+            s->n++;
+        } else {
+            pthread_mutex_lock(&c->arena_mu);
+            full = c->n_entries >= MAX_ENTRIES;
+            pthread_mutex_unlock(&c->arena_mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (!full) return;
+        clear_all(c); /* full: start over rather than evict one by one */
     }
-    if ((s->n + 1) * 2 > s->cap) {
-        if (s->cap >= SHARD_MAX_SLOTS) shard_clear(s); /* full: start over rather than evict one by one */
-        size_t nc = s->cap ? s->cap * 2 : 1024;
-        slot_t *ns = calloc(nc, sizeof *ns);
-        if (!ns) goto out;
-        for (size_t i = 0; i < s->cap; i++)
-            if (s->slots[i].hash) *place(ns, nc, s->slots[i].hash) = s->slots[i];
-        free(s->slots);
-        s->slots = ns;
-        s->cap = nc;
-    }
-    uint8_t *k = malloc(len ? len : 1);
-    if (!k) goto out;
-    memcpy(k, bytes, len);
-    *place(s->slots, s->cap, h) = (slot_t){.hash = h, .ref = ref, .key = k, .len = (uint32_t)len, .scope = scope};
-    s->n++;
+    return;
 out:
     pthread_mutex_unlock(&s->mu);
 }
