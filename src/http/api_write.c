@@ -121,10 +121,21 @@ static model_label_t *labels_of(http_req_t *req, ingest_rw_reader_t *rd, ingest_
  * copy, no lookup by labels); the labels are built only for the others and to report a drop. */
 static int append_all(http_req_t *req, ingest_rw_reader_t *rd, storage_appender_t *app, size_t *appended, drops_t *d) {
     uint32_t scope = service_write_scope(req->ctx);
-    ingest_rw_series_t s;
-    while (ingest_rw_reader_next_series_raw(rd, &s)) {
+    /* first every series and its cached reference (the lookups overlap), then their samples */
+    size_t n_ser = ingest_rw_reader_stats(rd)->n_series, m = 0;
+    ingest_rw_series_t *ser = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *ser);
+    const uint8_t **keys = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *keys);
+    size_t *lens = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *lens);
+    uint64_t *refs = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *refs);
+    if (!ser || !keys || !lens || !refs) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+    for (; m < n_ser && ingest_rw_reader_next_series_raw(rd, &ser[m]); m++)
+        keys[m] = ser[m].label_bytes, lens[m] = ser[m].label_bytes_len;
+    service_write_refs_get(req->ctx, scope, m, keys, lens, refs);
+    for (size_t si = 0; si < m; si++) {
+        ingest_rw_series_t s = ser[si];
+        s.labels = NULL; /* the reader's array holds a later series' by now */
         size_t n = s.n_labels, n_smp = s.n_samples;
-        uint64_t ref = s.label_bytes ? service_write_ref_get(req->ctx, scope, s.label_bytes, s.label_bytes_len) : 0;
+        uint64_t ref = refs[si];
         model_label_t *ls = NULL;
         if (!ref) {
             if (!(ls = labels_of(req, rd, &s))) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");

@@ -205,7 +205,7 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
                      ingest_rw_series_t *out) {
     const bool validate = lim != NULL; /* pass 1; pass 2 only counts what pass 1 checked */
     memset(out, 0, sizeof *out);
-    out->cur = m.p;
+    out->cur = out->msg = m.p;
     out->end = m.end;
     const uint8_t *lb = NULL, *le = NULL; /* the Label fields' bytes, while they are adjacent */
     bool adjacent = true;
@@ -432,13 +432,9 @@ int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out)
 int ingest_rw_reader_next_series_raw(ingest_rw_reader_t *r, ingest_rw_series_t *out) { return next_series(r, out, true); }
 
 const ingest_label_t *ingest_rw_series_labels(ingest_rw_reader_t *r, ingest_rw_series_t *s) {
-    if (s->labels || !s->n_labels) return s->labels = r->labels;
-    /* label_bytes holds exactly the series' Label fields, which pass 1 checked */
-    cur_t c = {s->label_bytes, s->label_bytes, s->label_bytes + s->label_bytes_len, NULL}, m;
-    size_t n = 0;
-    while (n < s->n_labels && n < r->labels_cap && next_len_field(&c, 1, &m))
-        if (rd_label(m, &r->labels[n])) break;
-        else n++;
+    ingest_rw_series_t again; /* the message was checked by pass 1: this cannot fail */
+    cur_t m = {r->data, s->msg, s->end, NULL};
+    if (!s->msg || rd_series(m, NULL, r->labels, r->labels_cap, &again)) return s->labels;
     return s->labels = r->labels;
 }
 

@@ -54,8 +54,8 @@ typedef struct ingest_rw_series {
      * always decode to the same labels, so they identify the series without decoding it. */
     const uint8_t *label_bytes;
     size_t label_bytes_len;
-    /* private sample cursor */
-    const uint8_t *cur, *end;
+    /* private: sample cursor, the whole message */
+    const uint8_t *cur, *end, *msg;
 } ingest_rw_series_t;
 
 typedef struct ingest_rw_metadata {
@@ -101,8 +101,8 @@ int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out)
 /* The same without decoding the labels of a series that has label_bytes (out->labels is NULL then,
  * n_labels set): for a caller that usually identifies a series by its bytes. */
 int ingest_rw_reader_next_series_raw(ingest_rw_reader_t *r, ingest_rw_series_t *out);
-/* Decodes the labels of s (from either call) when they are not yet; returns s->labels, valid as those
- * of next_series. */
+/* Decodes the labels of s (from either call, even after later series were read) into the reader's
+ * array; returns s->labels, valid as those of next_series. */
 const ingest_label_t *ingest_rw_series_labels(ingest_rw_reader_t *r, ingest_rw_series_t *s);
 
 /* Next sample of s (in the order sent): true with *out set, false at the end. */

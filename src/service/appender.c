@@ -167,6 +167,12 @@ uint64_t service_write_ref_get(service_ctx_t *ctx, uint32_t scope, const void *b
     return scope ? service__refcache_get(((service__priv_t *)ctx->svc->priv)->refcache, scope, bytes, len) : 0;
 }
 
+void service_write_refs_get(service_ctx_t *ctx, uint32_t scope, size_t n, const uint8_t *const *keys, const size_t *lens,
+                            uint64_t *refs) {
+    if (scope) service__refcache_get_batch(((service__priv_t *)ctx->svc->priv)->refcache, scope, n, keys, lens, refs);
+    else memset(refs, 0, n * sizeof *refs);
+}
+
 void service_write_ref_put(service_ctx_t *ctx, uint32_t scope, const void *bytes, size_t len, uint64_t ref) {
     if (scope) service__refcache_put(((service__priv_t *)ctx->svc->priv)->refcache, scope, bytes, len, ref);
 }

@@ -72,8 +72,9 @@ int service__refcache_new(service__refcache_t **out) {
 
 static void shard_clear(shard_t *s) {
     free(s->slots);
-    s->slots = NULL;
-    s->n = s->cap = 0;
+    __atomic_store_n(&s->slots, NULL, __ATOMIC_RELAXED); /* atomic for the prefetch in get_batch */
+    __atomic_store_n(&s->cap, 0, __ATOMIC_RELAXED);
+    s->n = 0;
 }
 
 static void arena_clear(service__refcache_t *c) {
@@ -188,9 +189,9 @@ static uint64_t key_hash(uint32_t scope, const void *bytes, size_t len) {
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
-uint64_t service__refcache_get(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len) {
-    if (!scope || len > UINT32_MAX) return 0;
-    uint64_t h = key_hash(scope, bytes, len), ref = 0;
+/* The reference of a key whose hash is h, or 0. */
+static uint64_t lookup(service__refcache_t *c, uint32_t scope, uint64_t h, const void *bytes, size_t len) {
+    uint64_t ref = 0;
     shard_t *s = &c->shard[h & (SHARDS - 1)];
     pthread_mutex_lock(&s->mu);
     if (s->cap) {
@@ -205,6 +206,33 @@ uint64_t service__refcache_get(service__refcache_t *c, uint32_t scope, const voi
     }
     pthread_mutex_unlock(&s->mu);
     return ref;
+}
+
+uint64_t service__refcache_get(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len) {
+    if (!scope || len > UINT32_MAX) return 0;
+    return lookup(c, scope, key_hash(scope, bytes, len), bytes, len);
+}
+
+/* Asks the memory system for the slot a hash starts probing at, without the shard's lock: the table
+ * may be replaced meanwhile, which makes the hint useless, never wrong (the address is only computed
+ * as an integer and a prefetch never faults). */
+static void prefetch_slot(service__refcache_t *c, uint64_t h) {
+    shard_t *s = &c->shard[h & (SHARDS - 1)];
+    size_t cap = __atomic_load_n(&s->cap, __ATOMIC_RELAXED);
+    uintptr_t slots = (uintptr_t)__atomic_load_n(&s->slots, __ATOMIC_RELAXED);
+    if (cap && slots) __builtin_prefetch((const void *)(slots + ((size_t)(h >> 6) & (cap - 1)) * sizeof(slot_t)));
+}
+
+void service__refcache_get_batch(service__refcache_t *c, uint32_t scope, size_t n, const uint8_t *const *keys,
+                                 const size_t *lens, uint64_t *refs) {
+    enum { AHEAD = 8 }; /* lookups in flight: enough to cover a miss, few enough to stay cached */
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i < n) { /* refs[i] holds the hash until the lookup (0: not cached) */
+            refs[i] = scope && keys[i] && lens[i] <= UINT32_MAX ? key_hash(scope, keys[i], lens[i]) : 0;
+            if (refs[i]) prefetch_slot(c, refs[i]);
+        }
+        if (i >= AHEAD && refs[i - AHEAD]) refs[i - AHEAD] = lookup(c, scope, refs[i - AHEAD], keys[i - AHEAD], lens[i - AHEAD]);
+    }
 }
 
 /* Places an entry into slots (cap a power of two, a free slot guaranteed). */
@@ -238,8 +266,8 @@ void service__refcache_put(service__refcache_t *c, uint32_t scope, const void *b
             for (size_t i = 0; i < s->cap; i++)
                 if (s->slots[i].hash) *place(ns, nc, s->slots[i].hash) = s->slots[i];
             free(s->slots);
-            s->slots = ns;
-            s->cap = nc;
+            __atomic_store_n(&s->slots, ns, __ATOMIC_RELAXED);
+            __atomic_store_n(&s->cap, nc, __ATOMIC_RELAXED);
         }
         const uint8_t *k = arena_copy(c, bytes, len);
         if (k) {

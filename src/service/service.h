@@ -286,6 +286,9 @@ typedef struct service_metadata_counts {
 uint32_t service_write_scope(service_ctx_t *ctx);
 uint64_t service_write_ref_get(service_ctx_t *ctx, uint32_t scope, const void *bytes, size_t len); /* 0: none */
 void service_write_ref_put(service_ctx_t *ctx, uint32_t scope, const void *bytes, size_t len, uint64_t ref);
+/* The same as get for n keys at once (a NULL key: 0), faster for many: their lookups overlap. */
+void service_write_refs_get(service_ctx_t *ctx, uint32_t scope, size_t n, const uint8_t *const *keys, const size_t *lens,
+                            uint64_t *refs);
 
 struct ingest_rw_reader;
 /* Keeps the metadata entries of a loaded remote_write request for ctx's writer (its tenant when

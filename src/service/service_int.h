@@ -81,6 +81,9 @@ int service__refcache_new(service__refcache_t **out);
 void service__refcache_free(service__refcache_t *c);
 uint32_t service__refcache_scope(service__refcache_t *c, const service_ctx_t *ctx);
 uint64_t service__refcache_get(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len);
+/* refs[i] = get(keys[i], lens[i]) (0 for a NULL key), with the slots of later keys fetched meanwhile. */
+void service__refcache_get_batch(service__refcache_t *c, uint32_t scope, size_t n, const uint8_t *const *keys,
+                                 const size_t *lens, uint64_t *refs);
 void service__refcache_put(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len, uint64_t ref);
 
 /* forward.c: remote_write queues. Restarts the queues whose entry changed in the current config, starts

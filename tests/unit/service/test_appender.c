@@ -192,6 +192,22 @@ static void write_refs(void **state) {
         assert_int_equal(service_write_ref_get(&root, sr, key, (size_t)n), i);
     }
     assert_int_equal(service_write_ref_get(&alice, sa, "k1", 2), 9);
+    /* in a batch: the same answers, NULL keys and misses included */
+    enum { NB = 40 };
+    const uint8_t *keys[NB];
+    size_t lens[NB];
+    uint64_t refs[NB];
+    static char kb[NB][32];
+    for (size_t i = 0; i < NB; i++) {
+        int n = snprintf(kb[i], sizeof kb[i], "series-%zu", i * 1700 + 1); /* past 50000: a miss */
+        keys[i] = i % 7 == 3 ? NULL : (const uint8_t *)kb[i];
+        lens[i] = (size_t)n;
+    }
+    service_write_refs_get(&root, sr, NB, keys, lens, refs);
+    for (size_t i = 0; i < NB; i++)
+        assert_int_equal(refs[i], !keys[i] || i * 1700 + 1 > 50000 ? 0 : i * 1700 + 1);
+    service_write_refs_get(&bob, sb, NB, keys, lens, refs);
+    for (size_t i = 0; i < NB; i++) assert_int_equal(refs[i], 0);
     service_ctx_deinit(&alice);
     service_ctx_deinit(&bob);
     service_ctx_deinit(&root);
@@ -214,6 +230,11 @@ static void *refs_race(void *arg) {
         service_write_ref_put(&root, sc, key, (size_t)n, i * 8 + (uint64_t)r->id);
         n = snprintf(key, sizeof key, "%d/%llu", r->id, (unsigned long long)(i + 1) / 2);
         assert_int_equal(service_write_ref_get(&root, sc, key, (size_t)n), (i + 1) / 2 * 8 + (uint64_t)r->id);
+        const uint8_t *k = (const uint8_t *)key;
+        size_t l = (size_t)n;
+        uint64_t got;
+        service_write_refs_get(&root, sc, 1, &k, &l, &got);
+        assert_int_equal(got, (i + 1) / 2 * 8 + (uint64_t)r->id);
     }
     service_ctx_deinit(&root);
     return NULL;
