@@ -76,13 +76,18 @@ static size_t dropped_total(const drops_t *d) {
     return n;
 }
 
-/* Records the first offending series: its labels (truncated) and why. */
-static void note_first(drops_t *d, const model_label_t *ls, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void note_first(drops_t *d, const model_label_t *ls, size_t n, const char *fmt, ...) {
+static model_label_t *labels_of(http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s);
+
+/* Records the first offending series: its labels (truncated; *ls is built when still NULL) and why. */
+static void note_first(drops_t *d, http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s, model_label_t **ls,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void note_first(drops_t *d, http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s, model_label_t **ls,
+                       const char *fmt, ...) {
     if (d->first[0]) return;
-    char lbuf[200], why[160];
-    if (model_labels_format(ls, n, lbuf, sizeof lbuf) >= sizeof lbuf) memcpy(lbuf + sizeof lbuf - 4, "...", 4);
+    char lbuf[200] = "{?}", why[160];
+    if (!*ls) *ls = labels_of(req, rd, s);
+    if (*ls && model_labels_format(*ls, s->n_labels, lbuf, sizeof lbuf) >= sizeof lbuf)
+        memcpy(lbuf + sizeof lbuf - 4, "...", 4);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
@@ -99,26 +104,49 @@ static int sample_reason(int r) {
     }
 }
 
-/* Appends every valid sample of the request, counting what it drops; stops only at a storage error. */
+/* The labels of s as a model label set in the request's arena (NULL when out of memory). */
+static model_label_t *labels_of(http_req_t *req, ingest_rw_reader_t *rd, ingest_rw_series_t *s) {
+    ingest_rw_series_labels(rd, s);
+    model_label_t *ls = vg_arena_alloc(req->arena, (s->n_labels ? s->n_labels : 1) * sizeof *ls);
+    for (size_t i = 0; i < s->n_labels && ls; i++) {
+        ls[i].name = vg_arena_strndup(req->arena, s->labels[i].name.ptr, s->labels[i].name.len);
+        ls[i].value = vg_arena_strndup(req->arena, s->labels[i].value.ptr, s->labels[i].value.len);
+        if (!ls[i].name || !ls[i].value) ls = NULL;
+    }
+    return ls;
+}
+
+/* Appends every valid sample of the request, counting what it drops; stops only at a storage error.
+ * A series whose encoded labels the service has seen in this scope goes by its reference (no label
+ * copy, no lookup by labels); the labels are built only for the others and to report a drop. */
 static int append_all(http_req_t *req, ingest_rw_reader_t *rd, storage_appender_t *app, size_t *appended, drops_t *d) {
-    ingest_rw_series_t s;
-    while (ingest_rw_reader_next_series(rd, &s)) {
-        model_label_t *ls = vg_arena_alloc(req->arena, (s.n_labels ? s.n_labels : 1) * sizeof *ls);
-        for (size_t i = 0; i < s.n_labels && ls; i++) {
-            ls[i].name = vg_arena_strndup(req->arena, s.labels[i].name.ptr, s.labels[i].name.len);
-            ls[i].value = vg_arena_strndup(req->arena, s.labels[i].value.ptr, s.labels[i].value.len);
-            if (!ls[i].name || !ls[i].value) ls = NULL;
-        }
-        if (!ls) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+    uint32_t scope = service_write_scope(req->ctx);
+    /* first every series and its cached reference (the lookups overlap), then their samples */
+    size_t n_ser = ingest_rw_reader_stats(rd)->n_series, m = 0;
+    ingest_rw_series_t *ser = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *ser);
+    const uint8_t **keys = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *keys);
+    size_t *lens = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *lens);
+    uint64_t *refs = vg_arena_alloc(req->arena, (n_ser ? n_ser : 1) * sizeof *refs);
+    if (!ser || !keys || !lens || !refs) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+    for (; m < n_ser && ingest_rw_reader_next_series_raw(rd, &ser[m]); m++)
+        keys[m] = ser[m].label_bytes, lens[m] = ser[m].label_bytes_len;
+    service_write_refs_get(req->ctx, scope, m, keys, lens, refs);
+    for (size_t si = 0; si < m; si++) {
+        ingest_rw_series_t s = ser[si];
+        s.labels = NULL; /* the reader's array holds a later series' by now */
         size_t n = s.n_labels, n_smp = s.n_samples;
-        const char *name = model_labels_get(ls, n, MODEL_METRIC_NAME);
-        if (!name || !*name) {
-            d->invalid++;
-            d->invalid_samples += n_smp;
-            note_first(d, ls, n, "invalid labels: no metric name");
-            continue;
+        uint64_t ref = refs[si];
+        model_label_t *ls = NULL;
+        if (!ref) {
+            if (!(ls = labels_of(req, rd, &s))) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+            const char *name = model_labels_get(ls, n, MODEL_METRIC_NAME);
+            if (!name || !*name) {
+                d->invalid++;
+                d->invalid_samples += n_smp;
+                note_first(d, req, rd, &s, &ls, "invalid labels: no metric name");
+                continue;
+            }
         }
-        uint64_t ref = 0;
         ingest_rw_sample_t smp;
         int64_t last_t = INT64_MIN; /* newest sample of this series taken into the batch */
         double last_v = 0;
@@ -131,32 +159,35 @@ static int append_all(http_req_t *req, ingest_rw_reader_t *rd, storage_appender_
             if (smp.t_ms < last_t) r = STORAGE_REJECT_OUT_OF_ORDER;
             else if (smp.t_ms == last_t && memcmp(&smp.v, &last_v, sizeof last_v)) r = STORAGE_REJECT_DUPLICATE;
             else {
-                r = ref ? storage_append_ref(app, ref, smp.t_ms, smp.v, &aerr)
-                        : storage_append(app, ls, n, smp.t_ms, smp.v, &ref, &aerr);
-                if (r == VG_ENOTFOUND) r = storage_append(app, ls, n, smp.t_ms, smp.v, &ref, &aerr);
+                r = ref ? storage_append_ref(app, ref, smp.t_ms, smp.v, &aerr) : VG_ENOTFOUND;
+                if (r == VG_ENOTFOUND) { /* not known yet, or gone since: by labels */
+                    if (!ls && !(ls = labels_of(req, rd, &s))) return vg_error_set(&req->err, VG_ENOMEM, "out of memory");
+                    r = storage_append(app, ls, n, smp.t_ms, smp.v, &ref, &aerr);
+                    if (ref && s.label_bytes) service_write_ref_put(req->ctx, scope, s.label_bytes, s.label_bytes_len, ref);
+                }
             }
             if (r == STORAGE_REJECT_SERIES_LIMIT) { /* a new series past the tenant's budget: none of its samples */
                 d->refused++;
                 d->refused_samples += n_smp - k;
-                note_first(d, ls, n, "new series over the tenant's series limit");
+                note_first(d, req, rd, &s, &ls, "new series over the tenant's series limit");
                 break;
             }
             if (r == STORAGE_REJECT_SERIES_LIMIT_TOTAL) { /* past the server-wide cap: none of its samples */
                 d->capped++;
                 d->capped_samples += n_smp - k;
-                note_first(d, ls, n, "new series over the server-wide series limit");
+                note_first(d, req, rd, &s, &ls, "new series over the server-wide series limit");
                 break;
             }
             if (r == VG_EINVAL || r == VG_ELIMIT) { /* labels the storage refuses: the series is skipped */
                 d->invalid++;
                 d->invalid_samples += n_smp - k;
-                note_first(d, ls, n, "invalid labels: %s", aerr.msg);
+                note_first(d, req, rd, &s, &ls, "invalid labels: %s", aerr.msg);
                 break;
             }
             if (r > 0) {
                 int why = sample_reason(r);
                 d->samples[why]++;
-                note_first(d, ls, n, "%s at timestamp %lld", reason[why], (long long)smp.t_ms);
+                note_first(d, req, rd, &s, &ls, "%s at timestamp %lld", reason[why], (long long)smp.t_ms);
                 continue;
             }
             if (r < 0) {

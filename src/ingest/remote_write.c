@@ -205,8 +205,10 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
                      ingest_rw_series_t *out) {
     const bool validate = lim != NULL; /* pass 1; pass 2 only counts what pass 1 checked */
     memset(out, 0, sizeof *out);
-    out->cur = m.p;
+    out->cur = out->msg = m.p;
     out->end = m.end;
+    const uint8_t *lb = NULL, *le = NULL; /* the Label fields' bytes, while they are adjacent */
+    bool adjacent = true;
     while (m.p < m.end) {
         const uint8_t *at = m.p;
         uint32_t f;
@@ -222,6 +224,13 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
         cur_t s;
         if ((rc = rd_len(&m, &s))) return rc;
         if (f == 1) {
+            if (!lb) lb = at;
+            else if (le != at) adjacent = false;
+            le = m.p;
+            if (!lim && !labels) { /* pass 2 without labels: checked by pass 1, only counted */
+                out->n_labels++;
+                continue;
+            }
             ingest_label_t l;
             if ((rc = rd_label(s, &l))) return rc;
             if (lim) {
@@ -249,6 +258,10 @@ static int rd_series(cur_t m, const ingest_rw_limits_t *lim, ingest_label_t *lab
             if (f == 3) out->n_exemplars++;
             else out->n_histograms++;
         }
+    }
+    if (lb && adjacent) {
+        out->label_bytes = lb;
+        out->label_bytes_len = (size_t)(le - lb);
     }
     return 0;
 }
@@ -399,11 +412,12 @@ static bool next_len_field(cur_t *c, uint32_t field, cur_t *out) {
     return false;
 }
 
-int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out) {
+static int next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out, bool raw) {
     if (!r->loaded) return 0;
     cur_t c = {r->data, r->data + r->series_pos, r->data + r->len, NULL}, s;
     if (next_len_field(&c, 1, &s)) {
         r->series_pos = (size_t)(c.p - r->data);
+        if (raw && !rd_series(s, NULL, NULL, 0, out) && (out->label_bytes || !out->n_labels)) return 1;
         if (!rd_series(s, NULL, r->labels, r->labels_cap, out)) {
             out->labels = r->labels;
             return 1;
@@ -411,6 +425,17 @@ int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out)
     }
     r->series_pos = r->len;
     return 0;
+}
+
+int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out) { return next_series(r, out, false); }
+
+int ingest_rw_reader_next_series_raw(ingest_rw_reader_t *r, ingest_rw_series_t *out) { return next_series(r, out, true); }
+
+const ingest_label_t *ingest_rw_series_labels(ingest_rw_reader_t *r, ingest_rw_series_t *s) {
+    ingest_rw_series_t again; /* the message was checked by pass 1: this cannot fail */
+    cur_t m = {r->data, s->msg, s->end, NULL};
+    if (!s->msg || rd_series(m, NULL, r->labels, r->labels_cap, &again)) return s->labels;
+    return s->labels = r->labels;
 }
 
 bool ingest_rw_series_next_sample(ingest_rw_series_t *s, ingest_rw_sample_t *out) {

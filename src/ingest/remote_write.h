@@ -49,8 +49,13 @@ typedef struct ingest_rw_series {
     const ingest_label_t *labels;
     size_t n_labels;
     size_t n_samples, n_exemplars, n_histograms;
-    /* private sample cursor */
-    const uint8_t *cur, *end;
+    /* The series' Label fields exactly as encoded (tags included), borrowed like labels, when they
+     * are adjacent in the message (as every known sender writes them); NULL otherwise. Equal bytes
+     * always decode to the same labels, so they identify the series without decoding it. */
+    const uint8_t *label_bytes;
+    size_t label_bytes_len;
+    /* private: sample cursor, the whole message */
+    const uint8_t *cur, *end, *msg;
 } ingest_rw_series_t;
 
 typedef struct ingest_rw_metadata {
@@ -93,6 +98,12 @@ const ingest_rw_stats_t *ingest_rw_reader_stats(const ingest_rw_reader_t *r);
 
 /* Next TimeSeries of the loaded request: 1 with *out set, 0 at the end. */
 int ingest_rw_reader_next_series(ingest_rw_reader_t *r, ingest_rw_series_t *out);
+/* The same without decoding the labels of a series that has label_bytes (out->labels is NULL then,
+ * n_labels set): for a caller that usually identifies a series by its bytes. */
+int ingest_rw_reader_next_series_raw(ingest_rw_reader_t *r, ingest_rw_series_t *out);
+/* Decodes the labels of s (from either call, even after later series were read) into the reader's
+ * array; returns s->labels, valid as those of next_series. */
+const ingest_label_t *ingest_rw_series_labels(ingest_rw_reader_t *r, ingest_rw_series_t *s);
 
 /* Next sample of s (in the order sent): true with *out set, false at the end. */
 bool ingest_rw_series_next_sample(ingest_rw_series_t *s, ingest_rw_sample_t *out);

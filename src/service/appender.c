@@ -157,3 +157,22 @@ int service_ingest_admit(service_ctx_t *ctx, size_t n_samples, int *retry_after_
     return vg_error_set(err, VG_ERATELIMIT, "ingestion rate limit (%g samples/s, burst %llu) exceeded by a request of %zu samples",
                         lim->ingestion_rate, (unsigned long long)burst, n_samples);
 }
+
+uint32_t service_write_scope(service_ctx_t *ctx) {
+    service__priv_t *p = ctx->svc ? ctx->svc->priv : NULL;
+    return p && p->refcache ? service__refcache_scope(p->refcache, ctx) : 0;
+}
+
+uint64_t service_write_ref_get(service_ctx_t *ctx, uint32_t scope, const void *bytes, size_t len) {
+    return scope ? service__refcache_get(((service__priv_t *)ctx->svc->priv)->refcache, scope, bytes, len) : 0;
+}
+
+void service_write_refs_get(service_ctx_t *ctx, uint32_t scope, size_t n, const uint8_t *const *keys, const size_t *lens,
+                            uint64_t *refs) {
+    if (scope) service__refcache_get_batch(((service__priv_t *)ctx->svc->priv)->refcache, scope, n, keys, lens, refs);
+    else memset(refs, 0, n * sizeof *refs);
+}
+
+void service_write_ref_put(service_ctx_t *ctx, uint32_t scope, const void *bytes, size_t len, uint64_t ref) {
+    if (scope) service__refcache_put(((service__priv_t *)ctx->svc->priv)->refcache, scope, bytes, len, ref);
+}

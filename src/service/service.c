@@ -72,6 +72,7 @@ int service_init(service_t *app, config_t *cfg, const char *config_path, vg_erro
     /* the caller of a batch works too: parallelism - 1 workers (a restart changes it) */
     if ((rc = vg_pool_new((int)cfg->clusters.query_parallelism - 1, &p->pool)))
         return vg_error_set(err, rc, "cannot start the query pool");
+    if ((rc = service__refcache_new(&p->refcache))) return vg_error_set(err, rc, "out of memory");
     if ((rc = service__auth_build(cfg, &p->auth, err))) return rc;
     apply_runtime(cfg);
     atomic_init(&app->last_reload_ok, true);
@@ -94,6 +95,7 @@ void service_deinit(service_t *app) {
         service__mdstore_free(p->metadata);
         service__cache_free(p->cache);
         vg_pool_free(p->pool);
+        service__refcache_free(p->refcache);
         pthread_mutex_destroy(&p->cfg_mu);
         pthread_mutex_destroy(&p->reload_mu);
         free(p);

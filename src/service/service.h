@@ -384,6 +384,18 @@ typedef struct service_metadata_counts {
     size_t invalid;  /* no family name */
 } service_metadata_counts_t;
 
+/* The series references of writes: a series as the client encoded it (the exact bytes of its labels)
+ * within the write scope of ctx (service_write_scope: its tenant and what the tenant appender forces;
+ * 0 means "do not cache") -> the reference service_appender's append returned for it. A hit lets the
+ * caller use storage_append_ref and skip resolving the labels; when that answers VG_ENOTFOUND (the
+ * series is gone) the caller appends by labels and puts the new reference. Thread-safe. */
+uint32_t service_write_scope(service_ctx_t *ctx);
+uint64_t service_write_ref_get(service_ctx_t *ctx, uint32_t scope, const void *bytes, size_t len); /* 0: none */
+void service_write_ref_put(service_ctx_t *ctx, uint32_t scope, const void *bytes, size_t len, uint64_t ref);
+/* The same as get for n keys at once (a NULL key: 0), faster for many: their lookups overlap. */
+void service_write_refs_get(service_ctx_t *ctx, uint32_t scope, size_t n, const uint8_t *const *keys, const size_t *lens,
+                            uint64_t *refs);
+
 struct ingest_rw_reader;
 /* Keeps the metadata entries of a loaded remote_write request for ctx's writer (its tenant when
  * scoped); rd's metadata cursor is consumed. Never fails for the entries themselves — they are counted

@@ -135,6 +135,7 @@ typedef struct service__priv {
     service__cache_t *cache;      /* query results */
     struct vg_pool *pool;         /* runs the queries of one overview request at once */
     struct service__rread *rread; /* the remote_read readers (remote_read.c); NULL: none */
+    struct service__refcache *refcache; /* series references of writes (refcache.c) */
 } service__priv_t;
 
 /* A credentials file into out (cap bytes; vg_fs_read_secret); VG_ECONFIG naming section and what when
@@ -151,6 +152,18 @@ void service__rread_free(service_t *s);
  * for a scoped caller only the tenant_safe ones; without read_recent only when mint is older than the
  * local data (tsdb_db_start_time), up to that time. Owned: storage_querier_close. */
 int service__open_querier(service_t *s, bool scoped, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
+
+/* refcache.c: (write scope, encoded label bytes) -> storage reference; thread-safe. A scope of 0 (out of
+ * memory, an unusual scope) makes get miss and put do nothing. */
+typedef struct service__refcache service__refcache_t;
+int service__refcache_new(service__refcache_t **out);
+void service__refcache_free(service__refcache_t *c);
+uint32_t service__refcache_scope(service__refcache_t *c, const service_ctx_t *ctx);
+uint64_t service__refcache_get(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len);
+/* refs[i] = get(keys[i], lens[i]) (0 for a NULL key), with the slots of later keys fetched meanwhile. */
+void service__refcache_get_batch(service__refcache_t *c, uint32_t scope, size_t n, const uint8_t *const *keys,
+                                 const size_t *lens, uint64_t *refs);
+void service__refcache_put(service__refcache_t *c, uint32_t scope, const void *bytes, size_t len, uint64_t ref);
 
 /* forward.c: remote_write queues. Restarts the queues whose entry changed in the current config, starts
  * new ones, stops removed ones (no-op before service_remote_write_start). */

@@ -223,6 +223,75 @@ static void round_trip(void **state) {
     ingest_rw_reader_deinit(&r);
 }
 
+/* label_bytes: the adjacent Label fields exactly, equal for equal labels; NULL once other fields come
+ * between them. */
+static void label_bytes(void **state) {
+    (void)state;
+    ingest_rw_reader_t r;
+    ingest_rw_reader_init(&r, NULL);
+    vg_error_t err;
+    pb_t req = build_request(5, false);
+    assert_int_equal(ingest_rw_reader_load_pb(&r, req.p, req.len, &err), 0);
+    ingest_rw_series_t s;
+    for (size_t i = 0; ingest_rw_reader_next_series(&r, &s); i++) {
+        assert_non_null(s.label_bytes);
+        assert_true(s.label_bytes >= req.p && s.label_bytes + s.label_bytes_len <= req.p + req.len);
+        /* three Label messages: tag, length, then name and value fields each */
+        size_t want = 0;
+        for (size_t k = 0; k < 3; k++)
+            want += 2 + (2 + s.labels[k].name.len) + (2 + s.labels[k].value.len);
+        assert_int_equal(s.label_bytes_len, want);
+        assert_ptr_equal(s.label_bytes + 4, (const uint8_t *)s.labels[0].name.ptr);
+        assert_ptr_equal(s.label_bytes + want - s.labels[2].value.len, (const uint8_t *)s.labels[2].value.ptr);
+    }
+    /* next_series_raw: the same series, labels decoded on demand */
+    assert_int_equal(ingest_rw_reader_load_pb(&r, req.p, req.len, &err), 0);
+    ingest_rw_reader_t full;
+    ingest_rw_reader_init(&full, NULL);
+    assert_int_equal(ingest_rw_reader_load_pb(&full, req.p, req.len, &err), 0);
+    ingest_rw_series_t f;
+    size_t seen = 0;
+    while (ingest_rw_reader_next_series_raw(&r, &s)) {
+        assert_int_equal(ingest_rw_reader_next_series(&full, &f), 1);
+        assert_null(s.labels);
+        assert_int_equal(s.n_labels, f.n_labels);
+        assert_int_equal(s.n_samples, f.n_samples);
+        const ingest_label_t *l = ingest_rw_series_labels(&r, &s);
+        assert_ptr_equal(l, s.labels);
+        for (size_t k = 0; k < s.n_labels; k++) {
+            assert_ptr_equal(l[k].name.ptr, f.labels[k].name.ptr);
+            assert_int_equal(l[k].value.len, f.labels[k].value.len);
+            assert_ptr_equal(l[k].value.ptr, f.labels[k].value.ptr);
+        }
+        ingest_rw_sample_t a, b;
+        while (ingest_rw_series_next_sample(&s, &a)) {
+            assert_true(ingest_rw_series_next_sample(&f, &b));
+            assert_int_equal(a.t_ms, b.t_ms);
+            assert_memory_equal(&a.v, &b.v, sizeof a.v);
+        }
+        assert_false(ingest_rw_series_next_sample(&f, &b));
+        seen++;
+    }
+    assert_int_equal(seen, 5);
+    ingest_rw_reader_deinit(&full);
+    pb_t again = build_request(5, false); /* the same request: the same bytes per series */
+    assert_int_equal(again.len, req.len);
+    assert_memory_equal(again.p, req.p, req.len);
+    free(again.p);
+    free(req.p);
+    req = build_request(3, true); /* unknown fields between the labels */
+    assert_int_equal(ingest_rw_reader_load_pb(&r, req.p, req.len, &err), 0);
+    while (ingest_rw_reader_next_series_raw(&r, &s)) { /* decoded at once: no bytes to identify them */
+        assert_null(s.label_bytes);
+        assert_int_equal(s.label_bytes_len, 0);
+        assert_non_null(s.labels);
+        assert_int_equal(s.n_labels, 3);
+        assert_ptr_equal(ingest_rw_series_labels(&r, &s), s.labels);
+    }
+    free(req.p);
+    ingest_rw_reader_deinit(&r);
+}
+
 static void unknown_fields_skipped(void **state) {
     (void)state;
     ingest_rw_reader_t r;
@@ -505,7 +574,8 @@ static void captured_payload(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),      cmocka_unit_test(unknown_fields_skipped),
+        cmocka_unit_test(round_trip),      cmocka_unit_test(label_bytes),
+        cmocka_unit_test(unknown_fields_skipped),
         cmocka_unit_test(last_one_wins),   cmocka_unit_test(truncations),
         cmocka_unit_test(malformed_table), cmocka_unit_test(limits),
         cmocka_unit_test(captured_payload),

@@ -160,8 +160,100 @@ static void concurrent_writers_cannot_overshoot(void **state) {
     st_close(&t);
 }
 
+/* The series references of writes: keyed by scope and exact bytes; tenants (and what the tenant
+ * appender forces) never share an entry; a newer reference replaces an older one. */
+static void write_refs(void **state) {
+    (void)state;
+    st_t t;
+    st_open(&t, CONFIG);
+    service_ctx_t alice, bob, root;
+    st_tenant(&t, "alice", &alice);
+    st_tenant(&t, "bob", &bob);
+    assert_int_equal(service_ctx_internal(&t.svc, &root), 0);
+    uint32_t sa = service_write_scope(&alice), sb = service_write_scope(&bob), sr = service_write_scope(&root);
+    assert_true(sa && sb && sr && sa != sb && sa != sr && sb != sr);
+    assert_int_equal(service_write_scope(&alice), sa); /* stable */
+    assert_int_equal(service_write_ref_get(&alice, sa, "k1", 2), 0);
+    service_write_ref_put(&alice, sa, "k1", 2, 7);
+    assert_int_equal(service_write_ref_get(&alice, sa, "k1", 2), 7);
+    assert_int_equal(service_write_ref_get(&alice, sa, "k1x", 3), 0);
+    assert_int_equal(service_write_ref_get(&alice, sa, "k", 1), 0);
+    assert_int_equal(service_write_ref_get(&bob, sb, "k1", 2), 0);
+    assert_int_equal(service_write_ref_get(&root, sr, "k1", 2), 0);
+    service_write_ref_put(&alice, sa, "k1", 2, 9);
+    assert_int_equal(service_write_ref_get(&alice, sa, "k1", 2), 9);
+    char key[32];
+    for (uint64_t i = 1; i <= 50000; i++) { /* growth keeps every entry */
+        int n = snprintf(key, sizeof key, "series-%llu", (unsigned long long)i);
+        service_write_ref_put(&root, sr, key, (size_t)n, i);
+    }
+    for (uint64_t i = 1; i <= 50000; i++) {
+        int n = snprintf(key, sizeof key, "series-%llu", (unsigned long long)i);
+        assert_int_equal(service_write_ref_get(&root, sr, key, (size_t)n), i);
+    }
+    assert_int_equal(service_write_ref_get(&alice, sa, "k1", 2), 9);
+    /* in a batch: the same answers, NULL keys and misses included */
+    enum { NB = 40 };
+    const uint8_t *keys[NB];
+    size_t lens[NB];
+    uint64_t refs[NB];
+    static char kb[NB][32];
+    for (size_t i = 0; i < NB; i++) {
+        int n = snprintf(kb[i], sizeof kb[i], "series-%zu", i * 1700 + 1); /* past 50000: a miss */
+        keys[i] = i % 7 == 3 ? NULL : (const uint8_t *)kb[i];
+        lens[i] = (size_t)n;
+    }
+    service_write_refs_get(&root, sr, NB, keys, lens, refs);
+    for (size_t i = 0; i < NB; i++)
+        assert_int_equal(refs[i], !keys[i] || i * 1700 + 1 > 50000 ? 0 : i * 1700 + 1);
+    service_write_refs_get(&bob, sb, NB, keys, lens, refs);
+    for (size_t i = 0; i < NB; i++) assert_int_equal(refs[i], 0);
+    service_ctx_deinit(&alice);
+    service_ctx_deinit(&bob);
+    service_ctx_deinit(&root);
+    st_close(&t);
+}
+
+typedef struct {
+    st_t *t;
+    int id;
+} refs_racer_t;
+
+static void *refs_race(void *arg) {
+    refs_racer_t *r = arg;
+    service_ctx_t root;
+    assert_int_equal(service_ctx_internal(&r->t->svc, &root), 0);
+    uint32_t sc = service_write_scope(&root);
+    char key[32];
+    for (uint64_t i = 1; i <= 5000; i++) {
+        int n = snprintf(key, sizeof key, "%d/%llu", r->id, (unsigned long long)i);
+        service_write_ref_put(&root, sc, key, (size_t)n, i * 8 + (uint64_t)r->id);
+        n = snprintf(key, sizeof key, "%d/%llu", r->id, (unsigned long long)(i + 1) / 2);
+        assert_int_equal(service_write_ref_get(&root, sc, key, (size_t)n), (i + 1) / 2 * 8 + (uint64_t)r->id);
+        const uint8_t *k = (const uint8_t *)key;
+        size_t l = (size_t)n;
+        uint64_t got;
+        service_write_refs_get(&root, sc, 1, &k, &l, &got);
+        assert_int_equal(got, (i + 1) / 2 * 8 + (uint64_t)r->id);
+    }
+    service_ctx_deinit(&root);
+    return NULL;
+}
+
+static void write_refs_concurrent(void **state) {
+    (void)state;
+    st_t t;
+    st_open(&t, CONFIG);
+    refs_racer_t r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) r[i] = (refs_racer_t){&t, i}, pthread_create(&th[i], NULL, refs_race, &r[i]);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    st_close(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(forces_the_tenant_label), cmocka_unit_test(unscoped_writes_as_is),
-                                       cmocka_unit_test(series_budget), cmocka_unit_test(concurrent_writers_cannot_overshoot)};
+                                       cmocka_unit_test(series_budget), cmocka_unit_test(concurrent_writers_cannot_overshoot),
+                                       cmocka_unit_test(write_refs), cmocka_unit_test(write_refs_concurrent)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
