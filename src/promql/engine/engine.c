@@ -83,14 +83,7 @@ static void gate_leave(promql_engine_t *e) {
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
-static int check_time_now(promql__q_t *q) {
-    if (vg_mono_ns() > q->deadline_ns)
-        return vg_error_set(q->err, VG_ETIMEOUT, "query timed out in expression evaluation");
-    return 0;
-}
-
-int promql__check_time(promql__q_t *q) {
-    if (++q->tick % PROMQL__CHECK_EVERY) return 0;
+int promql__check_time_now(promql__q_t *q) {
     if (vg_mono_ns() > q->deadline_ns)
         return vg_error_set(q->err, VG_ETIMEOUT, "query timed out in expression evaluation");
     return 0;
@@ -214,6 +207,22 @@ int promql__select_each(promql__q_t *q, const promql_node_t *vs, int64_t mint, i
         if (!it) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
         size_t np = 0;
         storage_val_t vt = it->vt->seek(it, mint);
+        while (vt == STORAGE_VAL_FLOAT && it->vt->read) { /* in batches */
+            int64_t tb[256];
+            double vb[256];
+            size_t k = it->vt->read(it, maxt, tb, vb, 256);
+            if (np + k > q->scratch_cap) {
+                size_t ncap = q->scratch_cap ? q->scratch_cap * 2 : 1024;
+                while (ncap < np + k) ncap *= 2;
+                promql_point_t *g = realloc(q->scratch, ncap * sizeof *g);
+                if (!g) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+                q->scratch = g;
+                q->scratch_cap = ncap;
+            }
+            for (size_t i = 0; i < k; i++)
+                if (!(drop_stale && promql__stale(vb[i]))) q->scratch[np++] = (promql_point_t){tb[i], vb[i]};
+            if (k < 256) vt = STORAGE_VAL_NONE;
+        }
         while (vt == STORAGE_VAL_FLOAT) {
             int64_t t;
             double v;
@@ -507,7 +516,7 @@ static int eval_node(promql__ev_t *ev, const promql_node_t *n, promql__val_t *ou
 
 int promql__eval(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out) {
     int64_t before = ev->q->cur_samples;
-    TRY(check_time_now(ev->q));
+    TRY(promql__check_time_now(ev->q));
     TRY(eval_node(ev, n, out));
     ev->q->cur_samples = before;
     return promql__samples_add(ev->q, val_points(ev, out));

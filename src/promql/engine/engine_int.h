@@ -84,7 +84,11 @@ typedef struct promql__ob {
 
 /* ---- engine.c ---- */
 int promql__eval(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out);
-int promql__check_time(promql__q_t *q);
+/* Fails with VG_ETIMEOUT past the deadline; looks at the clock once every PROMQL__CHECK_EVERY calls. */
+int promql__check_time_now(promql__q_t *q);
+static inline int promql__check_time(promql__q_t *q) {
+    return ++q->tick % PROMQL__CHECK_EVERY ? 0 : promql__check_time_now(q);
+}
 int promql__samples_add(promql__q_t *q, int64_t n);
 /* Statistics: n samples loaded for the step at ts (ts off the query's grid: the total only), and a
  * transient hold of n samples beyond cur_samples (for the peak). */
