@@ -130,6 +130,9 @@ void promql__ob_init(promql__ob_t *ob, promql__q_t *q, size_t n_steps);
 /* Index of the series with labels (lbl, nl, h), created when missing; *created tells which. */
 int promql__ob_series(promql__ob_t *ob, model_label_t *lbl, uint32_t nl, uint64_t h, uint32_t *idx,
                       bool *created);
+/* Adds a whole series whose label set the caller knows is not in ob yet; an ob filled this way is not
+ * searched by labels (promql__ob_series must not be mixed in). */
+int promql__ob_append(promql__ob_t *ob, const promql__ser_t *s);
 /* Appends a point; a point at the same t already present is a duplicate label set (error). */
 int promql__ob_push(promql__ob_t *ob, uint32_t idx, int64_t t, double v);
 void promql__ob_take(promql__ob_t *ob, promql__val_t *out);

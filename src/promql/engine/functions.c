@@ -35,8 +35,11 @@ static int extrapolated(const promql_point_t *p, size_t n, rctx_t *c, double *ou
     if (n < 2) return 0;
     double result = p[n - 1].v - p[0].v;
     if (counter) {
+        /* resets are rare: look for one first (no dependency between iterations), then add them in order */
+        bool reset = false;
+        for (size_t i = 1; i < n; i++) reset |= p[i].v < p[i - 1].v;
         double prev = p[0].v;
-        for (size_t i = 1; i < n; i++) {
+        for (size_t i = 1; reset && i < n; i++) {
             if (p[i].v < prev) result += prev;
             prev = p[i].v;
         }
@@ -312,6 +315,7 @@ typedef struct rstate {
     double *sa[2];
     rctx_t c;
     size_t scratch_cap;
+    bool unique; /* output label sets cannot collide: no lookup by labels needed */
     promql__ob_t ob;
 } rstate_t;
 
@@ -365,6 +369,7 @@ static int range_series(void *ctx, model_label_t *lbl, uint32_t nl, const promql
         if (!o.lbl) return OOM(q);
     }
     o.h = model_labels_hash(o.lbl, o.nl);
+    if (r->unique) return promql__ob_append(&r->ob, &o);
     uint32_t idx;
     bool created;
     TRY(promql__ob_series(&r->ob, o.lbl, o.nl, o.h, &idx, &created));
@@ -391,6 +396,13 @@ static int eval_range_func(promql__ev_t *ev, const promql_node_t *n, const rfunc
     const promql_node_t *vs = promql__range_selector(ev, n->u.call.args[rf->matrix_arg], &in, &mint, &maxt);
     r.c.range = in.range;
     if (vs) {
+        /* selected series have distinct label sets; without __name__ they stay distinct when the name
+         * is kept or when every series has the same one */
+        r.unique = rf->keep_name;
+        for (size_t i = 0; i < vs->u.vector.n_matchers; i++) {
+            const promql_matcher_t *m = &vs->u.vector.matchers[i];
+            if (m->type == PROMQL_MATCH_EQ && strcmp(m->name.ptr, MODEL_METRIC_NAME) == 0) r.unique = true;
+        }
         TRY(promql__select_each(q, vs, mint, maxt, true, range_series, &r));
     } else {
         TRY(promql__eval_range_input(ev, n->u.call.args[rf->matrix_arg], &in));

@@ -120,6 +120,19 @@ int promql__ob_series(promql__ob_t *ob, model_label_t *lbl, uint32_t nl, uint64_
     return 0;
 }
 
+int promql__ob_append(promql__ob_t *ob, const promql__ser_t *s) {
+    if (ob->ns == ob->cap) {
+        size_t cap = ob->cap ? ob->cap * 2 : 16;
+        promql__ser_t *g = vg_arena_alloc(ob->q->a, cap * sizeof *g);
+        if (!g) return vg_error_set(ob->q->err, VG_ENOMEM, "out of memory");
+        if (ob->ns) memcpy(g, ob->s, ob->ns * sizeof *g);
+        ob->s = g;
+        ob->cap = cap;
+    }
+    ob->s[ob->ns++] = *s;
+    return 0;
+}
+
 int promql__ob_push(promql__ob_t *ob, uint32_t idx, int64_t t, double v) {
     promql__ser_t *s = &ob->s[idx];
     if (s->np && s->p[s->np - 1].t >= t) {
