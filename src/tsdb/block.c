@@ -419,7 +419,19 @@ static void it_at(const storage_iterator_t *base, int64_t *t, double *v) {
 static int it_err(const storage_iterator_t *base) { return ((const bit_t *)base)->err; }
 static const char *it_err_msg(const storage_iterator_t *base) { return ((const bit_t *)base)->msg; }
 
-static const storage_iterator_vt it_vt = {.next = it_next, .seek = it_seek, .at = it_at, .err = it_err, .err_msg = it_err_msg};
+static size_t it_read(storage_iterator_t *base, int64_t maxt, int64_t *ts, double *vs, size_t cap) {
+    bit_t *it = (bit_t *)base;
+    size_t n = 0;
+    while (n < cap && it->valid && it->t <= maxt) {
+        ts[n] = it->t;
+        vs[n] = it->v;
+        n++;
+        it_next(base);
+    }
+    return n;
+}
+
+static const storage_iterator_vt it_vt = {.next = it_next, .seek = it_seek, .at = it_at, .err = it_err, .err_msg = it_err_msg, .read = it_read};
 
 static bool ss_next(storage_series_set_t *base) {
     bss_t *ss = (bss_t *)base;

@@ -285,6 +285,16 @@ corrupt:
     return false;
 }
 
+size_t tsdb_xor_iter_read(tsdb_xor_iter_t *it, int64_t *t, uint64_t *v, size_t cap) {
+    size_t n = 0;
+    while (n < cap && tsdb_xor_iter_next(it)) {
+        t[n] = it->t;
+        v[n] = it->v;
+        n++;
+    }
+    return n;
+}
+
 int tsdb_xor_enc_resume(tsdb_xor_enc_t *e, const uint8_t *data, size_t len) {
     tsdb_xor_iter_t it;
     tsdb_xor_iter_init(&it, data, len);

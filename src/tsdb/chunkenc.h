@@ -62,6 +62,9 @@ typedef struct tsdb_xor_iter {
 void tsdb_xor_iter_init(tsdb_xor_iter_t *it, const uint8_t *data, size_t len);
 /* Advances; false at the end or on corruption (then it->err != 0). */
 bool tsdb_xor_iter_next(tsdb_xor_iter_t *it);
+/* Decodes up to cap further samples into t/v (value bits); returns how many. Fewer than cap: the end or
+ * corruption (it->err) was reached. */
+size_t tsdb_xor_iter_read(tsdb_xor_iter_t *it, int64_t *t, uint64_t *v, size_t cap);
 static inline int64_t tsdb_xor_iter_t_at(const tsdb_xor_iter_t *it) { return it->t; }
 static inline double tsdb_xor_iter_v_at(const tsdb_xor_iter_t *it) {
     union { uint64_t u; double d; } c = {.u = it->v};
@@ -87,11 +90,13 @@ size_t tsdb_dense_encode(const int64_t *t, const uint64_t *v, size_t n, uint8_t 
  * samples, or VG_ECORRUPT. Never reads outside [data, data+len). */
 int tsdb_dense_decode(const uint8_t *data, size_t len, int64_t *t, uint64_t *v);
 
-/* Iterates a chunk of either encoding. Borrows data. */
+/* Iterates a chunk of either encoding. Borrows data. Samples are decoded in batches into ts/vs (a dense
+ * chunk at once, an XOR chunk TSDB_CHUNK_MAX_SAMPLES at a time), so next() is an array read. A corrupt
+ * XOR chunk yields the samples before the bad bytes, then stops with err set. */
 typedef struct tsdb_chunk_iter {
     uint8_t enc;
     tsdb_xor_iter_t x;
-    int n, i;
+    int n, i; /* samples in ts/vs, next one */
     int err;
     int64_t t;
     uint64_t v;
@@ -100,7 +105,16 @@ typedef struct tsdb_chunk_iter {
 } tsdb_chunk_iter_t;
 
 void tsdb_chunk_iter_init(tsdb_chunk_iter_t *it, uint8_t enc, const uint8_t *data, size_t len);
-bool tsdb_chunk_iter_next(tsdb_chunk_iter_t *it);
+/* Decodes the next batch of an XOR chunk; false at the end or on corruption (err set then). */
+bool tsdb_chunk_iter_refill(tsdb_chunk_iter_t *it);
+/* Advances; false at the end or on corruption (then it->err != 0). */
+static inline bool tsdb_chunk_iter_next(tsdb_chunk_iter_t *it) {
+    if (it->i >= it->n && !tsdb_chunk_iter_refill(it)) return false;
+    it->t = it->ts[it->i];
+    it->v = it->vs[it->i];
+    it->i++;
+    return true;
+}
 static inline double tsdb_chunk_iter_v_at(const tsdb_chunk_iter_t *it) {
     union { uint64_t u; double d; } c = {.u = it->v};
     return c.d;

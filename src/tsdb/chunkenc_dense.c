@@ -288,19 +288,13 @@ void tsdb_chunk_iter_init(tsdb_chunk_iter_t *it, uint8_t enc, const uint8_t *dat
     }
 }
 
-bool tsdb_chunk_iter_next(tsdb_chunk_iter_t *it) {
-    if (it->enc == TSDB_ENC_XOR) {
-        if (!tsdb_xor_iter_next(&it->x)) {
-            it->err = it->x.err;
-            return false;
-        }
-        it->t = it->x.t;
-        it->v = it->x.v;
-        return true;
+bool tsdb_chunk_iter_refill(tsdb_chunk_iter_t *it) {
+    if (it->err || it->enc != TSDB_ENC_XOR) return false; /* a dense chunk is decoded whole at init */
+    it->n = (int)tsdb_xor_iter_read(&it->x, it->ts, it->vs, TSDB_CHUNK_MAX_SAMPLES);
+    it->i = 0;
+    if (it->n == 0) {
+        it->err = it->x.err;
+        return false;
     }
-    if (it->err || it->i >= it->n) return false;
-    it->t = it->ts[it->i];
-    it->v = it->vs[it->i];
-    it->i++;
     return true;
 }

@@ -337,7 +337,29 @@ static void it_at(const storage_iterator_t *base, int64_t *t, double *v) {
 
 static int it_err(const storage_iterator_t *base) { return ((const hit_t *)base)->err; }
 
-static const storage_iterator_vt it_vt = {.next = it_next, .seek = it_seek, .at = it_at, .err = it_err};
+/* The rest of the current chunk's decoded batch is copied without going through it_next: its samples
+ * are after the current one (so >= mint) and are checked against maxt here. */
+static size_t it_read(storage_iterator_t *base, int64_t maxt, int64_t *ts, double *vs, size_t cap) {
+    hit_t *it = (hit_t *)base;
+    if (maxt > it->maxt) maxt = it->maxt;
+    size_t n = 0;
+    while (n < cap && it->valid && it->t <= maxt) {
+        ts[n] = it->t;
+        vs[n] = it->v;
+        n++;
+        tsdb_chunk_iter_t *x = &it->x;
+        while (n < cap && x->i < x->n && x->ts[x->i] <= maxt) {
+            ts[n] = x->ts[x->i];
+            memcpy(&vs[n], &x->vs[x->i], sizeof vs[n]);
+            x->i++;
+            n++;
+        }
+        it_next(base);
+    }
+    return n;
+}
+
+static const storage_iterator_vt it_vt = {.next = it_next, .seek = it_seek, .at = it_at, .err = it_err, .read = it_read};
 
 /* ---- series set ---- */
 

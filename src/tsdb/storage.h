@@ -101,6 +101,11 @@ typedef struct storage_iterator_vt {
     /* Optional (NULL in the vtable, or a NULL result: none): what err means, e.g. which block holds
      * the corrupt chunk. Borrowed, valid while the iterator is. */
     const char *(*err_msg)(const storage_iterator_t *it);
+    /* Optional (NULL: use next and at). Only after next/seek returned STORAGE_VAL_FLOAT: copies the
+     * current sample and the ones after it with timestamp <= maxt into t/v, at most cap of them, and
+     * returns how many. Fewer than cap: no more samples up to maxt (or an error, see err). Exactly cap:
+     * the iterator stands on the first sample not copied, if any; call again. */
+    size_t (*read)(storage_iterator_t *it, int64_t maxt, int64_t *t, double *v, size_t cap);
 } storage_iterator_vt;
 
 struct storage_iterator {

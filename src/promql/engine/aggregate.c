@@ -48,19 +48,16 @@ static bool name_in(const char *name, const promql_str_t *g, size_t n) {
     return false;
 }
 
-/* The grouping labels of l: by → only the listed ones; without → all but those and __name__. */
-static int group_labels(promql__q_t *q, const model_label_t *l, uint32_t n, const promql_str_t *g, size_t ng,
-                        bool without, model_label_t **out, uint32_t *nout) {
-    model_label_t *o = vg_arena_alloc(q->a, (n ? n : 1) * sizeof *o);
-    if (!o) return OOM(q);
+/* The grouping labels of l into o (room for n): by → only the listed ones; without → all but those and
+ * __name__. */
+static uint32_t group_labels(const model_label_t *l, uint32_t n, const promql_str_t *g, size_t ng, bool without,
+                             model_label_t *o) {
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
         bool in = name_in(l[i].name, g, ng);
         if (without ? (!in && strcmp(l[i].name, MODEL_METRIC_NAME) != 0) : in) o[k++] = l[i];
     }
-    *out = o;
-    *nout = k;
-    return 0;
+    return k;
 }
 
 /* container/heap on hent_t with Less = (topk: NaN first, then ascending; bottomk: NaN first, descending). */
@@ -168,11 +165,18 @@ int promql__eval_aggregate(promql__ev_t *ev, const promql_node_t *n, promql__val
     TRY(promql__hmap_init(q, &gmap, ns));
 
     /* group of a label set (created when new) */
+    /* the key is built in gbuf; only a new group keeps a copy */
+    model_label_t *gbuf = NULL;
+    uint32_t gbuf_cap = 0;
 #define FIND_GROUP(L, NL, OUTIDX)                                                                              \
     do {                                                                                                       \
-        model_label_t *gl_;                                                                                    \
-        uint32_t gn_;                                                                                          \
-        TRY(group_labels(q, (L), (NL), grouping, ngrouping, without, &gl_, &gn_));                           \
+        if ((NL) > gbuf_cap) {                                                                                 \
+            gbuf_cap = (NL) < 16 ? 16 : (NL);                                                                  \
+            gbuf = vg_arena_alloc(q->a, gbuf_cap * sizeof *gbuf);                                              \
+            if (!gbuf) return OOM(q);                                                                          \
+        }                                                                                                      \
+        model_label_t *gl_ = gbuf;                                                                             \
+        uint32_t gn_ = group_labels((L), (NL), grouping, ngrouping, without, gbuf);                           \
         uint64_t gh_ = model_labels_hash(gl_, gn_);                                                            \
         gctx_t k_ = {groups, gl_, gn_};                                                                        \
         uint32_t gi_ = promql__hmap_get(&gmap, gh_, group_eq, &k_);                                            \
@@ -188,6 +192,9 @@ int promql__eval_aggregate(promql__ev_t *ev, const promql_node_t *n, promql__val
                 memcpy(o2_, order, ng * sizeof *o2_);                                                          \
                 groups = g2_, st = s2_, order = o2_, gcap = nc_;                                               \
             }                                                                                                  \
+            gl_ = vg_arena_alloc(q->a, (gn_ ? gn_ : 1) * sizeof *gl_);                                         \
+            if (!gl_) return OOM(q);                                                                           \
+            if (gn_) memcpy(gl_, gbuf, gn_ * sizeof *gl_);                                                     \
             gi_ = (uint32_t)ng++;                                                                              \
             groups[gi_] = (group_t){gl_, gn_, gh_};                                                            \
             st[gi_].out = UINT32_MAX;                                                                          \
@@ -205,7 +212,7 @@ int promql__eval_aggregate(promql__ev_t *ev, const promql_node_t *n, promql__val
     promql__ob_t ob;
     promql__ob_init(&ob, q, ev->n_steps);
     promql__cur_t cur;
-    TRY(promql__cur_init(q, &cur, &in));
+    TRY(promql__cur_init(ev, &cur, &in));
     double *qbuf = NULL;
     if (op == PROMQL_OP_QUANTILE) {
         qbuf = vg_arena_alloc(q->a, ns * sizeof *qbuf);

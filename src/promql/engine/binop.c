@@ -185,8 +185,8 @@ static int set_op(promql__ev_t *ev, const promql_node_t *n, promql__val_t *l, pr
     memset(lout, 0xff, (l->ns + 1) * sizeof *lout);
     memset(rout, 0xff, (r->ns + 1) * sizeof *rout);
     promql__cur_t cl, cr;
-    TRY(promql__cur_init(q, &cl, l));
-    TRY(promql__cur_init(q, &cr, r));
+    TRY(promql__cur_init(ev, &cl, l));
+    TRY(promql__cur_init(ev, &cr, r));
     promql__ob_t ob;
     promql__ob_init(&ob, q, ev->n_steps);
     for (size_t st = 0; st < ev->n_steps; st++) {
@@ -300,8 +300,8 @@ static int vector_vector(promql__ev_t *ev, const promql_node_t *n, promql__val_t
     uint32_t *last_sid = NULL; /* per output series: signature of its point at the current step */
     size_t last_cap = 0;
     promql__cur_t cl, cr;
-    TRY(promql__cur_init(q, &cl, l));
-    TRY(promql__cur_init(q, &cr, r));
+    TRY(promql__cur_init(ev, &cl, l));
+    TRY(promql__cur_init(ev, &cr, r));
     promql__ob_t ob;
     promql__ob_init(&ob, q, ev->n_steps);
     for (size_t st = 0; st < ev->n_steps; st++) {

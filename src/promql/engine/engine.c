@@ -83,14 +83,7 @@ static void gate_leave(promql_engine_t *e) {
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
-static int check_time_now(promql__q_t *q) {
-    if (vg_mono_ns() > q->deadline_ns)
-        return vg_error_set(q->err, VG_ETIMEOUT, "query timed out in expression evaluation");
-    return 0;
-}
-
-int promql__check_time(promql__q_t *q) {
-    if (++q->tick % PROMQL__CHECK_EVERY) return 0;
+int promql__check_time_now(promql__q_t *q) {
     if (vg_mono_ns() > q->deadline_ns)
         return vg_error_set(q->err, VG_ETIMEOUT, "query timed out in expression evaluation");
     return 0;
@@ -179,12 +172,12 @@ static void plan(const promql__q_t *q, const promql_node_t *n, int64_t s, int64_
 
 /* ---- selectors ----------------------------------------------------------------------------------- */
 
-/* Reads the series of vector selector vs with their samples in [mint, maxt] (stale markers dropped when
- * drop_stale). Series without samples are left out. */
-static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, int64_t maxt, bool drop_stale,
-                       promql__ser_t **out, size_t *n_out) {
-    *out = NULL;
-    *n_out = 0;
+/* Selects the series of vector selector vs and hands each one with samples in [mint, maxt] (stale markers
+ * dropped when drop_stale) to fn, in label order. The points are in a scratch buffer that the next series
+ * reuses; the labels are borrowed from the querier, which stays open while the query evaluates. Series
+ * without samples are skipped. fn returns 0 or a negative VG_E* code (q->err set), which stops the walk. */
+int promql__select_each(promql__q_t *q, const promql_node_t *vs, int64_t mint, int64_t maxt, bool drop_stale,
+                        promql__series_fn fn, void *ctx) {
     if (!q->qr || mint > maxt) return 0;
     size_t nm = vs->u.vector.n_matchers;
     model_matcher_t **ms = vg_arena_alloc(q->a, (nm ? nm : 1) * sizeof *ms);
@@ -204,8 +197,6 @@ static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, in
     }
     storage_series_set_t *ss = NULL;
     TRY(storage_select(q->qr, true, ms, nm, &ss, q->err));
-    size_t cap = 0, n = 0;
-    promql__ser_t *s = NULL;
     storage_iterator_t *it = NULL;
     while (ss->vt->next(ss)) {
         TRY(promql__check_time(q));
@@ -213,9 +204,25 @@ static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, in
         size_t nl;
         ss->vt->labels(ss, &l, &nl);
         it = ss->vt->iterator(ss, it);
-        promql__ser_t cur = {0};
+        if (!it) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
         size_t np = 0;
         storage_val_t vt = it->vt->seek(it, mint);
+        while (vt == STORAGE_VAL_FLOAT && it->vt->read) { /* in batches */
+            int64_t tb[256];
+            double vb[256];
+            size_t k = it->vt->read(it, maxt, tb, vb, 256);
+            if (np + k > q->scratch_cap) {
+                size_t ncap = q->scratch_cap ? q->scratch_cap * 2 : 1024;
+                while (ncap < np + k) ncap *= 2;
+                promql_point_t *g = realloc(q->scratch, ncap * sizeof *g);
+                if (!g) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+                q->scratch = g;
+                q->scratch_cap = ncap;
+            }
+            for (size_t i = 0; i < k; i++)
+                if (!(drop_stale && promql__stale(vb[i]))) q->scratch[np++] = (promql_point_t){tb[i], vb[i]};
+            if (k < 256) vt = STORAGE_VAL_NONE;
+        }
         while (vt == STORAGE_VAL_FLOAT) {
             int64_t t;
             double v;
@@ -239,33 +246,51 @@ static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, in
         }
         q->samples_read += np;
         if (!np) continue;
-        cur.p = vg_arena_alloc(q->a, np * sizeof *cur.p);
-        if (!cur.p) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
-        memcpy(cur.p, q->scratch, np * sizeof *cur.p);
-        cur.np = cur.cap = (uint32_t)np;
-        model_label_t *cl = vg_arena_alloc(q->a, (nl ? nl : 1) * sizeof *cl);
-        if (!cl) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
-        for (size_t i = 0; i < nl; i++) {
-            cl[i].name = vg_arena_strndup(q->a, l[i].name, strlen(l[i].name));
-            cl[i].value = vg_arena_strndup(q->a, l[i].value, strlen(l[i].value));
-            if (!cl[i].name || !cl[i].value) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
-        }
-        cur.lbl = cl;
-        cur.nl = (uint32_t)nl;
-        cur.h = model_labels_hash(cl, nl);
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            promql__ser_t *g = vg_arena_alloc(q->a, cap * sizeof *g);
-            if (!g) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
-            if (n) memcpy(g, s, n * sizeof *g);
-            s = g;
-        }
-        s[n++] = cur;
+        TRY(fn(ctx, nl ? (model_label_t *)l : promql__no_labels, (uint32_t)nl, q->scratch, (uint32_t)np));
     }
     int rc = ss->vt->err(ss);
     if (rc < 0) return vg_error_set(q->err, rc, "selecting series failed");
-    *out = s;
-    *n_out = n;
+    return 0;
+}
+
+typedef struct load_ctx {
+    promql__q_t *q;
+    promql__ser_t *s;
+    size_t n, cap;
+} load_ctx_t;
+
+static int load_one(void *ctx, model_label_t *l, uint32_t nl, const promql_point_t *p, uint32_t np) {
+    load_ctx_t *c = ctx;
+    promql__q_t *q = c->q;
+    promql__ser_t cur = {0};
+    cur.p = vg_arena_alloc(q->a, np * sizeof *cur.p);
+    if (!cur.p) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+    memcpy(cur.p, p, np * sizeof *cur.p);
+    cur.np = cur.cap = np;
+    cur.lbl = l; /* borrowed: to_result copies the labels the answer keeps */
+    cur.nl = nl;
+    cur.h = model_labels_hash(l, nl);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        promql__ser_t *g = vg_arena_alloc(q->a, cap * sizeof *g);
+        if (!g) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+        if (c->n) memcpy(g, c->s, c->n * sizeof *g);
+        c->s = g;
+        c->cap = cap;
+    }
+    c->s[c->n++] = cur;
+    return 0;
+}
+
+/* Reads the series of vector selector vs with their samples in [mint, maxt] into arena arrays. */
+static int load_series(promql__q_t *q, const promql_node_t *vs, int64_t mint, int64_t maxt, bool drop_stale,
+                       promql__ser_t **out, size_t *n_out) {
+    load_ctx_t c = {q, NULL, 0, 0};
+    *out = NULL;
+    *n_out = 0;
+    TRY(promql__select_each(q, vs, mint, maxt, drop_stale, load_one, &c));
+    *out = c.s;
+    *n_out = c.n;
     return 0;
 }
 
@@ -357,28 +382,38 @@ static int eval_subquery(promql__ev_t *ev, const promql_node_t *n, promql__val_t
     return 0;
 }
 
+const promql_node_t *promql__range_selector(const promql__ev_t *ev, const promql_node_t *n, promql__rin_t *out,
+                                            int64_t *mint, int64_t *maxt) {
+    n = promql__unparen(n);
+    if (n->type != PROMQL_NODE_MATRIX) return NULL;
+    const promql_node_t *vs = n->u.matrix.vector;
+    const promql_time_mods_t *m = &vs->u.vector.mods;
+    memset(out, 0, sizeof *out);
+    out->range = n->u.matrix.range_ms;
+    out->offset = m->offset_ms;
+    out->has_at = m->at != PROMQL_AT_NONE;
+    out->at = promql__at_ms(ev->q, m);
+    int64_t lo, hi;
+    ref_range(ev->q, m, ev->start, ev->end, &lo, &hi);
+    *mint = lo - out->range;
+    *maxt = hi;
+    return vs;
+}
+
 int promql__eval_range_input(promql__ev_t *ev, const promql_node_t *n, promql__rin_t *out) {
     promql__q_t *q = ev->q;
     memset(out, 0, sizeof *out);
     n = promql__unparen(n);
-    const promql_time_mods_t *m;
-    if (n->type == PROMQL_NODE_MATRIX) {
-        const promql_node_t *vs = n->u.matrix.vector;
-        m = &vs->u.vector.mods;
-        out->range = n->u.matrix.range_ms;
-        int64_t lo, hi;
-        ref_range(q, m, ev->start, ev->end, &lo, &hi);
-        TRY(load_series(q, vs, lo - out->range, hi, true, &out->s, &out->ns));
-    } else if (n->type == PROMQL_NODE_SUBQUERY) {
-        m = &n->u.subquery.mods;
-        out->range = n->u.subquery.range_ms;
-        promql__val_t v;
-        TRY(eval_subquery(ev, n, &v));
-        out->s = v.s;
-        out->ns = v.ns;
-    } else {
-        return vg_error_set(q->err, VG_EINTERNAL, "expected a range vector argument");
-    }
+    int64_t mint, maxt;
+    const promql_node_t *vs = promql__range_selector(ev, n, out, &mint, &maxt);
+    if (vs) return load_series(q, vs, mint, maxt, true, &out->s, &out->ns);
+    if (n->type != PROMQL_NODE_SUBQUERY) return vg_error_set(q->err, VG_EINTERNAL, "expected a range vector argument");
+    const promql_time_mods_t *m = &n->u.subquery.mods;
+    out->range = n->u.subquery.range_ms;
+    promql__val_t v;
+    TRY(eval_subquery(ev, n, &v));
+    out->s = v.s;
+    out->ns = v.ns;
     out->offset = m->offset_ms;
     out->has_at = m->at != PROMQL_AT_NONE;
     out->at = promql__at_ms(q, m);
@@ -484,7 +519,7 @@ static int eval_node(promql__ev_t *ev, const promql_node_t *n, promql__val_t *ou
 
 int promql__eval(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out) {
     int64_t before = ev->q->cur_samples;
-    TRY(check_time_now(ev->q));
+    TRY(promql__check_time_now(ev->q));
     TRY(eval_node(ev, n, out));
     ev->q->cur_samples = before;
     return promql__samples_add(ev->q, val_points(ev, out));
@@ -496,6 +531,19 @@ static bool ser_less(const void *a, const void *b, void *ctx) {
     (void)ctx;
     const promql_series_t *x = a, *y = b;
     return model_labels_cmp(x->labels, x->n_labels, y->labels, y->n_labels) < 0;
+}
+
+/* The result outlives the querier, whose label strings the evaluation borrowed: copies them into the
+ * arena. */
+static model_label_t *copy_labels(promql__q_t *q, const model_label_t *l, uint32_t n) {
+    model_label_t *o = vg_arena_alloc(q->a, (n ? n : 1) * sizeof *o);
+    if (!o) return NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        o[i].name = vg_arena_strndup(q->a, l[i].name, strlen(l[i].name));
+        o[i].value = vg_arena_strndup(q->a, l[i].value, strlen(l[i].value));
+        if (!o[i].name || !o[i].value) return NULL;
+    }
+    return o;
 }
 
 static int to_result(promql__ev_t *ev, const promql__val_t *v, bool range, promql_result_t *r) {
@@ -526,7 +574,8 @@ static int to_result(promql__ev_t *ev, const promql__val_t *v, bool range, promq
     r->series = vg_arena_alloc(q->a, (v->ns ? v->ns : 1) * sizeof *r->series);
     if (!r->series) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
     for (size_t i = 0; i < v->ns; i++) {
-        r->series[i].labels = v->s[i].lbl;
+        r->series[i].labels = copy_labels(q, v->s[i].lbl, v->s[i].nl);
+        if (!r->series[i].labels) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
         r->series[i].n_labels = v->s[i].nl;
         r->series[i].points = v->s[i].p;
         r->series[i].n_points = v->s[i].np;

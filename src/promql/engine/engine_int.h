@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TRY(x)                                                                                                   \
     do {                                                                                                         \
@@ -83,7 +84,11 @@ typedef struct promql__ob {
 
 /* ---- engine.c ---- */
 int promql__eval(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out);
-int promql__check_time(promql__q_t *q);
+/* Fails with VG_ETIMEOUT past the deadline; looks at the clock once every PROMQL__CHECK_EVERY calls. */
+int promql__check_time_now(promql__q_t *q);
+static inline int promql__check_time(promql__q_t *q) {
+    return ++q->tick % PROMQL__CHECK_EVERY ? 0 : promql__check_time_now(q);
+}
 int promql__samples_add(promql__q_t *q, int64_t n);
 /* Statistics: n samples loaded for the step at ts (ts off the query's grid: the total only), and a
  * transient hold of n samples beyond cur_samples (for the peak). */
@@ -104,6 +109,14 @@ typedef struct promql__rin {
     int64_t at;
 } promql__rin_t;
 int promql__eval_range_input(promql__ev_t *ev, const promql_node_t *n, promql__rin_t *out);
+/* The vector selector of a matrix-selector range input, with the window parameters in out (no series)
+ * and the time range to read in [*mint, *maxt]; NULL when n is not a matrix selector (a subquery). */
+const promql_node_t *promql__range_selector(const promql__ev_t *ev, const promql_node_t *n, promql__rin_t *out,
+                                            int64_t *mint, int64_t *maxt);
+/* One selected series: labels borrowed from the querier, points in a buffer reused for the next one. */
+typedef int (*promql__series_fn)(void *ctx, model_label_t *lbl, uint32_t nl, const promql_point_t *p, uint32_t np);
+int promql__select_each(promql__q_t *q, const promql_node_t *vs, int64_t mint, int64_t maxt, bool drop_stale,
+                        promql__series_fn fn, void *ctx);
 const promql_node_t *promql__unparen(const promql_node_t *n);
 
 /* ---- util.c ---- */
@@ -117,6 +130,9 @@ void promql__ob_init(promql__ob_t *ob, promql__q_t *q, size_t n_steps);
 /* Index of the series with labels (lbl, nl, h), created when missing; *created tells which. */
 int promql__ob_series(promql__ob_t *ob, model_label_t *lbl, uint32_t nl, uint64_t h, uint32_t *idx,
                       bool *created);
+/* Adds a whole series whose label set the caller knows is not in ob yet; an ob filled this way is not
+ * searched by labels (promql__ob_series must not be mixed in). */
+int promql__ob_append(promql__ob_t *ob, const promql__ser_t *s);
 /* Appends a point; a point at the same t already present is a duplicate label set (error). */
 int promql__ob_push(promql__ob_t *ob, uint32_t idx, int64_t t, double v);
 void promql__ob_take(promql__ob_t *ob, promql__val_t *out);
@@ -141,7 +157,11 @@ bool promql__lbl_sig_eq(const model_label_t *a, uint32_t na, const model_label_t
                         const promql_str_t *names, size_t nn, bool on);
 /* Go's Labels.String(): {a="b", c="d"}. */
 void promql__lbl_string(const model_label_t *l, uint32_t n, vg_buf_t *out);
-bool promql__stale(double v);
+static inline bool promql__stale(double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b == PROMQL_STALE_NAN_BITS;
+}
 void promql__sort_go(void *base, size_t n, size_t size, bool (*less)(const void *a, const void *b, void *ctx),
                      void *ctx);
 double promql__quantile(double q, double *v, size_t n);
@@ -152,16 +172,23 @@ int promql__eval_call(promql__ev_t *ev, const promql_node_t *n, promql__val_t *o
 int promql__eval_aggregate(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out);
 int promql__eval_binary(promql__ev_t *ev, const promql_node_t *n, promql__val_t *out);
 
-/* Per-step view of a VECTOR value. */
+/* Per-step view of a VECTOR value on the evaluator's grid. */
 typedef struct promql__cur {
     const promql__val_t *v;
-    uint32_t *pos;  /* per series cursor */
-    uint32_t *idx;  /* series present at the current step */
-    double *val;    /* their values */
+    uint32_t *idx; /* series present at the current step, ascending (read only) */
+    double *val;   /* their values */
     size_t n;
+    /* bucketed: every point by step, series order within a step */
+    bool bucketed;
+    int64_t start, step;
+    size_t n_steps;
+    size_t *off; /* step k: entries [off[k], off[k+1]) */
+    uint32_t *all_idx;
+    double *all_val;
+    uint32_t *pos; /* otherwise: per series cursor */
 } promql__cur_t;
-int promql__cur_init(promql__q_t *q, promql__cur_t *c, const promql__val_t *v);
-/* Fills idx/val with the series that have a point at t (t ascending across calls). */
+int promql__cur_init(const promql__ev_t *ev, promql__cur_t *c, const promql__val_t *v);
+/* Sets idx/val to the series that have a point at t (a step of the grid; t ascending across calls). */
 void promql__cur_step(promql__cur_t *c, int64_t t);
 
 #endif

@@ -35,8 +35,11 @@ static int extrapolated(const promql_point_t *p, size_t n, rctx_t *c, double *ou
     if (n < 2) return 0;
     double result = p[n - 1].v - p[0].v;
     if (counter) {
+        /* resets are rare: look for one first (no dependency between iterations), then add them in order */
+        bool reset = false;
+        for (size_t i = 1; i < n; i++) reset |= p[i].v < p[i - 1].v;
         double prev = p[0].v;
-        for (size_t i = 1; i < n; i++) {
+        for (size_t i = 1; reset && i < n; i++) {
             if (p[i].v < prev) result += prev;
             prev = p[i].v;
         }
@@ -305,67 +308,108 @@ static void window(const promql__ser_t *s, int64_t lo, int64_t hi, uint32_t *a, 
     while (*b < s->np && s->p[*b].t <= hi) (*b)++;
 }
 
+typedef struct rstate {
+    promql__ev_t *ev;
+    const rfunc_t *rf;
+    const promql__rin_t *in;
+    double *sa[2];
+    rctx_t c;
+    size_t scratch_cap;
+    bool unique; /* output label sets cannot collide: no lookup by labels needed */
+    promql__ob_t ob;
+} rstate_t;
+
+/* The function over every step's window of one input series; appends an output series when any step
+ * gives a value. */
+static int range_series(void *ctx, model_label_t *lbl, uint32_t nl, const promql_point_t *pts, uint32_t np) {
+    rstate_t *r = ctx;
+    promql__ev_t *ev = r->ev;
+    promql__q_t *q = ev->q;
+    const promql__rin_t *in = r->in;
+    rctx_t *c = &r->c;
+    if (r->rf->fn == f_quantile_ot && np > r->scratch_cap) {
+        c->scratch = vg_arena_alloc(q->a, np * sizeof *c->scratch);
+        if (!c->scratch) return OOM(q);
+        r->scratch_cap = np;
+    }
+    promql__ser_t s = {.p = (promql_point_t *)pts, .np = np};
+    promql__ser_t o = {0};
+    uint32_t a = 0, b = 0;
+    for (size_t st = 0; st < ev->n_steps; st++) {
+        TRY(promql__check_time(q));
+        int64_t ts = ev->start + (int64_t)st * ev->step;
+        int64_t ref = (in->has_at ? in->at : ts) - in->offset;
+        window(&s, ref - in->range, ref, &a, &b);
+        if (a == b) continue;
+        if (q->cur_samples + (int64_t)(b - a) > q->max_samples) TRY(promql__samples_add(q, b - a));
+        promql__stat_hold(q, b - a);
+        promql__stat_loaded(q, ts, b - a);
+        c->ts = ts;
+        c->range_start = ref - in->range;
+        c->range_end = ref;
+        c->a1 = r->sa[0] ? r->sa[0][st] : 0;
+        c->a2 = r->sa[1] ? r->sa[1][st] : 0;
+        double v;
+        int rc = r->rf->fn(s.p + a, b - a, c, &v);
+        if (rc < 0) return rc;
+        if (rc == 0) continue;
+        if (!o.cap) { /* one point per step at most */
+            o.cap = ev->n_steps - st < 64 ? (uint32_t)(ev->n_steps - st) : 64;
+            o.p = vg_arena_alloc(q->a, o.cap * sizeof *o.p);
+            if (!o.p) return OOM(q);
+        }
+        TRY(promql__ser_push(q, &o, ts, v));
+    }
+    if (!o.np) return 0;
+    TRY(promql__samples_add(q, o.np));
+    o.lbl = lbl;
+    o.nl = nl;
+    if (!r->rf->keep_name && promql__lbl_has_name(lbl, nl)) {
+        o.lbl = promql__lbl_drop_name(q, lbl, nl, &o.nl);
+        if (!o.lbl) return OOM(q);
+    }
+    o.h = model_labels_hash(o.lbl, o.nl);
+    if (r->unique) return promql__ob_append(&r->ob, &o);
+    uint32_t idx;
+    bool created;
+    TRY(promql__ob_series(&r->ob, o.lbl, o.nl, o.h, &idx, &created));
+    if (!created) return promql__err_same_labelset(q);
+    r->ob.s[idx] = o;
+    return 0;
+}
+
+/* A matrix selector argument streams from storage into the windows (no copy of its samples); a subquery
+ * is evaluated first. */
 static int eval_range_func(promql__ev_t *ev, const promql_node_t *n, const rfunc_t *rf, promql__val_t *out) {
     promql__q_t *q = ev->q;
-    double *sa[2] = {NULL, NULL};
+    rstate_t r = {0};
+    r.ev = ev;
+    r.rf = rf;
     int k = 0;
     for (size_t i = 0; i < n->u.call.n_args && k < 2; i++)
-        if ((int)i != rf->matrix_arg) TRY(eval_scalar_arg(ev, n->u.call.args[i], &sa[k++]));
+        if ((int)i != rf->matrix_arg) TRY(eval_scalar_arg(ev, n->u.call.args[i], &r.sa[k++]));
+    r.c.q = q;
+    promql__ob_init(&r.ob, q, ev->n_steps);
     promql__rin_t in;
-    TRY(promql__eval_range_input(ev, n->u.call.args[rf->matrix_arg], &in));
-    size_t maxn = 1;
-    for (size_t i = 0; i < in.ns; i++)
-        if (in.s[i].np > maxn) maxn = in.s[i].np;
-    rctx_t c = {0};
-    c.q = q;
-    c.range = in.range;
-    if (rf->fn == f_quantile_ot) {
-        c.scratch = vg_arena_alloc(q->a, maxn * sizeof *c.scratch);
-        if (!c.scratch) return OOM(q);
-    }
-    promql__ob_t ob;
-    promql__ob_init(&ob, q, ev->n_steps);
-    for (size_t i = 0; i < in.ns; i++) {
-        const promql__ser_t *s = &in.s[i];
-        promql__ser_t o = {0};
-        uint32_t a = 0, b = 0;
-        for (size_t st = 0; st < ev->n_steps; st++) {
-            TRY(promql__check_time(q));
-            int64_t ts = ev->start + (int64_t)st * ev->step;
-            int64_t ref = (in.has_at ? in.at : ts) - in.offset;
-            window(s, ref - in.range, ref, &a, &b);
-            if (a == b) continue;
-            if (q->cur_samples + (int64_t)(b - a) > q->max_samples) TRY(promql__samples_add(q, b - a));
-            promql__stat_hold(q, b - a);
-            promql__stat_loaded(q, ts, b - a);
-            c.ts = ts;
-            c.range_start = ref - in.range;
-            c.range_end = ref;
-            c.a1 = sa[0] ? sa[0][st] : 0;
-            c.a2 = sa[1] ? sa[1][st] : 0;
-            double v;
-            int rc = rf->fn(s->p + a, b - a, &c, &v);
-            if (rc < 0) return rc;
-            if (rc == 0) continue;
-            TRY(promql__ser_push(q, &o, ts, v));
+    r.in = &in;
+    int64_t mint, maxt;
+    const promql_node_t *vs = promql__range_selector(ev, n->u.call.args[rf->matrix_arg], &in, &mint, &maxt);
+    r.c.range = in.range;
+    if (vs) {
+        /* selected series have distinct label sets; without __name__ they stay distinct when the name
+         * is kept or when every series has the same one */
+        r.unique = rf->keep_name;
+        for (size_t i = 0; i < vs->u.vector.n_matchers; i++) {
+            const promql_matcher_t *m = &vs->u.vector.matchers[i];
+            if (m->type == PROMQL_MATCH_EQ && strcmp(m->name.ptr, MODEL_METRIC_NAME) == 0) r.unique = true;
         }
-        if (!o.np) continue;
-        TRY(promql__samples_add(q, o.np));
-        o.lbl = s->lbl;
-        o.nl = s->nl;
-        o.h = s->h;
-        if (!rf->keep_name && promql__lbl_has_name(s->lbl, s->nl)) {
-            o.lbl = promql__lbl_drop_name(q, s->lbl, s->nl, &o.nl);
-            if (!o.lbl) return OOM(q);
-            o.h = model_labels_hash(o.lbl, o.nl);
-        }
-        uint32_t idx;
-        bool created;
-        TRY(promql__ob_series(&ob, o.lbl, o.nl, o.h, &idx, &created));
-        if (!created) return promql__err_same_labelset(q);
-        ob.s[idx] = o;
+        TRY(promql__select_each(q, vs, mint, maxt, true, range_series, &r));
+    } else {
+        TRY(promql__eval_range_input(ev, n->u.call.args[rf->matrix_arg], &in));
+        r.c.range = in.range;
+        for (size_t i = 0; i < in.ns; i++) TRY(range_series(&r, in.s[i].lbl, in.s[i].nl, in.s[i].p, in.s[i].np));
     }
-    promql__ob_take(&ob, out);
+    promql__ob_take(&r.ob, out);
     return 0;
 }
 
@@ -438,7 +482,7 @@ static int eval_absent_over_time(promql__ev_t *ev, const promql_node_t *n, promq
 static int eval_absent(promql__ev_t *ev, const promql_node_t *n, const promql__val_t *in, promql__val_t *out) {
     promql__q_t *q = ev->q;
     promql__cur_t cur;
-    TRY(promql__cur_init(q, &cur, in));
+    TRY(promql__cur_init(ev, &cur, in));
     promql__ser_t o = {0};
     for (size_t st = 0; st < ev->n_steps; st++) {
         int64_t ts = ev->start + (int64_t)st * ev->step;
@@ -757,7 +801,7 @@ static int eval_histogram_quantile(promql__ev_t *ev, const promql_node_t *n, pro
     promql__ob_t ob;
     promql__ob_init(&ob, q, ev->n_steps);
     promql__cur_t cur;
-    TRY(promql__cur_init(q, &cur, &in));
+    TRY(promql__cur_init(ev, &cur, &in));
     for (size_t st = 0; st < ev->n_steps; st++) {
         int64_t ts = ev->start + (int64_t)st * ev->step;
         promql__cur_step(&cur, ts);
@@ -961,7 +1005,7 @@ int promql__eval_call(promql__ev_t *ev, const promql_node_t *n, promql__val_t *o
         TRY(promql__eval(ev, n->u.call.args[0], &in));
         TRY(scalar_val(ev, out));
         promql__cur_t cur;
-        TRY(promql__cur_init(q, &cur, &in));
+        TRY(promql__cur_init(ev, &cur, &in));
         for (size_t st = 0; st < ev->n_steps; st++) {
             promql__cur_step(&cur, ev->start + (int64_t)st * ev->step);
             out->sc[st] = cur.n == 1 ? cur.val[0] : NAN;

@@ -120,6 +120,19 @@ int promql__ob_series(promql__ob_t *ob, model_label_t *lbl, uint32_t nl, uint64_
     return 0;
 }
 
+int promql__ob_append(promql__ob_t *ob, const promql__ser_t *s) {
+    if (ob->ns == ob->cap) {
+        size_t cap = ob->cap ? ob->cap * 2 : 16;
+        promql__ser_t *g = vg_arena_alloc(ob->q->a, cap * sizeof *g);
+        if (!g) return vg_error_set(ob->q->err, VG_ENOMEM, "out of memory");
+        if (ob->ns) memcpy(g, ob->s, ob->ns * sizeof *g);
+        ob->s = g;
+        ob->cap = cap;
+    }
+    ob->s[ob->ns++] = *s;
+    return 0;
+}
+
 int promql__ob_push(promql__ob_t *ob, uint32_t idx, int64_t t, double v) {
     promql__ser_t *s = &ob->s[idx];
     if (s->np && s->p[s->np - 1].t >= t) {
@@ -155,9 +168,68 @@ void promql__ob_take(promql__ob_t *ob, promql__val_t *out) {
 
 /* ---- step cursors -------------------------------------------------------------------------------- */
 
-int promql__cur_init(promql__q_t *q, promql__cur_t *c, const promql__val_t *v) {
+/* The points of all series are bucketed by step once (a counting sort that keeps series order within a
+ * step), so a step costs the number of series present at it rather than the number of series. Points off
+ * the grid (none are expected: see the invariants in engine_int.h) fall back to a scan per step. */
+int promql__cur_init(const promql__ev_t *ev, promql__cur_t *c, const promql__val_t *v) {
+    promql__q_t *q = ev->q;
     memset(c, 0, sizeof *c);
     c->v = v;
+    c->start = ev->start;
+    c->step = ev->step;
+    c->n_steps = ev->n_steps;
+    size_t total = 0;
+    bool on_grid = ev->step > 0;
+    for (size_t i = 0; i < v->ns && on_grid; i++) {
+        const promql__ser_t *s = &v->s[i];
+        total += s->np;
+        if (s->np && (s->p[0].t < ev->start || s->p[s->np - 1].t > ev->end)) on_grid = false;
+    }
+    if (on_grid) {
+        c->off = vg_arena_calloc(q->a, ev->n_steps + 1, sizeof *c->off);
+        c->all_idx = vg_arena_alloc(q->a, (total ? total : 1) * sizeof *c->all_idx);
+        c->all_val = vg_arena_alloc(q->a, (total ? total : 1) * sizeof *c->all_val);
+        if (!c->off || !c->all_idx || !c->all_val) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+        for (size_t i = 0; i < v->ns && on_grid; i++) {
+            const promql__ser_t *s = &v->s[i];
+            int64_t prev = INT64_MIN, k = 0;
+            for (uint32_t j = 0; j < s->np; j++) {
+                int64_t t = s->p[j].t;
+                if (t == prev + ev->step) { /* consecutive steps: no division */
+                    k++;
+                } else {
+                    int64_t d = t - ev->start;
+                    if (d % ev->step) {
+                        on_grid = false;
+                        break;
+                    }
+                    k = d / ev->step;
+                }
+                prev = t;
+                c->off[k + 1]++;
+            }
+        }
+    }
+    if (on_grid) {
+        for (size_t k = 0; k < ev->n_steps; k++) c->off[k + 1] += c->off[k];
+        size_t *fill = vg_arena_alloc(q->a, (ev->n_steps ? ev->n_steps : 1) * sizeof *fill);
+        if (!fill) return vg_error_set(q->err, VG_ENOMEM, "out of memory");
+        memcpy(fill, c->off, ev->n_steps * sizeof *fill);
+        for (size_t i = 0; i < v->ns; i++) {
+            const promql__ser_t *s = &v->s[i];
+            int64_t prev = INT64_MIN, k = 0;
+            for (uint32_t j = 0; j < s->np; j++) {
+                int64_t t = s->p[j].t;
+                k = t == prev + ev->step ? k + 1 : (t - ev->start) / ev->step;
+                prev = t;
+                size_t e = fill[k]++;
+                c->all_idx[e] = (uint32_t)i;
+                c->all_val[e] = s->p[j].v;
+            }
+        }
+        c->bucketed = true;
+        return 0;
+    }
     size_t n = v->ns ? v->ns : 1;
     c->pos = vg_arena_calloc(q->a, n, sizeof *c->pos);
     c->idx = vg_arena_alloc(q->a, n * sizeof *c->idx);
@@ -168,6 +240,15 @@ int promql__cur_init(promql__q_t *q, promql__cur_t *c, const promql__val_t *v) {
 
 void promql__cur_step(promql__cur_t *c, int64_t t) {
     c->n = 0;
+    if (c->bucketed) {
+        int64_t d = t - c->start;
+        if (d < 0 || d % c->step || (size_t)(d / c->step) >= c->n_steps) return;
+        size_t k = (size_t)(d / c->step);
+        c->idx = c->all_idx + c->off[k];
+        c->val = c->all_val + c->off[k];
+        c->n = c->off[k + 1] - c->off[k];
+        return;
+    }
     for (size_t i = 0; i < c->v->ns; i++) {
         const promql__ser_t *s = &c->v->s[i];
         uint32_t p = c->pos[i];
@@ -290,12 +371,6 @@ void promql__lbl_string(const model_label_t *l, uint32_t n, vg_buf_t *out) {
         promql_quote(out, l[i].value, strlen(l[i].value));
     }
     vg_buf_putc(out, '}');
-}
-
-bool promql__stale(double v) {
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    return b == PROMQL_STALE_NAN_BITS;
 }
 
 /* ---- sorting ------------------------------------------------------------------------------------- */
