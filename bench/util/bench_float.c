@@ -54,24 +54,39 @@ int main(int argc, char **argv) {
     size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
     const char *kinds[] = {"counters", "decimals", "random"};
     double *v = malloc(n * sizeof *v);
-    char (*text)[VG_FLOAT_MAX] = malloc(n * sizeof *text);
-    if (!v || !text) return 1;
+    size_t *off = malloc((n + 1) * sizeof *off);
+    if (!v || !off) return 1;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         fill(kinds[k], v, n);
+        char out[VG_FLOAT_MAX], ref[VG_FLOAT_MAX];
         size_t bytes = 0, bytes_ref = 0;
+        unsigned check = 0, check_ref = 0;
         double t0 = now_ns();
-        for (size_t i = 0; i < n; i++) bytes += vg_fmt_float(v[i], text[i]);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = vg_fmt_float(v[i], out);
+            bytes += len, check += (unsigned char)out[len - 1];
+        }
         double t_new = now_ns() - t0;
-        char ref[VG_FLOAT_MAX];
         t0 = now_ns();
         for (size_t i = 0; i < n; i++) {
-            bytes_ref += ref_fmt_float(v[i], ref);
-            if (strcmp(ref, text[i])) {
-                fprintf(stderr, "bench_float: %.17g: %s, the reference %s\n", v[i], text[i], ref);
-                return 1;
-            }
+            size_t len = ref_fmt_float(v[i], ref);
+            bytes_ref += len, check_ref += (unsigned char)ref[len - 1];
         }
         double t_ref = now_ns() - t0;
+        /* the same bytes, value by value (untimed) */
+        char *text = malloc(bytes + n);
+        if (!text) return 1;
+        off[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t len = vg_fmt_float(v[i], text + off[i]);
+            ref_fmt_float(v[i], ref);
+            if (strcmp(ref, text + off[i])) {
+                fprintf(stderr, "bench_float: %.17g: %s, the reference %s\n", v[i], text + off[i], ref);
+                return 1;
+            }
+            off[i + 1] = off[i] + len + 1;
+        }
+        if (bytes != bytes_ref || check != check_ref) return 1;
         printf("fmt_float/%-9s exact          %8.1f ns/op %6.1f B/op\n", kinds[k], t_new / (double)n, (double)bytes / (double)n);
         printf("fmt_float/%-9s snprintf+strtod %7.1f ns/op %6.1f B/op\n", kinds[k], t_ref / (double)n,
                (double)bytes_ref / (double)n);
@@ -80,21 +95,22 @@ int main(int argc, char **argv) {
         t0 = now_ns();
         for (size_t i = 0; i < n; i++) {
             double d;
-            if (vg_parse_f64(text[i], strlen(text[i]), &d) || d != v[i]) {
-                fprintf(stderr, "bench_float: vg_parse_f64(%s) != %.17g\n", text[i], v[i]);
+            if (vg_parse_f64(text + off[i], off[i + 1] - off[i] - 1, &d) || d != v[i]) {
+                fprintf(stderr, "bench_float: vg_parse_f64(%s) != %.17g\n", text + off[i], v[i]);
                 return 1;
             }
             sum += d;
         }
         double p_new = now_ns() - t0;
         t0 = now_ns();
-        for (size_t i = 0; i < n; i++) sum_ref += strtod(text[i], NULL);
+        for (size_t i = 0; i < n; i++) sum_ref += strtod(text + off[i], NULL);
         double p_ref = now_ns() - t0;
+        free(text);
         if (sum != sum_ref) return 1;
         printf("parse_f64/%-9s vg_parse_f64   %8.1f ns/op\n", kinds[k], p_new / (double)n);
         printf("parse_f64/%-9s strtod         %8.1f ns/op\n", kinds[k], p_ref / (double)n);
     }
     free(v);
-    free(text);
+    free(off);
     return 0;
 }
