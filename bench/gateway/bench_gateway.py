@@ -10,6 +10,9 @@ Data: SERIES series of a counter (pod p0…, code 200/201/202) with a sample eve
 hour, remote-written into each engine first.
 
 usage: bench_gateway.py VIGIL_BIN [--reps 500] [--series 2000] [--engines prometheus,victoriametrics]
+                         [--queries range_wide,...] [--no-cache]
+       (--no-cache: vigil's query results cache off, so every range query goes to the engine and its
+       answer is decoded and printed again: the gateway's own cost)
        (VIGIL_BIN: a release build; prometheus and victoria-metrics on PATH)"""
 import argparse
 import http.client
@@ -80,6 +83,8 @@ def main():
     ap.add_argument("--reps", type=int, default=500)
     ap.add_argument("--series", type=int, default=2000)
     ap.add_argument("--engines", default="prometheus,victoriametrics")
+    ap.add_argument("--queries", default="", help="comma-separated query names (default: all)")
+    ap.add_argument("--no-cache", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-gateway-")
     procs = []
@@ -113,12 +118,15 @@ def main():
             vport = free_port()
             with open(f"{tmp}/{name}.yml", "w") as f:
                 f.write(f"storage: {{path: {tmp}/v-{name}, backend: remote}}\nlog: {{level: warn}}\nauth: {{anonymous: true}}\n"
-                        f"remote_query: {{url: 'http://127.0.0.1:{eport}'}}\n")
+                        f"remote_query: {{url: 'http://127.0.0.1:{eport}'}}\n"
+                        + ("query_cache: {enabled: false}\n" if a.no_cache else ""))
             procs.append(start([a.vigil, "serve", "--config", f"{tmp}/{name}.yml", "--listen", f"127.0.0.1:{vport}"], log))
             assert wait_http(vport, "/-/ready", timeout=30)
             direct = http.client.HTTPConnection("127.0.0.1", eport, timeout=60)
             via = http.client.HTTPConnection("127.0.0.1", vport, timeout=60)
             for qname, path, params in queries(now / 1000):
+                if a.queries and qname not in a.queries.split(","):
+                    continue
                 same = canon(ask(direct, path, params)) == canon(ask(via, path, params))
                 lat = {"direct": [], "via": []}
                 for _ in range(a.reps):

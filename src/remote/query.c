@@ -4,8 +4,9 @@
  * /api/v1/query_range (the expression printed by promql_print from the tree service/ enforced), series →
  * POST /api/v1/series, label names/values → GET /api/v1/labels, /api/v1/label/<name>/values, metadata →
  * GET /api/v1/metadata, latest → GET /federate; match[] sets are printed back as selectors
- * `{name="value",…}`. Answers are parsed with jansson into the local engine's structs in the caller's
- * arena.
+ * `{name="value",…}`. Query answers are read into the local engine's structs in the caller's arena by
+ * answer.c's one-pass reader; what it declines (errors, unusual shapes) and the other APIs' answers are
+ * parsed with jansson.
  *
  * Invariants:
  *  - Nothing the caller presented (its JWT or API key) is ever sent: the headers of a request are the
@@ -17,10 +18,11 @@
  *    connection cache through one curl share handle guarded by a lock per data kind.
  *  - Errors of the engine keep their text; their errorType maps back onto the VG_E* code whose
  *    errorType is the same, so the client sees the status and message the engine gave. */
-#include "remote/remote.h"
+#include "remote/remote_int.h"
 
 #include "promql/promql.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -170,10 +172,7 @@ static int parse_pair(const json_t *p, int64_t *t, const char **s, vg_error_t *e
 }
 
 static int parse_value(const char *s, double *v, vg_error_t *err) {
-    char *end;
-    *v = strtod(s, &end);
-    if (!*s || *end) return bad(err, "a sample value is not a number");
-    return 0;
+    return vg_parse_f64(s, strlen(s), v) ? bad(err, "a sample value is not a number") : 0;
 }
 
 static int parse_point(const json_t *p, promql_point_t *out, vg_error_t *err) {
@@ -252,7 +251,7 @@ static int parse_result(const json_t *root, const json_t *data, int64_t t_ms, vg
 
 int remote_result_parse(const char *body, size_t len, long http_status, int64_t t_ms, vg_arena_t *arena,
                         promql_result_t **out, vg_error_t *err) {
-    *out = NULL;
+    if (!remote__answer_read(body, len, t_ms, arena, out)) return 0;
     json_t *root, *data;
     int rc = envelope(body, len, http_status, &root, &data, err);
     if (rc) return rc;

@@ -1,10 +1,7 @@
 /* JSON writer and Go-compatible float formatting; see json.h. */
 #include "json.h"
 
-#include <float.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 void vg_json_init(vg_json_t *j, vg_buf_t *b) {
@@ -202,32 +199,6 @@ void vg_json_escape(vg_buf_t *b, const char *s, size_t len) {
     vg_buf_putc(b, '"');
 }
 
-/* Shortest digits that round-trip: fills digits (no dot, no sign, no trailing zeros) and the decimal
- * exponent e such that |v| = 0.d1d2d3... × 10^e. v must be finite and non-zero.
- * The shortest form is the first precision p in 1…17 at which v rounded to p digits reads back as v. For a
- * normal v that search can start at 15: a round-tripping decimal lies within 2^-53·|v| of v while 15-digit
- * decimals are at least 1e-15·|v| apart, so when the shortest has p <= 15 digits, rounding to 15 gives those
- * same digits followed by zeros. 15, 16, then 17 (which always round-trips) are at most three conversions
- * instead of seventeen. Subnormals have less precision than that, so they search from 1. */
-int vg_shortest_digits(double v, char *digits, int *exp10) {
-    char tmp[40];
-    for (int prec = fabs(v) >= DBL_MIN ? 15 : 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (prec == 17 || strtod(tmp, NULL) == v) break;
-    }
-    /* tmp = [-]d.ddddde[+-]xx */
-    const char *p = tmp;
-    if (*p == '-') p++;
-    int n = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.') digits[n++] = *p;
-    int e = atoi(p + 1);
-    while (n > 1 && digits[n - 1] == '0') n--;
-    digits[n] = '\0';
-    *exp10 = e + 1;
-    return n;
-}
-
 static size_t special(double v, char *out) {
     const char *s = isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
     size_t n = strlen(s);
@@ -290,6 +261,12 @@ size_t vg_fmt_float_g(double v, char *out) {
         memcpy(out + o, d + 1, (size_t)(n - 1));
         o += (size_t)(n - 1);
     }
-    o += (size_t)sprintf(out + o, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+    out[o++] = 'e';
+    out[o++] = x < 0 ? '-' : '+';
+    unsigned ax = (unsigned)(x < 0 ? -x : x); /* at least two digits, as Go */
+    if (ax >= 100) out[o++] = (char)('0' + ax / 100);
+    out[o++] = (char)('0' + ax / 10 % 10);
+    out[o++] = (char)('0' + ax % 10);
+    out[o] = '\0';
     return o;
 }

@@ -62,12 +62,17 @@ void vg_json_escape(vg_buf_t *b, const char *s, size_t len);
 size_t vg_fmt_float(double v, char *out);
 
 /* Same in Go's 'g'-like shortest form used by %v / FormatFloat(v, 'g', -1, 64): exponent form for
- * exponents < -4 or >= 21 ("1e+21", "1e-05"). Returns the length. */
+ * exponents < -4 or >= 21 ("1e+21", "1e-05"). out must hold VG_FLOAT_MAX bytes. Returns the length. */
 size_t vg_fmt_float_g(double v, char *out);
 
 /* The shortest decimal digits that read back as v (finite, non-zero): fills digits (no dot, no sign, no
  * trailing zeros; room for 18 bytes) and exp10 such that |v| = 0.d1d2d3... x 10^exp10. Returns the number
  * of digits. For formatters with other layouts (Go's fmt verbs). */
 int vg_shortest_digits(double v, char *digits, int *exp10);
+
+/* Parses s[0..len) as strtod() would parse the whole of it (decimal, hex, "NaN", "+Inf", ...) and
+ * returns 0, or -1 when it is not one number. Decimals of up to 19 significant digits that fit in 53 bits
+ * with an exponent within ±22 — most sample values — are converted exactly without strtod. */
+int vg_parse_f64(const char *s, size_t len, double *out);
 
 #endif

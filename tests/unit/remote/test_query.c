@@ -4,6 +4,7 @@
  * engine's again; bodies that are not the API's; and the executor against an engine that is not
  * there (VG_EUNAVAIL, no crash, no leak). */
 #include "remote/remote.h"
+#include "remote/remote_int.h"
 #include "util/error.h"
 
 #include <math.h>
@@ -183,10 +184,63 @@ static void unreachable(void **state) {
     assert_int_equal(remote_executor_new(&o, &ex, &err), VG_EINVAL);
 }
 
+/* The one-pass reader (answer.c): what it reads equals what the jansson path reads; every prefix of an
+ * answer and every shape it does not know is declined (so the jansson path answers as before). */
+static const char wide[] =
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+    "{\"metric\":{\"__name__\":\"up\",\"job\":\"a\\\"b\\u003c\\u00e9\\ud83d\\ude00\",\"z\":\"\xc3\xa9\"},"
+    "\"values\":[[1700000000,\"1\"],[1700000000.5,\"0.4666666666666667\"],[1700000001.25,\"1e-07\"],"
+    "[1.7e9,\"-2.5e+21\"],[-1.5,\"NaN\"],[0.001,\"+Inf\"],[1700000000.0005,\"12345678901234567890\"]]},"
+    "{\"metric\":{\"__name__\":\"up\",\"job\":\"b\"},\"values\":[]}],\"stats\":{\"x\":[1,true,null,{}]}},"
+    "\"warnings\":[\"w1\"],\"infos\":[]}";
+
+static void one_pass(void **state) {
+    (void)state;
+    vg_arena_t a;
+    vg_arena_init(&a, 4096);
+    promql_result_t *r = NULL;
+    assert_int_equal(remote__answer_read(wide, sizeof wide - 1, 1000, &a, &r), 0);
+    assert_int_equal(r->type, PROMQL_TYPE_MATRIX);
+    assert_int_equal(r->n_series, 2);
+    const promql_series_t *s = &r->series[0];
+    assert_int_equal(s->n_labels, 3);
+    assert_string_equal(s->labels[1].value, "a\"b<\xc3\xa9\xf0\x9f\x98\x80");
+    assert_string_equal(s->labels[2].value, "\xc3\xa9");
+    assert_ptr_equal(r->series[1].labels[0].name, s->labels[0].name); /* shared with the previous series */
+    assert_int_equal(s->n_points, 7);
+    int64_t ts[] = {INT64_C(1700000000000), INT64_C(1700000000500), INT64_C(1700000001250), INT64_C(1700000000000),
+                    -1500, 1, INT64_C(1700000000001)};
+    double vs[] = {1, 0.4666666666666667, 1e-7, -2.5e21, NAN, INFINITY, 12345678901234567890.0};
+    for (size_t i = 0; i < 7; i++) {
+        assert_int_equal(s->points[i].t, ts[i]);
+        if (isnan(vs[i])) assert_true(isnan(s->points[i].v));
+        else if (s->points[i].v != vs[i]) fail_msg("point %zu: %.17g, want %.17g", i, s->points[i].v, vs[i]);
+    }
+    assert_int_equal(r->series[1].n_points, 0);
+    assert_int_equal(r->n_warnings, 1);
+    assert_string_equal(r->warnings[0], "w1");
+    for (size_t n = 0; n + 1 < sizeof wide - 1; n++) /* every proper prefix: declined, no crash */
+        if (!remote__answer_read(wide, n, 1000, &a, &r)) fail_msg("prefix of %zu bytes read", n);
+    const char *declined[] = {
+        "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"x\"}",
+        "{\"status\":\"success\",\"data\":{\"result\":[],\"resultType\":\"vector\"}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{},\"histogram\":[1,{}]}]}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"a\":\"1\",\"a\":\"2\"},\"value\":[1,\"1\"]}]}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[01,\"1\"]}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"1\"]}} x",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"a\":\"\\u0000\"},\"value\":[1,\"1\"]}]}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"a\":\"\xff\"},\"value\":[1,\"1\"]}]}}",
+    };
+    for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++)
+        if (!remote__answer_read(declined[i], strlen(declined[i]), 1000, &a, &r)) fail_msg("read: %s", declined[i]);
+    vg_arena_deinit(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(vector), cmocka_unit_test(matrix),      cmocka_unit_test(scalar_string),
         cmocka_unit_test(errors), cmocka_unit_test(not_the_api), cmocka_unit_test(unreachable),
+        cmocka_unit_test(one_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
