@@ -19,7 +19,8 @@
 static int acting_for(service_ctx_t *ctx, const char *tenant, vg_error_t *err) {
     if (!ctx->svc->keys) return vg_error_set(err, VG_EUNAVAIL, "the API key store is not open");
     if (!tenant || !tenancy_tenant_id_valid(tenant, strlen(tenant))) return vg_error_set(err, VG_EINVAL, "invalid tenant id");
-    if (ctx->scoped && strcmp(ctx->tenant, tenant)) return vg_error_set(err, VG_EFORBIDDEN, "a tenant manages its own API keys only");
+    if (ctx->scoped && strcmp(ctx->tenant, tenant))
+        return vg_error_set(err, VG_EFORBIDDEN, "a tenant manages its own API keys only");
     return 0;
 }
 

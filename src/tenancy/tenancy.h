@@ -242,8 +242,9 @@ uint64_t tenancy_usage_series_count(tenancy_usage_t *u, const char *tenant);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* API keys: revocable bearer credentials of one tenant minted by vigil (the datasource credential of a
- * tenant's Grafana organisation, and the keys a tenant creates for itself). "vgk_" + 43 base64url characters; only SHA-256 digests are kept,
- * in memory and in a JSON file replaced atomically on every change. Thread-safe. */
+ * tenant's Grafana organisation, and the keys a tenant creates for itself). "vgk_" + 43 base64url
+ * characters; only SHA-256 digests are kept, in memory and in a JSON file replaced atomically on every
+ * change. Thread-safe. */
 
 #define TENANCY_APIKEY_LEN 47      /* characters of a key */
 #define TENANCY_APIKEY_NAME_MAX 64 /* bytes of a key's name */

@@ -106,7 +106,8 @@ static void list_get_capped(void **state) {
     assert_int_equal(tenancy_keystore_create_capped(ks, "bob", "x", 2, TENANCY_APIKEY_DATASOURCE, k, &b1, &err), 0);
     uint64_t none = 0;
     k[0] = 'v';
-    assert_int_equal(tenancy_keystore_create_capped(ks, "alice", "ci", 2, TENANCY_APIKEY_DATASOURCE, k, &none, &err), VG_ELIMIT);
+    assert_int_equal(tenancy_keystore_create_capped(ks, "alice", "ci", 2, TENANCY_APIKEY_DATASOURCE, k, &none, &err),
+                     VG_ELIMIT);
     assert_int_equal(none, 0);
     assert_int_equal(k[0], 0); /* the refused key is wiped */
     assert_int_equal(tenancy_keystore_count(ks, "alice", NULL), 3);
