@@ -476,8 +476,9 @@ static int cmd_serve(int argc, char **argv) {
     }
     app.grafana = grafana;
     tenancy_window_t *grafana_limit = NULL;
-    if (grafana && tenancy_window_new(100000, &grafana_limit))
-        vg_log_error("main", "cannot create the Grafana request limit; Grafana token requests are refused");
+    /* also bounds the API keys tenants create through /api/v1/tenants/self/api-keys: made with or without Grafana */
+    if (tenancy_window_new(100000, &grafana_limit))
+        vg_log_error("main", "cannot create the credential request limit; Grafana token requests are refused");
     app.grafana_limit = grafana_limit;
     promql_engine_t *engine = NULL;
     promql_engine_opts_t eo = {.lookback_ms = c->query.lookback_delta_ms, .subquery_step_ms = c->global.evaluation_interval_ms,

@@ -241,6 +241,8 @@ typedef struct config_limits {
     int64_t max_query_range_ms;
     int64_t ruler_max_rule_groups;          /* rule groups a tenant may store through the ruler API (0 = unlimited) */
     int64_t ruler_max_rules_per_rule_group; /* rules in one of them (0 = unlimited) */
+    int64_t max_api_keys;                   /* API keys a tenant may hold, its Grafana datasource's not
+                                               counted (0 = unlimited) */
 } config_limits_t;
 
 /* Global ingestion limits, in the top-level `limits` section beside the per-tenant defaults (keys and

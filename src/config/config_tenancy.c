@@ -60,7 +60,8 @@ static const config__field_t auth_fields[] = {
     {.key = "max_query_range", .type = F_DURATION, .off = OFF(T, p max_query_range_ms), .min = 0, .max = 100 * 365 * DAY_MS}, \
     {.key = "ruler_max_rule_groups", .type = F_INT, .off = OFF(T, p ruler_max_rule_groups), .min = 0, .max = 1000000},      \
     {.key = "ruler_max_rules_per_rule_group", .type = F_INT, .off = OFF(T, p ruler_max_rules_per_rule_group), .min = 0,     \
-     .max = 1000000}
+     .max = 1000000},                                                                                                      \
+    {.key = "max_api_keys", .type = F_INT, .off = OFF(T, p max_api_keys), .min = 0, .max = 100000}
 
 /* tenants.overrides.<tenant>.limits: the per-tenant keys only. */
 static const config__field_t tenant_limits_fields[] = {LIMIT_FIELDS(config_limits_t, ), FIELD_END};
@@ -157,6 +158,9 @@ static int limits_defaults(config_t *c) {
      * alerts, few enough that one tenant cannot fill the one rule evaluation thread. */
     c->limits.ruler_max_rule_groups = 20;
     c->limits.ruler_max_rules_per_rule_group = 20;
+    /* API keys a tenant creates for itself (docs/api.md): enough for one per client or pipeline; the key
+     * store is one file rewritten on every change, so it must stay small. */
+    c->limits.max_api_keys = 20;
     /* Label limits: the head's (MODEL_LIMITS_DEFAULT). Every path appends through the head, which
      * normalises each label set with them, so nothing stored today exceeds them; the larger per-path
      * caps (256 labels in scrape and import, 128 in the remote_write decoder) only sized parse buffers
@@ -255,5 +259,6 @@ void config_tenant_limits(const config_t *c, const char *tenant, config_limits_t
         if (l->max_query_range_ms) out->max_query_range_ms = l->max_query_range_ms;
         if (l->ruler_max_rule_groups) out->ruler_max_rule_groups = l->ruler_max_rule_groups;
         if (l->ruler_max_rules_per_rule_group) out->ruler_max_rules_per_rule_group = l->ruler_max_rules_per_rule_group;
+        if (l->max_api_keys) out->max_api_keys = l->max_api_keys;
     }
 }

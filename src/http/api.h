@@ -71,6 +71,8 @@ int api_ruler_group(http_req_t *req, http_resp_t *resp);
 
 /* api_tenant.c */
 int api_tenants_self(http_req_t *req, http_resp_t *resp);
+int api_tenant_apikeys(http_req_t *req, http_resp_t *resp); /* GET list, POST create */
+int api_tenant_apikey(http_req_t *req, http_resp_t *resp);  /* DELETE one */
 
 /* api_grafana.c: Grafana tokens, dashboards, datasources, alerts, health; tenant metrics health */
 int api_grafana_token(http_req_t *req, http_resp_t *resp);

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DS_KEY_NAME "grafana-datasource"
+#define DS_KEY_NAME TENANCY_APIKEY_DATASOURCE
 
 static int need_grafana(http_req_t *req) {
     if (!req->app->grafana)

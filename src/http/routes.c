@@ -70,6 +70,8 @@ const http_route_t http_routes[] = {
     {"/api/v1/admin/tsdb/clean_tombstones", "admin", P | HTTP_PUT, ADM, api_admin_clean_tombstones},
     {"/api/v1/metrics/health", "probe", G, T, api_metrics_health},
     {"/api/v1/tenants/self", "meta", G, T, api_tenants_self},
+    {"/api/v1/tenants/self/api-keys", "apikeys", G | P, T, api_tenant_apikeys},
+    {"/api/v1/tenants/self/api-keys/{id}", "apikeys", HTTP_DELETE, T, api_tenant_apikey},
     {"/api/v1/metrics/grafana-token", "grafana", P, T, api_grafana_token},
     {"/api/v1/metrics/grafana-credential/rotate", "grafana", P, T, api_grafana_credential_rotate},
     {"/api/v1/metrics/grafana-tokens", "grafana", G, T, api_grafana_tokens},

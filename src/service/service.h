@@ -51,7 +51,8 @@ typedef struct service {
     struct ingest_scraper *scraper; /* the scrape manager (borrowed; NULL when not running) */
     struct tenancy_keystore *keys;  /* vigil API keys (borrowed; NULL when not opened) */
     struct grafana_client *grafana; /* the Grafana client (borrowed; NULL when grafana.url is unset) */
-    struct tenancy_window *grafana_limit; /* grafana.token_requests per token_window (borrowed; NULL: none) */
+    struct tenancy_window *grafana_limit; /* grafana.token_requests per token_window, for Grafana tokens and
+                                             API keys (borrowed; NULL: none) */
     struct promql_engine *engine;   /* the PromQL engine (borrowed) */
     struct rules_notifier *notifier; /* the Alertmanager notifier (borrowed; NULL when not running) */
     struct rules_manager *rules;     /* the rule manager (owned via service_rules_start/stop; NULL when not running) */
@@ -121,6 +122,24 @@ void service_ctx_deinit(service_ctx_t *ctx);
 int service_ctx_rate(service_ctx_t *ctx, const char *klass, int *retry_after_s, vg_error_t *err);
 /* The matcher selecting ctx's tenant's series (free with model_matcher_free). */
 int service_ctx_matcher(const service_ctx_t *ctx, model_matcher_t **out, vg_error_t *err);
+
+/* ---- a tenant's own vigil API keys (service/apikeys.c; docs/api.md#api-keys) ----
+ * `tenant` is the tenant acted for: a scoped ctx's own (another is VG_EFORBIDDEN), or the one an
+ * unscoped caller names. VG_EUNAVAIL when the key store is not open. */
+/* Whether name suits a key: 1..TENANCY_APIKEY_NAME_MAX of [A-Za-z0-9 ._:@-], starting with a letter or
+ * digit, not ending with a space. */
+bool service_apikey_name_valid(const char *name);
+/* tenant's keys, oldest first (its Grafana datasource's included): *out owned, free with free(). */
+int service_apikeys_list(service_ctx_t *ctx, const char *tenant, tenancy_apikey_info_t **out, size_t *n_out, vg_error_t *err);
+/* Mints a key named name: the key in key_out (TENANCY_APIKEY_LEN + 1 bytes; shown once, never log it)
+ * and what may be told of it in *out. VG_EINVAL for an invalid or reserved name or past
+ * limits.max_api_keys; VG_ERATELIMIT past grafana.token_requests creations in grafana.token_window,
+ * with *retry_after_s. */
+int service_apikey_create(service_ctx_t *ctx, const char *tenant, const char *name, char *key_out, tenancy_apikey_info_t *out,
+                          int *retry_after_s, vg_error_t *err);
+/* Revokes tenant's key id at once: VG_ENOTFOUND for an unknown id or another tenant's; VG_EEXIST for
+ * the Grafana datasource's key unless `grafana`. */
+int service_apikey_revoke(service_ctx_t *ctx, const char *tenant, uint64_t id, bool grafana, vg_error_t *err);
 
 /* ---- reads: parse → enforce (scoped callers) → limits → executor ---- */
 typedef struct service_query {

@@ -1,5 +1,6 @@
 /* vigil API keys: long-lived, revocable bearer credentials bound to one tenant, minted by vigil itself
- * (the datasource credential it gives a tenant's Grafana organisation).
+ * (the datasource credential it gives a tenant's Grafana organisation, and the keys a tenant creates
+ * through /api/v1/tenants/self/api-keys).
  *
  * A key is "vgk_" + 43 base64url characters (32 random bytes from the OS). Only its SHA-256 is kept, in
  * memory and in a JSON file (atomically replaced: write a temporary file, fsync, rename, fsync the
@@ -177,8 +178,16 @@ void tenancy_keystore_free(tenancy_keystore_t *ks) {
     free(ks);
 }
 
-int tenancy_keystore_create(tenancy_keystore_t *ks, const char *tenant, const char *name, char *key_out, uint64_t *id_out,
-                            vg_error_t *err) {
+/* Counts tenant's keys not named `uncounted` (NULL: every key). Called with mu held. */
+static size_t count_locked(const tenancy_keystore_t *ks, const char *tenant, const char *uncounted) {
+    size_t n = 0;
+    for (size_t i = 0; i < ks->n; i++)
+        n += !strcmp(ks->v[i].tenant, tenant) && (!uncounted || strcmp(ks->v[i].name, uncounted));
+    return n;
+}
+
+int tenancy_keystore_create_capped(tenancy_keystore_t *ks, const char *tenant, const char *name, size_t max,
+                                   const char *uncounted, char *key_out, uint64_t *id_out, vg_error_t *err) {
     if (!tenancy_tenant_id_valid(tenant, strlen(tenant)))
         return vg_error_set(err, VG_EINVAL, "invalid tenant id");
     if (!name || !*name || strlen(name) > TENANCY_APIKEY_NAME_MAX)
@@ -192,15 +201,25 @@ int tenancy_keystore_create(tenancy_keystore_t *ks, const char *tenant, const ch
     snprintf(e.tenant, sizeof e.tenant, "%s", tenant);
     snprintf(e.name, sizeof e.name, "%s", name);
     e.created_ms = vg_now_ms();
-    if (sha256(key_out, strlen(key_out), e.digest)) return vg_error_set(err, VG_EINTERNAL, "sha256 failed");
+    int rc = sha256(key_out, strlen(key_out), e.digest) ? vg_error_set(err, VG_EINTERNAL, "sha256 failed") : 0;
     pthread_mutex_lock(&ks->mu);
-    e.id = ks->next_id;
-    int rc = push(ks, &e) ? vg_error_set(err, VG_ENOMEM, "out of memory") : save(ks, err);
-    if (rc && ks->n && ks->v[ks->n - 1].id == e.id) ks->n--; /* not persisted: not valid */
+    /* counted under the lock that adds the key, so concurrent creates cannot pass max together */
+    if (!rc && max && count_locked(ks, tenant, uncounted) >= max)
+        rc = vg_error_set(err, VG_ELIMIT, "tenant %s has %zu API keys already", tenant, max);
+    if (!rc) {
+        e.id = ks->next_id;
+        rc = push(ks, &e) ? vg_error_set(err, VG_ENOMEM, "out of memory") : save(ks, err);
+        if (rc && ks->n && ks->v[ks->n - 1].id == e.id) ks->n--; /* not persisted: not valid */
+    }
     pthread_mutex_unlock(&ks->mu);
     if (rc) OPENSSL_cleanse(key_out, TENANCY_APIKEY_LEN);
     else if (id_out) *id_out = e.id;
     return rc;
+}
+
+int tenancy_keystore_create(tenancy_keystore_t *ks, const char *tenant, const char *name, char *key_out, uint64_t *id_out,
+                            vg_error_t *err) {
+    return tenancy_keystore_create_capped(ks, tenant, name, 0, NULL, key_out, id_out, err);
 }
 
 bool tenancy_apikey_like(const char *token, size_t len) {
@@ -250,6 +269,40 @@ int tenancy_keystore_revoke(tenancy_keystore_t *ks, const char *tenant, const ch
     free(old);
     pthread_mutex_unlock(&ks->mu);
     if (n_revoked) *n_revoked = removed;
+    return rc;
+}
+
+static void info_of(const entry_t *e, tenancy_apikey_info_t *out) {
+    out->id = e->id;
+    out->created_ms = e->created_ms;
+    snprintf(out->name, sizeof out->name, "%s", e->name);
+}
+
+int tenancy_keystore_list(tenancy_keystore_t *ks, const char *tenant, tenancy_apikey_info_t **out, size_t *n_out) {
+    *out = NULL;
+    *n_out = 0;
+    pthread_mutex_lock(&ks->mu);
+    size_t n = count_locked(ks, tenant, NULL), k = 0;
+    tenancy_apikey_info_t *v = n ? malloc(n * sizeof *v) : NULL;
+    for (size_t i = 0; v && i < ks->n; i++)
+        if (!strcmp(ks->v[i].tenant, tenant)) info_of(&ks->v[i], &v[k++]);
+    pthread_mutex_unlock(&ks->mu);
+    if (n && !v) return VG_ENOMEM;
+    *out = v;
+    *n_out = k;
+    return 0;
+}
+
+int tenancy_keystore_get(tenancy_keystore_t *ks, const char *tenant, uint64_t id, tenancy_apikey_info_t *out) {
+    int rc = VG_ENOTFOUND;
+    pthread_mutex_lock(&ks->mu);
+    for (size_t i = 0; i < ks->n; i++)
+        if (ks->v[i].id == id && !strcmp(ks->v[i].tenant, tenant)) {
+            info_of(&ks->v[i], out);
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&ks->mu);
     return rc;
 }
 

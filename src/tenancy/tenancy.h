@@ -241,12 +241,21 @@ bool tenancy_usage_series_reserve(tenancy_usage_t *u, const char *tenant, int64_
 uint64_t tenancy_usage_series_count(tenancy_usage_t *u, const char *tenant);
 
 /* ---------------------------------------------------------------------------------------------- */
-/* API keys: revocable bearer credentials of one tenant minted by vigil (e.g. the datasource credential
- * of a tenant's Grafana organisation). "vgk_" + 43 base64url characters; only SHA-256 digests are kept,
- * in memory and in a JSON file replaced atomically on every change. Thread-safe. */
+/* API keys: revocable bearer credentials of one tenant minted by vigil (the datasource credential of a
+ * tenant's Grafana organisation, and the keys a tenant creates for itself). "vgk_" + 43 base64url
+ * characters; only SHA-256 digests are kept, in memory and in a JSON file replaced atomically on every
+ * change. Thread-safe. */
 
 #define TENANCY_APIKEY_LEN 47      /* characters of a key */
 #define TENANCY_APIKEY_NAME_MAX 64 /* bytes of a key's name */
+#define TENANCY_APIKEY_DATASOURCE "grafana-datasource" /* the name of a Grafana datasource's key */
+
+/* What may be told about a key: never the key nor its digest. */
+typedef struct tenancy_apikey_info {
+    uint64_t id;
+    char name[TENANCY_APIKEY_NAME_MAX + 1];
+    int64_t created_ms; /* Unix ms */
+} tenancy_apikey_info_t;
 
 typedef struct tenancy_keystore tenancy_keystore_t;
 
@@ -257,6 +266,10 @@ void tenancy_keystore_free(tenancy_keystore_t *ks);
  * into key_out (the only time it exists in clear: never log it). */
 int tenancy_keystore_create(tenancy_keystore_t *ks, const char *tenant, const char *name, char *key_out, uint64_t *id_out,
                             vg_error_t *err);
+/* tenancy_keystore_create, refused with VG_ELIMIT (nothing minted) when tenant already has max (> 0)
+ * keys not named `uncounted` (NULL: every key counts); the count and the new key share one lock. */
+int tenancy_keystore_create_capped(tenancy_keystore_t *ks, const char *tenant, const char *name, size_t max,
+                                   const char *uncounted, char *key_out, uint64_t *id_out, vg_error_t *err);
 /* Whether a bearer token has the shape of an API key (not whether it is valid). */
 bool tenancy_apikey_like(const char *token, size_t len);
 /* 0 and the key's tenant in tenant_out (TENANCY_TENANT_MAX + 1 bytes), or VG_EAUTH. */
@@ -266,6 +279,11 @@ int tenancy_keystore_revoke(tenancy_keystore_t *ks, const char *tenant, const ch
                             vg_error_t *err);
 /* How many valid keys tenant has under `name` (NULL: any name). */
 size_t tenancy_keystore_count(tenancy_keystore_t *ks, const char *tenant, const char *name);
+/* tenant's keys, oldest first: *out (owned; free with free(); NULL when there are none) and *n_out.
+ * VG_ENOMEM. */
+int tenancy_keystore_list(tenancy_keystore_t *ks, const char *tenant, tenancy_apikey_info_t **out, size_t *n_out);
+/* 0 and what may be told of tenant's key id in *out, or VG_ENOTFOUND (unknown, or another tenant's). */
+int tenancy_keystore_get(tenancy_keystore_t *ks, const char *tenant, uint64_t id, tenancy_apikey_info_t *out);
 /* Revokes one key by id (an unknown id is not an error). */
 int tenancy_keystore_revoke_id(tenancy_keystore_t *ks, uint64_t id, vg_error_t *err);
 

@@ -350,6 +350,51 @@ def perf_checks(b, port):
     b.shot("graph-1000-series")
 
 
+def apikeys_checks(b, port, alice):
+    """On alice's Tenant page: create an API key (shown once, with a copy button), see it listed, revoke it."""
+    b.wait(lambda: b.css(".apikeys .empty"))
+    check("API keys: alice has none yet", b.css(".apikeys")[0].text == "No API keys", b.css(".apikeys")[0].text)
+    name = '<img src=x onerror="window.__xss=1">'
+    b.css('input[aria-label="Key name"]')[0].send_keys("deploy")
+    b.css("form.apikey-create button[type=submit]")[0].click()
+    secret = b.wait(lambda: b.css(".apikey-out pre.secret"))
+    key = secret[0].text if secret else ""
+    out = b.css(".apikey-out")[0].text
+    check("creating a key shows it once with a warning and a copy button",
+          key.startswith("vgk_") and len(key) == 47 and "not shown again" in out
+          and any(x.text == "Copy" for x in b.css(".apikey-out button")), out)
+    rows = b.wait(lambda: (r := b.css(".apikey-list tbody tr")) and r)
+    listed = [r.text for r in rows or []]
+    check("the new key is listed by name, without the key", len(listed) == 1 and "deploy" in listed[0]
+          and key not in b.css(".apikeys")[0].text, listed)
+    st, body = api(port, "/api/v1/tenants/self", token=key)
+    check("… and it authenticates as alice", st == 200 and body["data"]["tenant"] == "alice", (st, body))
+    # a name with markup is refused by the API, and the error is shown as text
+    b.css('input[aria-label="Key name"]')[0].send_keys(name)
+    b.css("form.apikey-create button[type=submit]")[0].click()
+    err = b.wait(lambda: (e := b.css(".apikey-out .error")) and e[0].text)
+    check("an invalid name: the API's error, shown as text, nothing injected",
+          err and "invalid key name" in err and not b.css(".apikey-out img") and b.js("return window.__xss === undefined"), err)
+    b.css('input[aria-label="Key name"]')[0].clear()
+    b.shot("tenant-apikeys")
+    b.css(".apikey-list button.danger")[0].click()
+
+    def alert():
+        try:
+            return b.d.switch_to.alert
+        except NoAlertPresentException:
+            return None
+    confirm = b.wait(alert, 5)
+    text = confirm.text if confirm else ""
+    if confirm:
+        confirm.accept()
+    check("revoking asks for confirmation", "Revoke the API key deploy" in text, text)
+    gone = b.wait(lambda: b.css(".apikeys .empty") and "Revoked deploy" in b.css(".apikey-out")[0].text)
+    check("after confirming, the key is gone from the list", gone, b.css(".apikeys")[0].text)
+    st, body = api(port, "/api/v1/tenants/self", token=key)
+    check("… and refused by vigil at once (401)", st == 401, (st, body))
+
+
 def tenancy_checks(b, tmp, app_port):
     port = free_port()
     with open(f"{tmp}/hs.key", "wb") as f:
@@ -406,6 +451,7 @@ scrape_configs:
         ok = b.wait(lambda: "Usage" in (t := b.css("main")[0].text) and "loading" not in t and t)
         check("Tenant page: alice, her enforced matcher and limits", ok and "alice" in ok and 'namespace="client-alice"' in ok, ok)
         b.shot("tenant")
+        apikeys_checks(b, port, alice)
         b.d.get(base + "/status")
         ok = b.wait(lambda: "Configuration" in (t := b.css("main")[0].text) and "loading" not in t and t)
         check("Status as a tenant: the configuration is admins-only, said clearly", ok and "shown to admins only" in ok, ok)

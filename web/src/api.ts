@@ -35,13 +35,14 @@ export function query(params?: Params): string {
 
 // Calls path (relative to the page, so vigil behind a path prefix works) and answers `data` of the
 // Prometheus success shape, or the whole body for endpoints that answer another shape.
-export async function api<T = unknown>(path: string, params?: Params, init: { method?: string; signal?: AbortSignal } = {}): Promise<T> {
+export async function api<T = unknown>(path: string, params?: Params, init: { method?: string; signal?: AbortSignal; body?: string } = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
+  if (init.body !== undefined) headers["Content-Type"] = "application/json";
   const c = credential();
   if (c) headers.Authorization = `Bearer ${c}`;
   let r: Response;
   try {
-    r = await fetch(path + query(params), { method: init.method ?? "GET", headers, signal: init.signal, credentials: "omit", cache: "no-store" });
+    r = await fetch(path + query(params), { method: init.method ?? "GET", headers, body: init.body, signal: init.signal, credentials: "omit", cache: "no-store" });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
     throw new ApiError(0, "network", `cannot reach vigil: ${(e as Error).message}`);

@@ -1,5 +1,5 @@
-// The read-only pages: Targets, Rules, Alerts, Status, and Tenant (who am I, limits, usage, Grafana
-// tokens). Each fetches its API and renders it as text.
+// The read-only pages: Targets, Rules, Alerts, Status, and Tenant (who am I, limits, usage, vigil API
+// keys, Grafana tokens). Each fetches its API and renders it as text.
 
 import { ApiError, api } from "./api";
 import { Child, ago, bytes, h, replace, table } from "./dom";
@@ -153,6 +153,7 @@ interface Self {
   tenant: string; subject: string; admin: boolean; anonymous: boolean;
   enforced?: { label: string; values: string[] }; limits: Record<string, unknown>; usage: Record<string, unknown>;
 }
+interface ApiKey { id: number; name: string; created: string; grafana: boolean; }
 interface GToken { id: number; name: string; created: string; expires: string; last_used: string; expired: boolean; }
 
 export async function tenant(root: HTMLElement): Promise<void> {
@@ -172,6 +173,7 @@ export async function tenant(root: HTMLElement): Promise<void> {
   if (!s) return;
   await section(root, "Limits", async () => kv(s.limits));
   await section(root, "Usage", async () => kv(s.usage));
+  await section(root, "API keys", async () => apiKeys(s));
   await section(root, "Grafana tokens", async () => grafanaTokens(s));
 }
 
@@ -228,3 +230,72 @@ async function grafanaTokens(s: Self): Promise<HTMLElement> {
   return h("div", null, bar, out, host);
 }
 
+
+// The tenant's vigil API keys: list, create (the key is shown once, with a copy button), revoke. An admin
+// (no tenant of its own) names the tenant to act for, as for the Grafana tokens.
+async function apiKeys(s: Self): Promise<HTMLElement> {
+  const host = h("div", { class: "apikeys" });
+  const out = h("div", { class: "apikey-out" });
+  const tenantInput = h("input", { type: "text", "aria-label": "Tenant for API keys", placeholder: "tenant id" });
+  const nameInput = h("input", { type: "text", "aria-label": "Key name", placeholder: "key name", maxlength: 64 });
+  const params = () => (s.tenant ? {} : { tenant: tenantInput.value.trim() });
+  const revoke = async (k: ApiKey) => {
+    const what = k.grafana ? `${k.name} is the key of the Grafana datasource: its dashboards stop working until the credential is rotated. Revoke it anyway?`
+      : `Revoke the API key ${k.name}? Clients using it are refused at once.`;
+    if (!confirm(what)) return;
+    try {
+      await api(`api/v1/tenants/self/api-keys/${encodeURIComponent(String(k.id))}`, { ...params(), ...(k.grafana ? { grafana: "true" } : {}) }, { method: "DELETE" });
+      replace(out, h("p", { class: "notice" }, `Revoked ${k.name}.`));
+      await load();
+    } catch (e) {
+      replace(out, failure(e));
+    }
+  };
+  const load = async () => {
+    replace(host, h("p", { class: "loading" }, "loading…"));
+    try {
+      const list = await api<ApiKey[]>("api/v1/tenants/self/api-keys", params());
+      replace(host, list.length ? table(["ID", "Name", "Created", ""], list.map((k) => [
+        String(k.id), k.grafana ? `${k.name} (Grafana datasource)` : k.name, k.created,
+        h("button", { type: "button", class: "danger", "data-key-id": String(k.id), onclick: () => void revoke(k) }, "Revoke"),
+      ]), "grid apikey-list") : h("p", { class: "empty" }, "No API keys"));
+    } catch (e) {
+      replace(host, failure(e));
+    }
+  };
+  const create = async (ev: Event) => {
+    ev.preventDefault();
+    try {
+      const k = await api<ApiKey & { key: string }>("api/v1/tenants/self/api-keys", params(), { method: "POST", body: JSON.stringify({ name: nameInput.value.trim() }) });
+      const secret = h("pre", { class: "secret" }, k.key);
+      const copied = h("span", { class: "muted" });
+      const copy = h("button", { type: "button", onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(k.key);
+          copied.textContent = "copied";
+        } catch {
+          // no clipboard (an insecure origin): select the text for the user to copy
+          const r = document.createRange();
+          r.selectNodeContents(secret);
+          getSelection()?.removeAllRanges();
+          getSelection()?.addRange(r);
+          copied.textContent = "selected: copy it with Ctrl+C";
+        }
+      } }, "Copy");
+      replace(out, h("div", { class: "notice", role: "status" },
+        h("p", null, `Created the API key ${k.name}. Copy it now: it is not shown again, and anyone holding it reads and writes as this tenant.`),
+        secret, h("div", { class: "controls" }, copy, copied)));
+      nameInput.value = "";
+      await load();
+    } catch (e) {
+      replace(out, failure(e));
+    }
+  };
+  const admin = !s.tenant;
+  const form = h("form", { class: "controls apikey-create", onsubmit: (ev: Event) => void create(ev) },
+    admin ? h("label", null, "Act for tenant ", tenantInput, h("button", { type: "button", onclick: () => void load() }, "Show")) : null,
+    h("label", null, "Name ", nameInput), h("button", { type: "submit", class: "primary" }, "Create key"));
+  if (!admin) void load();
+  else replace(host, h("p", { class: "muted" }, "As an admin, name the tenant whose API keys to manage."));
+  return h("div", null, form, out, host);
+}

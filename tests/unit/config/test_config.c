@@ -508,6 +508,27 @@ static void ruler_limits(void **state) {
     parse_err("rules:\n  ruler_max_group_size: 10B\n", 2, 25, "out of range");
 }
 
+/* limits.max_api_keys: 20 by default, per tenant like the other limits, written back. */
+static void api_key_limit(void **state) {
+    (void)state;
+    config_t *c = parse_ok("");
+    config_limits_t tl;
+    config_tenant_limits(c, "anyone", &tl);
+    assert_int_equal(tl.max_api_keys, 20);
+    config_unref(c);
+    c = parse_ok("limits: {max_api_keys: 5}\ntenants:\n  overrides:\n    big: {limits: {max_api_keys: 50}}\n");
+    config_tenant_limits(c, "small", &tl);
+    assert_int_equal(tl.max_api_keys, 5);
+    config_tenant_limits(c, "big", &tl);
+    assert_int_equal(tl.max_api_keys, 50);
+    vg_buf_t y = VG_BUF_INIT;
+    config_write_yaml(c, &y);
+    assert_non_null(strstr(y.data, "\n  max_api_keys: 5\n"));
+    vg_buf_deinit(&y);
+    config_unref(c);
+    parse_err("limits:\n  max_api_keys: -1\n", 2, 17, "out of range");
+}
+
 /* grafana.datasource_url_allow: a list of plain http(s) URL prefixes. */
 static void grafana_datasource_url_allow(void **state) {
     (void)state;
@@ -535,7 +556,7 @@ int main(void) {
         cmocka_unit_test(prometheus_sections), cmocka_unit_test(prometheus_errors), cmocka_unit_test(yaml_round_trip),
         cmocka_unit_test(ingest_limits_defaults), cmocka_unit_test(ingest_limits_keys), cmocka_unit_test(query_max_bytes),
         cmocka_unit_test(ingest_limits_errors), cmocka_unit_test(ingest_limits_round_trip), cmocka_unit_test(series_limits_defaults),
-        cmocka_unit_test(grafana_datasource_url_allow), cmocka_unit_test(ruler_limits),
+        cmocka_unit_test(grafana_datasource_url_allow), cmocka_unit_test(ruler_limits), cmocka_unit_test(api_key_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

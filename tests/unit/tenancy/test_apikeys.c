@@ -1,4 +1,5 @@
-/* API keys: minting, verification, revocation, persistence across reopen, corrupt files. */
+/* API keys: minting, verification, revocation, persistence across reopen, corrupt files, a tenant's
+ * list, one key by tenant and id, the capped create. */
 #include "tenancy/tenancy.h"
 
 #include <setjmp.h>
@@ -86,6 +87,51 @@ static void lifecycle(void **state) {
     tenancy_keystore_free(ks);
 }
 
+static void list_get_capped(void **state) {
+    (void)state;
+    tenancy_keystore_t *ks;
+    vg_error_t err;
+    assert_int_equal(tenancy_keystore_open(path, &ks, &err), 0);
+    char k[TENANCY_APIKEY_LEN + 1];
+    uint64_t ds, a1, a2, b1;
+    tenancy_apikey_info_t *v;
+    size_t n;
+    assert_int_equal(tenancy_keystore_list(ks, "alice", &v, &n), 0);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_int_equal(tenancy_keystore_create(ks, "alice", TENANCY_APIKEY_DATASOURCE, k, &ds, &err), 0);
+    /* max 2, the datasource's key not counted */
+    assert_int_equal(tenancy_keystore_create_capped(ks, "alice", "ci", 2, TENANCY_APIKEY_DATASOURCE, k, &a1, &err), 0);
+    assert_int_equal(tenancy_keystore_create_capped(ks, "alice", "ci", 2, TENANCY_APIKEY_DATASOURCE, k, &a2, &err), 0);
+    assert_int_equal(tenancy_keystore_create_capped(ks, "bob", "x", 2, TENANCY_APIKEY_DATASOURCE, k, &b1, &err), 0);
+    uint64_t none = 0;
+    k[0] = 'v';
+    assert_int_equal(tenancy_keystore_create_capped(ks, "alice", "ci", 2, TENANCY_APIKEY_DATASOURCE, k, &none, &err),
+                     VG_ELIMIT);
+    assert_int_equal(none, 0);
+    assert_int_equal(k[0], 0); /* the refused key is wiped */
+    assert_int_equal(tenancy_keystore_count(ks, "alice", NULL), 3);
+    /* counting every key: alice has 3 already */
+    assert_int_equal(tenancy_keystore_create_capped(ks, "alice", "ci", 3, NULL, k, &none, &err), VG_ELIMIT);
+    assert_int_equal(tenancy_keystore_list(ks, "alice", &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_true(v[0].id == ds && v[1].id == a1 && v[2].id == a2);
+    assert_string_equal(v[0].name, TENANCY_APIKEY_DATASOURCE);
+    assert_string_equal(v[2].name, "ci");
+    assert_true(v[2].created_ms > 0);
+    free(v);
+    tenancy_apikey_info_t one;
+    assert_int_equal(tenancy_keystore_get(ks, "alice", a2, &one), 0);
+    assert_true(one.id == a2 && !strcmp(one.name, "ci"));
+    assert_int_equal(tenancy_keystore_get(ks, "bob", a2, &one), VG_ENOTFOUND); /* another tenant's */
+    assert_int_equal(tenancy_keystore_get(ks, "alice", b1, &one), VG_ENOTFOUND);
+    assert_int_equal(tenancy_keystore_get(ks, "alice", 999, &one), VG_ENOTFOUND);
+    assert_int_equal(tenancy_keystore_revoke_id(ks, a1, &err), 0);
+    assert_int_equal(tenancy_keystore_get(ks, "alice", a1, &one), VG_ENOTFOUND);
+    assert_int_equal(tenancy_keystore_create_capped(ks, "alice", "ci", 2, TENANCY_APIKEY_DATASOURCE, k, &none, &err), 0);
+    tenancy_keystore_free(ks);
+}
+
 static void corrupt(void **state) {
     (void)state;
     const char *bad[] = {"{", "{}", "[{\"id\":1}]", "[{\"id\":1,\"tenant\":\"a\",\"name\":\"n\",\"sha256\":\"zz\",\"created_ms\":0}]",
@@ -104,6 +150,7 @@ static void corrupt(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_get_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
