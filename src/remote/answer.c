@@ -297,7 +297,7 @@ static int points(rd_t *r, promql_series_t *out) {
     }
     promql_point_t *ps = vg_arena_alloc(r->a, (n ? n : 1) * sizeof *ps);
     if (!ps) return FAIL;
-    memcpy(ps, r->pts, n * sizeof *ps);
+    if (n) memcpy(ps, r->pts, n * sizeof *ps);
     out->points = ps;
     out->n_points = n;
     return 0;

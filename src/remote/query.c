@@ -249,14 +249,26 @@ static int parse_result(const json_t *root, const json_t *data, int64_t t_ms, vg
     return rc;
 }
 
+/* What vigil's own results promise and the engine's answer may not keep: a matrix series' points in
+ * ascending time order, each time once (the cache splits and merges by time). */
+static int check_order(const promql_result_t *r, vg_error_t *err) {
+    for (size_t i = 0; r->type == PROMQL_TYPE_MATRIX && i < r->n_series; i++)
+        for (size_t k = 1; k < r->series[i].n_points; k++)
+            if (r->series[i].points[k].t <= r->series[i].points[k - 1].t)
+                return vg_error_set(err, VG_EUPSTREAM, "the remote engine's answer has points out of time order");
+    return 0;
+}
+
 int remote_result_parse(const char *body, size_t len, long http_status, int64_t t_ms, vg_arena_t *arena,
                         promql_result_t **out, vg_error_t *err) {
-    if (!remote__answer_read(body, len, t_ms, arena, out)) return 0;
-    json_t *root, *data;
-    int rc = envelope(body, len, http_status, &root, &data, err);
-    if (rc) return rc;
-    rc = parse_result(root, data, t_ms, arena, out, err);
-    json_decref(root);
+    int rc = 0;
+    if (remote__answer_read(body, len, t_ms, arena, out)) {
+        json_t *root, *data;
+        if ((rc = envelope(body, len, http_status, &root, &data, err))) return rc;
+        rc = parse_result(root, data, t_ms, arena, out, err);
+        json_decref(root);
+    }
+    if (!rc) rc = check_order(*out, err);
     if (rc) *out = NULL;
     return rc;
 }
