@@ -101,6 +101,7 @@ def first_run():
           shipped.count("127.0.0.1:9290") == 2 and "job_name: vigil" in shipped
           and "job_name: node" in shipped and "127.0.0.1:9100" in shipped, shipped)
     tmp = tempfile.mkdtemp(prefix="vigil-firstrun-")
+    shutil.copytree(os.path.join(root, "examples", "rules"), os.path.join(tmp, "rules"))
     port = free_port()
     cfg = os.path.join(tmp, "vigil.yml")
     with open(cfg, "w") as f:
@@ -125,6 +126,9 @@ def first_run():
         if jobs:
             st, h, body = request(port, "/")
             check("first run: GET / is an HTML page", st == 200 and h["Content-Type"].startswith("text/html"), (st, h))
+            st, _, body = request(port, "/api/v1/rules")
+            groups = [g["name"] for g in json.loads(body)["data"]["groups"]] if st == 200 else []
+            check("first run: the shipped node alert rules are loaded", "node.alerts" in groups and "node.recording" in groups, body)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
