@@ -11,6 +11,7 @@
  * most once; iteration 0 in `seen` means "never". Owned and used by the scrape thread only. */
 #include "scrape_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,11 +37,12 @@ void ingest__cache_free(ingest__cache_t *c) {
 ingest__centry_t *ingest__cache_get(ingest__cache_t *c, uint64_t h, const char *key, size_t len) {
     if (!c->cap) return NULL;
     for (ingest__centry_t *e = c->b[h & (c->cap - 1)]; e; e = e->next)
-        if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) return e;
+        if (e->hash == (uint32_t)h && e->key_len == len && !memcmp(e->key, key, len)) return e;
     return NULL;
 }
 
 ingest__centry_t *ingest__cache_put(ingest__cache_t *c, uint64_t h, const char *key, size_t len) {
+    if (len > UINT32_MAX || c->cap > UINT32_MAX) return NULL;
     if (c->n >= c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 256;
         ingest__centry_t **nb = calloc(cap, sizeof *nb);
@@ -48,17 +50,18 @@ ingest__centry_t *ingest__cache_put(ingest__cache_t *c, uint64_t h, const char *
         for (size_t i = 0; i < c->cap; i++)
             for (ingest__centry_t *e = c->b[i], *n; e; e = n) {
                 n = e->next;
-                e->next = nb[e->hash & (cap - 1)];
-                nb[e->hash & (cap - 1)] = e;
+                size_t j = (size_t)e->hash & (cap - 1);
+                e->next = nb[j];
+                nb[j] = e;
             }
         free(c->b);
         c->b = nb;
         c->cap = cap;
     }
-    ingest__centry_t *e = calloc(1, sizeof *e + len);
+    ingest__centry_t *e = calloc(1, offsetof(ingest__centry_t, key) + len);
     if (!e) return NULL;
-    e->hash = h;
-    e->key_len = len;
+    e->hash = (uint32_t)h;
+    e->key_len = (uint32_t)len;
     memcpy(e->key, key, len);
     e->next = c->b[h & (c->cap - 1)];
     c->b[h & (c->cap - 1)] = e;

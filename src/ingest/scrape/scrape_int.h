@@ -47,12 +47,17 @@
 
 /* One exposed series of a target: its raw bytes as scraped (labels as written, no value) → the
  * storage ref it was appended under, or "dropped by metric relabeling". */
+/* One entry per series a target exposes, so its layout is memory per series: 33 bytes before the key
+ * (allocated at offsetof(key) + key_len, no padding after the header). Only the hash's low 32 bits are
+ * kept: they pick the bucket (the table never has more than 2^32 buckets) and reject most mismatches
+ * before the keys are compared. */
 typedef struct ingest__centry {
     struct ingest__centry *next;
-    uint64_t hash, ref;
+    uint64_t ref;
+    uint32_t hash;
     uint32_t seen, last; /* scrape iteration it was last seen in (0 = never), and the one before */
-    bool dropped, explicit_ts;
-    size_t key_len;
+    uint32_t key_len;
+    bool dropped : 1, explicit_ts : 1;
     char key[];
 } ingest__centry_t;
 
