@@ -483,17 +483,6 @@ static int q_select(storage_querier_t *base, bool sorted, model_matcher_t *const
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
-static size_t sort_strs(const char **v, size_t n) {
-    if (n < 2) return n;
-    qsort(v, n, sizeof *v, cmp_str);
-    size_t k = 1;
-    for (size_t i = 1; i < n; i++)
-        if (strcmp(v[i], v[k - 1]) != 0) v[k++] = v[i];
-    return k;
-}
-
 static int q_label_names(storage_querier_t *base, model_matcher_t *const *ms, size_t n, const char *const **out,
                          size_t *n_out, vg_error_t *err) {
     bq_t *q = (bq_t *)base;
@@ -517,7 +506,7 @@ static int q_label_names(storage_querier_t *base, model_matcher_t *const *ms, si
     if (!(v = vg_arena_alloc(&q->arena, (total ? total : 1) * sizeof *v))) return oom(err);
     for (size_t i = 0; i < ns; i++)
         for (size_t j = 0; j < s[i].n_labels; j++) v[k++] = s[i].labels[j].name;
-    *n_out = sort_strs(v, k);
+    *n_out = tsdb__sort_unique_strs(v, k);
     *out = v;
     return 0;
 }
@@ -548,7 +537,7 @@ static int q_label_values(storage_querier_t *base, const char *name, model_match
         const char *x = model_labels_get(s[i].labels, s[i].n_labels, name);
         if (x) v[k++] = x;
     }
-    *n_out = sort_strs(v, k);
+    *n_out = tsdb__sort_unique_strs(v, k);
     *out = v;
     return 0;
 }

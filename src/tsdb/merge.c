@@ -231,8 +231,6 @@ static int mq_select(storage_querier_t *base, bool sorted, model_matcher_t *cons
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
 /* The sorted union of every source's sorted list (arena array; strings borrowed from the sources). */
 typedef int (*list_fn)(storage_querier_t *q, void *ctx, const char *const **out, size_t *n_out, vg_error_t *err);
 
@@ -253,13 +251,7 @@ static int union_lists(mq_t *q, list_fn fn, void *ctx, const char *const **out, 
     size_t k = 0;
     for (size_t i = 0; i < q->n; i++)
         if (lens[i]) memcpy(v + k, lists[i], lens[i] * sizeof *v), k += lens[i];
-    if (k > 1) {
-        qsort(v, k, sizeof *v, cmp_str);
-        size_t u = 1;
-        for (size_t i = 1; i < k; i++)
-            if (strcmp(v[i], v[u - 1]) != 0) v[u++] = v[i];
-        k = u;
-    }
+    k = tsdb__sort_unique_strs(v, k);
     *out = v;
     *n_out = k;
     return 0;

@@ -459,8 +459,7 @@ static int q_select(storage_querier_t *base, bool sorted, model_matcher_t *const
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-/* Sorts and dedups interned strings (equal strings are the same pointer). */
-static size_t sort_strs(const char **v, size_t n) {
+size_t tsdb__sort_unique_strs(const char **v, size_t n) {
     if (n < 2) return n;
     qsort(v, n, sizeof *v, cmp_str);
     size_t k = 1;
@@ -492,7 +491,7 @@ static int q_label_names(storage_querier_t *base, model_matcher_t *const *ms, si
         for (size_t i = 0; i < nn; i++)
             if (names[i][0]) v[k++] = names[i];
         free(names);
-        *n_out = sort_strs(v, k);
+        *n_out = tsdb__sort_unique_strs(v, k);
         *out = v;
         return 0;
     }
@@ -505,7 +504,7 @@ static int q_label_names(storage_querier_t *base, model_matcher_t *const *ms, si
     size_t k = 0;
     for (size_t i = 0; i < ns; i++)
         for (uint32_t j = 0; j < s[i]->n_labels; j++) v[k++] = s[i]->labels[j].name;
-    *n_out = sort_strs(v, k);
+    *n_out = tsdb__sort_unique_strs(v, k);
     *out = v;
     return 0;
 }
@@ -569,7 +568,7 @@ static int q_label_values(storage_querier_t *base, const char *name, model_match
             if (x) v[k++] = x;
         }
     }
-    *n_out = sort_strs(v, k);
+    *n_out = tsdb__sort_unique_strs(v, k);
     *out = v;
     return 0;
 }

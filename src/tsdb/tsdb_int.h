@@ -219,6 +219,9 @@ int tsdb__feed_new(const char *wal_dir, tsdb__head_t *head, const storage_feed_p
                    vg_error_t *err);
 
 /* ---- querier (querier.c) ---- */
+/* Sorts strings and drops repeats in place (label names and values of the queriers); returns how many
+ * remain. */
+size_t tsdb__sort_unique_strs(const char **v, size_t n);
 int tsdb__querier_new(tsdb__head_t *h, int64_t mint, int64_t maxt, storage_querier_t **out, vg_error_t *err);
 
 /* ---- head compaction (compact_head.c) ---- */

@@ -15,65 +15,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "pb_testutil.h"
 #include <zlib.h>
-
-/* ---- a tiny protobuf encoder (independent of the decoder under test) ---- */
-
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} pb_t;
-
-static void pb_raw(pb_t *b, const void *d, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    if (n) memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-static void pb_varint(pb_t *b, uint64_t v) {
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        t[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v) t[n] |= 0x80;
-        n++;
-    } while (v);
-    pb_raw(b, t, n);
-}
-static void pb_tag(pb_t *b, uint32_t f, int wt) { pb_varint(b, (uint64_t)f << 3 | (uint64_t)wt); }
-static void pb_bytes(pb_t *b, uint32_t f, const void *d, size_t n) {
-    pb_tag(b, f, 2);
-    pb_varint(b, n);
-    pb_raw(b, d, n);
-}
-static void pb_str(pb_t *b, uint32_t f, const char *s) { pb_bytes(b, f, s, strlen(s)); }
-static void pb_msg(pb_t *b, uint32_t f, pb_t *sub) {
-    pb_bytes(b, f, sub->p, sub->len);
-    free(sub->p);
-    memset(sub, 0, sizeof *sub);
-}
-static void pb_le64(pb_t *b, uint64_t v) {
-    uint8_t t[8];
-    for (int i = 0; i < 8; i++) t[i] = (uint8_t)(v >> (8 * i));
-    pb_raw(b, t, 8);
-}
-static void pb_fixed64(pb_t *b, uint32_t f, uint64_t v) {
-    pb_tag(b, f, 1);
-    pb_le64(b, v);
-}
-static void pb_double(pb_t *b, uint32_t f, double d) {
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    pb_fixed64(b, f, u);
-}
-static void pb_uint(pb_t *b, uint32_t f, uint64_t v) {
-    pb_tag(b, f, 0);
-    pb_varint(b, v);
-}
 
 /* KeyValue with a string value */
 static void kv_str(pb_t *b, uint32_t f, const char *k, const char *v) {

@@ -15,58 +15,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "pb_testutil.h"
 #include <snappy-c.h>
 
-/* ---- a tiny protobuf encoder (independent of the decoder under test) ---- */
-
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} pb_t;
-
-static void pb_raw(pb_t *b, const void *d, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    if (n) memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-static void pb_varint(pb_t *b, uint64_t v) {
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        t[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v) t[n] |= 0x80;
-        n++;
-    } while (v);
-    pb_raw(b, t, n);
-}
-static void pb_tag(pb_t *b, uint32_t field, int wt) { pb_varint(b, (uint64_t)field << 3 | (uint64_t)wt); }
-static void pb_bytes(pb_t *b, uint32_t field, const void *d, size_t n) {
-    pb_tag(b, field, 2);
-    pb_varint(b, n);
-    pb_raw(b, d, n);
-}
-static void pb_str(pb_t *b, uint32_t field, const char *s) { pb_bytes(b, field, s, strlen(s)); }
-static void pb_msg(pb_t *b, uint32_t field, pb_t *sub) {
-    pb_bytes(b, field, sub->p, sub->len);
-    free(sub->p);
-    memset(sub, 0, sizeof *sub);
-}
-static void pb_fixed64(pb_t *b, uint32_t field, uint64_t v) {
-    pb_tag(b, field, 1);
-    uint8_t t[8];
-    for (int i = 0; i < 8; i++) t[i] = (uint8_t)(v >> (8 * i));
-    pb_raw(b, t, 8);
-}
-static void pb_double(pb_t *b, uint32_t field, double d) {
-    uint64_t v;
-    memcpy(&v, &d, 8);
-    pb_fixed64(b, field, v);
-}
 /* Unknown fields of every wire type, including a nested group. */
 static void pb_junk(pb_t *b) {
     pb_tag(b, 100, 0);
